@@ -1,0 +1,1 @@
+"""Part of otel-impact; imported as otel_impact.proto."""
