@@ -1,0 +1,147 @@
+"""W3C baggage: what otel-impact propagates, and the trust boundary for what it receives.
+
+Outgoing, baggage carries the pseudonym, tier, flags and task of the current `ImpactState`,
+never the raw ID:
+
+=========================== ==============================================
+baggage key                 value
+=========================== ==============================================
+``impact.customer.hash``    32 lowercase hex
+``impact.customer.tier``    tier name
+``impact.feature_flags``    ``key=variant`` pairs joined by ``,``
+``impact.task.name``        task name
+=========================== ==============================================
+
+Incoming, ``impact.*`` baggage is a claim made by the caller. A service that does not trust its
+callers (the default, ``OTEL_IMPACT_TRUST_INCOMING_BAGGAGE=false``) drops those entries when the
+request is extracted, so an outside caller can neither set its own tier nor have a forged tier
+forwarded to services further in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry.context import Context, set_value
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
+
+from . import _attributes as attrs
+from ._pseudonymize import is_pseudonym
+from ._state import STATE_KEY, ImpactState, valid_flag, valid_task_name, valid_tier
+
+
+def encode_flags(flags: tuple[tuple[str, str], ...]) -> str:
+    return ",".join(f"{key}={variant}" for key, variant in flags)
+
+
+def decode_flags(text: object) -> tuple[tuple[str, str], ...]:
+    """Parse ``key=variant,...``; malformed pairs are skipped."""
+    if not isinstance(text, str) or not text:
+        return ()
+    pairs: dict[str, str] = {}
+    for item in text.split(","):
+        key, sep, variant = item.partition("=")
+        flag = valid_flag(key.strip(), variant.strip()) if sep else None
+        if flag is not None:
+            pairs[flag[0]] = flag[1]
+    return tuple(pairs.items())
+
+
+def context_with_state(state: ImpactState, context: Context | None = None) -> Context:
+    """``context`` with ``state`` stored and the baggage entries matching it.
+
+    Entries the state does not define are removed, so nothing a caller sent under ``impact.*``
+    rides along next to the service's own values.
+    """
+    ctx = set_value(STATE_KEY, state, context)
+    wanted: dict[str, str] = {}
+    if state.customer_hash is not None:
+        wanted[attrs.BAGGAGE_CUSTOMER_HASH] = state.customer_hash
+    if state.tier is not None:
+        wanted[attrs.BAGGAGE_CUSTOMER_TIER] = state.tier
+    if state.flags:
+        wanted[attrs.BAGGAGE_FEATURE_FLAGS] = encode_flags(state.flags)
+    if state.task is not None:
+        wanted[attrs.BAGGAGE_TASK_NAME] = state.task
+    current = baggage.get_all(ctx)
+    for key in attrs.BAGGAGE_KEYS:
+        value = wanted.get(key)
+        if value is None:
+            if key in current:
+                ctx = baggage.remove_baggage(key, ctx)
+        elif current.get(key) != value:
+            ctx = baggage.set_baggage(key, value, ctx)
+    return ctx
+
+
+def state_from_baggage(entries: Mapping[str, object]) -> ImpactState | None:
+    """Build a state from trusted incoming baggage; invalid entries are ignored.
+
+    A value under ``impact.customer.hash`` that is not a pseudonym is dropped: it may be a raw
+    ID that a misbehaving caller put there, and it must not be stamped on spans.
+    """
+    raw_hash = entries.get(attrs.BAGGAGE_CUSTOMER_HASH)
+    customer_hash = raw_hash if isinstance(raw_hash, str) and is_pseudonym(raw_hash) else None
+    tier = valid_tier(entries.get(attrs.BAGGAGE_CUSTOMER_TIER))
+    flags = decode_flags(entries.get(attrs.BAGGAGE_FEATURE_FLAGS))
+    task = valid_task_name(entries.get(attrs.BAGGAGE_TASK_NAME))
+    if customer_hash is None and tier is None and not flags and task is None:
+        return None
+    return ImpactState(customer_hash=customer_hash, tier=tier, flags=flags, task=task)
+
+
+def strip_impact_baggage(context: Context) -> Context:
+    """``context`` without any ``impact.*`` baggage entry."""
+    entries = baggage.get_all(context)
+    for key in list(entries):
+        if key.startswith(attrs.BAGGAGE_PREFIX):
+            context = baggage.remove_baggage(key, context)
+    return context
+
+
+class ImpactBaggageFilter(TextMapPropagator):
+    """Wraps a propagator and drops incoming ``impact.*`` baggage from untrusted callers.
+
+    ``inject`` is passed through unchanged. ``extract`` calls the wrapped propagator and, unless
+    ``trust_incoming`` is set, removes every ``impact.*`` baggage entry from the result.
+    """
+
+    def __init__(self, inner: TextMapPropagator, *, trust_incoming: bool) -> None:
+        self.inner = inner
+        self.trust_incoming = trust_incoming
+
+    def extract(
+        self, carrier: CarrierT, context: Context | None = None, getter: Getter[CarrierT] = default_getter
+    ) -> Context:
+        extracted = self.inner.extract(carrier, context, getter=getter)
+        if self.trust_incoming:
+            return extracted
+        return strip_impact_baggage(extracted)
+
+    def inject(
+        self, carrier: CarrierT, context: Context | None = None, setter: Setter[CarrierT] = default_setter
+    ) -> None:
+        self.inner.inject(carrier, context, setter=setter)
+
+    @property
+    def fields(self) -> set[str]:
+        return set(self.inner.fields)
+
+    def __repr__(self) -> str:
+        return f"ImpactBaggageFilter({self.inner!r}, trust_incoming={self.trust_incoming})"
+
+
+def unwrap(propagator: Any) -> TextMapPropagator:
+    """The propagator inside any `ImpactBaggageFilter` layers."""
+    while isinstance(propagator, ImpactBaggageFilter):
+        propagator = propagator.inner
+    return propagator  # type: ignore[no-any-return]

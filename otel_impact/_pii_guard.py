@@ -1,0 +1,192 @@
+"""The PII guard: raw identity attributes never reach an exporter.
+
+Other code (an instrumentation's ``response_hook``, a library, a colleague) may set raw
+identity attributes such as ``enduser.id``. `PiiGuardSpanExporter` wraps any span exporter and,
+before each export, replaces the values of the configured attributes on spans, span events,
+links and resources by the keyed pseudonym that `set_customer` would produce for the same ID.
+An ``impact.customer.hash`` whose value is not a pseudonym is treated the same way.
+
+Without a key a raw value cannot be pseudonymized, so the attribute is removed instead.
+
+Spans that carry none of those attributes are passed through untouched (the common case costs
+one set test per span). The work runs on the exporter's thread, off the request path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from opentelemetry.attributes import BoundedAttributes
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import Event, ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Link
+
+from . import _attributes as attrs
+from ._log import log_once
+from ._pseudonymize import Pseudonymizer, is_pseudonym
+from ._runtime import get_runtime
+
+_UNSET: Any = object()
+
+
+class AttributeGuard:
+    """Rewrites raw identity values in attribute mappings. Thread-safe; keeps counters."""
+
+    def __init__(self, keys: Iterable[str], pseudonymizer: Pseudonymizer | None) -> None:
+        self.keys = frozenset(keys)
+        self._watched = self.keys | {attrs.CUSTOMER_HASH}
+        self._pseudonymizer = pseudonymizer
+        self._lock = threading.Lock()
+        self.replaced = 0
+        """Attribute values replaced by their pseudonym."""
+        self.removed = 0
+        """Attributes removed because they could not be pseudonymized (no key, unusable value)."""
+
+    def guard(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """A cleaned copy of ``attributes``, or ``None`` when they are already clean."""
+        if not attributes or self._watched.isdisjoint(attributes):
+            return None
+        dirty = [key for key in self.keys if key in attributes]
+        claimed = attributes.get(attrs.CUSTOMER_HASH)
+        if claimed is not None and not is_pseudonym(claimed):
+            dirty.append(attrs.CUSTOMER_HASH)
+        if not dirty:
+            return None
+        cleaned = dict(attributes)
+        replaced = removed = 0
+        for key in dirty:
+            value = self._pseudonymize_value(cleaned[key])
+            if value is None:
+                del cleaned[key]
+                removed += 1
+            else:
+                cleaned[key] = value
+                replaced += 1
+        with self._lock:
+            self.replaced += replaced
+            self.removed += removed
+        if removed:
+            log_once(
+                "pii-guard:removed",
+                logging.WARNING,
+                "otel-impact: the PII guard removed raw identity attributes it could not pseudonymize "
+                "(no key is set, or the value is not a str/int). Fix: set OTEL_IMPACT_HASH_KEY.",
+            )
+        return cleaned
+
+    def _pseudonymize_value(self, value: Any) -> str | tuple[str, ...] | None:
+        pseudonymizer = self._pseudonymizer
+        if pseudonymizer is None:
+            return None
+        if isinstance(value, (str, int)):
+            return pseudonymizer.pseudonymize(value)
+        if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            parts = [pseudonymizer.pseudonymize(item) for item in value]
+            kept = tuple(part for part in parts if part is not None)
+            return kept or None
+        return None
+
+
+class PiiGuardSpanExporter(SpanExporter):
+    """Wraps ``exporter``; spans leave with raw identity attributes pseudonymized.
+
+    ``attributes`` defaults to ``OTEL_IMPACT_PII_ATTRIBUTES`` (``enduser.id``, ``user.id``,
+    ``user.email``); ``pseudonymizer`` defaults to the one built from the environment.
+    ``export`` never raises on account of the guard: a span that cannot be cleaned is exported
+    without the offending attributes rather than with them.
+    """
+
+    def __init__(
+        self,
+        exporter: SpanExporter,
+        *,
+        attributes: Iterable[str] | None = None,
+        pseudonymizer: Pseudonymizer | None = _UNSET,
+    ) -> None:
+        runtime = get_runtime()
+        if attributes is None:
+            attributes = runtime.settings.pii_attributes
+        if pseudonymizer is _UNSET:
+            pseudonymizer = runtime.pseudonymizer
+        self.exporter = exporter
+        self.guard = AttributeGuard(attributes, pseudonymizer)
+        self._clean_resources: dict[int, tuple[Resource, Resource]] = {}
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return self.exporter.export([self._guard_span(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+    def _guard_span(self, span: ReadableSpan) -> ReadableSpan:
+        guard = self.guard.guard
+        attributes = guard(span.attributes)
+        events = _guard_events(span.events, guard)
+        links = _guard_links(span.links, guard)
+        resource = self._guard_resource(span.resource)
+        if attributes is None and events is None and links is None and resource is span.resource:
+            return span
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=resource,
+            attributes=_frozen(attributes, span.dropped_attributes) if attributes is not None else span.attributes,
+            events=events if events is not None else span.events,
+            links=links if links is not None else span.links,
+            kind=span.kind,
+            status=span.status,
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
+
+    def _guard_resource(self, resource: Resource) -> Resource:
+        known = self._clean_resources.get(id(resource))
+        if known is not None and known[0] is resource:
+            return known[1]
+        cleaned = self.guard.guard(resource.attributes)
+        result = resource if cleaned is None else Resource(cleaned, resource.schema_url)
+        if len(self._clean_resources) > 64:
+            self._clean_resources.clear()
+        self._clean_resources[id(resource)] = (resource, result)
+        return result
+
+
+def _frozen(attributes: dict[str, Any], dropped: int) -> BoundedAttributes:
+    frozen = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+    frozen.dropped = dropped
+    return frozen
+
+
+def _guard_events(events: Sequence[Event], guard: Any) -> list[Event] | None:
+    changed = False
+    out: list[Event] = []
+    for event in events:
+        cleaned = guard(event.attributes)
+        if cleaned is None:
+            out.append(event)
+        else:
+            changed = True
+            out.append(Event(event.name, _frozen(cleaned, 0), event.timestamp))
+    return out if changed else None
+
+
+def _guard_links(links: Sequence[Link], guard: Any) -> list[Link] | None:
+    changed = False
+    out: list[Link] = []
+    for link in links:
+        cleaned = guard(link.attributes)
+        if cleaned is None:
+            out.append(link)
+        else:
+            changed = True
+            out.append(Link(link.context, _frozen(cleaned, 0)))
+    return out if changed else None

@@ -1,0 +1,213 @@
+"""User tasks: the journeys (checkout, search, upload...) whose success is the SLI.
+
+``user_task`` opens a task: it starts a span named after the task, marks it as the task's root
+(``impact.task.root = true``), and makes the task the current one, so every span started inside
+it, here and in downstream services, carries ``impact.task.name`` with ``impact.task.root =
+false``. The impact processor counts one task event per root span.
+
+On exit the root span records ``impact.task.outcome``: ``failure`` when an exception escapes,
+``success`` otherwise, unless the code set the outcome explicitly with `TaskHandle.succeed` or
+`TaskHandle.fail`, which always wins. Works as a context manager and as a decorator, for plain
+and ``async`` functions::
+
+    with otel_impact.user_task("checkout", value=order.total) as task:
+        if not charge(order):
+            task.fail("payment_declined")
+
+    @otel_impact.user_task("search")
+    async def search(query): ...
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Any, Final, TypeVar, cast
+
+from opentelemetry import context as context_api
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+
+from . import _attributes as attrs
+from ._baggage import context_with_state
+from ._log import log_once
+from ._state import EMPTY_STATE, current_state, valid_task_name
+from .version import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+ERROR_TYPE: Final = "error.type"
+_TRACER_NAME: Final = "otel_impact"
+
+
+class TaskHandle:
+    """An open task. Set its outcome or value while it runs.
+
+    ``outcome`` is ``None`` until set explicitly or until the task ends.
+    """
+
+    __slots__ = ("_error_type", "_outcome", "_value", "name", "span")
+
+    def __init__(self, name: str, span: trace.Span, value: float | None) -> None:
+        self.name = name
+        self.span = span
+        self._outcome: str | None = None
+        self._error_type: str | None = None
+        self._value = value
+
+    @property
+    def outcome(self) -> str | None:
+        return self._outcome
+
+    @property
+    def value(self) -> float | None:
+        return self._value
+
+    def succeed(self) -> None:
+        """Mark the task successful, whatever happens next."""
+        self._outcome = attrs.OUTCOME_SUCCESS
+        self._error_type = None
+
+    def fail(self, error_type: str | None = None) -> None:
+        """Mark the task failed. ``error_type`` (low cardinality, no user data) goes to ``error.type``."""
+        self._outcome = attrs.OUTCOME_FAILURE
+        self._error_type = error_type if isinstance(error_type, str) and error_type else None
+
+    def set_value(self, value: float) -> None:
+        """Money at stake in this task, reported as revenue at risk if it fails."""
+        checked = _valid_value(value)
+        if checked is not None:
+            self._value = checked
+
+    def _finish(self, exc: BaseException | None) -> None:
+        span = self.span
+        outcome = self._outcome
+        if outcome is None:
+            outcome = attrs.OUTCOME_FAILURE if exc is not None else attrs.OUTCOME_SUCCESS
+        if not span.is_recording():
+            span.end()
+            return
+        if exc is not None:
+            span.record_exception(exc)
+        finished: dict[str, Any] = {attrs.TASK_OUTCOME: outcome}
+        if self._value is not None:
+            finished[attrs.TASK_VALUE] = self._value
+        if outcome == attrs.OUTCOME_FAILURE:
+            error_type = self._error_type or (type(exc).__qualname__ if exc is not None else None)
+            if error_type:
+                finished[ERROR_TYPE] = error_type
+            # The description names the error type only: exception messages may hold user data.
+            span.set_status(Status(StatusCode.ERROR, error_type or "task failed"))
+        span.set_attributes(finished)
+        span.end()
+
+
+class user_task:
+    """Open a user task; a context manager (sync and async) and a decorator.
+
+    ``name`` is the task (low cardinality: ``checkout``, not ``checkout-order-123``). ``value``
+    is the money at stake. An invalid name or value is ignored and logged once; the code inside
+    runs regardless. Exceptions are recorded and re-raised, never swallowed.
+    """
+
+    def __init__(self, name: str, *, value: float | None = None, tracer_provider: TracerProvider | None = None) -> None:
+        self._name = name
+        self._value = value
+        self._tracer_provider = tracer_provider
+        self._handle: TaskHandle | None = None
+        self._token: object | None = None
+
+    # -- context manager -------------------------------------------------------------------
+    def __enter__(self) -> TaskHandle:
+        return self._open()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._close(exc)
+
+    async def __aenter__(self) -> TaskHandle:
+        return self._open()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._close(exc)
+
+    # -- decorator ---------------------------------------------------------------------------
+    def __call__(self, func: F) -> F:
+        name, value, provider = self._name, self._value, self._tracer_provider
+        if inspect.iscoroutinefunction(func):
+            async_func = cast(Callable[..., Awaitable[Any]], func)
+
+            @functools.wraps(func)
+            async def run_async(*args: Any, **kwargs: Any) -> Any:
+                async with user_task(name, value=value, tracer_provider=provider):
+                    return await async_func(*args, **kwargs)
+
+            return cast(F, run_async)
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with user_task(name, value=value, tracer_provider=provider):
+                return func(*args, **kwargs)
+
+        return cast(F, run)
+
+    # -- internals ---------------------------------------------------------------------------
+    def _open(self) -> TaskHandle:
+        if self._handle is not None:
+            raise RuntimeError("a user_task object can be entered once; make a new one per use")
+        name = valid_task_name(self._name)
+        value = _valid_value(self._value) if self._value is not None else None
+        tracer = trace.get_tracer(_TRACER_NAME, __version__, tracer_provider=self._tracer_provider)
+        if name is None:
+            log_once(
+                "user_task:name",
+                logging.WARNING,
+                "otel-impact: user_task() got a name that is not a string of 1 to 128 printable characters; "
+                "the code runs without a task.",
+            )
+            handle = TaskHandle("", trace.INVALID_SPAN, value)
+            self._handle = handle
+            return handle
+        state = current_state() or EMPTY_STATE
+        span = tracer.start_span(name, context=context_with_state(state.with_task(name, None)), kind=SpanKind.INTERNAL)
+        handle = TaskHandle(name, span, value)
+        task_context = context_with_state(state.with_task(name, handle))
+        if span.is_recording():  # its own marks, whether or not an ImpactSpanProcessor is installed
+            span.set_attributes({attrs.TASK_NAME: name, attrs.TASK_ROOT: True})
+        self._token = context_api.attach(trace.set_span_in_context(span, task_context))
+        self._handle = handle
+        return handle
+
+    def _close(self, exc: BaseException | None) -> None:
+        handle = self._handle
+        token, self._token = self._token, None
+        try:
+            if handle is not None:
+                handle._finish(exc)
+        finally:
+            if token is not None:
+                context_api.detach(token)  # type: ignore[arg-type]
+
+
+def current_task() -> TaskHandle | None:
+    """The innermost task open in the current context, or ``None``."""
+    state = current_state()
+    return None if state is None else state.task_handle
+
+
+def _valid_value(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        log_once(
+            "user_task:value",
+            logging.WARNING,
+            "otel-impact: a task value must be a finite number; it was ignored.",
+        )
+        return None
+    return float(value)
