@@ -1,0 +1,55 @@
+"""The package's shape: public names, layout, and what is importable."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import otel_impact
+
+PUBLIC = {
+    "ConfigurationError",
+    "ContextScope",
+    "HashKey",
+    "HashKeyError",
+    "ImpactResourceDetector",
+    "ImpactSpanProcessor",
+    "OtelImpactError",
+    "PiiGuardSpanExporter",
+    "Pseudonymizer",
+    "SdkSettings",
+    "TaskHandle",
+    "__version__",
+    "configure",
+    "current_task",
+    "impact_resource",
+    "is_pseudonym",
+    "load_hash_key",
+    "set_customer",
+    "set_feature_flag",
+    "user_task",
+}
+
+
+def test_exported_members() -> None:
+    assert set(otel_impact.__all__) == PUBLIC
+    public_attributes = {name for name in dir(otel_impact) if not name.startswith("_")}
+    public_attributes -= {"version", "instrumentation", "processors", "proto"}  # subpackages and modules
+    assert public_attributes <= PUBLIC
+
+
+def test_folders_are_mapped_into_the_namespace_not_global() -> None:
+    code = (
+        "import importlib.util as u, otel_impact.instrumentation, otel_impact.processors, otel_impact.proto;"
+        "print(u.find_spec('processors'), u.find_spec('instrumentation'), u.find_spec('proto'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
+    assert out.split() == ["None", "None", "None"]
+
+
+def test_typed_marker_is_installed() -> None:
+    spec = importlib.util.find_spec("otel_impact")
+    assert spec is not None and spec.origin is not None
+    assert (Path(spec.origin).parent / "py.typed").exists()
