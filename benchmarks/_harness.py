@@ -43,7 +43,7 @@ def measure(cases: list[Case], *, operations: int, rounds: int, warmup: int = 1)
 
 def paired_ratio(case: Case, base: Case) -> float:
     """Median over rounds of case/baseline, each pair timed back to back: drift cancels out."""
-    return statistics.median(c / b for c, b in zip(case.samples_us, base.samples_us))
+    return statistics.median(c / b for c, b in zip(case.samples_us, base.samples_us, strict=True))
 
 
 def report(title: str, cases: list[Case], baseline: str, *, extra: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from otel_impact._state import ImpactState
 ATTRIBUTES = {f"app.attribute.{i}": f"value-{i}" for i in range(8)} | {"http.route": "/checkout", "http.status": 200}
 
 
-def span_loop(provider: TracerProvider, ctx: context.Context | None) -> Case:
+def span_loop(name: str, provider: TracerProvider, ctx: context.Context | None) -> Case:
     tracer = provider.get_tracer("bench")
 
     def run(n: int) -> None:
@@ -41,7 +41,7 @@ def span_loop(provider: TracerProvider, ctx: context.Context | None) -> Case:
             if token is not None:
                 context.detach(token)
 
-    return Case("", run)
+    return Case(name, run)
 
 
 def main() -> None:
@@ -64,16 +64,11 @@ def main() -> None:
     public_path.add_span_processor(slow)
 
     cases = [
-        span_loop(bare, enriched),
-        span_loop(with_processor, enriched),
-        span_loop(with_processor, context.Context()),
-        span_loop(public_path, enriched),
+        span_loop("bare SDK span", bare, enriched),
+        span_loop("+ ImpactSpanProcessor", with_processor, enriched),
+        span_loop("+ ImpactSpanProcessor, no impact context", with_processor, context.Context()),
+        span_loop("+ processor, public API path", public_path, enriched),
     ]
-    for case, name in zip(
-        cases,
-        ["bare SDK span", "+ ImpactSpanProcessor", "+ ImpactSpanProcessor, no impact context", "+ processor, public API path"],
-    ):
-        case.name = name
 
     def set_customer_loop(n: int) -> None:
         for _ in range(n):
@@ -83,7 +78,8 @@ def main() -> None:
     measure(cases, operations=operations, rounds=rounds)
     summary = report("Span creation cost (10 attributes, start_as_current_span)", cases, "bare SDK span")
     overhead = cases[1].median_us - cases[0].median_us
-    print(f"\nImpactSpanProcessor overhead: {overhead:.2f} µs per span ({summary['rows'][1]['ratio_to_baseline']:.3f}×)")
+    ratio = summary["rows"][1]["ratio_to_baseline"]
+    print(f"\nImpactSpanProcessor overhead: {overhead:.2f} µs per span ({ratio:.3f}×)")
     summary["overhead_us"] = round(overhead, 3)
     write_json(summary, args.json)
 
