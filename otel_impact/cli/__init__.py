@@ -1,0 +1,41 @@
+"""The ``otel-impact`` command.
+
+Each subcommand lives in its own module, which defines ``register(subparsers)``: it adds its
+parser and sets ``handler`` to a function taking the parsed arguments and returning the exit
+code. Commands that need the processor extra import it lazily and say how to install it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from otel_impact.version import __version__
+
+COMMAND_MODULES: tuple[str, ...] = ()
+"""Modules under ``otel_impact.cli`` that provide a subcommand, in help order."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="otel-impact",
+        description="Which customers does an incident hurt? The otel-impact processor and its tools.",
+    )
+    parser.add_argument("--version", action="version", version=f"otel-impact {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help(sys.stderr)
+        return 2
+    return int(handler(args))
