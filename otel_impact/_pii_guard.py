@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.resources import Resource
@@ -166,27 +166,28 @@ def _frozen(attributes: dict[str, Any], dropped: int) -> BoundedAttributes:
     return frozen
 
 
-def _guard_events(events: Sequence[Event], guard: Any) -> list[Event] | None:
-    changed = False
-    out: list[Event] = []
-    for event in events:
-        cleaned = guard(event.attributes)
-        if cleaned is None:
-            out.append(event)
-        else:
-            changed = True
-            out.append(Event(event.name, _frozen(cleaned, 0), event.timestamp))
-    return out if changed else None
+def _guard_events(events: Sequence[Event], guard: Callable[[Any], dict[str, Any] | None]) -> list[Event] | None:
+    return _guard_each(events, guard, lambda event, clean: Event(event.name, _frozen(clean, 0), event.timestamp))
 
 
-def _guard_links(links: Sequence[Link], guard: Any) -> list[Link] | None:
+def _guard_links(links: Sequence[Link], guard: Callable[[Any], dict[str, Any] | None]) -> list[Link] | None:
+    return _guard_each(links, guard, lambda link, clean: Link(link.context, _frozen(clean, 0)))
+
+
+T = TypeVar("T", Event, Link)
+
+
+def _guard_each(
+    items: Sequence[T], guard: Callable[[Any], dict[str, Any] | None], rebuild: Callable[[T, dict[str, Any]], T]
+) -> list[T] | None:
+    """Items with cleaned attributes, or ``None`` when every item was already clean."""
     changed = False
-    out: list[Link] = []
-    for link in links:
-        cleaned = guard(link.attributes)
+    out: list[T] = []
+    for item in items:
+        cleaned = guard(item.attributes)
         if cleaned is None:
-            out.append(link)
+            out.append(item)
         else:
             changed = True
-            out.append(Link(link.context, _frozen(cleaned, 0)))
+            out.append(rebuild(item, cleaned))
     return out if changed else None
