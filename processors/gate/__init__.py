@@ -1,0 +1,1 @@
+"""Canary gate: is the canary worse than the baseline? A verdict with a stated statistical test."""
