@@ -186,7 +186,7 @@ class SloConfig:
     @property
     def error_budget(self) -> float:
         """The allowed fraction of bad events, e.g. 0.001 for 99.9."""
-        return 1.0 - self.objective / 100.0
+        return round((100.0 - self.objective) / 100.0, 12)
 
     def routing_labels(self) -> dict[str, str]:
         """``owner``, ``team``, ``route`` (those set) and the extra ``labels``."""

@@ -135,7 +135,7 @@ class _SloRules:
 
     def alert(self, severity: str, expr: str) -> dict[str, Any]:
         slo = self.slo
-        labels = {"severity": severity, **slo.routing_labels()}
+        labels = {"severity": severity, "slo": slo.name, **slo.routing_labels()}
         segment = "".join(f" {name}={{{{ $labels.{name} }}}}" for name in slo.by)
         annotations = {
             "summary": f'{slo.name}{segment}: error budget burning {{{{ $value | printf "%.1f" }}}}x',

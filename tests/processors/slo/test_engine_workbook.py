@@ -17,7 +17,7 @@ from otel_impact.processors.slo.config import SloConfig
 SLO = SloConfig(
     name="checkout", task="checkout", objective=99.9, owner="payments-oncall", team="payments", route="pager"
 )
-QUIET = AlertingConfig(delivery=DeliveryConfig(resend_interval=3600.0))  # no periodic re-sends in these tests
+QUIET = AlertingConfig(delivery=DeliveryConfig(resend_interval=7 * 86400.0))  # no periodic re-sends in these tests
 
 
 def _store() -> InMemoryImpactStore:
