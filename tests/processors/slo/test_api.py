@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestServer
 from support.impact_store import InMemoryImpactStore
 from support.slo_harness import T0, make_engine, steady_history
 
-from otel_impact.processors.slo import add_routes
+from otel_impact.processors.slo import ImpactQueries, add_routes
 from otel_impact.processors.slo.config import SloConfig
 
 SLOS = [
@@ -93,3 +93,7 @@ def test_evaluation_loop_runs_on_the_injected_sleep_and_stops() -> None:
         assert first.fingerprint == again.fingerprint and again.ends_at_ns > first.ends_at_ns
 
     asyncio.run(scenario())
+
+
+def test_the_test_store_implements_the_contract_protocol() -> None:
+    assert isinstance(_store(), ImpactQueries)
