@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass
 from typing import Protocol
 
 import aiohttp
+from yarl import URL
 
 from otel_impact.processors.clock import Clock
 
@@ -36,6 +37,7 @@ from .alerts import Notification
 
 __all__ = [
     "AlertDispatcher",
+    "AlertSink",
     "AlertmanagerReceiver",
     "DeliveryStats",
     "Receiver",
@@ -58,6 +60,18 @@ class SendResult:
     retryable: bool = False
     reason: str = ""
     retry_after: float | None = None
+
+
+class AlertSink(Protocol):
+    """Where the engine hands notifications: `AlertDispatcher`, or a recorder in tests."""
+
+    def submit(self, notifications: Iterable[Notification]) -> None: ...
+
+    def stats(self) -> dict[str, dict[str, int]]: ...
+
+    async def start(self) -> None: ...
+
+    async def aclose(self, timeout: float = 5.0) -> None: ...
 
 
 class Receiver(Protocol):
@@ -89,6 +103,15 @@ async def _post_json(
         return SendResult(ok=False, retryable=True, reason=f"{type(error).__name__}: {error}".rstrip(": "))
 
 
+def _loggable(url: str) -> str:
+    """``url`` without credentials or query string (either may hold a secret), for names and logs."""
+    try:
+        parsed = URL(url)
+        return str(parsed.with_user(None).with_password(None).with_query(None).with_fragment(None))
+    except (ValueError, TypeError):
+        return "<unparsable URL>"
+
+
 def _retry_after(value: str | None) -> float | None:
     if value is None:
         return None
@@ -104,7 +127,7 @@ class AlertmanagerReceiver:
 
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.url = url.rstrip("/")
-        self.name = f"alertmanager {self.url}"
+        self.name = f"alertmanager {_loggable(self.url)}"
         self.timeout = timeout
 
     async def send(self, session: aiohttp.ClientSession, batch: Sequence[Notification]) -> SendResult:
@@ -122,7 +145,7 @@ class WebhookReceiver:
 
     def __init__(self, url: str, *, headers: Mapping[str, str] | None = None, timeout: float = 5.0) -> None:
         self.url = url
-        self.name = f"webhook {url.split('?', 1)[0]}"
+        self.name = f"webhook {_loggable(url)}"
         self.headers = dict(headers or {})
         self.timeout = timeout
 

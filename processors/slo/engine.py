@@ -33,7 +33,7 @@ from .alerting_config import SEVERITIES, AlertingConfig
 from .alerts import ALERT_NAME, Notification, rfc3339
 from .burn import Budget, ConditionResult, MissingThreshold, Tally, alert_level, evaluate_conditions, tally
 from .config import SloConfig
-from .delivery import AlertDispatcher
+from .delivery import AlertSink
 from .queries import EventCounts, ImpactQueries
 from .scoring import ImpactScore, ImpactUnavailable, score_impact, top_segments
 from .windows import BURN_WINDOWS, period_bounds, window_name
@@ -87,7 +87,7 @@ class SloEngine:
         queries: ImpactQueries,
         *,
         clock: Clock,
-        dispatcher: AlertDispatcher | None = None,
+        dispatcher: AlertSink | None = None,
     ) -> None:
         self.slos = tuple(slos)
         self.alerting = alerting

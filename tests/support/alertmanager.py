@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import selectors
 import socket
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -62,11 +60,19 @@ def alertmanager(startup_timeout: float = 30.0) -> Iterator[Alertmanager]:
             text=True,
         )
         log: list[str] = []
+        listening = threading.Event()
+
+        def drain() -> None:
+            for line in process.stderr or []:
+                log.append(line)
+                if "Listening on" in line:
+                    listening.set()
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
         try:
-            assert process.stderr is not None
-            _wait_listening(process, log, startup_timeout)
-            drain = threading.Thread(target=lambda: log.extend(process.stderr or []), daemon=True)
-            drain.start()
+            if not listening.wait(startup_timeout):
+                raise RuntimeError(f"Alertmanager did not start:\n{''.join(log)}")
             yield Alertmanager(f"http://127.0.0.1:{port}", process, log)
         finally:
             process.terminate()
@@ -75,23 +81,6 @@ def alertmanager(startup_timeout: float = 30.0) -> Iterator[Alertmanager]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
+            reader.join(timeout=10)  # the pipe reaches its end once the process is gone
             if process.stderr is not None:
                 process.stderr.close()
-
-
-def _wait_listening(process: subprocess.Popen[str], log: list[str], timeout: float) -> None:
-    """Read Alertmanager's log until it says it listens (no polling sleeps: waits on the pipe)."""
-    assert process.stderr is not None
-    deadline = time.monotonic() + timeout
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stderr, selectors.EVENT_READ)
-        while time.monotonic() < deadline:
-            if not selector.select(timeout=deadline - time.monotonic()):
-                break
-            line = process.stderr.readline()
-            if not line:
-                break
-            log.append(line)
-            if "Listening on" in line:
-                return
-    raise RuntimeError(f"Alertmanager did not start:\n{''.join(log)}")

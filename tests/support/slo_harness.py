@@ -52,7 +52,7 @@ def make_engine(
 ) -> tuple[SloEngine, ManualClock, RecordingDispatcher]:
     clock = ManualClock(start_ns=start_ns)
     dispatcher = RecordingDispatcher()
-    engine = SloEngine(slos, alerting or AlertingConfig(), store, clock=clock, dispatcher=dispatcher)  # type: ignore[arg-type]
+    engine = SloEngine(slos, alerting or AlertingConfig(), store, clock=clock, dispatcher=dispatcher)
     return engine, clock, dispatcher
 
 

@@ -271,3 +271,9 @@ def test_webhook_body_and_headers() -> None:
         json.dumps(body)
 
     run(scenario)
+
+
+def test_receiver_names_never_show_credentials() -> None:
+    assert AlertmanagerReceiver("http://user:s3cret@am.example:9093/").name == "alertmanager http://am.example:9093"
+    hook = WebhookReceiver("https://hooks.example/x?token=s3cret#frag")
+    assert hook.name == "webhook https://hooks.example/x"
