@@ -1,0 +1,40 @@
+"""SLOs, error budgets, multiwindow burn-rate alerts, impact scoring and Prometheus rules.
+
+Modules, one concern each:
+
+- `queries`: the SLI engine's query API this package consumes (`ImpactQueries`, `EventCounts`);
+- `config`, `alerting_config`, `settings`: the ``slos:`` and ``alerting:`` config sections;
+- `windows`: SLO periods (rolling, calendar month) and the scaled SRE Workbook table;
+- `burn`: budgets, burn rates and the multiwindow decision with the low-traffic guard;
+- `scoring`: impact score and severity from impacted users by tier and revenue at risk;
+- `alerts`, `delivery`: notifications, Alertmanager v2 and webhook delivery off the intake path;
+- `engine`: the evaluation loop; `api`: ``GET /api/v1/slos``; `rules`: Prometheus rules.
+"""
+
+from ._fields import ConfigProblems
+from .alerting_config import AlertingConfig, parse_alerting_section
+from .api import add_routes
+from .config import SloConfig, parse_slos_section
+from .delivery import AlertDispatcher, receivers_from_config
+from .engine import SloEngine
+from .queries import EventCounts, ImpactQueries
+from .rules import generate_rules, render_rules
+from .settings import SloSettings, load_slo_settings
+
+__all__ = [
+    "AlertDispatcher",
+    "AlertingConfig",
+    "ConfigProblems",
+    "EventCounts",
+    "ImpactQueries",
+    "SloConfig",
+    "SloEngine",
+    "SloSettings",
+    "add_routes",
+    "generate_rules",
+    "load_slo_settings",
+    "parse_alerting_section",
+    "parse_slos_section",
+    "receivers_from_config",
+    "render_rules",
+]
