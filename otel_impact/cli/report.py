@@ -112,7 +112,7 @@ def render(impact: dict[str, Any], top: dict[str, Any] | None = None) -> str:
     accuracy = impact.get("accuracy", {})
     lines.append("")
     lines.append(
-        f"Users are HyperLogLog estimates (bounds at {accuracy.get('users_bounds', '2 standard deviations')}); "
+        f"Users are HyperLogLog estimates, bounds at {accuracy.get('users_bounds', '2 standard deviations')}; "
         f"latency quantiles have a rank error of {100 * accuracy.get('latency_rank_error', 0):.1f}%."
     )
     if impact.get("overflow_events"):

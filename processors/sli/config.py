@@ -127,7 +127,7 @@ class LossDetectionConfig:
 
 
 DEFAULT_COUNT_TIERS: Final = (TierConfig(60, 6 * 3600), TierConfig(600, 3 * 86_400), TierConfig(3600, 35 * 86_400))
-DEFAULT_SKETCH_TIERS: Final = (TierConfig(60, 3600), TierConfig(900, 86_400), TierConfig(86_400, 35 * 86_400))
+DEFAULT_SKETCH_TIERS: Final = (TierConfig(60, 3600), TierConfig(3600, 2 * 86_400), TierConfig(86_400, 35 * 86_400))
 
 
 @dataclass(frozen=True)
@@ -144,7 +144,7 @@ class SliConfig:
     default_success: SuccessConfig = field(default_factory=SuccessConfig)
     latency_thresholds_s: tuple[float, ...] = (0.3, 1.0)
     max_series_per_task: int = 200
-    max_series_total: int = 2000
+    max_series_total: int = 1000
     lateness_s: float = 300.0
     future_tolerance_s: float = 60.0
     count_tiers: tuple[TierConfig, ...] = DEFAULT_COUNT_TIERS

@@ -27,7 +27,7 @@ from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.clock import Clock, SystemClock
 from otel_impact.proto import view
 
-from .aggregates import PendingGroup, Series, histogram_bounds
+from .aggregates import BatchDurations, PendingGroup, Series, histogram_bounds
 from .buckets import Layout
 from .config import SliConfig
 from .segments import SegmentReader, _text
@@ -56,7 +56,6 @@ _NOT_ROOT_STR: Final = b"\x0a\x05false"
 _NOT_ROOT: Final = (_NOT_ROOT_BOOL, _NOT_ROOT_STR)
 _SUCCESS: Final = b"\x0a\x07success"
 _FAILURE: Final = b"\x0a\x07failure"
-_NEW: Final = object()
 _MEMO_LIMIT: Final = 4096
 PSEUDONYM: Final = re.compile(r"[0-9a-f]{32}")
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
@@ -116,58 +115,55 @@ class SliEngine:
             )
         self.batches += 1
 
-    def _collect(self, batch: TraceBatch) -> dict[tuple[Series, int], PendingGroup]:
+    def _collect(self, batch: TraceBatch) -> dict[tuple[Any, object, int], PendingGroup]:
         now = batch.received_ns
         low = now - self._lateness_ns
         high = now + self._future_ns
-        pending: dict[tuple[Series, int], PendingGroup] = {}
-        tasks_by_raw = self._tasks_by_raw
+        pending: dict[tuple[Any, object, int], PendingGroup] = {}
         key_of = self.reader.key
         user_key = self.config.user_attribute
         http_memo = self._http_memo
-        events = 0
+        untracked = 0
         for resource_spans in batch.view.resource_spans:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     attrs = span.attributes
                     get = attrs.get
-                    raw_task = get(TASK_NAME)
-                    if raw_task is not None:
+                    task_ref: Any = get(TASK_NAME)
+                    if task_ref is not None:
                         raw_root = get(TASK_ROOT)
                         if raw_root is not None and raw_root in _NOT_ROOT:
                             continue
-                        task = tasks_by_raw.get(raw_task, _NEW)
-                        if task is _NEW:
-                            task = self._task_for_raw(raw_task)
-                        if task is None:
-                            self.untracked_task_events += 1
-                            continue
                     elif matches:
-                        task = self._match(span, get, matches)
-                        if task is None:
+                        task_ref = self._match(span, get, matches)
+                        if task_ref is None:
                             continue
                     else:
                         continue
-                    assert isinstance(task, TaskState)
                     end = span.end_time_unix_nano
                     duration = end - span.start_time_unix_nano
                     if duration < 0:
                         duration = 0
+                    clamped = 0
                     if end < low:
-                        end = low
-                        task.late_clamped += 1
+                        end, clamped = low, 1
                     elif end > high:
-                        end = now
-                        task.future_clamped += 1
+                        end, clamped = now, 2
                     key = key_of(attrs, span, resource_values)
-                    series = task.raw_keys.get(key)
-                    if series is None:
-                        series = self._series_for(task, key, now)
-                    group_key = (series, end // MINUTE_NS)
-                    group = pending.get(group_key)
+                    pending_key = (task_ref, key, end // MINUTE_NS)
+                    group = pending.get(pending_key)
                     if group is None:
-                        group = pending[group_key] = PendingGroup()
+                        group = pending[pending_key] = self._group_for(task_ref, key, end // MINUTE_NS, now)
+                    task = group.task
+                    if task is None:
+                        untracked += 1
+                        continue
+                    if clamped:
+                        if clamped == 1:
+                            task.late_clamped += 1
+                        else:
+                            task.future_clamped += 1
                     raw_outcome = get(TASK_OUTCOME)
                     if raw_outcome == _FAILURE:
                         bad = True
@@ -188,8 +184,6 @@ class SliEngine:
                             decided = task.bad_error_type(view.decode_str(get(ERROR_TYPE)))
                             if decided is not None:
                                 bad = decided
-                    events += 1
-                    group.total += 1
                     group.durations_ns.append(duration)
                     raw_user = get(user_key)
                     if raw_user is not None:
@@ -200,30 +194,59 @@ class SliEngine:
                         group.revenue += task.default_value if value is None or value != value else value
                         if raw_user is not None:
                             group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
-        self.task_events += events
+        self.untracked_task_events += untracked
         return pending
 
-    def _fold(self, pending: dict[tuple[Series, int], PendingGroup]) -> None:
-        tasks = self.tasks
-        for (series, minute), group in pending.items():
-            task = tasks[series.task]
-            users = {_text(raw) for raw in group.users}
+    def _group_for(self, task_ref: Any, key: object, minute: int, now: int) -> PendingGroup:
+        """A new pending group for a (task, segment key, minute) first seen in this batch."""
+        if isinstance(task_ref, TaskState):
+            task: TaskState | None = task_ref
+        else:
+            task = self._tasks_by_raw.get(task_ref)
+            if task is None and task_ref not in self._tasks_by_raw:
+                task = self._task_for_raw(task_ref)
+        if task is None:
+            return PendingGroup(None, None, minute)
+        series = task.raw_keys.get(key)
+        if series is None:
+            series = self._series_for(task, key, now)
+        return PendingGroup(task, series, minute)
+
+    def _fold(self, pending: dict[tuple[Any, object, int], PendingGroup]) -> None:
+        groups = [group for group in pending.values() if group.durations_ns]
+        if not groups:
+            return
+        batch = BatchDurations.of(groups)
+        offset = 0
+        for group in groups:
+            task, series = group.task, group.series
+            assert task is not None and series is not None
+            count = len(group.durations_ns)
+            users = {
+                raw[2:].decode("utf-8", "replace")
+                if raw[0] == 0x0A and raw[1] < 0x80 and len(raw) == raw[1] + 2
+                else _text(raw)
+                for raw in group.users
+                if raw
+            }
             users.discard("")
             bad_users: dict[str, int] = {}
             top_keys: dict[str, int] = {}
-            for raw, count in group.bad_users.items():
+            for raw, bad_count in group.bad_users.items():
                 user = _text(raw)
                 if not user:
                     continue
-                bad_users[user] = bad_users.get(user, 0) + count
+                bad_users[user] = bad_users.get(user, 0) + bad_count
                 top = user if PSEUDONYM.fullmatch(user) else NOT_A_PSEUDONYM
-                top_keys[top] = top_keys.get(top, 0) + count
+                top_keys[top] = top_keys.get(top, 0) + bad_count
             group.users, group.bad_users, group.top_keys = users, bad_users, top_keys
-            series.fold(minute, group)
-            task.volume[minute] = task.volume.get(minute, 0) + group.total
+            series.fold(group, batch.slice(offset, count))
+            offset += count
+            task.volume[group.minute] = task.volume.get(group.minute, 0) + count
             if series is task.overflow_series:
-                task.overflow_events += group.total
+                task.overflow_events += count
             self._touched.add(series)
+        self.task_events += offset
 
     # -- tasks, series, resources ---------------------------------------------------------------
 

@@ -1,11 +1,14 @@
 """Segment dimensions: reading a span's segment key, and decoding it into label values.
 
-The hot loop builds an *undecoded* key per task event: for attribute dimensions the raw
-AnyValue bytes (from the span, else from its resource), for flag dimensions the variant string.
-Keys repeat, so each distinct key is decoded once and memoized per task. A missing value is
-``unknown``; a flag variant comes from ``impact.feature_flags`` (``key=variant`` strings) or,
-failing that, from a ``feature_flag.evaluation`` span event (``feature_flag.key`` and
-``feature_flag.result.variant``, or the older ``feature_flag.variant``).
+The hot loop builds an *undecoded* key per task event: the raw AnyValue bytes of each attribute
+dimension (from the span, else from its resource), followed, when flag dimensions are
+configured, by one flags part: the raw ``impact.feature_flags`` bytes when they name every
+configured flag, else the variants found in ``feature_flag.evaluation`` span events. Keys
+repeat, so each distinct key is decoded once (`decode`) and memoized per task by the engine.
+
+A missing value is ``unknown``. A flag variant comes from ``impact.feature_flags``
+(``key=variant`` strings) or, failing that, from a ``feature_flag.evaluation`` span event
+(``feature_flag.key`` and ``feature_flag.result.variant``, or the older ``feature_flag.variant``).
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ class SegmentReader:
         self.names: tuple[str, ...] = tuple(d.name for d in dimensions)
         self.attribute_keys: tuple[str | None, ...] = tuple(d.attribute for d in dimensions)
         self.flag_keys: tuple[str | None, ...] = tuple(d.flag for d in dimensions)
-        self._flag_memo: dict[bytes, dict[str, str]] = {}
+        self._attributes: tuple[str, ...] = tuple(k for k in self.attribute_keys if k is not None)
+        self._flags: tuple[str, ...] = tuple(k for k in self.flag_keys if k is not None)
+        self._parsed: dict[bytes, dict[str, str]] = {}
+        self._complete: dict[bytes | None, bool] = {None: not self._flags}
         self.key: KeyFunction = self._compile()
 
     def aliases(self) -> dict[str, str]:
@@ -50,84 +56,132 @@ class SegmentReader:
     def resource_values(self, resource_attributes: Any) -> tuple[bytes | None, ...]:
         """Per-resource fallbacks for the attribute dimensions (read once per ResourceSpans)."""
         get = resource_attributes.get
-        return tuple(None if key is None else get(key) for key in self.attribute_keys)
+        return tuple(get(key) for key in self._attributes)
+
+    # -- the hot path -----------------------------------------------------------------------------
 
     def _compile(self) -> KeyFunction:
-        keys = self.attribute_keys
-        if not keys:
-            return lambda attrs, span, resource: ()
-        if all(flag is None for flag in self.flag_keys):
+        keys = self._attributes
+        flags = bool(self._flags)
+        flag_part = self._flag_part
+        if len(keys) > 3:
+            return self._generic_key
+        k0, k1, k2 = (*keys, None, None, None)[:3]
+        if not flags:
+            if len(keys) == 0:
+                return lambda attrs, span, resource: ()
             if len(keys) == 1:
-                (k0,) = keys
-
-                def key1(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                    return attrs.get(k0) or resource[0]
-
-                return key1
+                return lambda attrs, span, resource: attrs.get(k0) or resource[0]
             if len(keys) == 2:
-                k0, k1 = keys
 
                 def key2(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
                     get = attrs.get
                     return (get(k0) or resource[0], get(k1) or resource[1])
 
                 return key2
-            if len(keys) == 3:
-                k0, k1, k2 = keys
 
-                def key3(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                    get = attrs.get
-                    return (get(k0) or resource[0], get(k1) or resource[1], get(k2) or resource[2])
+            def key3(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                get = attrs.get
+                return (get(k0) or resource[0], get(k1) or resource[1], get(k2) or resource[2])
 
-                return key3
+            return key3
+        complete = self._complete
+        if len(keys) == 0:
+
+            def flags0(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                raw = attrs.get(FEATURE_FLAGS)
+                return (raw if complete.get(raw) else flag_part(raw, span),)
+
+            return flags0
+        if len(keys) == 1:
+
+            def flags1(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                get = attrs.get
+                raw = get(FEATURE_FLAGS)
+                return (get(k0) or resource[0], raw if complete.get(raw) else flag_part(raw, span))
+
+            return flags1
+        if len(keys) == 2:
+
+            def flags2(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                get = attrs.get
+                raw = get(FEATURE_FLAGS)
+                return (
+                    get(k0) or resource[0],
+                    get(k1) or resource[1],
+                    raw if complete.get(raw) else flag_part(raw, span),
+                )
+
+            return flags2
         return self._generic_key
 
     def _generic_key(self, attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
         get = attrs.get
-        out: list[object] = []
-        flags: dict[str, str] | None = None
-        for index, (attribute, flag) in enumerate(zip(self.attribute_keys, self.flag_keys, strict=True)):
-            if attribute is not None:
-                out.append(get(attribute) or resource[index])
-                continue
-            if flags is None:
-                flags = self._flags(get(FEATURE_FLAGS), span)
-            out.append(flags.get(flag))  # type: ignore[arg-type]
-        return tuple(out)
+        parts: list[object] = [get(key) or resource[index] for index, key in enumerate(self._attributes)]
+        if self._flags:
+            raw = get(FEATURE_FLAGS)
+            parts.append(raw if self._complete.get(raw) else self._flag_part(raw, span))
+        return tuple(parts)
 
-    def _flags(self, raw: bytes | None, span: Any) -> dict[str, str]:
-        flags: dict[str, str] = {}
-        if raw is not None:
-            memo = self._flag_memo.get(raw)
-            if memo is None:
-                memo = {}
-                for item in view.decode_str_array(raw):
-                    key, sep, variant = item.partition("=")
-                    if sep and key:
-                        memo[key] = variant
-                if len(self._flag_memo) >= _MEMO_LIMIT:
-                    self._flag_memo.clear()
-                self._flag_memo[raw] = memo
-            flags = memo
-        if len(flags) < sum(f is not None for f in self.flag_keys) and span.events:
-            flags = dict(flags)
+    def _flag_part(self, raw: bytes | None, span: Any) -> object:
+        """The flags part of a key when ``raw`` may not name every flag: learn, and read events."""
+        if raw is not None and raw not in self._complete:
+            parsed = self._parse(raw)
+            if len(self._complete) >= _MEMO_LIMIT:
+                self._complete.clear()
+                self._complete[None] = not self._flags
+            self._complete[raw] = all(flag in parsed for flag in self._flags)
+            if self._complete[raw]:
+                return raw
+        found = dict(self._parse(raw)) if raw is not None else {}
+        if span.events:
             for event in span.events:
                 if event.name != FLAG_EVENT:
                     continue
                 attributes = event.attributes
-                flag_key = view.decode_str(attributes.get("feature_flag.key"))
+                flag = view.decode_str(attributes.get("feature_flag.key"))
                 variant = attributes.get("feature_flag.result.variant") or attributes.get("feature_flag.variant")
-                if flag_key and flag_key not in flags and variant is not None:
-                    flags[flag_key] = _text(variant)
-        return flags
+                if flag and flag not in found and variant is not None:
+                    found[flag] = _text(variant)
+        return tuple(found.get(flag) for flag in self._flags)
+
+    def _parse(self, raw: bytes) -> dict[str, str]:
+        parsed = self._parsed.get(raw)
+        if parsed is None:
+            parsed = {}
+            for item in view.decode_str_array(raw):
+                flag, sep, variant = item.partition("=")
+                if sep and flag:
+                    parsed[flag] = variant
+            if len(self._parsed) >= _MEMO_LIMIT:
+                self._parsed.clear()
+            self._parsed[raw] = parsed
+        return parsed
+
+    # -- decoding (once per distinct key) ---------------------------------------------------------
 
     def decode(self, key: object) -> tuple[str, ...]:
-        """Label values for an undecoded key built by `key`."""
+        """Label values, in dimension order, for an undecoded key built by `key`."""
         parts = key if isinstance(key, tuple) else (key,)
-        return tuple(_label(part) for part in parts)
+        attributes = iter(parts[: len(self._attributes)])
+        variants: dict[str, str | None] = {}
+        if self._flags:
+            flag_part = parts[len(self._attributes)]
+            if isinstance(flag_part, tuple):
+                variants = dict(zip(self._flags, flag_part, strict=True))
+            elif isinstance(flag_part, bytes):
+                parsed = self._parse(flag_part)
+                variants = {flag: parsed.get(flag) for flag in self._flags}
+        values = []
+        for attribute, flag in zip(self.attribute_keys, self.flag_keys, strict=True):
+            values.append(_label(next(attributes)) if attribute is not None else _label(variants.get(flag or "")))
+        return tuple(values)
 
 
 def _text(raw: bytes) -> str:
+    """An AnyValue as label text: strings as they are, other values spelled out."""
+    if raw and raw[0] == 0x0A and len(raw) > 1 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+        return raw[2:].decode("utf-8", "replace")
     text = view.decode_str(raw)
     if text is None:
         value = view.decode_any(raw)

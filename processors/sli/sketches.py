@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import datasketches as ds
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["Bounds", "SketchCell", "SketchMerger", "SketchParams"]
 
@@ -81,16 +82,20 @@ class SketchCell:
         self.top: Any = None
 
     def add(
-        self, durations_ms: list[float], users: Iterable[str], bad_users: Mapping[str, int], top_keys: Mapping[str, int]
+        self,
+        durations_ms: npt.NDArray[np.float64] | list[float],
+        users: Iterable[str],
+        bad_users: Mapping[str, int],
+        top_keys: Mapping[str, int],
     ) -> None:
         """Add one batch's events: their durations, the users seen, and the users with bad events.
 
         ``top_keys`` is what goes into the heavy-hitters sketch (pseudonyms, with bad-event counts).
         """
-        if durations_ms:
+        if len(durations_ms):
             if self.latency is None:
                 self.latency = ds.kll_doubles_sketch(self.params.kll_k)
-            self.latency.update(np.array(durations_ms, dtype=np.float64))
+            self.latency.update(np.asarray(durations_ms, dtype=np.float64))
         if users:
             if self.users is None:
                 self.users = ds.hll_sketch(self.params.hll_lg_k, HLL_TYPE)
