@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -37,7 +37,10 @@ class EventCounts:
     """Threshold in seconds -> events whose duration <= threshold (all outcomes)."""
 
 
+@runtime_checkable
 class ImpactQueries(Protocol):
+    """What the SLO engine reads (see the module docstring)."""
+
     def tasks(self) -> Sequence[str]: ...
 
     def dimensions(self, task: str) -> Sequence[str]: ...
