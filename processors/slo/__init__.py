@@ -11,13 +11,14 @@ Modules, one concern each:
 - `engine`: the evaluation loop; `api`: ``GET /api/v1/slos``; `rules`: Prometheus rules.
 """
 
+from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
+
 from ._fields import ConfigProblems
 from .alerting_config import AlertingConfig, parse_alerting_section
 from .api import add_routes
 from .config import SloConfig, parse_slos_section
 from .delivery import AlertDispatcher, receivers_from_config
 from .engine import SloEngine
-from .queries import EventCounts, ImpactQueries
 from .rules import generate_rules, render_rules
 from .settings import SloSettings, load_slo_settings
 

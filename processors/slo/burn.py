@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from otel_impact.processors.impact_queries import EventCounts
+
 from .alerting_config import LowBudgetPage, LowTrafficGuard
 from .config import SliSpec
-from .queries import EventCounts
 from .windows import HOUR, MINUTE, WORKBOOK_RULES, BurnRule
 
 __all__ = [

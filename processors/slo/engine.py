@@ -28,13 +28,13 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from otel_impact.processors.clock import Clock
+from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
 
 from .alerting_config import SEVERITIES, AlertingConfig
 from .alerts import ALERT_NAME, Notification, rfc3339
 from .burn import Budget, ConditionResult, MissingThreshold, Tally, alert_level, evaluate_conditions, tally
 from .config import SloConfig
 from .delivery import AlertSink
-from .queries import EventCounts, ImpactQueries
 from .scoring import ImpactScore, ImpactUnavailable, score_impact, top_segments
 from .windows import BURN_WINDOWS, period_bounds, window_name
 

@@ -18,8 +18,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_impact.processors.impact_queries import ImpactQueries
+
 from .alerting_config import ScoringConfig, SeverityThresholds
-from .queries import ImpactQueries
 
 __all__ = ["Bounds", "ImpactScore", "ImpactUnavailable", "score_impact", "top_segments"]
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_impact.processors.slo.queries import EventCounts
+from otel_impact.processors.impact_queries import EventCounts
 
 MINUTE_NS = 60 * 1_000_000_000
 

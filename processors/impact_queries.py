@@ -1,8 +1,9 @@
-"""What the SLO engine reads: the SLI engine's query API, as agreed in the SLI/SLO contract.
+"""The read side of the SLI engine, as its consumers see it: `ImpactQueries` and `EventCounts`.
 
-The SLI engine implements `ImpactQueries`; this package depends on nothing else of it. Every
-assumption the SLO engine makes about the answers is written here, so a second implementation
-(the in-memory one the tests use) can be checked against the same text.
+The SLI engine (``processors.sli``) implements `ImpactQueries`; the SLO engine, the canary gate
+and the dashboard depend on nothing else of it. Every assumption they make about the answers is
+written here, so a second implementation (the in-memory one some tests use) can be checked
+against the same text.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class ImpactQueries(Protocol):
     ``counts`` answers events whose end time falls in ``[start_ns, end_ns)``, grouped by the
     values of the dimensions named in ``by`` (the key is ``()`` when ``by`` is empty) and
     filtered by ``where`` (dimension name -> value). Bounds are floored to the minute; any window
-    from 5 minutes to 35 days is answered. An unknown task raises ``KeyError``.
+    from 5 minutes to 35 days is answered. Resolution is one minute while the window starts in
+    the last 6 hours; an older start is widened outward to its rolled-up bucket (10 minutes up
+    to 3 days back, 1 hour beyond), so a 1d window may count up to 10 extra minutes and a 30d
+    window up to an extra hour. An unknown task raises ``KeyError``.
 
     ``impact`` returns the JSON document of ``GET /api/v1/impact`` for that window: at least
     ``events{total,good,bad}``, ``users`` and ``impacted_users`` as ``{estimate,lower,upper}``,

@@ -1,0 +1,42 @@
+"""User-task SLIs and impacted-user sketches: the processor's core answer.
+
+`SliEngine` is a `BatchAnalyzer`: it derives, per task x segment x time bucket, good/bad event
+counts, exact latency-threshold counts, latency quantiles, distinct and impacted users with
+bounds, revenue at risk and the most impacted customers. `SliQueries` answers windows over that
+state (`ImpactQueries`, the contract the SLO engine builds on); `add_routes` serves it as JSON,
+`SliCollector` as Prometheus series, and `build_metrics_request` as an OTLP metrics export.
+
+Wiring it into a server takes a few lines::
+
+    config = SliConfig.from_mapping(raw_config.get("sli"))
+    engine = SliEngine(config, clock=clock, state_dir=state_dir)   # restores the last checkpoint
+    queries = SliQueries(engine)
+    add_routes(admin_app, queries)                                 # /api/v1/impact, /customers/top
+    registry.register(SliCollector(queries))                       # /metrics
+    pipeline.analyzers.append(engine)                              # analyze(batch) per request
+    # every second or so: engine.tick(); at shutdown: engine.close()
+"""
+
+from .config import DimensionConfig, LossDetectionConfig, SliConfig, SuccessConfig, TaskConfig, TaskMatch, TierConfig
+from .engine import SliEngine
+from .otlp_metrics import build_metrics_request
+from .prometheus import SliCollector
+from .queries import EventCounts, ImpactQueries, SliQueries
+from .routes import add_routes
+
+__all__ = [
+    "DimensionConfig",
+    "EventCounts",
+    "ImpactQueries",
+    "LossDetectionConfig",
+    "SliCollector",
+    "SliConfig",
+    "SliEngine",
+    "SliQueries",
+    "SuccessConfig",
+    "TaskConfig",
+    "TaskMatch",
+    "TierConfig",
+    "add_routes",
+    "build_metrics_request",
+]

@@ -1,0 +1,71 @@
+"""Durations as people write them (``300ms``, ``5m``, ``1h30m``, ``30d``) and query windows.
+
+A window for the query API is a whole number of minutes from 5 minutes to 35 days; a calendar
+month (up to 31 days) fits. Both parsers raise ``ValueError`` with a message that says what is
+accepted, so callers can hand it to users as it is.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+MINUTE_NS: Final = 60_000_000_000
+SECOND_NS: Final = 1_000_000_000
+MIN_WINDOW_S: Final = 5 * 60
+MAX_WINDOW_S: Final = 35 * 86_400
+
+_UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+
+
+def parse_duration(value: object) -> float:
+    """Seconds in ``value``: a number (seconds) or a string such as ``250ms``, ``5m``, ``1h30m``."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 300ms, 5m, 1h or a number of seconds")
+    if isinstance(value, int | float):
+        if value < 0 or value != value:  # negative or NaN
+            raise ValueError(f"{value!r} is not a duration; use a positive number of seconds")
+        return float(value)
+    if not isinstance(value, str) or not _WHOLE.fullmatch(value.strip()):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 300ms, 5m, 1h30m, 7d or a number of seconds")
+    return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value.strip()))
+
+
+def parse_window(value: str) -> int:
+    """Nanoseconds in a query window such as ``5m``, ``1h``, ``7d``, ``30d``.
+
+    The window must be a whole number of minutes from 5m to 35d.
+    """
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        raise ValueError(f"window {value!r} is not a duration; use e.g. 5m, 1h, 6h, 7d or 30d") from None
+    if seconds < MIN_WINDOW_S or seconds > MAX_WINDOW_S:
+        raise ValueError(f"window {value!r} is out of range; use a duration from 5m to 35d")
+    if seconds % 60:
+        raise ValueError(f"window {value!r} is not a whole number of minutes; use e.g. 5m, 90m or 1h30m")
+    return int(seconds) * SECOND_NS
+
+
+def format_duration(seconds: float) -> str:
+    """The shortest exact spelling: ``300ms``, ``5m``, ``1h30m``, ``7d``."""
+    if seconds < 1 and seconds > 0:
+        return f"{round(seconds * 1000, 3):g}ms"
+    if seconds != int(seconds):
+        return f"{seconds:g}s"
+    rest = int(seconds)
+    if rest == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return "".join(parts)
+
+
+def floor_minute(ns: int) -> int:
+    """``ns`` floored to the minute."""
+    return ns - ns % MINUTE_NS

@@ -1,0 +1,263 @@
+"""Answers over windows of the SLI engine's state: the query contract the SLO engine builds on.
+
+`SliQueries` implements `ImpactQueries`. Windows are ``[start_ns, end_ns)`` with both bounds
+floored to the minute; any window from 5 minutes to 35 days is answered from the rolled-up
+buckets (exact to the minute while the start lies in the first tier, else widened to the
+start's bucket edge; see `buckets`). Counts are exact. Distinct users are HyperLogLog
+estimates with bounds at 2 standard deviations; latency quantiles come from a KLL sketch whose
+normalized rank error is stated in every answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
+
+from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, Series
+from .durations import MAX_WINDOW_S, MINUTE_NS, SECOND_NS, floor_minute, format_duration
+from .engine import SliEngine
+from .sketches import BOUND_STD_DEVS, SketchMerger
+from .tasks import TaskState
+
+__all__ = ["EventCounts", "ImpactQueries", "SliQueries"]
+
+QUANTILES = (0.5, 0.95, 0.99)
+
+
+class SliQueries:
+    """Read-only answers over a `SliEngine` (same thread as the engine: the event loop)."""
+
+    def __init__(self, engine: SliEngine) -> None:
+        self.engine = engine
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    def tasks(self) -> Sequence[str]:
+        return sorted(self.engine.tasks)
+
+    def dimensions(self, task: str) -> Sequence[str]:
+        self._task(task)
+        return self.engine.reader.names
+
+    def latency_thresholds(self, task: str) -> Sequence[float]:
+        return self._task(task).thresholds_s
+
+    def counts(
+        self, task: str, start_ns: int, end_ns: int, *, by: Sequence[str] = (), where: Mapping[str, str] | None = None
+    ) -> Mapping[tuple[str, ...], EventCounts]:
+        """Events with end time in ``[start_ns, end_ns)`` grouped by ``by``. Unknown task: KeyError."""
+        state = self._task(task)
+        start, end = _window(start_ns, end_ns)
+        groups = self._groups(state, by, where)
+        rows: dict[tuple[str, ...], np.ndarray] = {}
+        if not by:
+            rows[()] = np.zeros(FIRST_THRESHOLD_COL + len(state.thresholds_s))
+        for key, members in groups.items():
+            for series in members:
+                row = series.counts.sum(start, end)
+                if key in rows:
+                    rows[key] += row
+                else:
+                    rows[key] = row
+        return {key: _event_counts(row, state.thresholds_s) for key, row in rows.items()}
+
+    def impact(
+        self,
+        task: str,
+        start_ns: int,
+        end_ns: int,
+        *,
+        by: Sequence[str] = (),
+        where: Mapping[str, str] | None = None,
+        window: str | None = None,
+    ) -> dict[str, Any]:
+        """The JSON document of ``GET /api/v1/impact`` for ``[start_ns, end_ns)``.
+
+        Segments are grouped by ``by`` (default: every dimension) and sorted by bad events.
+        """
+        state = self._task(task)
+        start, end = _window(start_ns, end_ns)
+        names = self.engine.reader.names
+        group_by = tuple(self.resolve_dimension(name) for name in by) if by else names
+        complete, reason = self.telemetry_complete(task, end)
+        if complete and start < floor_minute(self.engine.coverage_start_ns):
+            complete = False
+            covered = format_duration(max(0, end - self.engine.coverage_start_ns) // SECOND_NS)
+            reason = f"the processor's state covers only the last {covered} of this window"
+        lower_only = not complete
+        everything = _Accumulator(self.engine, state)
+        segments = []
+        for key, members in self._groups(state, group_by, where).items():
+            group = _Accumulator(self.engine, state)
+            for series in members:
+                group.add(series, start, end)
+                everything.add(series, start, end)
+            if group.row[COL_TOTAL] or group.sketch_cells:
+                segments.append({"segment": dict(zip(group_by, key, strict=True)), **group.document(lower_only)})
+        segments.sort(key=lambda s: (-s["events"]["bad"], -s["events"]["total"], sorted(s["segment"].items())))
+        params = self.engine.sketch_params
+        document: dict[str, Any] = {
+            "task": task,
+            "window": window or format_duration((end - start) // SECOND_NS),
+            "start": _iso(start),
+            "end": _iso(end),
+            **everything.document(lower_only),
+            "telemetry": {
+                "complete": complete,
+                "reason": reason,
+                "late_clamped_events": state.late_clamped,
+                "future_clamped_events": state.future_clamped,
+            },
+            "estimates_are_lower_bounds": lower_only,
+            "overflow_events": state.overflow_events,
+            "accuracy": {
+                "users_bounds": f"{BOUND_STD_DEVS} standard deviations (about 95%)",
+                "users_relative_error": round(params.hll_relative_error, 5),
+                "latency_rank_error": round(params.kll_rank_error, 5),
+                "sketch_window_start": _iso(min(everything.sketch_start, start)),
+            },
+            "dimensions": list(group_by),
+            "where": dict(where or {}),
+            "segments": segments,
+        }
+        return document
+
+    def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
+        """Whether the task's event volume looks whole at ``at_ns`` (telemetry loss, article F1).
+
+        Compares the events of the last ``window`` (whole minutes before ``at_ns``) with their
+        average per window over the trailing ``baseline``.
+        """
+        state = self._task(task)
+        loss = self.engine.config.loss_detection
+        minute = at_ns // MINUTE_NS
+        window = loss.window_s // 60
+        baseline = loss.baseline_s // 60
+        volume = state.volume
+        recent = sum(volume.get(m, 0) for m in range(minute - window, minute))
+        history = sum(volume.get(m, 0) for m in range(minute - window - baseline, minute - window))
+        expected = history * window / baseline
+        if expected >= loss.min_baseline_events and recent < loss.drop_ratio * expected:
+            percent = 100.0 * recent / expected
+            return False, (
+                f"span volume for task {task!r} fell to {percent:.0f}% of its trailing "
+                f"{format_duration(loss.baseline_s)} baseline ({recent} events in the last "
+                f"{format_duration(loss.window_s)}, {expected:.0f} expected): telemetry may be lost, "
+                "so impact figures are lower bounds"
+            )
+        return True, None
+
+    # -- beyond the contract --------------------------------------------------------------------
+
+    def top_customers(
+        self, task: str, start_ns: int, end_ns: int, *, limit: int = 10, where: Mapping[str, str] | None = None
+    ) -> dict[str, Any]:
+        """The most impacted customers (pseudonyms) by bad events, from the heavy-hitters sketch."""
+        state = self._task(task)
+        start, end = _window(start_ns, end_ns)
+        merger = SketchMerger(self.engine.sketch_params)
+        for members in self._groups(state, (), where).values():
+            for series in members:
+                for _, cell in series.sketches.overlapping(start, end):
+                    merger.add(cell)
+        return {
+            "task": task,
+            "start": _iso(start),
+            "end": _iso(end),
+            "customers": [
+                {"customer": key, "bad_events": estimate, "lower": lower, "upper": upper}
+                for key, estimate, lower, upper in merger.top(limit)
+            ],
+            "max_error": merger.top_error_bound,
+            "impacted_users": merger.impacted().as_json(),
+        }
+
+    def resolve_dimension(self, name: str) -> str:
+        """A dimension's name from what a user typed (its name or ``flag:<key>``); ValueError if none."""
+        resolved = self.engine.reader.aliases().get(name)
+        if resolved is None:
+            known = ", ".join(self.engine.reader.names) or "none"
+            raise ValueError(f"unknown dimension {name!r}; configured dimensions: {known}")
+        return resolved
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _task(self, task: str) -> TaskState:
+        state = self.engine.tasks.get(task)
+        if state is None:
+            raise KeyError(task)
+        return state
+
+    def _groups(
+        self, state: TaskState, by: Sequence[str], where: Mapping[str, str] | None
+    ) -> dict[tuple[str, ...], list[Series]]:
+        names = self.engine.reader.names
+        by_index = [names.index(self.resolve_dimension(name)) for name in by]
+        filters = [(names.index(self.resolve_dimension(name)), value) for name, value in (where or {}).items()]
+        groups: dict[tuple[str, ...], list[Series]] = {}
+        for series in self.engine.all_series(state):
+            if any(series.values[index] != value for index, value in filters):
+                continue
+            key = tuple(series.values[index] for index in by_index)
+            groups.setdefault(key, []).append(series)
+        return groups
+
+
+class _Accumulator:
+    """Counts and merged sketches of some series over one window."""
+
+    def __init__(self, engine: SliEngine, state: TaskState) -> None:
+        self.state = state
+        self.row = np.zeros(FIRST_THRESHOLD_COL + len(state.thresholds_s))
+        self.merger = SketchMerger(engine.sketch_params)
+        self.sketch_cells = 0
+        self.sketch_start = 2**63
+
+    def add(self, series: Series, start: int, end: int) -> None:
+        self.row += series.counts.sum(start, end)
+        for bucket_start, cell in series.sketches.overlapping(start, end):
+            self.merger.add(cell)
+            self.sketch_cells += 1
+            self.sketch_start = min(self.sketch_start, bucket_start)
+
+    def document(self, lower_only: bool) -> dict[str, Any]:
+        counts = _event_counts(self.row, self.state.thresholds_s)
+        p50, p95, p99 = self.merger.quantiles_ms(QUANTILES)
+        return {
+            "events": {"total": counts.total, "good": counts.good, "bad": counts.bad},
+            "success_ratio": None if not counts.total else round(counts.good / counts.total, 6),
+            "users": self.merger.users().as_json(lower_bound_only=lower_only),
+            "impacted_users": self.merger.impacted().as_json(lower_bound_only=lower_only),
+            "revenue_at_risk": round(float(self.row[COL_REVENUE]), 2),
+            "latency_ms": {"p50": _ms(p50), "p95": _ms(p95), "p99": _ms(p99)},
+            "latency_met": {format(t, "g"): n for t, n in counts.latency_met.items()},
+        }
+
+
+def _event_counts(row: np.ndarray, thresholds: Sequence[float]) -> EventCounts:
+    total = int(row[COL_TOTAL])
+    bad = int(row[COL_BAD])
+    met = {threshold: int(row[FIRST_THRESHOLD_COL + i]) for i, threshold in enumerate(thresholds)}
+    return EventCounts(total=total, good=total - bad, bad=bad, latency_met=met)
+
+
+def _window(start_ns: int, end_ns: int) -> tuple[int, int]:
+    start, end = floor_minute(start_ns), floor_minute(end_ns)
+    if end <= start:
+        raise ValueError("the window is empty: end must be at least a minute after start")
+    if end - start > MAX_WINDOW_S * SECOND_NS:
+        raise ValueError("the window is longer than 35 days")
+    return start, end
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def _ms(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -1,0 +1,197 @@
+"""Segment dimensions: reading a span's segment key, and decoding it into label values.
+
+The hot loop builds an *undecoded* key per task event: the raw AnyValue bytes of each attribute
+dimension (from the span, else from its resource), followed, when flag dimensions are
+configured, by one flags part: the raw ``impact.feature_flags`` bytes when they name every
+configured flag, else the variants found in ``feature_flag.evaluation`` span events. Keys
+repeat, so each distinct key is decoded once (`decode`) and memoized per task by the engine.
+
+A missing value is ``unknown``. A flag variant comes from ``impact.feature_flags``
+(``key=variant`` strings) or, failing that, from a ``feature_flag.evaluation`` span event
+(``feature_flag.key`` and ``feature_flag.result.variant``, or the older ``feature_flag.variant``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from otel_impact.proto import view
+
+from .config import DimensionConfig
+from .tasks import UNKNOWN
+
+__all__ = ["SegmentReader"]
+
+FEATURE_FLAGS: Final = "impact.feature_flags"
+FLAG_EVENT: Final = "feature_flag.evaluation"
+MAX_VALUE_LENGTH: Final = 128
+_MEMO_LIMIT: Final = 4096
+
+KeyFunction = Callable[[Any, Any, tuple[Any, ...]], object]
+"""``(span attributes, span, resource values) -> undecoded key``."""
+
+
+class SegmentReader:
+    """Compiled dimensions: `key` for the hot loop, `decode` for a new key, `resource_values` per resource."""
+
+    def __init__(self, dimensions: Sequence[DimensionConfig]) -> None:
+        self.names: tuple[str, ...] = tuple(d.name for d in dimensions)
+        self.attribute_keys: tuple[str | None, ...] = tuple(d.attribute for d in dimensions)
+        self.flag_keys: tuple[str | None, ...] = tuple(d.flag for d in dimensions)
+        self._attributes: tuple[str, ...] = tuple(k for k in self.attribute_keys if k is not None)
+        self._flags: tuple[str, ...] = tuple(k for k in self.flag_keys if k is not None)
+        self._parsed: dict[bytes, dict[str, str]] = {}
+        self._complete: dict[bytes | None, bool] = {None: not self._flags}
+        self.key: KeyFunction = self._compile()
+
+    def aliases(self) -> dict[str, str]:
+        """Names users may use for each dimension: its name and, for flags, ``flag:<key>``."""
+        out = {name: name for name in self.names}
+        for name, flag in zip(self.names, self.flag_keys, strict=True):
+            if flag is not None:
+                out.setdefault(f"flag:{flag}", name)
+        return out
+
+    def resource_values(self, resource_attributes: Any) -> tuple[bytes | None, ...]:
+        """Per-resource fallbacks for the attribute dimensions (read once per ResourceSpans)."""
+        get = resource_attributes.get
+        return tuple(get(key) for key in self._attributes)
+
+    # -- the hot path -----------------------------------------------------------------------------
+
+    def _compile(self) -> KeyFunction:
+        keys = self._attributes
+        flags = bool(self._flags)
+        flag_part = self._flag_part
+        if len(keys) > 3:
+            return self._generic_key
+        k0, k1, k2 = (*keys, None, None, None)[:3]
+        if not flags:
+            if len(keys) == 0:
+                return lambda attrs, span, resource: ()
+            if len(keys) == 1:
+                return lambda attrs, span, resource: attrs.get(k0) or resource[0]
+            if len(keys) == 2:
+
+                def key2(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                    get = attrs.get
+                    return (get(k0) or resource[0], get(k1) or resource[1])
+
+                return key2
+
+            def key3(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                get = attrs.get
+                return (get(k0) or resource[0], get(k1) or resource[1], get(k2) or resource[2])
+
+            return key3
+        complete = self._complete
+        if len(keys) == 0:
+
+            def flags0(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                raw = attrs.get(FEATURE_FLAGS)
+                return (raw if complete.get(raw) else flag_part(raw, span),)
+
+            return flags0
+        if len(keys) == 1:
+
+            def flags1(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                get = attrs.get
+                raw = get(FEATURE_FLAGS)
+                return (get(k0) or resource[0], raw if complete.get(raw) else flag_part(raw, span))
+
+            return flags1
+        if len(keys) == 2:
+
+            def flags2(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+                get = attrs.get
+                raw = get(FEATURE_FLAGS)
+                return (
+                    get(k0) or resource[0],
+                    get(k1) or resource[1],
+                    raw if complete.get(raw) else flag_part(raw, span),
+                )
+
+            return flags2
+        return self._generic_key
+
+    def _generic_key(self, attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
+        get = attrs.get
+        parts: list[object] = [get(key) or resource[index] for index, key in enumerate(self._attributes)]
+        if self._flags:
+            raw = get(FEATURE_FLAGS)
+            parts.append(raw if self._complete.get(raw) else self._flag_part(raw, span))
+        return tuple(parts)
+
+    def _flag_part(self, raw: bytes | None, span: Any) -> object:
+        """The flags part of a key when ``raw`` may not name every flag: learn, and read events."""
+        if raw is not None and raw not in self._complete:
+            parsed = self._parse(raw)
+            if len(self._complete) >= _MEMO_LIMIT:
+                self._complete.clear()
+                self._complete[None] = not self._flags
+            self._complete[raw] = all(flag in parsed for flag in self._flags)
+            if self._complete[raw]:
+                return raw
+        found = dict(self._parse(raw)) if raw is not None else {}
+        if span.events:
+            for event in span.events:
+                if event.name != FLAG_EVENT:
+                    continue
+                attributes = event.attributes
+                flag = view.decode_str(attributes.get("feature_flag.key"))
+                variant = attributes.get("feature_flag.result.variant") or attributes.get("feature_flag.variant")
+                if flag and flag not in found and variant is not None:
+                    found[flag] = _text(variant)
+        return tuple(found.get(flag) for flag in self._flags)
+
+    def _parse(self, raw: bytes) -> dict[str, str]:
+        parsed = self._parsed.get(raw)
+        if parsed is None:
+            parsed = {}
+            for item in view.decode_str_array(raw):
+                flag, sep, variant = item.partition("=")
+                if sep and flag:
+                    parsed[flag] = variant
+            if len(self._parsed) >= _MEMO_LIMIT:
+                self._parsed.clear()
+            self._parsed[raw] = parsed
+        return parsed
+
+    # -- decoding (once per distinct key) ---------------------------------------------------------
+
+    def decode(self, key: object) -> tuple[str, ...]:
+        """Label values, in dimension order, for an undecoded key built by `key`."""
+        parts = key if isinstance(key, tuple) else (key,)
+        attributes = iter(parts[: len(self._attributes)])
+        variants: dict[str, str | None] = {}
+        if self._flags:
+            flag_part = parts[len(self._attributes)]
+            if isinstance(flag_part, tuple):
+                variants = dict(zip(self._flags, flag_part, strict=True))
+            elif isinstance(flag_part, bytes):
+                parsed = self._parse(flag_part)
+                variants = {flag: parsed.get(flag) for flag in self._flags}
+        values = []
+        for attribute, flag in zip(self.attribute_keys, self.flag_keys, strict=True):
+            values.append(_label(next(attributes)) if attribute is not None else _label(variants.get(flag or "")))
+        return tuple(values)
+
+
+def _text(raw: bytes) -> str:
+    """An AnyValue as label text: strings as they are, other values spelled out."""
+    if raw and raw[0] == 0x0A and len(raw) > 1 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+        return raw[2:].decode("utf-8", "replace")
+    text = view.decode_str(raw)
+    if text is None:
+        value = view.decode_any(raw)
+        text = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
+    return text
+
+
+def _label(part: object) -> str:
+    if part is None:
+        return UNKNOWN
+    text = _text(part) if isinstance(part, bytes) else str(part)
+    text = text[:MAX_VALUE_LENGTH]
+    return text if text else UNKNOWN

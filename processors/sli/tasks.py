@@ -1,0 +1,121 @@
+"""Tasks: which spans are task events, and the compiled success rule of each task.
+
+A span is an event of task X when it carries ``impact.task.name = X`` and is not marked as an
+inherited task span (``impact.task.root = false``), or when it has no task name and matches a
+configured task's ``match`` rules. `TaskState` holds a task's compiled rules, its series and
+its counters; the engine's hot loop reads its fields directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+from .config import SPAN_KINDS, SliConfig, SuccessConfig, TaskConfig, TaskMatch
+
+if TYPE_CHECKING:
+    from .aggregates import Series
+
+__all__ = ["CompiledMatch", "TaskState"]
+
+OVERFLOW: Final = "_overflow"
+UNKNOWN: Final = "unknown"
+
+
+class TaskState:
+    """One task: its compiled success rule, its series and its counters."""
+
+    __slots__ = (
+        "config",
+        "default_value",
+        "error_bad",
+        "error_bad_any",
+        "error_good",
+        "future_clamped",
+        "has_error_rules",
+        "http_bad_codes",
+        "late_clamped",
+        "name",
+        "overflow_events",
+        "overflow_series",
+        "raw_keys",
+        "series",
+        "slow_ns",
+        "status_error",
+        "thresholds_s",
+        "volume",
+    )
+
+    def __init__(self, name: str, config: SliConfig) -> None:
+        task_config = config.task(name)
+        success = config.success_for(task_config)
+        self.name = name
+        self.config: TaskConfig | None = task_config
+        self.thresholds_s: tuple[float, ...] = tuple(sorted(config.thresholds_for(task_config)))
+        self.status_error = success.status_error
+        self.http_bad_codes = frozenset(code for code in range(100, 600) if success.is_bad_http(code))
+        self.error_bad = frozenset(success.error_types_bad) - {"*"}
+        self.error_bad_any = "*" in success.error_types_bad
+        self.error_good = frozenset(success.error_types_good)
+        self.has_error_rules = bool(success.error_types_bad or success.error_types_good)
+        self.slow_ns = None if success.latency_threshold_s is None else round(success.latency_threshold_s * 1e9)
+        self.default_value = 0.0 if task_config is None or task_config.value is None else task_config.value
+        self.series: dict[tuple[str, ...], Series] = {}
+        """Series by segment values (dimension order)."""
+        self.raw_keys: dict[object, Series] = {}
+        """Memo from the undecoded key the hot loop builds to its series (bounded; cleared when full)."""
+        self.overflow_series: Series | None = None
+        self.overflow_events = 0
+        self.late_clamped = 0
+        self.future_clamped = 0
+        self.volume: dict[int, int] = {}
+        """Events per minute index over the recent past, for telemetry-loss detection."""
+
+    def success_config(self, config: SliConfig) -> SuccessConfig:
+        return config.success_for(self.config)
+
+    def bad_error_type(self, error_type: str | None) -> bool | None:
+        """``True``/``False`` when ``error.type`` decides the outcome, else ``None``."""
+        if error_type is None:
+            return None
+        if error_type in self.error_good:
+            return False
+        if self.error_bad_any or error_type in self.error_bad:
+            return True
+        return None
+
+
+@dataclass(frozen=True)
+class CompiledMatch:
+    """A configured task's ``match`` rule, ready for the hot loop."""
+
+    task: str
+    services: frozenset[str]
+    span_names: frozenset[str]
+    http_routes: frozenset[str]
+    kinds: frozenset[int]
+
+    @classmethod
+    def compile(cls, task: str, match: TaskMatch) -> CompiledMatch:
+        return cls(
+            task=task,
+            services=frozenset(match.service),
+            span_names=frozenset(match.span_name),
+            http_routes=frozenset(match.http_route),
+            kinds=frozenset(SPAN_KINDS[kind] for kind in match.kind),
+        )
+
+    def applies_to_service(self, service: str | None) -> bool:
+        return not self.services or service in self.services
+
+    def matches(self, kind: int, name: str, route: str | None) -> bool:
+        """Everything but the service (checked once per resource)."""
+        return (
+            (not self.kinds or kind in self.kinds)
+            and (not self.span_names or name in self.span_names)
+            and (not self.http_routes or route in self.http_routes)
+        )
+
+
+def compile_matches(config: SliConfig) -> tuple[CompiledMatch, ...]:
+    return tuple(CompiledMatch.compile(task.name, task.match) for task in config.tasks if task.match is not None)
