@@ -8,7 +8,8 @@ is removed rather than forwarded raw. If ``impact.customer.hash`` is configured,
 already are pseudonyms are left alone.
 
 Only requests that carry such an attribute are decoded and re-encoded; the others are forwarded
-as their original bytes. Detection uses the lean view (a C-level map lookup per configured key);
+as their original bytes. Detection first searches the raw bytes for the key names (in C; a
+request without them is done), then uses the lean view (a map lookup per configured key);
 links are opaque in the view, so their bytes are searched for the key names.
 """
 
@@ -75,6 +76,10 @@ class IdentityRewriter:
     @property
     def key_id(self) -> str:
         return self._pseudonymizer.key_id
+
+    def may_need_rewrite(self, data: bytes) -> bool:
+        """A cheap first test on the raw bytes: False when no configured key name occurs at all."""
+        return any(raw in data for raw in self._key_bytes)
 
     def needs_rewrite(self, view: TracesData) -> bool:
         """Whether any resource, span, event or link in ``view`` carries a configured attribute."""

@@ -2,8 +2,9 @@
 
 `Pipeline.submit` is what both receivers call with a request's OTLP/protobuf bytes. It
 
-1. parses just enough: the lean view when an analyzer or pseudonymization needs it, otherwise
-   a span count that checks each span's wire framing and decodes nothing;
+1. parses just enough: the lean view when an analyzer needs it or the bytes may hold a raw
+   identity to pseudonymize, otherwise a span count that checks each span's wire framing and
+   decodes nothing (forwarding only);
 2. pseudonymizes raw identity attributes if configured (only then is the request re-encoded);
 3. checks that *every* downstream queue has room, then queues the same bytes for each of them
    (a persistent queue has written them to disk when this returns); if any queue is full, the
@@ -83,8 +84,9 @@ class Pipeline:
     def submit(self, data: bytes, transport: str) -> Rejection | None:
         """Accept ``data`` (OTLP/protobuf ExportTraceServiceRequest bytes) or say why not."""
         view: TracesData | None = None
+        rewriter = self.rewriter
         try:
-            if self.analyzers or self.rewriter is not None:
+            if self.analyzers or (rewriter is not None and rewriter.may_need_rewrite(data)):
                 view = parse_traces(data)
                 spans = span_total(view)
             else:
@@ -98,8 +100,8 @@ class Pipeline:
                 transport, Rejection("shutting_down", "the processor is stopping", QUEUE_FULL_RETRY_AFTER), spans
             )
         rewritten = False
-        if view is not None and self.rewriter is not None and self.rewriter.needs_rewrite(view):
-            data, replaced, removed = self.rewriter.rewrite(data)
+        if view is not None and rewriter is not None and rewriter.needs_rewrite(view):
+            data, replaced, removed = rewriter.rewrite(data)
             view = parse_traces(data)
             rewritten = True
             a = self.accounting
