@@ -116,7 +116,8 @@ class HttpReceiver:
         assert endpoint is not None
         app = web.Application(client_max_size=self.max_request_bytes + 1)
         app.router.add_post(TRACES_PATH, self._traces)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # The body is decompressed here, with the size limit applied to the output (no gzip bombs).
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
         await runner.setup()
         site = web.TCPSite(
             runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls), reuse_port=False

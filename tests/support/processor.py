@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 CLI = str(Path(sys.executable).parent / "otel-impact")
@@ -27,8 +28,12 @@ class Processor:
         self.process = process
         self.log_path = log_path
         self.ports: dict[str, int] = {}
+        self.final_log: str | None = None
 
     def log(self) -> str:
+        """Everything the process wrote so far (kept after it stopped)."""
+        if self.final_log is not None:
+            return self.final_log
         return self.log_path.read_text(errors="replace")
 
     def wait_listening(self, timeout: float = 20.0) -> None:
@@ -134,7 +139,48 @@ def serve(
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=10)
+            processor.final_log = log_path.read_text(errors="replace")
 
 
 def forward_args(urls: Sequence[str]) -> list[str]:
     return [arg for url in urls for arg in ("--forward", url)]
+
+
+EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+TRANSPORTS = ("grpc", "http/protobuf", "http/json")
+DROP_REASONS = ("permanent_error", "max_elapsed_time", "shutdown")
+
+
+def books(processor: Processor, exporter: str) -> dict[str, float]:
+    """The accounting terms for ``exporter`` from /metrics (one scrape)."""
+    metrics = processor.metrics()
+
+    def total(name: str, **labels: str) -> float:
+        wanted = [f'{k}="{v}"' for k, v in labels.items()]
+        return sum(v for k, v in metrics.items() if k.split("{", 1)[0] == name and all(w in k for w in wanted))
+
+    return {
+        "accepted": total("otel_impact_receiver_spans_total", outcome="accepted"),
+        "rejected": total("otel_impact_receiver_spans_total", outcome="rejected"),
+        "restored": total("otel_impact_queue_restored_spans_total", exporter=exporter),
+        "sent": total("otel_impact_exporter_sent_spans_total", exporter=exporter),
+        "dropped": total("otel_impact_exporter_dropped_spans_total", exporter=exporter),
+        "queued": total("otel_impact_queue_spans", exporter=exporter),
+        "redelivered": total("otel_impact_queue_redelivered_spans_total", exporter=exporter),
+        "retried": total("otel_impact_exporter_retried_spans_total", exporter=exporter),
+    }
+
+
+def assert_books_balance(processor: Processor, exporter: str) -> dict[str, float]:
+    """received (accepted) + restored = forwarded + dropped + still queued, for ``exporter``."""
+    terms = books(processor, exporter)
+    left = terms["accepted"] + terms["restored"]
+    right = terms["sent"] + terms["dropped"] + terms["queued"]
+    assert left == right, f"accounting does not balance for {exporter}: {terms}"
+    return terms
+
+
+def grpc_export(port: int, body: bytes, metadata: Sequence[tuple[str, str]] = (), timeout: float = 10) -> None:
+    """One raw OTLP/gRPC Export call; raises ``grpc.RpcError`` when refused."""
+    with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", -1)]) as channel:
+        channel.unary_unary(EXPORT_METHOD)(body, timeout=timeout, metadata=tuple(metadata) or None)
