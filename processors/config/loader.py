@@ -240,6 +240,7 @@ def _parse_exporter(raw: Any, path: str) -> ExporterConfig:
         max_bytes=queue_fields.take_size("max_bytes", default_queue.max_bytes),
         consumers=queue_fields.take_int("consumers", default_queue.consumers, minimum=1),
         max_batch_bytes=queue_fields.take_size("max_batch_bytes", default_queue.max_batch_bytes),
+        max_batch_wait=queue_fields.take_duration("max_batch_wait", default_queue.max_batch_wait),
         fsync=queue_fields.take_bool("fsync", default_queue.fsync),
     )
     queue_fields.done()

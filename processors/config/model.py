@@ -135,13 +135,16 @@ class QueueConfig:
 
     ``consumers`` requests are in flight at once. Consecutive queued requests are merged into one
     downstream request of at most ``max_batch_bytes`` (their protobuf bytes concatenated: OTLP
-    requests concatenate into one valid request); 0 turns merging off.
+    requests concatenate into one valid request); 0 turns merging off. A consumer whose first
+    request left the queue empty waits ``max_batch_wait`` for more before sending (0: never).
     """
 
     max_requests: int = 1000
     max_bytes: int = 256 << 20
     consumers: int = 4
     max_batch_bytes: int = 2 << 20
+    max_batch_wait: float = 0.005
+    """How long a consumer that found the queue empty after its first request waits for more to merge."""
     fsync: bool = False
     """Persistent queue only: flush every item to the disk before answering the sender (survives power loss)."""
 
@@ -151,6 +154,8 @@ class QueueConfig:
             problems.append(ConfigurationError(f"{path}.max_requests", "must be at least 1", "use e.g. 1000"))
         if self.max_bytes < 1 << 20:
             problems.append(ConfigurationError(f"{path}.max_bytes", "is below 1 MiB", "use e.g. 256MiB"))
+        if not 0 <= self.max_batch_wait <= 1:
+            problems.append(ConfigurationError(f"{path}.max_batch_wait", "must be 0 to 1s", "use e.g. 5ms"))
         if not 1 <= self.consumers <= 64:
             problems.append(ConfigurationError(f"{path}.consumers", "must be 1 to 64", "use e.g. 4"))
         return problems

@@ -88,11 +88,17 @@ class Forwarder:
 
     async def _consume(self) -> None:
         max_batch = self.config.queue.max_batch_bytes
+        linger = self.config.queue.max_batch_wait
         key = id(asyncio.current_task())
         while not self._aborting.is_set():
             batch = await self.queue.take(max_batch)
             if not batch:
                 return
+            if linger > 0 and max_batch > 0 and not self.queue.ready:
+                # Let a few more requests arrive: one downstream call for several costs much less.
+                await asyncio.sleep(linger)
+                room = max_batch - sum(len(item.data) for item in batch)
+                batch.extend(self.queue.take_nowait(room, at_least_one=False))
             self._inflight[key] = batch  # stays there if cancelled or aborted: `abort` accounts for it
             if not await self._deliver(batch):
                 return

@@ -105,10 +105,13 @@ class SendQueue:
         """Items waiting to be taken."""
         return len(self._ready)
 
-    def take_nowait(self, max_batch_bytes: int) -> list[QueueItem]:
-        """The longest run of waiting items from the head within ``max_batch_bytes`` (at least one)."""
+    def take_nowait(self, max_batch_bytes: int, *, at_least_one: bool = True) -> list[QueueItem]:
+        """The longest run of waiting items from the head within ``max_batch_bytes``.
+
+        With ``at_least_one`` the first item is taken even when it alone is larger.
+        """
         ready = self._ready
-        if not ready:
+        if not ready or (not at_least_one and len(ready[0].data) > max_batch_bytes):
             return []
         batch = [ready.popleft()]
         total = len(batch[0].data)

@@ -175,6 +175,32 @@ def test_consecutive_requests_are_merged_into_one_downstream_request() -> None:
     assert len(merged.resource_spans) == 3  # concatenation merges the repeated fields
 
 
+def test_retries_stop_at_max_elapsed_time_and_the_drop_is_counted() -> None:
+    clock_holder: list[ManualClock] = []
+
+    class AlwaysUnavailable(ScriptedClient):
+        async def export(self, body: bytes) -> Outcome:
+            self.bodies.append(body)
+            clock_holder[0].advance(2.0)  # each attempt takes two (simulated) seconds
+            return Outcome(ok=False, retryable=True, reason="UNAVAILABLE")
+
+    client = AlwaysUnavailable()
+
+    async def body(pipeline: Pipeline, forwarders: list[Forwarder]) -> None:
+        clock_holder.append(pipeline.clock)  # type: ignore[arg-type]
+        assert pipeline.submit(make_request(6), "grpc") is None
+        for _ in range(100):
+            await asyncio.sleep(0.005)
+            if forwarders[0].queue.requests == 0:
+                break
+
+    accounting = run([client], body)
+    name = "grpc://downstream-0:4317"
+    assert value(accounting, "otel_impact_exporter_dropped_spans_total", exporter=name, reason="max_elapsed_time") == 6
+    assert len(client.bodies) == 3  # 2 s, 4 s, then a retry would pass the 5 s limit
+    assert_books_balance(accounting, name)
+
+
 class RecordingAnalyzer:
     name = "recorder"
 

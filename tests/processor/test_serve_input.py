@@ -100,7 +100,7 @@ def test_unknown_fields_are_kept(sink: OtlpSink) -> None:
 def test_a_full_queue_tells_senders_to_retry(sink: OtlpSink) -> None:
     endpoint = f"grpc://127.0.0.1:{sink.grpc_port}"
     sink.stop()
-    config = f"exporters:\n  - endpoint: {endpoint}\n    queue: {{max_requests: 1}}\n"
+    config = f"exporters:\n  - endpoint: {endpoint}\n    queue: {{max_requests: 1}}\ndrain_timeout: 500ms\n"
     with serve(config=config) as processor:
         grpc_export(processor.ports["otlp_grpc"], make_request(3))  # fills the queue
         error = grpc_error(processor.ports["otlp_grpc"], make_request(4))
