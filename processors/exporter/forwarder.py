@@ -94,12 +94,12 @@ class Forwarder:
             batch = await self.queue.take(max_batch)
             if not batch:
                 return
+            self._inflight[key] = batch  # stays there if cancelled or aborted: `abort` accounts for it
             if linger > 0 and max_batch > 0 and not self.queue.ready:
                 # Let a few more requests arrive: one downstream call for several costs much less.
                 await asyncio.sleep(linger)
                 room = max_batch - sum(len(item.data) for item in batch)
                 batch.extend(self.queue.take_nowait(room, at_least_one=False))
-            self._inflight[key] = batch  # stays there if cancelled or aborted: `abort` accounts for it
             if not await self._deliver(batch):
                 return
             del self._inflight[key]

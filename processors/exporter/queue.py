@@ -253,6 +253,12 @@ class PersistentQueue(SendQueue):
                 os.fsync(fd)
         finally:
             os.close(fd)
+        if self.fsync:  # the new directory entry too
+            directory = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
 
     def mark_sent(self, items: Iterable[QueueItem]) -> None:
         fresh = [item for item in items if not item.sent]

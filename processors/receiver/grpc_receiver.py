@@ -75,10 +75,13 @@ class GrpcReceiver:
         )
         server.add_generic_rpc_handlers((handler,))
         address = str(endpoint)
-        if self.listener.tls is not None:
-            self.port = server.add_secure_port(address, grpc_server_credentials(self.listener.tls))
-        else:
-            self.port = server.add_insecure_port(address)
+        try:
+            if self.listener.tls is not None:
+                self.port = server.add_secure_port(address, grpc_server_credentials(self.listener.tls))
+            else:
+                self.port = server.add_insecure_port(address)
+        except RuntimeError:  # grpc reports a failed bind this way
+            self.port = 0
         if self.port == 0:
             raise OSError(f"cannot listen on {address} for OTLP/gRPC (is the port in use?)")
         await server.start()
