@@ -10,6 +10,8 @@ flight, pre-serialized 512-span requests of about 500 B/span):
 (c) ``serve, no merging``: the same with ``max_batch_bytes: 0`` (one downstream call per request).
 (d) ``serve, pseudonymization on``: the same as (b) with processor-side pseudonymization of
     ``enduser.id`` configured, which no span carries (the cost of looking).
+(e) ``serve, persistent queue``: the same as (b) with ``--state`` (every request written to a
+    file before it is acknowledged, deleted once delivered).
 
 Each round measures every case for the same duration, interleaved. Reported per case: accepted
 spans/s and the server's CPU µs per span (utime+stime of the server process from /proc over
@@ -168,7 +170,9 @@ def start_raw_server(processes: list[subprocess.Popen[str]]) -> tuple[int, int]:
     return int(process.stdout.readline()), process.pid
 
 
-def start_serve(downstream: int, config: str, scratch: str, processes: list[subprocess.Popen[str]]) -> tuple[int, int]:
+def start_serve(
+    config: str, scratch: str, processes: list[subprocess.Popen[str]], *, state: str | None = None
+) -> tuple[int, int]:
     config_path = Path(scratch) / f"config-{len(processes)}.yaml"
     config_path.write_text(config)
     log_path = Path(scratch) / f"serve-{len(processes)}.log"
@@ -177,7 +181,7 @@ def start_serve(downstream: int, config: str, scratch: str, processes: list[subp
     with open(log_path, "w") as log:
         process = subprocess.Popen(
             [CLI, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
-             "--admin", "127.0.0.1:0", "--forward", f"grpc://127.0.0.1:{downstream}"],
+             "--admin", "127.0.0.1:0", *(["--state", state] if state else [])],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
         )  # fmt: skip
     processes.append(process)
@@ -243,17 +247,16 @@ def main() -> None:
             targets = [Target("bare raw gRPC server (ceiling)", port, pid)]
             configs = {
                 "serve, forwarding": "",
-                "serve, no merging": "exporters: []\n",
+                "serve, no merging": "",
                 "serve, pseudonymization on": "pseudonymization:\n  attributes: [enduser.id]\n",
+                "serve, persistent queue": "",
             }
             for name, config in configs.items():
                 downstream_port, downstream_pid = start_raw_server(processes)
-                if name == "serve, no merging":
-                    config = (
-                        f"exporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n"
-                        "    queue: {max_batch_bytes: 0}\n"
-                    )
-                serve_port, serve_pid = start_serve(downstream_port, config, scratch, processes)
+                queue = "{max_batch_bytes: 0}" if name == "serve, no merging" else "{}"
+                config += f"exporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n    queue: {queue}\n"
+                state = str(Path(scratch) / "state") if name == "serve, persistent queue" else None
+                serve_port, serve_pid = start_serve(config, scratch, processes, state=state)
                 targets.append(Target(name, serve_port, serve_pid, downstream_pid))
             cases = [Case(t.name, lambda n: None) for t in targets]
             for _ in range(rounds):

@@ -134,6 +134,16 @@ class ProcessorService:
             if (host := hosts.get(name)) is not None
         )
         logger.info("otel-impact serve listening: %s", listening)
+        listeners = {"otlp_grpc": config.receivers.grpc, "otlp_http": config.receivers.http, "admin": config.admin}
+        for name, listener in listeners.items():
+            endpoint = listener.endpoint
+            wide = endpoint is not None and endpoint.host in ("0.0.0.0", "::", "")
+            if wide and listener.tls is None and listener.auth.bearer_token is None:
+                logger.warning(
+                    "otel-impact: %s listens on all interfaces without TLS or a bearer token; "
+                    "bind it to localhost or configure auth if the network is not trusted",
+                    name,
+                )
         if not self.forwarders:
             logger.warning("otel-impact: no --forward given: spans are analyzed and counted, not forwarded")
         for forwarder in self.forwarders:

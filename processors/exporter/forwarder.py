@@ -5,6 +5,8 @@ Each of ``queue.consumers`` tasks takes the longest run of consecutive queued re
 messages parse as one message with the repeated fields merged), so many small upstream requests
 cost one downstream call. A failed attempt is retried per `Backoff` while the error is
 retryable and ``max_elapsed_time`` allows; otherwise the run is dropped and counted by reason.
+A merged run that meets a permanent error is sent again request by request, so only the
+request the downstream refuses is dropped.
 
 Stopping has two steps. `stop_intake` is not needed here (the pipeline stops accepting);
 `drain` waits until the queue is empty or a deadline passes; `abort` then cancels what is still
@@ -126,6 +128,13 @@ class Forwarder:
             kind = "retryable" if outcome.retryable else "permanent"
             self._accounting.failed_attempts.labels(self.name, kind).inc()
             if not outcome.retryable or not retry.enabled:
+                if len(batch) > 1:
+                    # One bad request (or a merged call over the downstream's size limit) must not
+                    # take the others with it: send them one by one.
+                    for item in batch:
+                        if not await self._deliver([item]):
+                            return False
+                    return True
                 self._give_up(batch, spans, "permanent_error", outcome)
                 return True
             delay = self._backoff.delay(attempt, outcome.retry_after)

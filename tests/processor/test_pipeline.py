@@ -201,6 +201,22 @@ def test_retries_stop_at_max_elapsed_time_and_the_drop_is_counted() -> None:
     assert_books_balance(accounting, name)
 
 
+def test_a_permanent_error_on_a_merged_call_drops_only_the_refused_request() -> None:
+    refused = Outcome(ok=False, retryable=False, reason="INVALID_ARGUMENT")
+    client = ScriptedClient(refused, Outcome(ok=True), refused, Outcome(ok=True))
+
+    async def body(pipeline: Pipeline, forwarders: list[Forwarder]) -> None:
+        for spans in (1, 2, 3):  # queued before the consumer runs: merged into one call
+            assert pipeline.submit(make_request(spans), "grpc") is None
+
+    accounting = run([client], body)
+    name = "grpc://downstream-0:4317"
+    assert [len(ids_of(b)) for b in client.bodies] == [6, 1, 2, 3]
+    assert value(accounting, "otel_impact_exporter_sent_spans_total", exporter=name) == 1 + 3
+    assert value(accounting, "otel_impact_exporter_dropped_spans_total", exporter=name, reason="permanent_error") == 2
+    assert_books_balance(accounting, name)
+
+
 class RecordingAnalyzer:
     name = "recorder"
 
