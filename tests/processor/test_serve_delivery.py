@@ -205,3 +205,27 @@ def test_sigterm_drains_then_keeps_or_counts_what_is_left(sink: OtlpSink) -> Non
         with serve(config=config, state=state) as processor:
             processor.wait_for(lambda: len(sink.span_ids()) == 230, what="the persisted spans delivered")
             assert assert_books_balance(processor, name)["restored"] == 30
+
+
+def test_http_downstream_answering_503_with_retry_after_is_retried(sink: OtlpSink) -> None:
+    name = f"http://127.0.0.1:{sink.http_port}"
+    sink.behavior.status, sink.behavior.retry_after = "unavailable", 1
+    with serve(config=f"exporters:\n  - endpoint: {name}\n    {RETRY_FAST}\n") as processor:
+        grpc_export(processor.ports["otlp_grpc"], make_request(8))
+        processor.wait_for(lambda: sink.refused >= 2, what="two refused attempts")
+        sink.behavior.status = "ok"
+        processor.wait_for(lambda: len(sink.span_ids()) == 8, what="delivery once the downstream accepts")
+        terms = assert_books_balance(processor, name)
+        assert terms["sent"] == 8 and terms["retried"] >= 8 and terms["dropped"] == 0
+        assert "HTTP 503" in processor.log()
+
+
+def test_a_downstream_refusing_for_good_is_counted_not_retried(sink: OtlpSink) -> None:
+    config, name = downstream(sink)
+    sink.behavior.status = "invalid"
+    with serve(config=config) as processor:
+        grpc_export(processor.ports["otlp_grpc"], make_request(9))
+        processor.wait_for(lambda: assert_books_balance(processor, name)["dropped"] == 9, what="the drop counted")
+        assert sink.refused == 1  # INVALID_ARGUMENT is permanent: one attempt
+        assert processor.metric_sum("otel_impact_exporter_dropped_spans_total", reason="permanent_error") == 9
+        assert "dropped 9 spans" in processor.log() and "INVALID_ARGUMENT" in processor.log()

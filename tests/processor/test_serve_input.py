@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from support.canaries import CANARY_EMAIL, CANARY_NUMBER, TEST_KEY_HEX, assert_no_canary
 from support.otlp_requests import make_request
 from support.otlp_sink import OtlpSink
@@ -118,6 +118,30 @@ def test_a_full_queue_tells_senders_to_retry(sink: OtlpSink) -> None:
         assert processor.metric_sum("otel_impact_receiver_rejected_spans_total", reason="queue_full") == 4 + 5
         terms = assert_books_balance(processor, endpoint)
         assert terms["accepted"] == terms["queued"] == 3 and terms["rejected"] == 9
+
+
+def test_the_sdk_retry_keeps_what_a_full_queue_refused(sink: OtlpSink) -> None:
+    endpoint = f"grpc://127.0.0.1:{sink.grpc_port}"
+    sink.stop()
+    config = (
+        f"exporters:\n  - endpoint: {endpoint}\n    queue: {{max_requests: 1}}\n"
+        "    retry: {initial_interval: 200ms, max_interval: 500ms}\n"
+    )
+    with serve(config=config) as processor:
+        provider = TracerProvider()
+        exporter = GrpcSpanExporter(endpoint=processor.grpc_endpoint, insecure=True, timeout=30)
+        provider.add_span_processor(BatchSpanProcessor(exporter, max_export_batch_size=100, schedule_delay_millis=50))
+        tracer = provider.get_tracer("tests")
+        for index in range(300):
+            with tracer.start_as_current_span(f"span-{index}"):
+                pass
+        processor.wait_for(lambda: rejected(processor, "queue_full") >= 1, what="a full queue")
+        sink.start()  # the downstream comes back; the SDK's retries now get in
+        provider.shutdown()
+        spans = sink.wait_for_spans(300)
+        assert sorted(span.name for span in spans) == sorted(f"span-{i}" for i in range(300))
+        terms = assert_books_balance(processor, endpoint)
+        assert terms["rejected"] > 0 and terms["sent"] == terms["accepted"] == 300
 
 
 def test_bearer_token_on_receivers_and_admin() -> None:
