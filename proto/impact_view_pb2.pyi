@@ -116,3 +116,25 @@ class Status(_message.Message):
     message: str
     code: int
     def __init__(self, message: _Optional[str] = ..., code: _Optional[int] = ...) -> None: ...
+
+class SpanCount(_message.Message):
+    __slots__ = ("resource_spans",)
+    RESOURCE_SPANS_FIELD_NUMBER: _ClassVar[int]
+    resource_spans: _containers.RepeatedCompositeFieldContainer[ResourceSpanCount]
+    def __init__(self, resource_spans: _Optional[_Iterable[_Union[ResourceSpanCount, _Mapping]]] = ...) -> None: ...
+
+class ResourceSpanCount(_message.Message):
+    __slots__ = ("scope_spans",)
+    SCOPE_SPANS_FIELD_NUMBER: _ClassVar[int]
+    scope_spans: _containers.RepeatedCompositeFieldContainer[ScopeSpanCount]
+    def __init__(self, scope_spans: _Optional[_Iterable[_Union[ScopeSpanCount, _Mapping]]] = ...) -> None: ...
+
+class ScopeSpanCount(_message.Message):
+    __slots__ = ("spans",)
+    SPANS_FIELD_NUMBER: _ClassVar[int]
+    spans: _containers.RepeatedCompositeFieldContainer[SpanFrame]
+    def __init__(self, spans: _Optional[_Iterable[_Union[SpanFrame, _Mapping]]] = ...) -> None: ...
+
+class SpanFrame(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

@@ -15,7 +15,7 @@ from typing import Any, Final, TypeAlias
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
-from .impact_view_pb2 import Event, Resource, ResourceSpans, ScopeSpans, Span, Status, TracesData
+from .impact_view_pb2 import Event, Resource, ResourceSpans, ScopeSpans, Span, SpanCount, Status, TracesData
 
 __all__ = [
     "AttributeMap",
@@ -26,6 +26,7 @@ __all__ = [
     "Span",
     "Status",
     "TracesData",
+    "count_spans",
     "decode_any",
     "decode_bool",
     "decode_double",
@@ -33,6 +34,7 @@ __all__ = [
     "decode_str",
     "decode_str_array",
     "parse_traces",
+    "span_total",
 ]
 
 AttributeMap: TypeAlias = Any  # the generated map<string, bytes> container
@@ -51,6 +53,22 @@ def parse_traces(data: bytes) -> TracesData:
     traces = TracesData()
     traces.ParseFromString(data)
     return traces
+
+
+def span_total(traces: TracesData) -> int:
+    """The number of spans in a parsed view."""
+    return sum(len(scope.spans) for resource in traces.resource_spans for scope in resource.scope_spans)
+
+
+def count_spans(data: bytes) -> int:
+    """Count the spans in OTLP trace bytes, checking each span's wire framing but decoding nothing.
+
+    About ten times cheaper than `parse_traces`; for forwarding, where nothing is read. Raises
+    ``google.protobuf.message.DecodeError`` on malformed framing.
+    """
+    counted = SpanCount()
+    counted.ParseFromString(data)
+    return sum(len(scope.spans) for resource in counted.resource_spans for scope in resource.scope_spans)
 
 
 def _varint(raw: bytes, pos: int) -> tuple[int, int]:

@@ -1,4 +1,9 @@
-"""A real OTLP trace receiver for tests: gRPC and HTTP on loopback, recording raw bytes."""
+"""A real OTLP trace receiver for tests: gRPC and HTTP on loopback, recording raw bytes.
+
+Its `Behavior` can be changed while it runs, to play a downstream that refuses (UNAVAILABLE /
+HTTP 503 with a retry hint), rejects for good (INVALID_ARGUMENT / 400), accepts partially, or
+answers slowly; `stop` and `start` on the same ports play an outage.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,16 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+@dataclass
+class Behavior:
+    """How the sink answers. ``status``: ok, unavailable, invalid."""
+
+    status: str = "ok"
+    retry_after: float | None = None
+    partial_rejected: int = 0
+    delay: float = 0.0
 
 
 @dataclass
@@ -55,13 +70,23 @@ class SpanRecord:
 class OtlpSink:
     """Collects OTLP/gRPC and OTLP/HTTP trace exports. Use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, grpc_port: int = 0, http_port: int = 0) -> None:
         self.received: list[Received] = []
+        self.behavior = Behavior()
+        self.refused = 0
+        self._ids: list[list[bytes]] = []
         self._lock = threading.Lock()
         self._grpc_server: grpc.Server | None = None
         self._http_server: ThreadingHTTPServer | None = None
-        self.grpc_port = 0
-        self.http_port = 0
+        self.grpc_port = grpc_port
+        self.http_port = http_port
+
+    def _response(self) -> bytes:
+        response = ExportTraceServiceResponse()
+        if self.behavior.partial_rejected:
+            response.partial_success.rejected_spans = self.behavior.partial_rejected
+            response.partial_success.error_message = "some spans were refused by the test sink"
+        return response.SerializeToString()
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> OtlpSink:
@@ -76,16 +101,24 @@ class OtlpSink:
         sink = self
 
         def export(request: bytes, context: grpc.ServicerContext) -> bytes:
+            behavior = sink.behavior
+            if behavior.delay:
+                time.sleep(behavior.delay)
+            if behavior.status != "ok":
+                sink.refused += 1
+                unavailable = behavior.status == "unavailable"
+                code = grpc.StatusCode.UNAVAILABLE if unavailable else grpc.StatusCode.INVALID_ARGUMENT
+                context.abort(code, "the test sink refuses")
             headers = {k: v for k, v in context.invocation_metadata() if isinstance(v, str)}
             sink._record(Received("grpc", request, headers))
-            return ExportTraceServiceResponse().SerializeToString()
+            return sink._response()
 
         handler = grpc.method_handlers_generic_handler(
             "opentelemetry.proto.collector.trace.v1.TraceService",
             {"Export": grpc.unary_unary_rpc_method_handler(export)},
         )
         server.add_generic_rpc_handlers((handler,))
-        self.grpc_port = server.add_insecure_port("127.0.0.1:0")
+        self.grpc_port = server.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
         server.start()
         self._grpc_server = server
 
@@ -95,8 +128,19 @@ class OtlpSink:
                 body = self.rfile.read(length)
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
+                behavior = sink.behavior
+                if behavior.delay:
+                    time.sleep(behavior.delay)
+                if behavior.status != "ok":
+                    sink.refused += 1
+                    self.send_response(503 if behavior.status == "unavailable" else 400)
+                    if behavior.retry_after is not None:
+                        self.send_header("Retry-After", str(int(behavior.retry_after)))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 sink._record(Received("http", body, {k.lower(): v for k, v in self.headers.items()}))
-                reply = ExportTraceServiceResponse().SerializeToString()
+                reply = sink._response()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(reply)))
@@ -106,16 +150,20 @@ class OtlpSink:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._http_server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._http_server = ThreadingHTTPServer(("127.0.0.1", self.http_port), Handler)
         self.http_port = self._http_server.server_address[1]
         threading.Thread(target=self._http_server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
+        """Stop listening (``start`` again listens on the same ports)."""
         if self._grpc_server is not None:
-            self._grpc_server.stop(grace=None)
+            self._grpc_server.stop(grace=None).wait(5)
+            self._grpc_server = None
         if self._http_server is not None:
             self._http_server.shutdown()
             self._http_server.server_close()
+            self._http_server = None
 
     @property
     def grpc_endpoint(self) -> str:
@@ -141,6 +189,18 @@ class OtlpSink:
             parts.append(item.body)
             parts.extend(f"{k}: {v}".encode() for k, v in item.headers.items())
         return b"\n".join(parts)
+
+    def span_ids(self) -> list[bytes]:
+        """The span id of every span received, duplicates included (cheap: no attribute decoding)."""
+        requests = self.requests()
+        for item in requests[len(self._ids) :]:
+            request = ExportTraceServiceRequest.FromString(item.body)
+            ids: list[bytes] = []
+            for resource_spans in request.resource_spans:
+                for scope_spans in resource_spans.scope_spans:
+                    ids.extend(span.span_id for span in scope_spans.spans)
+            self._ids.append(ids)
+        return [span_id for ids in self._ids[: len(requests)] for span_id in ids]
 
     def spans(self) -> list[SpanRecord]:
         return list(self._iter_spans())

@@ -1,0 +1,47 @@
+"""Shared by the processor's commands: the flags that override the config file, and loading."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+PROCESSOR_MISSING = "otel-impact: this command needs the processor extra: pip install 'otel-impact[processor]'"
+
+
+def add_override_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", metavar="FILE", help="the YAML config file")
+    parser.add_argument("--otlp-grpc", metavar="HOST:PORT", help="OTLP/gRPC receiver (default localhost:4317)")
+    parser.add_argument("--otlp-http", metavar="HOST:PORT", help="OTLP/HTTP receiver (default localhost:4318)")
+    parser.add_argument("--admin", metavar="HOST:PORT", help="/healthz, /readyz, /metrics (default localhost:9464)")
+    parser.add_argument(
+        "--forward",
+        metavar="URL",
+        action="append",
+        default=[],
+        help="downstream grpc://host:port or http(s)://host:port; repeat for several",
+    )
+    parser.add_argument("--state", metavar="DIR", help="durable state (the persistent queue) lives here")
+
+
+def load(args: argparse.Namespace) -> Any:
+    """The validated ServeConfig, or None after printing every problem to stderr."""
+    try:
+        from otel_impact.processors.config import ConfigErrors, Overrides, load_config  # noqa: PLC0415
+    except ImportError:
+        print(PROCESSOR_MISSING, file=sys.stderr)
+        return None
+    overrides = Overrides(
+        otlp_grpc=args.otlp_grpc,
+        otlp_http=args.otlp_http,
+        admin=args.admin,
+        forward=tuple(args.forward),
+        config_file=args.config,
+        state_dir=args.state,
+    )
+    try:
+        return load_config(overrides)
+    except ConfigErrors as errors:
+        for problem in errors.problems:
+            print(f"otel-impact: config error: {problem}", file=sys.stderr)
+        return None

@@ -1,0 +1,166 @@
+"""Delivery accounting: every span the processor receives is counted exactly once in one term.
+
+For each downstream exporter ``e``, at any moment::
+
+    received_spans{outcome="accepted"}  + restored_spans{e}
+        = sent_spans{e} + dropped_spans{e} + queue_spans{e}
+
+and ``received_spans`` = accepted + rejected (rejected-to-sender, who keeps and retries them).
+``restored`` is what a persistent queue brought back from disk at start; ``dropped`` is data
+given up *explicitly* (a downstream refused it permanently, retries ran past
+``max_elapsed_time``, or the drain deadline passed without a persistent queue), by reason.
+Nothing else leaves the books. Requests are counted alongside spans; a request whose body
+cannot be parsed is rejected before its spans are known, so it counts as a request only.
+
+All metric names start with ``otel_impact_``. The registry is injected (a fresh
+``CollectorRegistry`` per service), so tests and several services in one process do not mix.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Accounting:
+    """The processor's own metrics. One instance per service."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received_requests = Counter(
+            "otel_impact_receiver_requests",
+            "Export requests received, by transport and outcome (accepted or rejected to the sender).",
+            ["transport", "outcome"],
+            registry=r,
+        )
+        self.received_spans = Counter(
+            "otel_impact_receiver_spans",
+            "Spans received in parseable requests, by transport and outcome.",
+            ["transport", "outcome"],
+            registry=r,
+        )
+        self.rejected_requests = Counter(
+            "otel_impact_receiver_rejected_requests",
+            "Requests rejected to the sender, by reason (the sender keeps the data).",
+            ["transport", "reason"],
+            registry=r,
+        )
+        self.rejected_spans = Counter(
+            "otel_impact_receiver_rejected_spans",
+            "Spans rejected to the sender, by reason (0 when the body could not be parsed).",
+            ["transport", "reason"],
+            registry=r,
+        )
+        self.rewritten_requests = Counter(
+            "otel_impact_pseudonymized_requests",
+            "Requests re-encoded because raw identity attributes were pseudonymized.",
+            registry=r,
+        )
+        self.pseudonymized_values = Counter(
+            "otel_impact_pseudonymized_values",
+            "Raw identity attribute values replaced by their keyed pseudonym (or removed if unusable).",
+            ["action"],
+            registry=r,
+        )
+        self.sent_requests = Counter(
+            "otel_impact_exporter_sent_requests",
+            "Downstream export requests that succeeded (possibly several received requests merged).",
+            ["exporter"],
+            registry=r,
+        )
+        self.sent_spans = Counter(
+            "otel_impact_exporter_sent_spans", "Spans delivered to the downstream.", ["exporter"], registry=r
+        )
+        self.failed_attempts = Counter(
+            "otel_impact_exporter_failed_attempts",
+            "Downstream attempts that failed, by kind (retryable or permanent).",
+            ["exporter", "kind"],
+            registry=r,
+        )
+        self.retried_requests = Counter(
+            "otel_impact_exporter_retried_requests", "Downstream requests sent again.", ["exporter"], registry=r
+        )
+        self.retried_spans = Counter(
+            "otel_impact_exporter_retried_spans", "Spans in downstream requests sent again.", ["exporter"], registry=r
+        )
+        self.dropped_spans = Counter(
+            "otel_impact_exporter_dropped_spans",
+            "Spans given up explicitly, by reason: permanent_error, max_elapsed_time, shutdown.",
+            ["exporter", "reason"],
+            registry=r,
+        )
+        self.dropped_requests = Counter(
+            "otel_impact_exporter_dropped_requests",
+            "Received requests given up explicitly, by reason.",
+            ["exporter", "reason"],
+            registry=r,
+        )
+        self.partial_success_responses = Counter(
+            "otel_impact_exporter_partial_success_responses",
+            "Downstream responses carrying partial_success (rejections or a warning).",
+            ["exporter"],
+            registry=r,
+        )
+        self.partial_success_rejected_spans = Counter(
+            "otel_impact_exporter_partial_success_rejected_spans",
+            "Spans a downstream reported as rejected in partial_success (counted as sent: not retried, per OTLP).",
+            ["exporter"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "otel_impact_exporter_request_duration_seconds",
+            "Time of one downstream export attempt.",
+            ["exporter"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_spans = Gauge(
+            "otel_impact_queue_spans", "Spans queued for the downstream, in flight included.", ["exporter"], registry=r
+        )
+        self.queue_requests = Gauge(
+            "otel_impact_queue_requests", "Received requests queued for the downstream.", ["exporter"], registry=r
+        )
+        self.queue_bytes = Gauge(
+            "otel_impact_queue_bytes", "Bytes queued for the downstream.", ["exporter"], registry=r
+        )
+        self.queue_capacity_bytes = Gauge(
+            "otel_impact_queue_capacity_bytes", "The queue's byte bound.", ["exporter"], registry=r
+        )
+        self.queue_capacity_requests = Gauge(
+            "otel_impact_queue_capacity_requests", "The queue's request-count bound.", ["exporter"], registry=r
+        )
+        self.restored_spans = Counter(
+            "otel_impact_queue_restored_spans",
+            "Spans a persistent queue brought back from disk at start.",
+            ["exporter"],
+            registry=r,
+        )
+        self.redelivered_spans = Counter(
+            "otel_impact_queue_redelivered_spans",
+            "Restored spans that had been sent before the restart without an acknowledgement: possible duplicates.",
+            ["exporter"],
+            registry=r,
+        )
+        self.analyzer_errors = Counter(
+            "otel_impact_analyzer_errors", "Exceptions raised by batch analyzers.", ["analyzer"], registry=r
+        )
+        self.ready = Gauge("otel_impact_ready", "1 when the processor accepts data.", registry=r)
+
+    def new_exporter(self, name: str, max_requests: int, max_bytes: int) -> None:
+        """Create the exporter's series at zero, so they show before the first event."""
+        for counter in (self.sent_requests, self.sent_spans, self.retried_requests, self.retried_spans):
+            counter.labels(name)
+        for counter in (self.partial_success_responses, self.partial_success_rejected_spans):
+            counter.labels(name)
+        for counter in (self.restored_spans, self.redelivered_spans):
+            counter.labels(name)
+        for reason in ("permanent_error", "max_elapsed_time", "shutdown"):
+            self.dropped_spans.labels(name, reason)
+            self.dropped_requests.labels(name, reason)
+        self.queue_capacity_bytes.labels(name).set(max_bytes)
+        self.queue_capacity_requests.labels(name).set(max_requests)
+        self.queue_spans.labels(name).set(0)
+        self.queue_requests.labels(name).set(0)
+        self.queue_bytes.labels(name).set(0)

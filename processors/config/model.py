@@ -1,0 +1,314 @@
+"""The processor's configuration: frozen dataclasses, each checked by its ``validate()``.
+
+Build a `ServeConfig` with `otel_impact.processors.config.load_config` (YAML file + environment +
+flags) or directly; ``validate()`` returns the problems, each a `ConfigurationError` naming the
+field and the fix. Defaults follow the OpenTelemetry Collector's where it has one.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+from otel_impact import ConfigurationError
+
+DEFAULT_GRPC: Final = "localhost:4317"
+DEFAULT_HTTP: Final = "localhost:4318"
+DEFAULT_ADMIN: Final = "localhost:9464"
+DEFAULT_MAX_REQUEST_BYTES: Final = 4 << 20
+SCHEMES: Final = ("grpc", "grpcs", "http", "https")
+_NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}\Z")
+
+Protocol = Literal["grpc", "http"]
+
+
+@dataclass(frozen=True)
+class HostPort:
+    """A listening address. Port 0 picks a free port (the chosen one is logged)."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @classmethod
+    def parse(cls, text: str, path: str) -> HostPort:
+        """Parse ``HOST:PORT`` (``[::1]:4317`` for IPv6)."""
+        host, sep, port_text = text.strip().rpartition(":")
+        if not sep or not host:
+            raise ConfigurationError(path, f"expected HOST:PORT, got {text!r}", "write e.g. localhost:4317")
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if not port_text.isdigit() or int(port_text) > 65535:
+            raise ConfigurationError(path, f"bad port in {text!r}", "use a port from 0 (any free port) to 65535")
+        return cls(host, int(port_text))
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """TLS for a listener. With ``client_ca_file`` it is mTLS: clients must present a certificate it signed."""
+
+    cert_file: str
+    key_file: str
+    client_ca_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ServerAuth:
+    """Bearer-token authentication for a listener (``Authorization: Bearer <token>``)."""
+
+    bearer_token: str | None = None
+
+    def __repr__(self) -> str:
+        return f"ServerAuth(bearer_token={'<set>' if self.bearer_token else None})"
+
+
+@dataclass(frozen=True)
+class Listener:
+    """One server: where it listens (``None`` turns it off), TLS and authentication."""
+
+    endpoint: HostPort | None
+    tls: ServerTls | None = None
+    auth: ServerAuth = field(default_factory=ServerAuth)
+
+
+@dataclass(frozen=True)
+class ReceiversConfig:
+    """The OTLP receivers. ``max_request_bytes`` bounds a request body after decompression."""
+
+    grpc: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_GRPC, "")))
+    http: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_HTTP, "")))
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+
+    def validate(self) -> list[ConfigurationError]:
+        problems: list[ConfigurationError] = []
+        if self.max_request_bytes < 1024:
+            problems.append(
+                ConfigurationError("receivers.max_request_bytes", "is below 1 KiB", "use e.g. 4MiB (the default)")
+            )
+        if self.grpc.endpoint is None and self.http.endpoint is None:
+            problems.append(
+                ConfigurationError("receivers", "both receivers are turned off", "give grpc or http an endpoint")
+            )
+        return problems
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """Retries of a downstream export, as the OTLP spec and the collector's ``retry_on_failure``.
+
+    The wait before retry *n* is ``initial_interval * multiplier**n`` capped at ``max_interval``,
+    randomized by ``±randomization_factor``; a server's RetryInfo/Retry-After replaces it. After
+    ``max_elapsed_time`` (0: never) the data is dropped and counted.
+    """
+
+    enabled: bool = True
+    initial_interval: float = 5.0
+    max_interval: float = 30.0
+    max_elapsed_time: float = 300.0
+    multiplier: float = 1.5
+    randomization_factor: float = 0.5
+
+    def validate(self, path: str) -> list[ConfigurationError]:
+        problems: list[ConfigurationError] = []
+        if self.initial_interval <= 0:
+            problems.append(ConfigurationError(f"{path}.initial_interval", "must be positive", "use e.g. 5s"))
+        if self.max_interval < self.initial_interval:
+            problems.append(
+                ConfigurationError(f"{path}.max_interval", "is below initial_interval", "make it >= initial_interval")
+            )
+        if self.multiplier < 1:
+            problems.append(ConfigurationError(f"{path}.multiplier", "must be at least 1", "use e.g. 1.5"))
+        if not 0 <= self.randomization_factor < 1:
+            problems.append(ConfigurationError(f"{path}.randomization_factor", "must be in [0, 1)", "use e.g. 0.5"))
+        return problems
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """The bounded sending queue of one downstream: by request count AND by bytes.
+
+    ``consumers`` requests are in flight at once. Consecutive queued requests are merged into one
+    downstream request of at most ``max_batch_bytes`` (their protobuf bytes concatenated: OTLP
+    requests concatenate into one valid request); 0 turns merging off. A consumer whose first
+    request left the queue empty waits ``max_batch_wait`` for more before sending (0: never).
+    """
+
+    max_requests: int = 1000
+    max_bytes: int = 256 << 20
+    consumers: int = 4
+    max_batch_bytes: int = 2 << 20
+    max_batch_wait: float = 0.005
+    """How long a consumer that found the queue empty after its first request waits for more to merge."""
+    fsync: bool = False
+    """Persistent queue only: flush every item to the disk before answering the sender (survives power loss)."""
+
+    def validate(self, path: str) -> list[ConfigurationError]:
+        problems: list[ConfigurationError] = []
+        if self.max_requests < 1:
+            problems.append(ConfigurationError(f"{path}.max_requests", "must be at least 1", "use e.g. 1000"))
+        if self.max_bytes < 1 << 20:
+            problems.append(ConfigurationError(f"{path}.max_bytes", "is below 1 MiB", "use e.g. 256MiB"))
+        if not 0 <= self.max_batch_wait <= 1:
+            problems.append(ConfigurationError(f"{path}.max_batch_wait", "must be 0 to 1s", "use e.g. 5ms"))
+        if not 1 <= self.consumers <= 64:
+            problems.append(ConfigurationError(f"{path}.consumers", "must be 1 to 64", "use e.g. 4"))
+        return problems
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """TLS towards a downstream: a CA to trust (default: the system's), and a client certificate for mTLS."""
+
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+
+
+@dataclass(frozen=True)
+class ExporterConfig:
+    """One downstream OTLP endpoint the processor forwards everything to."""
+
+    endpoint: str
+    name: str = ""
+    headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    compression: Literal["none", "gzip"] = "none"
+    timeout: float = 5.0
+    tls: ClientTls | None = None
+    retry: RetryConfig = field(default_factory=RetryConfig)
+    queue: QueueConfig = field(default_factory=QueueConfig)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
+        if not self.name:
+            object.__setattr__(self, "name", self.endpoint.rstrip("/"))
+
+    def __repr__(self) -> str:  # header values may be secrets
+        return f"ExporterConfig(name={self.name!r}, endpoint={self.endpoint!r}, headers={sorted(self.headers)})"
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.endpoint).scheme
+
+    @property
+    def protocol(self) -> Protocol:
+        return "grpc" if self.scheme in ("grpc", "grpcs") else "http"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.scheme in ("grpcs", "https") or self.tls is not None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` for gRPC."""
+        parts = urlsplit(self.endpoint)
+        host = f"[{parts.hostname}]" if parts.hostname and ":" in parts.hostname else parts.hostname
+        return f"{host}:{parts.port}"
+
+    @property
+    def traces_url(self) -> str:
+        """The full OTLP/HTTP URL: ``/v1/traces`` is appended to a URL without a path."""
+        parts = urlsplit(self.endpoint)
+        path = parts.path if parts.path not in ("", "/") else "/v1/traces"
+        return f"{parts.scheme}://{parts.netloc}{path}"
+
+    def validate(self, path: str) -> list[ConfigurationError]:
+        problems: list[ConfigurationError] = []
+        try:
+            parts = urlsplit(self.endpoint)
+            port = parts.port
+        except ValueError:
+            parts, port = urlsplit(""), None
+            problems.append(ConfigurationError(f"{path}.endpoint", "has a bad port", "write e.g. grpc://host:4317"))
+        if parts.scheme not in SCHEMES or not parts.hostname:
+            problems.append(
+                ConfigurationError(
+                    f"{path}.endpoint",
+                    f"expected grpc://, grpcs://, http:// or https:// with a host, got {self.endpoint!r}",
+                    "write e.g. grpc://collector:4317 or http://collector:4318",
+                )
+            )
+        elif port is None and parts.scheme != "https":
+            problems.append(
+                ConfigurationError(
+                    f"{path}.endpoint", "has no port", f"write e.g. {parts.scheme}://{parts.hostname}:4317"
+                )
+            )
+        if parts.scheme in ("grpc", "grpcs") and parts.path not in ("", "/"):
+            problems.append(ConfigurationError(f"{path}.endpoint", "a gRPC endpoint has no path", "remove the path"))
+        if not _NAME.match(self.name):
+            problems.append(
+                ConfigurationError(f"{path}.name", f"bad name {self.name!r}", "use letters, digits and . _ - : /")
+            )
+        if self.compression not in ("none", "gzip"):
+            problems.append(ConfigurationError(f"{path}.compression", "unknown compression", "use none or gzip"))
+        if self.timeout <= 0:
+            problems.append(ConfigurationError(f"{path}.timeout", "must be positive", "use e.g. 5s"))
+        if self.tls is not None and (self.tls.cert_file is None) != (self.tls.key_file is None):
+            problems.append(
+                ConfigurationError(f"{path}.tls", "cert_file and key_file go together", "set both, or neither")
+            )
+        for name in self.headers:
+            if not name or name != name.strip() or any(c in name for c in ":\r\n "):
+                problems.append(ConfigurationError(f"{path}.headers.{name}", "bad header name", "use a plain token"))
+        problems.extend(self.retry.validate(f"{path}.retry"))
+        problems.extend(self.queue.validate(f"{path}.queue"))
+        return problems
+
+
+@dataclass(frozen=True)
+class PseudonymizationConfig:
+    """Processor-side pseudonymization: raw identity attributes from services without the SDK.
+
+    Empty ``attributes`` turns it off. The key comes from ``key_file`` or, when that is unset,
+    from ``OTEL_IMPACT_HASH_KEY`` / ``OTEL_IMPACT_HASH_KEY_FILE`` as in the SDK.
+    """
+
+    attributes: tuple[str, ...] = ()
+    key_file: str | None = None
+    algorithm: str = "hmac-sha256"
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.attributes)
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``otel-impact serve`` needs. ``sections`` holds registered sections by name."""
+
+    receivers: ReceiversConfig = field(default_factory=ReceiversConfig)
+    admin: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_ADMIN, "")))
+    exporters: tuple[ExporterConfig, ...] = ()
+    pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
+    state_dir: str | None = None
+    drain_timeout: float = 10.0
+    log_level: str = "info"
+    sections: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sections", MappingProxyType(dict(self.sections)))
+
+    def section(self, name: str) -> Any:
+        """The parsed value of a registered section (its default when the file has none)."""
+        return self.sections[name]
+
+    def validate(self) -> list[ConfigurationError]:
+        problems = self.receivers.validate()
+        names: set[str] = set()
+        for index, exporter in enumerate(self.exporters):
+            path = f"exporters[{index}]"
+            problems.extend(exporter.validate(path))
+            if exporter.name in names:
+                problems.append(
+                    ConfigurationError(f"{path}.name", f"duplicate name {exporter.name!r}", "give each a unique name")
+                )
+            names.add(exporter.name)
+        if self.log_level not in ("debug", "info", "warning", "error"):
+            problems.append(ConfigurationError("log_level", "unknown level", "use debug, info, warning or error"))
+        return problems

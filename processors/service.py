@@ -1,0 +1,194 @@
+"""The impact processor as one service: receivers → pipeline → forwarders, plus the admin server.
+
+Everything runs on one asyncio event loop in the main thread (grpc.aio and aiohttp share it),
+so the process uses about one core; run several processes for more.
+
+Lifecycle: `start` builds the queues (restoring a persistent one), starts the forwarders, the
+admin server and the receivers, then accepts data. `shutdown` (on SIGTERM or SIGINT through
+`run`) stops intake first (new requests are told to retry), lets running calls finish, drains
+the queues until ``drain_timeout``, then stops the forwarders: what is left stays on disk with
+``--state``, or is counted as dropped without it. Calling `shutdown` twice is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import signal
+from collections.abc import Mapping
+from typing import IO
+
+from prometheus_client import CollectorRegistry
+
+from .accounting import Accounting
+from .admin import AdminServer
+from .batch import BatchAnalyzer
+from .clock import Clock, SystemClock
+from .config import ServeConfig
+from .exporter import Forwarder, PersistentQueue, SendQueue, make_client
+from .identity import build_rewriter
+from .pipeline import Pipeline
+from .receiver import GrpcReceiver, HttpReceiver
+
+logger = logging.getLogger("otel_impact.processor")
+
+RECEIVER_GRACE_SECONDS = 2.0
+
+
+def queue_directory(state_dir: str, exporter_name: str) -> str:
+    """Where the persistent queue of ``exporter_name`` lives under ``state_dir``."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", exporter_name)
+    return os.path.join(state_dir, "queues", safe)
+
+
+class ProcessorService:
+    """The whole processor. Construct, optionally add analyzers and admin routes, then `start`."""
+
+    def __init__(
+        self,
+        config: ServeConfig,
+        *,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.accounting = Accounting(registry)
+        self.rewriter = build_rewriter(config.pseudonymization, environ)
+        self.forwarders: list[Forwarder] = []
+        self.pipeline = Pipeline([], self.accounting, self.clock, rewriter=self.rewriter)
+        self.admin = AdminServer(config.admin, self.accounting.registry, lambda: self.pipeline.accepting)
+        """Add routes to it (`AdminServer.add_routes`) before `start`."""
+        self.grpc: GrpcReceiver | None = None
+        self.http: HttpReceiver | None = None
+        self.ports: dict[str, int] = {}
+        self._lock_file: IO[bytes] | None = None
+        self._stopped = asyncio.Event()
+        self._shutdown_started = False
+
+    def add_analyzer(self, analyzer: BatchAnalyzer) -> None:
+        """Register a per-batch analyzer (see `BatchAnalyzer`)."""
+        self.pipeline.add_analyzer(analyzer)
+
+    def _make_queue(self, index: int) -> SendQueue:
+        exporter = self.config.exporters[index]
+        queue_config = exporter.queue
+        if self.config.state_dir is None:
+            return SendQueue(queue_config.max_requests, queue_config.max_bytes)
+        directory = queue_directory(self.config.state_dir, exporter.name)
+        return PersistentQueue(directory, queue_config.max_requests, queue_config.max_bytes, fsync=queue_config.fsync)
+
+    def _lock_state_dir(self) -> None:
+        state_dir = self.config.state_dir
+        if state_dir is None:
+            return
+        os.makedirs(state_dir, mode=0o700, exist_ok=True)
+        handle = open(os.path.join(state_dir, "LOCK"), "ab")  # noqa: SIM115
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise OSError(
+                f"another otel-impact serve is using --state {state_dir}; give each process its own"
+            ) from None
+        self._lock_file = handle
+
+    async def start(self) -> None:
+        """Bind everything and start accepting; the chosen ports are in `ports` and in the log."""
+        config = self.config
+        self._lock_state_dir()
+        for index, exporter in enumerate(config.exporters):
+            forwarder = Forwarder(exporter, self._make_queue(index), make_client(exporter), self.accounting, self.clock)
+            self.forwarders.append(forwarder)
+        self.pipeline.forwarders = tuple(self.forwarders)
+        for forwarder in self.forwarders:
+            forwarder.start()
+        if config.admin.endpoint is not None:
+            self.ports["admin"] = await self.admin.start()
+        receivers = config.receivers
+        if receivers.grpc.endpoint is not None:
+            self.grpc = GrpcReceiver(receivers.grpc, receivers.max_request_bytes, self.pipeline)
+            self.ports["otlp_grpc"] = await self.grpc.start()
+        if receivers.http.endpoint is not None:
+            self.http = HttpReceiver(receivers.http, receivers.max_request_bytes, self.pipeline)
+            self.ports["otlp_http"] = await self.http.start()
+        self.pipeline.accepting = True
+        self.accounting.ready.set(1)
+        self._log_start()
+
+    def _log_start(self) -> None:
+        config = self.config
+        hosts = {
+            "otlp_grpc": config.receivers.grpc.endpoint,
+            "otlp_http": config.receivers.http.endpoint,
+            "admin": config.admin.endpoint,
+        }
+        listening = " ".join(
+            f"{name}={host.host if host else ''}:{port}"
+            for name, port in self.ports.items()
+            if (host := hosts.get(name)) is not None
+        )
+        logger.info("otel-impact serve listening: %s", listening)
+        listeners = {"otlp_grpc": config.receivers.grpc, "otlp_http": config.receivers.http, "admin": config.admin}
+        for name, listener in listeners.items():
+            endpoint = listener.endpoint
+            wide = endpoint is not None and endpoint.host in ("0.0.0.0", "::", "")
+            if wide and listener.tls is None and listener.auth.bearer_token is None:
+                logger.warning(
+                    "otel-impact: %s listens on all interfaces without TLS or a bearer token; "
+                    "bind it to localhost or configure auth if the network is not trusted",
+                    name,
+                )
+        if not self.forwarders:
+            logger.warning("otel-impact: no --forward given: spans are analyzed and counted, not forwarded")
+        for forwarder in self.forwarders:
+            kind = "persistent" if forwarder.queue.persistent else "in-memory"
+            logger.info("otel-impact: forwarding to %s (%s queue)", forwarder.name, kind)
+        if self.rewriter is not None:
+            logger.info(
+                "otel-impact: pseudonymizing %s with key id %s", ", ".join(self.rewriter.keys), self.rewriter.key_id
+            )
+
+    async def shutdown(self) -> None:
+        """Stop intake, drain until the deadline, persist or count what is left. Idempotent."""
+        if self._shutdown_started:
+            await self._stopped.wait()
+            return
+        self._shutdown_started = True
+        deadline = self.clock.monotonic() + self.config.drain_timeout
+        self.pipeline.accepting = False
+        self.accounting.ready.set(0)
+        logger.info("otel-impact: stopping intake; draining for up to %.0fs", self.config.drain_timeout)
+        if self.grpc is not None:
+            await self.grpc.stop(RECEIVER_GRACE_SECONDS)
+        if self.http is not None:
+            await self.http.stop()
+        await asyncio.gather(*(forwarder.drain(deadline) for forwarder in self.forwarders))
+        left = sum(await asyncio.gather(*(forwarder.abort() for forwarder in self.forwarders)))
+        if left == 0:
+            logger.info("otel-impact: drained; everything received was delivered or accounted for")
+        await self.admin.stop()
+        if self._lock_file is not None:
+            self._lock_file.close()
+            self._lock_file = None
+        self._stopped.set()
+
+    async def run(self) -> None:
+        """Start, serve until SIGTERM/SIGINT, then shut down gracefully."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+        finally:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                with contextlib.suppress(Exception):
+                    loop.remove_signal_handler(signum)
+            await self.shutdown()
