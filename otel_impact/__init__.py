@@ -14,7 +14,7 @@ Then, inside requests::
 """
 
 from ._context import ContextScope, set_customer, set_feature_flag
-from ._exceptions import ConfigurationError, HashKeyError, OtelImpactError
+from ._exceptions import ConfigurationError, ConfigurationErrors, HashKeyError, OtelImpactError
 from ._hash_key import HashKey, load_hash_key
 from ._pii_guard import PiiGuardSpanExporter
 from ._pseudonymize import Pseudonymizer, is_pseudonym
@@ -26,6 +26,7 @@ from .version import __version__
 
 __all__ = [
     "ConfigurationError",
+    "ConfigurationErrors",
     "ContextScope",
     "HashKey",
     "HashKeyError",

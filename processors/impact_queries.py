@@ -35,14 +35,16 @@ class ImpactQueries(Protocol):
 
     ``counts`` answers events whose end time falls in ``[start_ns, end_ns)``, grouped by the
     values of the dimensions named in ``by`` (the key is ``()`` when ``by`` is empty) and
-    filtered by ``where`` (dimension name -> value). Bounds are floored to the minute; any window
+    filtered by ``where`` (dimension name -> value). Both bounds are rounded up to the minute, so a
+    window ending now includes the minute still filling up; any window
     from 5 minutes to 35 days is answered. Resolution is one minute while the window starts in
     the last 6 hours; an older start is widened outward to its rolled-up bucket (10 minutes up
     to 3 days back, 1 hour beyond), so a 1d window may count up to 10 extra minutes and a 30d
     window up to an extra hour. An unknown task raises ``KeyError``.
 
     ``impact`` returns the JSON document of ``GET /api/v1/impact`` for that window: at least
-    ``events{total,good,bad}``, ``users`` and ``impacted_users`` as ``{estimate,lower,upper}``,
+    ``events{total,good,bad}``, ``users`` and ``impacted_users`` as ``{estimate,lower,upper}``
+    (``upper`` is null when telemetry is incomplete and the estimates are lower bounds),
     ``revenue_at_risk``, ``telemetry{complete}`` and ``segments[]`` (each with ``segment``, a dict
     of dimension name to value, and the same fields).
 

@@ -20,7 +20,7 @@ import os
 import re
 import signal
 from collections.abc import Mapping
-from typing import IO
+from typing import IO, Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -37,6 +37,21 @@ from .receiver import GrpcReceiver, HttpReceiver
 logger = logging.getLogger("otel_impact.processor")
 
 RECEIVER_GRACE_SECONDS = 2.0
+
+
+class ServiceComponent(Protocol):
+    """Something that lives as long as the service: the SLI and SLO engines, for example.
+
+    ``start`` runs after the forwarders and the admin server are up and before the receivers
+    accept data; ``stop`` runs after intake has stopped and the queues were drained, so the
+    component sees no batch after it (the place for a final checkpoint).
+    """
+
+    name: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def queue_directory(state_dir: str, exporter_name: str) -> str:
@@ -67,6 +82,7 @@ class ProcessorService:
         self.grpc: GrpcReceiver | None = None
         self.http: HttpReceiver | None = None
         self.ports: dict[str, int] = {}
+        self.components: list[ServiceComponent] = []
         self._lock_file: IO[bytes] | None = None
         self._stopped = asyncio.Event()
         self._shutdown_started = False
@@ -74,6 +90,10 @@ class ProcessorService:
     def add_analyzer(self, analyzer: BatchAnalyzer) -> None:
         """Register a per-batch analyzer (see `BatchAnalyzer`)."""
         self.pipeline.add_analyzer(analyzer)
+
+    def add_component(self, component: ServiceComponent) -> None:
+        """Register a component started and stopped with the service (see `ServiceComponent`)."""
+        self.components.append(component)
 
     def _make_queue(self, index: int) -> SendQueue:
         exporter = self.config.exporters[index]
@@ -110,6 +130,8 @@ class ProcessorService:
             forwarder.start()
         if config.admin.endpoint is not None:
             self.ports["admin"] = await self.admin.start()
+        for component in self.components:
+            await component.start()
         receivers = config.receivers
         if receivers.grpc.endpoint is not None:
             self.grpc = GrpcReceiver(receivers.grpc, receivers.max_request_bytes, self.pipeline)
@@ -172,6 +194,11 @@ class ProcessorService:
         left = sum(await asyncio.gather(*(forwarder.abort() for forwarder in self.forwarders)))
         if left == 0:
             logger.info("otel-impact: drained; everything received was delivered or accounted for")
+        for component in reversed(self.components):
+            try:
+                await component.stop()
+            except Exception:  # one component failing to stop must not keep the others from it
+                logger.exception("otel-impact: stopping %s failed", component.name)
         await self.admin.stop()
         if self._lock_file is not None:
             self._lock_file.close()

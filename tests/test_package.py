@@ -11,6 +11,7 @@ import otel_impact
 
 PUBLIC = {
     "ConfigurationError",
+    "ConfigurationErrors",
     "ContextScope",
     "HashKey",
     "HashKeyError",

@@ -27,7 +27,7 @@ def add_override_flags(parser: argparse.ArgumentParser) -> None:
 def load(args: argparse.Namespace) -> Any:
     """The validated ServeConfig, or None after printing every problem to stderr."""
     try:
-        from otel_impact.processors.config import ConfigErrors, Overrides, load_config  # noqa: PLC0415
+        from otel_impact.processors.config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
     except ImportError:
         print(PROCESSOR_MISSING, file=sys.stderr)
         return None
@@ -41,7 +41,7 @@ def load(args: argparse.Namespace) -> Any:
     )
     try:
         return load_config(overrides)
-    except ConfigErrors as errors:
+    except ConfigurationErrors as errors:
         for problem in errors.problems:
             print(f"otel-impact: config error: {problem}", file=sys.stderr)
         return None

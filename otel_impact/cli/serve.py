@@ -39,12 +39,14 @@ def run(args: argparse.Namespace) -> int:
     )
     import prometheus_client  # noqa: PLC0415
 
+    from otel_impact.processors.components import attach_impact  # noqa: PLC0415
     from otel_impact.processors.service import ProcessorService  # noqa: PLC0415
 
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only add noise to the accounting
 
     try:
         service = ProcessorService(config)
+        attach_impact(service)
     except ConfigurationError as error:
         print(f"otel-impact: config error: {error}", file=sys.stderr)
         return 2

@@ -4,8 +4,10 @@ See `loader` for precedence and the names, `model` for the settings, and `sectio
 component adds its own top-level section.
 """
 
+from otel_impact import ConfigurationErrors
+
 from ._fields import Fields, join, parse_duration, parse_size
-from .loader import ConfigErrors, Overrides, load_config, parse_config, read_yaml
+from .loader import Overrides, load_config, parse_config, read_yaml
 from .model import (
     ClientTls,
     ExporterConfig,
@@ -24,7 +26,7 @@ from .sections import SECTION_MODULES, register_section, registered_sections, un
 __all__ = [
     "SECTION_MODULES",
     "ClientTls",
-    "ConfigErrors",
+    "ConfigurationErrors",
     "ExporterConfig",
     "Fields",
     "HostPort",

@@ -13,19 +13,19 @@ flag                        environment variable        file
 =========================== =========================== ==========================================
 
 An endpoint of ``none`` turns that server off. Every error is a `ConfigurationError` naming the
-field (``exporters[1].endpoint``) and the fix; `load_config` raises `ConfigErrors` with all of them.
+field (``exporters[1].endpoint``) and the fix; `load_config` raises `ConfigurationErrors` with all of them.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
 import yaml
 
-from otel_impact import ConfigurationError
+from otel_impact import ConfigurationError, ConfigurationErrors
 
 from ._fields import Fields, join
 from .model import (
@@ -52,18 +52,6 @@ MAX_CONFIG_BYTES: Final = 1 << 20
 
 
 FLAGS: Final = {"OTLP_GRPC": "--otlp-grpc", "OTLP_HTTP": "--otlp-http", "ADMIN": "--admin", "STATE_DIR": "--state"}
-
-
-class ConfigErrors(ConfigurationError):
-    """One or more configuration problems; ``problems`` has each of them."""
-
-    def __init__(self, problems: Sequence[ConfigurationError]) -> None:
-        self.problems = tuple(problems)
-        first = self.problems[0]
-        super().__init__(first.setting, first.problem, first.fix)
-
-    def __str__(self) -> str:
-        return "\n".join(str(problem) for problem in self.problems)
 
 
 @dataclass(frozen=True)
@@ -99,25 +87,20 @@ def read_yaml(path: str) -> Any:
 
 
 def load_config(overrides: Overrides = Overrides(), environ: Mapping[str, str] | None = None) -> ServeConfig:
-    """Build and validate the config; raises `ConfigErrors`."""
+    """Build and validate the config; raises `ConfigurationErrors`."""
     env = os.environ if environ is None else environ
     config_file = overrides.config_file or env.get(f"{ENV_PREFIX}CONFIG") or None
     try:
         raw = read_yaml(config_file) if config_file else None
         config = parse_config(raw)
         config = _apply_overrides(config, overrides, env)
-    except ConfigErrors:
+    except ConfigurationErrors:
         raise
     except ConfigurationError as error:
-        raise ConfigErrors([error]) from None
+        raise ConfigurationErrors([error]) from None
     problems = config.validate()
-    for name, value in config.sections.items():
-        check = getattr(value, "validate", None)
-        if callable(check):
-            problems.extend(check())
-        del name
     if problems:
-        raise ConfigErrors(problems)
+        raise ConfigurationErrors(problems)
     return config
 
 
@@ -134,8 +117,16 @@ def parse_config(raw: Any) -> ServeConfig:
     state_dir = top.take_str("state_dir")
     drain_timeout = top.take_duration("drain_timeout", 10.0)
     log_level = top.take_str("log_level", "info") or "info"
-    sections = {name: section.parse(top.take(name), name) for name, section in registered_sections().items()}
+    sections: dict[str, Any] = {}
+    section_problems: list[ConfigurationError] = []
+    for name, section in registered_sections().items():
+        try:
+            sections[name] = section.parse(top.take(name), name)
+        except ConfigurationError as error:  # report every section's problems at once
+            section_problems.append(error)
     top.done()
+    if section_problems:
+        raise ConfigurationErrors(section_problems)
     return ServeConfig(
         receivers=receivers,
         admin=admin,

@@ -16,9 +16,9 @@ section once, at import time::
 and lists its module in `SECTION_MODULES`, which the loader imports before reading a file. The
 parser gets the raw YAML value (``None`` when the section is absent, so it returns the default)
 and the path to use in messages; it returns a frozen dataclass and raises `ConfigurationError`
-naming the field and the fix. If the returned object has a ``validate()`` returning a list of
-problems, they are reported with the rest. A top-level key that is neither built in nor
-registered is an error.
+naming the field and the fix (`ConfigurationErrors` for several): the returned object is
+validated. Problems from every section are reported together. A top-level key that is neither
+built in nor registered is an error.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from typing import Any
 SectionParser = Callable[[Any, str], Any]
 """``parser(raw_yaml_value_or_None, path) -> frozen config object``."""
 
-SECTION_MODULES: tuple[str, ...] = ()
+SECTION_MODULES: tuple[str, ...] = ("otel_impact.processors.components",)
 """Modules that call `register_section` when imported (e.g. ``otel_impact.processors.sli.config``)."""
 
 

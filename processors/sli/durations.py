@@ -69,3 +69,8 @@ def format_duration(seconds: float) -> str:
 def floor_minute(ns: int) -> int:
     """``ns`` floored to the minute."""
     return ns - ns % MINUTE_NS
+
+
+def ceil_minute(ns: int) -> int:
+    """``ns`` rounded up to a whole minute (unchanged when it already is one)."""
+    return -(-ns // MINUTE_NS) * MINUTE_NS

@@ -1,11 +1,11 @@
 """Answers over windows of the SLI engine's state: the query contract the SLO engine builds on.
 
 `SliQueries` implements `ImpactQueries`. Windows are ``[start_ns, end_ns)`` with both bounds
-floored to the minute; any window from 5 minutes to 35 days is answered from the rolled-up
-buckets (exact to the minute while the start lies in the first tier, else widened to the
-start's bucket edge; see `buckets`). Counts are exact. Distinct users are HyperLogLog
-estimates with bounds at 2 standard deviations; latency quantiles come from a KLL sketch whose
-normalized rank error is stated in every answer.
+rounded up to the minute, so the newest, still-filling minute is included; any window from 5
+minutes to 35 days is answered from the rolled-up buckets (exact to the minute while the start
+lies in the first tier, else widened to the start's bucket edge; see `buckets`). Counts are
+exact. Distinct users are HyperLogLog estimates with bounds at 2 standard deviations; latency
+quantiles come from a KLL sketch whose normalized rank error is stated in every answer.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
 
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, Series
-from .durations import MAX_WINDOW_S, MINUTE_NS, SECOND_NS, floor_minute, format_duration
+from .durations import MAX_WINDOW_S, MINUTE_NS, SECOND_NS, ceil_minute, floor_minute, format_duration
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
 from .tasks import TaskState
@@ -247,7 +247,9 @@ def _event_counts(row: np.ndarray, thresholds: Sequence[float]) -> EventCounts:
 
 
 def _window(start_ns: int, end_ns: int) -> tuple[int, int]:
-    start, end = floor_minute(start_ns), floor_minute(end_ns)
+    # Rounding both bounds up keeps the window's length and always includes the minute still
+    # filling up, so "the last 5 minutes" counts the freshest events.
+    start, end = ceil_minute(start_ns), ceil_minute(end_ns)
     if end <= start:
         raise ValueError("the window is empty: end must be at least a minute after start")
     if end - start > MAX_WINDOW_S * SECOND_NS:

@@ -11,9 +11,9 @@ Modules, one concern each:
 - `engine`: the evaluation loop; `api`: ``GET /api/v1/slos``; `rules`: Prometheus rules.
 """
 
+from otel_impact import ConfigurationErrors
 from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
 
-from ._fields import ConfigProblems
 from .alerting_config import AlertingConfig, parse_alerting_section
 from .api import add_routes
 from .config import SloConfig, parse_slos_section
@@ -25,7 +25,7 @@ from .settings import SloSettings, load_slo_settings
 __all__ = [
     "AlertDispatcher",
     "AlertingConfig",
-    "ConfigProblems",
+    "ConfigurationErrors",
     "EventCounts",
     "ImpactQueries",
     "SloConfig",

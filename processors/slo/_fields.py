@@ -2,7 +2,7 @@
 
 The config parsers of this package build frozen dataclasses from the raw YAML mapping. Rather
 than stopping at the first bad field, they note each problem in a `Problems` list and raise one
-`ConfigProblems` at the end, so ``otel-impact check-config`` shows them all at once.
+`ConfigurationErrors` at the end, so ``otel-impact check-config`` shows them all at once.
 """
 
 from __future__ import annotations
@@ -12,29 +12,12 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from otel_impact._exceptions import ConfigurationError
+from otel_impact._exceptions import ConfigurationError, ConfigurationErrors
 
-__all__ = ["ConfigProblems", "Problems", "format_duration", "parse_duration"]
+__all__ = ["Problems", "format_duration", "parse_duration"]
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-class ConfigProblems(ConfigurationError):
-    """One or more config fields are invalid.
-
-    ``problems`` holds one `ConfigurationError` per field, each naming the field path (for
-    example ``slos[2].objective``) and the fix; the message lists them all, one per line.
-    """
-
-    def __init__(self, problems: Sequence[ConfigurationError]) -> None:
-        if not problems:
-            raise ValueError("ConfigProblems needs at least one problem")
-        self.problems = tuple(problems)
-        first = self.problems[0]
-        super().__init__(first.setting, first.problem, first.fix)
-        if len(self.problems) > 1:
-            self.args = ("\n".join(str(problem) for problem in self.problems),)
 
 
 def parse_duration(text: str) -> float:
@@ -66,12 +49,12 @@ class Problems:
     def extend(self, error: ConfigurationError) -> None:
         """Add the problems of ``error``, except for fields that already have one."""
         known = {item.setting for item in self.items}
-        found = error.problems if isinstance(error, ConfigProblems) else (error,)
+        found = error.problems if isinstance(error, ConfigurationErrors) else (error,)
         self.items.extend(item for item in found if item.setting not in known)
 
     def raise_if_any(self) -> None:
         if self.items:
-            raise ConfigProblems(self.items)
+            raise ConfigurationErrors(self.items)
 
     # -- readers: each returns the value, or None after noting a problem -------------------------
 

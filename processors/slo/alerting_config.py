@@ -203,7 +203,7 @@ class AlertingConfig:
 
     @classmethod
     def from_mapping(cls, raw: object, path: str = "alerting") -> AlertingConfig:
-        """Build and validate the section from its YAML mapping; raises `ConfigProblems`."""
+        """Build and validate the section from its YAML mapping; raises `ConfigurationErrors`."""
         if raw is None:
             return cls()
         problems = Problems()

@@ -256,7 +256,7 @@ class SloConfig:
 
     @classmethod
     def from_mapping(cls, raw: object, path: str = "slos[?]") -> SloConfig:
-        """Build and validate one SLO from its YAML mapping; raises `ConfigProblems`."""
+        """Build and validate one SLO from its YAML mapping; raises `ConfigurationErrors`."""
         problems = Problems()
         entry = problems.mapping(raw, path, _SLO_FIELDS)
         if entry is None:
@@ -302,7 +302,7 @@ class SloConfig:
 def parse_slos_section(raw: object, path: str = "slos") -> tuple[SloConfig, ...]:
     """The ``slos:`` section (a list, possibly empty or absent) -> validated SLOs.
 
-    Raises `ConfigProblems` listing every problem, including duplicate names.
+    Raises `ConfigurationErrors` listing every problem, including duplicate names.
     """
     if raw is None:
         return ()

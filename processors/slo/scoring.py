@@ -7,6 +7,10 @@ Impacted users are distinct customers with at least one bad event in the window 
 estimates with bounds); the score is computed from the estimate, and from the lower and upper
 bounds for its range. Severity is SEV1..SEV3 by configured minimum scores, SEV4 below.
 
+When telemetry is incomplete the SLI engine gives lower bounds only (``upper`` is null): the
+score's range then has no upper end, and the severity is a floor: the incident is at least
+that bad.
+
 The documents come from `ImpactQueries.impact`; anything missing or malformed in them raises
 `ImpactUnavailable` with the reason, and the caller reports the score as unknown rather than
 as zero.
@@ -31,16 +35,18 @@ class ImpactUnavailable(Exception):
 
 @dataclass(frozen=True)
 class Bounds:
-    """An estimate with its lower and upper bounds."""
+    """An estimate with its lower and upper bounds; ``upper`` is ``None`` when unbounded."""
 
     estimate: float
     lower: float
-    upper: float
+    upper: float | None
 
-    def to_json(self) -> dict[str, float]:
+    def to_json(self) -> dict[str, float | None]:
         return {"estimate": self.estimate, "lower": self.lower, "upper": self.upper}
 
     def describe(self) -> str:
+        if self.upper is None:
+            return f"at least {self.lower:.0f} (estimate {self.estimate:.0f})"
         return f"{self.estimate:.0f} ({self.lower:.0f}-{self.upper:.0f})"
 
 
@@ -49,7 +55,7 @@ class ImpactScore:
     """What an incident costs one SLO segment over ``window_seconds``."""
 
     score: float
-    score_range: tuple[float, float]
+    score_range: tuple[float, float | None]
     severity: str
     impacted_users: Bounds
     weighted_users: float
@@ -61,7 +67,7 @@ class ImpactScore:
     def to_json(self) -> dict[str, Any]:
         return {
             "score": round(self.score, 3),
-            "score_range": [round(self.score_range[0], 3), round(self.score_range[1], 3)],
+            "score_range": [round(self.score_range[0], 3), _round(self.score_range[1])],
             "severity": self.severity,
             "impacted_users": self.impacted_users.to_json(),
             "weighted_users": round(self.weighted_users, 3),
@@ -95,26 +101,24 @@ def score_impact(
     users = _bounds(doc, "impacted_users")
     revenue = _number(doc, "revenue_at_risk")
     if by_tier:
-        weighted = [0.0, 0.0, 0.0]
+        weighted: list[float | None] = [0.0, 0.0, 0.0]
         for segment in _segments(doc):
             weight = scoring.weight(str(segment["segment"].get(tier_dim)))
-            seg_users = _bounds(segment, "impacted_users")
-            weighted[0] += weight * seg_users.estimate
-            weighted[1] += weight * seg_users.lower
-            weighted[2] += weight * seg_users.upper
+            weighted = _add(weighted, weight, _bounds(segment, "impacted_users"))
     else:
-        weight = scoring.weight(where.get(tier_dim))
-        weighted = [weight * users.estimate, weight * users.lower, weight * users.upper]
+        weighted = _add([0.0, 0.0, 0.0], scoring.weight(where.get(tier_dim)), users)
     money = scoring.revenue_weight * revenue
-    score = weighted[0] + money
+    estimate, lower, upper = weighted
+    assert estimate is not None and lower is not None
+    score = estimate + money
     telemetry = doc.get("telemetry")
     complete = not (isinstance(telemetry, Mapping) and telemetry.get("complete") is False)
     return ImpactScore(
         score=score,
-        score_range=(weighted[1] + money, weighted[2] + money),
+        score_range=(lower + money, None if upper is None else upper + money),
         severity=severity.classify(score),
         impacted_users=users,
-        weighted_users=weighted[0],
+        weighted_users=estimate,
         revenue_at_risk=revenue,
         telemetry_complete=complete,
         window_seconds=(end_ns - start_ns) / 1e9,
@@ -189,5 +193,25 @@ def _bounds(doc: Mapping[str, Any], key: str) -> Bounds:
         raise ImpactUnavailable(f"the impact answer has no `{key}` object")
     estimate = _number(value, "estimate")
     lower = _number(value, "lower") if "lower" in value else estimate
-    upper = _number(value, "upper") if "upper" in value else estimate
+    if "upper" not in value:
+        upper: float | None = estimate
+    elif value["upper"] is None:  # lower bounds only: telemetry is incomplete
+        upper = None
+    else:
+        upper = _number(value, "upper")
     return Bounds(estimate, lower, upper)
+
+
+def _add(totals: list[float | None], weight: float, users: Bounds) -> list[float | None]:
+    """``totals`` (estimate, lower, upper) plus ``weight`` times ``users``; an unbounded upper stays so."""
+    estimate, lower, upper = totals
+    assert estimate is not None and lower is not None
+    return [
+        estimate + weight * users.estimate,
+        lower + weight * users.lower,
+        None if upper is None or users.upper is None else upper + weight * users.upper,
+    ]
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)

@@ -31,7 +31,7 @@ class SloSettings:
 
     @classmethod
     def from_mapping(cls, raw: object) -> SloSettings:
-        """Read both sections from a whole config mapping; raises `ConfigProblems` listing all."""
+        """Read both sections from a whole config mapping; raises `ConfigurationErrors` listing all."""
         problems = Problems()
         if raw is None:
             return cls()
@@ -57,7 +57,7 @@ def load_slo_settings(path: str | Path) -> SloSettings:
     """Read the SLO sections of a YAML config file.
 
     Raises `ConfigurationError` for an unreadable file or bad YAML (with its line), and
-    `ConfigProblems` for invalid sections.
+    `ConfigurationErrors` for invalid sections.
     """
     name = Path(path).name
     try:

@@ -6,12 +6,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from otel_impact.processors.config import (
-    ConfigErrors,
+    ConfigurationErrors,
     Fields,
     HostPort,
     Overrides,
@@ -101,7 +100,7 @@ def test_none_turns_a_listener_off() -> None:
     ],
 )  # fmt: skip
 def test_errors_name_the_field_and_the_fix(tmp_path: Path, text: str, field: str, fix: str) -> None:
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigurationErrors) as raised:
         load_config(Overrides(config_file=write(tmp_path, text)), environ={})
     message = str(raised.value)
     assert message.split(":", maxsplit=1)[0].endswith(field), message
@@ -110,41 +109,38 @@ def test_errors_name_the_field_and_the_fix(tmp_path: Path, text: str, field: str
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     text = "exporters:\n  - {endpoint: 'grpc://a', timeout: 0}\n"
-    with pytest.raises(ConfigErrors) as raised:
+    with pytest.raises(ConfigurationErrors) as raised:
         load_config(Overrides(config_file=write(tmp_path, text)), environ={})
     fields = [problem.setting for problem in raised.value.problems]
     assert fields == ["exporters[0].endpoint", "exporters[0].timeout"]
 
 
 @dataclass(frozen=True)
-class SliSection:
+class ExampleSection:
     max_segments: int = 1000
 
-    def validate(self) -> list[Any]:
-        return []
 
-
-def parse_sli(raw: object, path: str) -> SliSection:
+def parse_example(raw: object, path: str) -> ExampleSection:
     fields = Fields(raw, path)
-    section = SliSection(fields.take_int("max_segments", 1000, minimum=1))
+    section = ExampleSection(fields.take_int("max_segments", 1000, minimum=1))
     fields.done()
     return section
 
 
 def test_components_register_their_own_sections(tmp_path: Path) -> None:
-    register_section("sli", parse_sli)
+    register_section("example", parse_example)
     try:
-        assert parse_config(None).section("sli") == SliSection()
-        config = load_config(Overrides(config_file=write(tmp_path, "sli:\n  max_segments: 50\n")), environ={})
-        assert config.section("sli") == SliSection(50)
-        with pytest.raises(ConfigErrors, match=r"sli\.max_segmnts: unknown key"):
-            load_config(Overrides(config_file=write(tmp_path, "sli:\n  max_segmnts: 50\n")), environ={})
+        assert parse_config(None).section("example") == ExampleSection()
+        config = load_config(Overrides(config_file=write(tmp_path, "example:\n  max_segments: 50\n")), environ={})
+        assert config.section("example") == ExampleSection(50)
+        with pytest.raises(ConfigurationErrors, match=r"example\.max_segmnts: unknown key"):
+            load_config(Overrides(config_file=write(tmp_path, "example:\n  max_segmnts: 50\n")), environ={})
         with pytest.raises(ValueError, match="already registered"):
-            register_section("sli", lambda raw, path: None)
+            register_section("example", lambda raw, path: None)
     finally:
-        unregister_section("sli")
-    with pytest.raises(ConfigErrors, match="sli: unknown key"):
-        load_config(Overrides(config_file=write(tmp_path, "sli: {}\n")), environ={})
+        unregister_section("example")
+    with pytest.raises(ConfigurationErrors, match="example: unknown key"):
+        load_config(Overrides(config_file=write(tmp_path, "example: {}\n")), environ={})
 
 
 def test_check_config_command(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from otel_impact._exceptions import ConfigurationError
-from otel_impact.processors.slo import ConfigProblems, SloSettings, load_slo_settings
+from otel_impact.processors.slo import ConfigurationErrors, SloSettings, load_slo_settings
 from otel_impact.processors.slo.alerting_config import AlertingConfig
 from otel_impact.processors.slo.config import SliSpec, SloConfig, WindowSpec
 
@@ -47,7 +47,7 @@ def test_every_case_in_testdata_is_covered() -> None:
 
 @pytest.mark.parametrize("name", sorted(INVALID))
 def test_invalid_config_names_every_field_and_fix(name: str) -> None:
-    with pytest.raises(ConfigProblems) as caught:
+    with pytest.raises(ConfigurationErrors) as caught:
         SloSettings.from_mapping(CASES[name])
     problems = {problem.setting: problem for problem in caught.value.problems}
     for path, fix_word in INVALID[name]:
@@ -149,6 +149,6 @@ def test_file_loading_ignores_other_sections(tmp_path: Path) -> None:
     ],
 )
 def test_more_bad_slos(raw: object, path: str) -> None:
-    with pytest.raises(ConfigProblems) as caught:
+    with pytest.raises(ConfigurationErrors) as caught:
         SloSettings.from_mapping({"slos": raw})
     assert path in {problem.setting for problem in caught.value.problems}, str(caught.value)

@@ -1,0 +1,128 @@
+"""The analysis on top of the delivery path: the SLI engine and the SLO engine, wired into serve.
+
+Importing this module registers the config sections they read (``sli:``, ``slos:``,
+``alerting:``); `attach_impact` builds both engines from a loaded `ServeConfig` and plugs them
+into a `ProcessorService`:
+
+* the SLI engine analyzes every accepted batch, answers ``/api/v1/impact`` and
+  ``/api/v1/customers/top``, and adds its series to ``/metrics``; it ticks once a second
+  (pruning, checkpoints under ``--state``) and checkpoints a last time at shutdown;
+* the SLO engine evaluates the SLOs on its own interval, answers ``/api/v1/slos`` and delivers
+  alerts to the configured Alertmanagers and webhooks, never blocking span intake.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from otel_impact.processors.config import register_section
+from otel_impact.processors.service import ProcessorService
+from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine, SliQueries
+from otel_impact.processors.sli import add_routes as add_sli_routes
+from otel_impact.processors.slo import (
+    AlertDispatcher,
+    AlertingConfig,
+    SloConfig,
+    SloEngine,
+    parse_alerting_section,
+    parse_slos_section,
+    receivers_from_config,
+)
+from otel_impact.processors.slo import add_routes as add_slo_routes
+
+logger = logging.getLogger("otel_impact.processor")
+
+TICK_SECONDS = 1.0
+
+
+def _parse_sli(raw: Any, path: str) -> SliConfig:
+    return SliConfig.from_mapping(raw)
+
+
+register_section("sli", _parse_sli)
+register_section("slos", parse_slos_section)
+register_section("alerting", parse_alerting_section)
+
+
+@dataclass
+class ImpactComponents:
+    """The engines `attach_impact` built, for callers that want to read them in-process."""
+
+    sli: SliEngine
+    queries: SliQueries
+    slo: SloEngine
+
+
+class _SliComponent:
+    """Ticks the SLI engine and checkpoints it at shutdown."""
+
+    name = "sli engine"
+
+    def __init__(self, engine: SliEngine) -> None:
+        self.engine = engine
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="sli-tick")
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.engine.tick()
+            except Exception:  # a failed checkpoint is logged; intake goes on
+                logger.exception("otel-impact: SLI engine periodic work failed")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        self.engine.close()
+
+
+class _SloComponent:
+    """Runs the SLO evaluation loop and the alert dispatcher."""
+
+    name = "slo engine"
+
+    def __init__(self, engine: SloEngine) -> None:
+        self.engine = engine
+
+    async def start(self) -> None:
+        await self.engine.start()
+
+    async def stop(self) -> None:
+        await self.engine.aclose()
+
+
+def attach_impact(service: ProcessorService) -> ImpactComponents:
+    """Build the SLI and SLO engines from ``service.config`` and plug them into ``service``.
+
+    Call before ``service.start()``. Under ``--state DIR`` the SLI engine keeps its checkpoint
+    in ``DIR/sli``.
+    """
+    config = service.config
+    sli_config: SliConfig = config.section("sli")
+    state_dir = None if config.state_dir is None else os.path.join(config.state_dir, "sli")
+    engine = SliEngine(sli_config, clock=service.clock, state_dir=state_dir)
+    queries = SliQueries(engine)
+    service.add_analyzer(engine)
+    service.admin.add_routes(lambda app: add_sli_routes(app, queries))
+    service.accounting.registry.register(SliCollector(queries))
+    service.add_component(_SliComponent(engine))
+
+    slos: tuple[SloConfig, ...] = config.section("slos")
+    alerting: AlertingConfig = config.section("alerting")
+    receivers = receivers_from_config(alerting)
+    dispatcher = AlertDispatcher(receivers, alerting.delivery, service.clock) if receivers else None
+    slo_engine = SloEngine(slos, alerting, queries, clock=service.clock, dispatcher=dispatcher)
+    service.admin.add_routes(lambda app: add_slo_routes(app, slo_engine))
+    service.add_component(_SloComponent(slo_engine))
+    return ImpactComponents(sli=engine, queries=queries, slo=slo_engine)
