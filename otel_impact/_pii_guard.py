@@ -4,7 +4,9 @@ Other code (an instrumentation's ``response_hook``, a library, a colleague) may 
 identity attributes such as ``enduser.id``. `PiiGuardSpanExporter` wraps any span exporter and,
 before each export, replaces the values of the configured attributes on spans, span events,
 links and resources by the keyed pseudonym that `set_customer` would produce for the same ID.
-An ``impact.customer.hash`` whose value is not a pseudonym is treated the same way.
+An ``impact.customer.hash`` whose value is not a pseudonym is treated the same way, and so is
+``feature_flag.context.id`` (the OpenFeature targeting key on ``feature_flag.evaluation``
+events), whatever the configured list says.
 
 Without a key a raw value cannot be pseudonymized, so the attribute is removed instead.
 
@@ -37,7 +39,7 @@ class AttributeGuard:
     """Rewrites raw identity values in attribute mappings. Thread-safe; keeps counters."""
 
     def __init__(self, keys: Iterable[str], pseudonymizer: Pseudonymizer | None) -> None:
-        self.keys = frozenset(keys)
+        self.keys = frozenset(keys) | frozenset(attrs.ALWAYS_PSEUDONYMIZED)
         self._watched = self.keys | {attrs.CUSTOMER_HASH}
         self._pseudonymizer = pseudonymizer
         self._lock = threading.Lock()
