@@ -1,0 +1,108 @@
+"""gRPC servers: extraction from the invocation metadata, in a server interceptor.
+
+The gRPC server instrumentation offers no request hook: it adds its own interceptor, first, to
+every ``grpc.server(...)``, and runs the RPC inside the server span. `ImpactServerInterceptor`
+is added *last*, so it runs inside that span: it attributes the call from its metadata
+(headers are metadata keys, lower-case), stamps the server span, and runs the handler in the
+attributed context, restored when the handler returns (or its response stream ends).
+
+Under ``opentelemetry-instrument`` it is added for you to every ``grpc.server(...)`` made
+afterwards (synchronous servers; ``grpc.aio`` servers are not covered). In code::
+
+    server = grpc.server(pool, interceptors=[..., ImpactServerInterceptor()])
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import grpc
+from opentelemetry import context as context_api
+from opentelemetry import trace
+
+from ._attribution import active_extractor, attribute_request
+from ._patching import patch
+from .incoming import GrpcRequest
+
+
+class ImpactServerInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
+    """Attributes each call to its customer; place it after the OpenTelemetry interceptor."""
+
+    def intercept_service(self, continuation: Callable[[Any], Any], handler_call_details: Any) -> Any:
+        handler = continuation(handler_call_details)
+        if handler is None or not active_extractor().active:
+            return handler
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(
+                _streaming(handler.stream_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.request_streaming:
+            return grpc.stream_unary_rpc_method_handler(
+                _unary(handler.stream_unary),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.response_streaming:
+            return grpc.unary_stream_rpc_method_handler(
+                _streaming(handler.unary_stream),
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        return grpc.unary_unary_rpc_method_handler(
+            _unary(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+def _attributed_context(context: Any) -> object:
+    """Attribute the call in a fresh context layer; returns the token that removes the layer."""
+    token = context_api.attach(context_api.get_current())
+    attribute_request(trace.get_current_span(), GrpcRequest(context))
+    return token
+
+
+def _unary(behavior: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    @functools.wraps(behavior)
+    def unary(request: Any, context: Any) -> Any:
+        token = _attributed_context(context)
+        try:
+            return behavior(request, context)
+        finally:
+            context_api.detach(token)  # type: ignore[arg-type]
+
+    return unary
+
+
+def _streaming(behavior: Callable[[Any, Any], Iterator[Any]]) -> Callable[[Any, Any], Iterator[Any]]:
+    @functools.wraps(behavior)
+    def streaming(request: Any, context: Any) -> Iterator[Any]:
+        token = _attributed_context(context)
+        try:
+            yield from behavior(request, context)
+        finally:
+            context_api.detach(token)  # type: ignore[arg-type]
+
+    return streaming
+
+
+def arm() -> bool:
+    """Add `ImpactServerInterceptor` last to every ``grpc.server(...)`` made from now on."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def server(*args: Any, **kwargs: Any) -> Any:
+            if len(args) > 2:  # server(thread_pool, handlers, interceptors, ...)
+                positional = list(args)
+                positional[2] = [*(positional[2] or ()), ImpactServerInterceptor()]
+                return original(*positional, **kwargs)
+            kwargs["interceptors"] = [*(kwargs.get("interceptors") or ()), ImpactServerInterceptor()]
+            return original(*args, **kwargs)
+
+        return server
+
+    return patch(grpc, "server", make)
