@@ -1,0 +1,28 @@
+"""The instrumentation package's public names, and the entry points it does (and does not) take."""
+
+from __future__ import annotations
+
+from importlib.metadata import distribution
+
+import otel_impact.instrumentation as instrumentation
+from otel_impact.instrumentation.auto import INSTRUMENTATION_NAME, ImpactInstrumentor, pre_instrument
+
+
+def test_exported_members() -> None:
+    assert set(instrumentation.__all__) == {
+        "Attribution",
+        "AutoInstrumentationStatus",
+        "ExtractionSettings",
+        "ImpactInstrumentor",
+        "IncomingRequest",
+        "RequestExtractor",
+        "status",
+    }
+
+
+def test_entry_points_leave_the_distro_and_configurator_slots_to_the_user() -> None:
+    groups = {(ep.group, ep.name): ep for ep in distribution("otel-impact").entry_points}
+    assert groups[("opentelemetry_pre_instrument", "otel_impact")].load() is pre_instrument
+    assert groups[("opentelemetry_instrumentor", INSTRUMENTATION_NAME)].load() is ImpactInstrumentor
+    taken = {group for group, _ in groups}
+    assert "opentelemetry_distro" not in taken and "opentelemetry_configurator" not in taken
