@@ -16,10 +16,12 @@ import logging
 import threading
 from collections.abc import Mapping
 
+from opentelemetry import context as context_api
 from opentelemetry.trace import Span
 
 from otel_impact import _attributes as attrs
-from otel_impact._context import attach_customer, customer_state
+from otel_impact._baggage import context_with_state
+from otel_impact._context import customer_state
 from otel_impact._log import log_once, logger
 from otel_impact._state import EMPTY_STATE, current_state
 
@@ -65,22 +67,27 @@ def _install_from_env() -> None:
 def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | None:
     """Request phase: attribute ``request`` and stamp ``span``. Returns what was applied.
 
-    Does nothing when a customer or tier is already in the current context (set explicitly
-    earlier in this process). Never raises.
+    Like ``set_customer`` (whose parts it uses), but it stamps ``span``, the server span the
+    instrumentation just started, rather than the current span: some instrumentations (Flask,
+    WSGI) call their request hook before making the server span current. Does nothing when a
+    customer or tier is already in the current context (set explicitly earlier in this
+    process). Never raises.
     """
     try:
-        extractor = active_extractor()
+        extractor = _extractor or active_extractor()
         if not extractor.active:
             return None
-        state = current_state()
-        if state is not None and (state.customer_hash is not None or state.tier is not None):
+        current = current_state()
+        if current is not None and (current.customer_hash is not None or current.tier is not None):
             return None
         found = extractor.resolve(request)
         if found is None:
             return None
-        attach_customer(found.customer_id, found.tier, span=span)
-        applied = current_state()
-        return None if applied is None else (applied.customer_hash, applied.tier)
+        state = customer_state(found.customer_id, found.tier, current or EMPTY_STATE)
+        context_api.attach(context_with_state(state))  # undone when the instrumentation restores its context
+        if span.is_recording():
+            span.set_attributes(state.customer_attributes())
+        return (state.customer_hash, state.tier)
     except Exception as error:
         _failed("request", error)
         return None

@@ -27,8 +27,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Final, NamedTuple, TypeAlias
 
 from otel_impact._exceptions import ConfigurationError
 from otel_impact._log import log_once
@@ -47,8 +46,7 @@ MAX_ID_CHARS: Final = 1024
 """Longer extracted IDs are ignored (no real customer ID is that long; a header could be)."""
 
 
-@dataclass(frozen=True)
-class Attribution:
+class Attribution(NamedTuple):
     """What a request was attributed to. ``source`` names where the customer ID came from
     (``callable``, ``header``, ``jwt``, ``cookie``, ``django-user``) or is ``None``."""
 
@@ -111,6 +109,8 @@ class RequestExtractor:
         self._user_attribute = (
             tuple(settings.django_user_attribute.split(".")) if settings.django_user_attribute else ()
         )
+        self.active = settings.has_source or customer_callable is not None
+        """True when there is anything to extract (fixed at construction: read on every request)."""
 
     @classmethod
     def from_settings(cls, settings: ExtractionSettings) -> tuple[RequestExtractor, list[ConfigurationError]]:
@@ -129,11 +129,6 @@ class RequestExtractor:
                 except ConfigurationError as error:
                     problems.append(error)
         return cls(settings, customer_callable=loaded["customer"], tier_callable=loaded["tier"]), problems
-
-    @property
-    def active(self) -> bool:
-        """True when there is anything to extract."""
-        return self.settings.has_source or self._customer_callable is not None
 
     @property
     def has_late_sources(self) -> bool:

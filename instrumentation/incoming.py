@@ -17,6 +17,7 @@ framework    ``native``              notes
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
@@ -67,6 +68,7 @@ def parse_cookie(header: str | None, name: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=64)
 def wsgi_key(name: str) -> str:
     """The WSGI environ key of header ``name``: ``X-Customer-Id`` -> ``HTTP_X_CUSTOMER_ID``."""
     return "HTTP_" + name.upper().replace("-", "_")

@@ -77,18 +77,10 @@ def set_customer(customer_id: object, *, tier: str | None = None) -> ContextScop
     (logged once) and only the tier is recorded. An invalid ``tier`` (not a string of 1 to 64
     printable characters) is ignored and logged once.
     """
-    return attach_customer(customer_id, tier, span=None)
-
-
-def attach_customer(customer_id: object, tier: str | None, *, span: trace.Span | None) -> ContextScope:
-    """`set_customer`, stamping ``span`` instead of the current span when one is given.
-
-    For request hooks that run before the instrumentation makes its server span current.
-    """
     try:
         state = customer_state(customer_id, tier, current_state() or EMPTY_STATE)
         scope = _apply(state)
-        _stamp(trace.get_current_span() if span is None else span, state.customer_attributes())
+        _stamp_current_span(state.customer_attributes())
         return scope
     except Exception:  # the API must never break the request it observes
         logger.exception("otel-impact: set_customer() failed; the request continues without customer context.")
@@ -158,15 +150,16 @@ def set_feature_flag(key: str, variant: str) -> ContextScope:
             return ContextScope(None)
         state = state.with_flag(*flag)
         scope = _apply(state)
-        _stamp(trace.get_current_span(), {attrs.FEATURE_FLAGS: state.flag_strings()})
+        _stamp_current_span({attrs.FEATURE_FLAGS: state.flag_strings()})
         return scope
     except Exception:
         logger.exception("otel-impact: set_feature_flag() failed; the request continues without the flag.")
         return ContextScope(None)
 
 
-def _stamp(span: trace.Span, attributes: Mapping[str, AttributeValue]) -> None:
+def _stamp_current_span(attributes: Mapping[str, AttributeValue]) -> None:
     if not attributes:
         return
+    span = trace.get_current_span()
     if span.is_recording():
         span.set_attributes(attributes)
