@@ -102,8 +102,11 @@ def flask_server(traces_url: str, extra_env: dict[str, str]) -> Iterator[tuple[i
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return float("nan")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -155,9 +158,11 @@ def main() -> None:
         measure(cases, operations=requests_per_round, rounds=rounds, warmup=1)
 
     baseline = "without otel-impact"
-    cpu_ratios = {
-        name: round(statistics.median(c / b for c, b in zip(samples[1:], cpu[baseline][1:], strict=True)), 3)
-        for name, samples in cpu.items()  # the first sample is the warm-up round
+    cpu_ratios = {  # the first sample is the warm-up round; a round too short for one clock tick is skipped
+        name: round(
+            statistics.median([c / b for c, b in zip(samples[1:], cpu[baseline][1:], strict=True) if b] or [1.0]), 3
+        )
+        for name, samples in cpu.items()
     }
     extra = {
         "requests_per_round": requests_per_round,
