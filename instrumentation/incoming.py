@@ -13,6 +13,10 @@ framework    ``native``              notes
 ``django``   ``HttpRequest``          ``request.user`` exists only in the response phase
 ``grpc``     the ``ServicerContext``  headers are the invocation metadata (lower-case keys)
 ============ ======================= ============================================================
+
+Header values arrive as servers give them: WSGI and ASGI decode the bytes as latin-1. A value
+that is valid UTF-8 is read as UTF-8, so a header carrying ``Zoë`` gives the same pseudonym as
+``set_customer("Zoë")``.
 """
 
 from __future__ import annotations
@@ -68,6 +72,16 @@ def parse_cookie(header: str | None, name: str) -> str | None:
     return None
 
 
+def wire_text(value: str) -> str:
+    """``value`` (latin-1 decoded from the wire) read as UTF-8 when it is valid UTF-8."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:  # not latin-1 text, or not UTF-8 bytes: keep it as it came
+        return value
+
+
 @functools.lru_cache(maxsize=64)
 def wsgi_key(name: str) -> str:
     """The WSGI environ key of header ``name``: ``X-Customer-Id`` -> ``HTTP_X_CUSTOMER_ID``."""
@@ -90,7 +104,7 @@ class WsgiRequest(IncomingRequest):
 
     def header(self, name: str) -> str | None:
         value = self._environ.get(wsgi_key(name))
-        return value if isinstance(value, str) else None
+        return wire_text(value) if isinstance(value, str) else None
 
 
 class AsgiRequest(IncomingRequest):
@@ -113,7 +127,7 @@ class AsgiRequest(IncomingRequest):
         headers: Iterable[tuple[bytes, bytes]] = self._scope.get("headers") or ()
         for key, value in headers:
             if key.lower() == wanted:
-                return value.decode("latin-1") if isinstance(value, bytes) else None
+                return wire_text(value.decode("latin-1")) if isinstance(value, bytes) else None
         return None
 
 
@@ -137,7 +151,7 @@ class DjangoRequest(IncomingRequest):
         if not isinstance(meta, Mapping):
             return None
         value = meta.get(wsgi_key(name))
-        return value if isinstance(value, str) else None
+        return wire_text(value) if isinstance(value, str) else None
 
 
 class GrpcRequest(IncomingRequest):

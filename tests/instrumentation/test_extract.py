@@ -81,6 +81,13 @@ def test_every_framework_view_reads_headers_case_insensitively_and_cookies(reque
     assert request_view.cookie("nope") is None
 
 
+def test_utf8_header_values_read_as_the_application_would_write_them() -> None:
+    on_the_wire = CANARY_UNICODE.encode("utf-8")
+    assert WsgiRequest({"HTTP_X_CUSTOMER_ID": on_the_wire.decode("latin-1")}).header("X-Customer-Id") == CANARY_UNICODE
+    assert AsgiRequest({"headers": [(b"x-customer-id", on_the_wire)]}).header("X-Customer-Id") == CANARY_UNICODE
+    assert WsgiRequest({"HTTP_X_CUSTOMER_ID": "caf\xe9"}).header("X-Customer-Id") == "caf\xe9"  # latin-1, not UTF-8
+
+
 @pytest.mark.parametrize(
     ("header", "value"),
     [
