@@ -16,14 +16,16 @@ import logging
 import threading
 from collections.abc import Mapping
 
+from opentelemetry import baggage
 from opentelemetry import context as context_api
 from opentelemetry.trace import Span
 
 from otel_impact import _attributes as attrs
-from otel_impact._baggage import context_with_state
+from otel_impact._baggage import context_with_state, state_from_baggage
 from otel_impact._context import customer_state
 from otel_impact._log import log_once, logger
-from otel_impact._state import EMPTY_STATE, current_state
+from otel_impact._runtime import get_runtime
+from otel_impact._state import EMPTY_STATE, ImpactState, current_state
 
 from .extract import RequestExtractor
 from .incoming import IncomingRequest
@@ -83,7 +85,7 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
         found = extractor.resolve(request)
         if found is None:
             return None
-        state = customer_state(found.customer_id, found.tier, current or EMPTY_STATE)
+        state = customer_state(found.customer_id, found.tier, current or _trusted_caller_state() or EMPTY_STATE)
         context_api.attach(context_with_state(state))  # undone when the instrumentation restores its context
         if span.is_recording():
             span.set_attributes(state.customer_attributes())
@@ -91,6 +93,14 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
     except Exception as error:
         _failed("request", error)
         return None
+
+
+def _trusted_caller_state() -> ImpactState | None:
+    """What a trusted caller sent as baggage (flags, task), so that attributing the customer here
+    keeps it; ``None`` when callers are not trusted."""
+    if not get_runtime().settings.trust_incoming_baggage:
+        return None
+    return state_from_baggage(baggage.get_all())
 
 
 def attribute_response(span: Span, request: IncomingRequest, applied: CustomerFields | None) -> None:

@@ -265,6 +265,39 @@ def test_django_response_phase_leaves_a_span_attributed_by_trusted_baggage(provi
     assert impact(span)["impact.customer.hash"] == "a" * 32
 
 
+def test_on_a_trusting_service_extraction_replaces_the_callers_customer_and_keeps_its_flags_and_task(
+    provider: TracerProvider, exporter: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OTEL_IMPACT_TRUST_INCOMING_BAGGAGE", "true")
+    otel_impact.configure(provider)
+    use_sources(customer_header="X-Customer-Id")
+    ctx = context_api.Context()
+    for key, value in {
+        "impact.customer.hash": "a" * 32,
+        "impact.customer.tier": "free",
+        "impact.feature_flags": "new_checkout=on",
+        "impact.task.name": "checkout",
+    }.items():
+        ctx = baggage.set_baggage(key, value, ctx)
+    token = context_api.attach(ctx)
+    try:
+        tracer = provider.get_tracer("trusting")
+        with tracer.start_as_current_span("GET /", kind=trace.SpanKind.SERVER) as server:
+            impact_flask.request_hook(server, {"HTTP_X_CUSTOMER_ID": CANARY_EMAIL})
+            with tracer.start_as_current_span("child"):
+                pass
+    finally:
+        context_api.detach(token)
+    child = next(span for span in exporter.get_finished_spans() if span.name == "child")
+    assert impact(child) == {
+        "impact.customer.hash": pseudonym(CANARY_EMAIL),
+        "impact.feature_flags": ("new_checkout=on",),
+        "impact.task.name": "checkout",
+        "impact.task.root": False,
+    }
+    assert impact(server)["impact.customer.hash"] == pseudonym(CANARY_EMAIL)
+
+
 # -- gRPC interceptor -----------------------------------------------------------------------------
 
 
