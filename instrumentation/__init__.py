@@ -7,7 +7,7 @@ made in code:
 * `ImpactInstrumentor`: ``otel_impact.configure()`` plus the framework hooks, as an instrumentor.
 * Framework hooks: ``otel_impact.instrumentation.flask.request_hook``, ``.wsgi.request_hook``,
   ``.asgi.server_request_hook``, ``.django.request_hook`` / ``response_hook``,
-  ``.grpc.ImpactServerInterceptor``.
+  ``.grpc.ImpactServerInterceptor`` / ``ImpactAioServerInterceptor``.
 * ``otel_impact.instrumentation.openfeature.ImpactFeatureFlagHook`` (the ``openfeature`` extra).
 * `IncomingRequest`: what a customer callable (``OTEL_IMPACT_CUSTOMER_CALLABLE``) receives.
 """

@@ -10,8 +10,8 @@ How it plugs in, without taking the single distro or configurator slot:
    guard around its exporters, key id on the resource, untrusted-baggage filter), then, when a
    request source is configured, arms the framework hooks: the Flask and Django instrumentors
    get our request hooks composed into their hook arguments, every WSGI/ASGI
-   ``OpenTelemetryMiddleware`` gets its request hook composed, and ``grpc.server`` gets our
-   interceptor. It registers the OpenFeature hook when the OpenFeature SDK is installed.
+   ``OpenTelemetryMiddleware`` gets its request hook composed, and ``grpc.server`` and
+   ``grpc.aio.server`` get our interceptor. It registers the OpenFeature hook when the OpenFeature SDK is installed.
 3. The instrumentors run; among them our ``opentelemetry_instrumentor`` entry point
    ``otel_impact`` (`ImpactInstrumentor`), which finds everything enabled. It is there so that
    ``otel_impact`` is an instrumentation name like the others, and for use in code.
@@ -54,13 +54,14 @@ NO_SDK_MESSAGE: Final = (
 )
 
 # (name reported in the status, the instrumentor's name in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS or None,
-#  the adapter module under otel_impact.instrumentation)
+#  the adapter module under otel_impact.instrumentation, its arming function)
 _FRAMEWORKS: Final = (
-    ("flask", "flask", "flask"),
-    ("django", "django", "django"),
-    ("asgi", None, "asgi"),
-    ("wsgi", None, "wsgi"),
-    ("grpc_server", "grpc_server", "grpc"),
+    ("flask", "flask", "flask", "arm"),
+    ("django", "django", "django", "arm"),
+    ("asgi", None, "asgi", "arm"),
+    ("wsgi", None, "wsgi", "arm"),
+    ("grpc_server", "grpc_server", "grpc", "arm"),
+    ("grpc_aio_server", "grpc_aio_server", "grpc", "arm_aio"),
 )
 
 
@@ -163,12 +164,12 @@ def disable() -> None:
 
 def _arm_frameworks(disabled: Collection[str]) -> tuple[str, ...]:
     armed: list[str] = []
-    for name, instrumentor, module_name in _FRAMEWORKS:
+    for name, instrumentor, module_name, function in _FRAMEWORKS:
         if instrumentor is not None and (instrumentor in disabled or "*" in disabled):
             continue
         try:
             module = importlib.import_module(f"{__package__}.{module_name}")
-            module.arm()
+            getattr(module, function)()
             armed.append(name)
         except ImportError:
             logger.debug("otel-impact: %s is not installed; its hook is not armed.", name)

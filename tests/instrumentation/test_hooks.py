@@ -13,6 +13,7 @@ from typing import Any
 
 import flask
 import grpc
+import grpc.aio
 import pytest
 from flask import jsonify
 from openfeature import api
@@ -20,6 +21,7 @@ from opentelemetry import baggage, trace
 from opentelemetry import context as context_api
 from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 from opentelemetry.instrumentation.flask import FlaskInstrumentor
+from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import ProxyTracerProvider
@@ -337,6 +339,58 @@ def test_grpc_server_gets_the_interceptor_after_the_users(positional: bool) -> N
     assert order == ["user", "user"]
 
 
+def test_grpc_aio_server_is_attributed_inside_the_opentelemetry_server_span(
+    provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    otel_impact.configure(provider)
+    use_sources(customer_header="X-Customer-Id")
+    impact_grpc.arm_aio()
+    otel_aio = GrpcAioInstrumentorServer()
+    otel_aio.instrument(tracer_provider=provider)
+
+    def seen() -> bytes:
+        state = current_state()
+        return json.dumps(state.customer_hash if state else None).encode()
+
+    async def unary(request: bytes, context: Any) -> bytes:
+        return seen()
+
+    async def stream(request: bytes, context: Any) -> Any:
+        yield seen()
+        yield seen()
+
+    async def scenario() -> list[object]:
+        handler = grpc.method_handlers_generic_handler(
+            "t.A",
+            {
+                "U": grpc.unary_unary_rpc_method_handler(unary),
+                "S": grpc.unary_stream_rpc_method_handler(stream),
+            },
+        )
+        server = grpc.aio.server()
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        try:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+                metadata = (("x-customer-id", CANARY_EMAIL),)
+                first = await channel.unary_unary("/t.A/U")(b"", metadata=metadata, timeout=10)
+                streamed = [reply async for reply in channel.unary_stream("/t.A/S")(b"", metadata=metadata, timeout=10)]
+                anonymous = await channel.unary_unary("/t.A/U")(b"", timeout=10)
+            return [json.loads(r) for r in (first, *streamed, anonymous)]
+        finally:
+            await server.stop(None)
+
+    try:
+        replies = asyncio.run(scenario())
+    finally:
+        otel_aio.uninstrument()
+    assert replies == [pseudonym(CANARY_EMAIL)] * 3 + [None]
+    servers = [span for span in exporter.get_finished_spans() if span.kind == trace.SpanKind.SERVER]
+    assert len(servers) == 3
+    assert [impact(span).get("impact.customer.hash") for span in servers] == [pseudonym(CANARY_EMAIL)] * 2 + [None]
+
+
 # -- the instrumentor -----------------------------------------------------------------------------
 
 
@@ -348,7 +402,8 @@ def test_instrumentor_enables_and_disables(provider: TracerProvider, monkeypatch
     instrumentor.instrument(tracer_provider=provider)
     try:
         status = auto.status()
-        assert status.enabled and {"flask", "django", "asgi", "wsgi", "grpc_server"} <= set(status.hooks)
+        assert status.enabled
+        assert {"flask", "django", "asgi", "wsgi", "grpc_server", "grpc_aio_server"} <= set(status.hooks)
         assert status.openfeature_hook
         assert FlaskInstrumentor._instrument is not original
         assert any(type(hook).__name__ == "ImpactFeatureFlagHook" for hook in api.get_hooks())
@@ -358,6 +413,21 @@ def test_instrumentor_enables_and_disables(provider: TracerProvider, monkeypatch
     assert auto.status().reason == "disabled"
     assert FlaskInstrumentor._instrument is original
     assert not any(type(hook).__name__ == "ImpactFeatureFlagHook" for hook in api.get_hooks())
+
+
+def test_a_framework_switched_off_by_name_is_not_armed(
+    provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = FlaskInstrumentor._instrument
+    monkeypatch.setenv("OTEL_IMPACT_CUSTOMER_HEADER", "X-Customer-Id")
+    monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "flask,grpc_server")
+    status = auto.enable(provider)
+    try:
+        assert status.enabled and "flask" not in status.hooks and "grpc_server" not in status.hooks
+        assert {"django", "asgi", "wsgi"} <= set(status.hooks)
+        assert FlaskInstrumentor._instrument is original
+    finally:
+        auto.disable()
 
 
 def test_without_sources_no_hook_is_armed(provider: TracerProvider) -> None:
