@@ -49,3 +49,10 @@ BAGGAGE_PREFIX: Final = "impact."
 
 DEFAULT_PII_ATTRIBUTES: Final = ("enduser.id", "user.id", "user.email")
 """Raw identity attributes the PII guard replaces by the keyed pseudonym by default."""
+
+FEATURE_FLAG_CONTEXT_ID: Final = "feature_flag.context.id"
+"""The OpenFeature targeting key, which OpenFeature's OpenTelemetry ``TracingHook`` writes on its
+``feature_flag.evaluation`` span events. It is usually the customer or user ID."""
+
+ALWAYS_PSEUDONYMIZED: Final = (FEATURE_FLAG_CONTEXT_ID,)
+"""Attributes the PII guard pseudonymizes whatever ``OTEL_IMPACT_PII_ATTRIBUTES`` lists."""

@@ -78,39 +78,47 @@ def set_customer(customer_id: object, *, tier: str | None = None) -> ContextScop
     printable characters) is ignored and logged once.
     """
     try:
-        customer_hash: str | None = None
-        if customer_id is not None and customer_id != "":
-            pseudonymizer = get_runtime().pseudonymizer
-            if pseudonymizer is None:
-                log_once(
-                    "set_customer:no-key",
-                    logging.WARNING,
-                    "otel-impact: set_customer() ignored the customer ID because no pseudonymization key is set "
-                    "(OTEL_IMPACT_HASH_KEY or OTEL_IMPACT_HASH_KEY_FILE).",
-                )
-            else:
-                customer_hash = pseudonymizer.pseudonymize(customer_id)
-                if customer_hash is None:
-                    log_once(
-                        f"set_customer:type:{type(customer_id).__name__}",
-                        logging.WARNING,
-                        "otel-impact: set_customer() ignored a customer ID of type %s; use str or int.",
-                        type(customer_id).__name__,
-                    )
-        checked_tier = valid_tier(tier)
-        if tier is not None and checked_tier is None:
-            log_once(
-                "set_customer:tier",
-                logging.WARNING,
-                "otel-impact: set_customer() ignored a tier that is not a string of 1 to 64 printable characters.",
-            )
-        state = (current_state() or EMPTY_STATE).with_customer(customer_hash, checked_tier)
+        state = customer_state(customer_id, tier, current_state() or EMPTY_STATE)
         scope = _apply(state)
         _stamp_current_span(state.customer_attributes())
         return scope
     except Exception:  # the API must never break the request it observes
         logger.exception("otel-impact: set_customer() failed; the request continues without customer context.")
         return ContextScope(None)
+
+
+def customer_state(customer_id: object, tier: str | None, base: ImpactState) -> ImpactState:
+    """``base`` with the pseudonym of ``customer_id`` and ``tier``; unusable values are logged once.
+
+    Changes no context and stamps no span.
+    """
+    customer_hash: str | None = None
+    if customer_id is not None and customer_id != "":
+        pseudonymizer = get_runtime().pseudonymizer
+        if pseudonymizer is None:
+            log_once(
+                "set_customer:no-key",
+                logging.WARNING,
+                "otel-impact: set_customer() ignored the customer ID because no pseudonymization key is set "
+                "(OTEL_IMPACT_HASH_KEY or OTEL_IMPACT_HASH_KEY_FILE).",
+            )
+        else:
+            customer_hash = pseudonymizer.pseudonymize(customer_id)
+            if customer_hash is None:
+                log_once(
+                    f"set_customer:type:{type(customer_id).__name__}",
+                    logging.WARNING,
+                    "otel-impact: set_customer() ignored a customer ID of type %s; use str or int.",
+                    type(customer_id).__name__,
+                )
+    checked_tier = valid_tier(tier)
+    if tier is not None and checked_tier is None:
+        log_once(
+            "set_customer:tier",
+            logging.WARNING,
+            "otel-impact: set_customer() ignored a tier that is not a string of 1 to 64 printable characters.",
+        )
+    return base.with_customer(customer_hash, checked_tier)
 
 
 def set_feature_flag(key: str, variant: str) -> ContextScope:

@@ -27,11 +27,21 @@ class Service:
 
 @contextmanager
 def service(
-    script: str, args: Sequence[str] = (), env: Mapping[str, str] | None = None, *, command: Sequence[str] = ()
+    script: str,
+    args: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    *,
+    command: Sequence[str] = (),
+    inherit_env: bool = True,
+    cwd: Path | None = None,
 ) -> Iterator[Service]:
     """Run ``support/apps/<script>`` (under ``command``, e.g. opentelemetry-instrument), yield it
-    once it printed its port on the first line of stdout, and stop it afterwards."""
-    full_env = {**os.environ, **(env or {})}
+    once it printed its port on the first line of stdout, and stop it afterwards.
+
+    ``env`` is added to this process's environment, or replaces it when ``inherit_env`` is false.
+    ``cwd`` is the service's working directory (``opentelemetry-instrument`` puts it on the path).
+    """
+    full_env = {**os.environ, **(env or {})} if inherit_env else dict(env or {})
     with tempfile.TemporaryDirectory() as scratch:
         log_path = Path(scratch) / "stderr.log"
         with open(log_path, "w") as log:
@@ -42,6 +52,7 @@ def service(
                 stderr=log,
                 text=True,
                 env=full_env,
+                cwd=cwd,
             )
         try:
             assert process.stdout is not None

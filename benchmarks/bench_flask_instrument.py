@@ -1,0 +1,186 @@
+"""Flask hello-world under ``opentelemetry-instrument``, with and without otel-impact, in the same run.
+
+Three server processes run the same app (`_flask_hello.py`: Flask on werkzeug, one thread,
+keep-alive) under ``opentelemetry-instrument`` with opentelemetry-distro, exporting every span
+over OTLP/HTTP to a receiver that discards it:
+
+* ``without otel-impact``: otel-impact installed but switched off
+  (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_impact``), the baseline;
+* ``otel-impact, header extraction``: customer and tier read from headers on every request
+  (1,000 distinct customers), pseudonymized, put in context and baggage, stamped on the span;
+* ``otel-impact, no extraction``: only the span processor, PII guard and baggage filter.
+
+This process is the load generator: one keep-alive connection per server, requests one after
+the other, every request carrying the same customer headers whichever server gets it. Rounds
+alternate between the servers. Reported per request: the client-observed time (the inverse of
+requests/s) and the server process's CPU time (from /proc), each as the median of paired-round
+ratios to the baseline.
+
+    python benchmarks/bench_flask_instrument.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import statistics
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from _harness import Case, measure, report, write_json
+
+HERE = Path(__file__).parent
+BIN = Path(sys.executable).parent
+KEY = "5f1e0c7a9b3d2e4f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7"  # benchmark-only key
+TIERS = ("free", "pro", "enterprise")
+
+
+class _Discard(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def otlp_discard() -> Iterator[str]:
+    """An OTLP/HTTP receiver that accepts and drops everything; yields its traces URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Discard)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1/traces"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def flask_server(traces_url: str, extra_env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """Run the app under opentelemetry-instrument; yield (port, pid)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
+    env.update(
+        {
+            "OTEL_SERVICE_NAME": "bench-flask",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": traces_url,
+            "OTEL_METRICS_EXPORTER": "none",
+            "OTEL_LOGS_EXPORTER": "none",
+            "OTEL_IMPACT_HASH_KEY": KEY,
+            **extra_env,
+        }
+    )
+    command = [str(BIN / "opentelemetry-instrument"), sys.executable, str(HERE / "_flask_hello.py")]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=HERE)
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline().strip()
+        if not line.isdigit():
+            raise RuntimeError(f"the benchmark server did not start: {line!r}")
+        yield int(line), process.pid
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    stat = Path(f"/proc/{pid}/stat")
+    if not stat.exists():
+        return float("nan")
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(port: int, pid: int, cpu_us: list[float]) -> Callable[[int], None]:
+    """``run(n)``: n sequential keep-alive requests with customer headers; records server CPU µs/request."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    counter = [0]
+
+    def run(n: int) -> None:
+        start = cpu_seconds(pid)
+        for _ in range(n):
+            i = counter[0] = counter[0] + 1
+            headers = {"X-Customer-Id": f"customer-{i % 1000}", "X-Customer-Tier": TIERS[i % 3]}
+            connection.request("GET", "/", headers=headers)
+            response = connection.getresponse()
+            response.read()
+            if response.status != 200:
+                raise RuntimeError(f"HTTP {response.status}")
+        cpu_us.append((cpu_seconds(pid) - start) / n * 1e6)
+
+    return run
+
+
+CASES = {
+    "without otel-impact": {"OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "otel_impact"},
+    "otel-impact, header extraction": {
+        "OTEL_IMPACT_CUSTOMER_HEADER": "X-Customer-Id",
+        "OTEL_IMPACT_TIER_HEADER": "X-Customer-Tier",
+    },
+    "otel-impact, no extraction": {},
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
+    parser.add_argument("--json", help="write the summary here")
+    args = parser.parse_args()
+    requests_per_round, rounds = (150, 3) if args.quick else (1000, 31)
+
+    with ExitStack() as stack:
+        traces_url = stack.enter_context(otlp_discard())
+        cases: list[Case] = []
+        cpu: dict[str, list[float]] = {}
+        for name, extra_env in CASES.items():
+            port, pid = stack.enter_context(flask_server(traces_url, extra_env))
+            cpu[name] = []
+            cases.append(Case(name, load(port, pid, cpu[name])))
+        measure(cases, operations=requests_per_round, rounds=rounds, warmup=1)
+
+    baseline = "without otel-impact"
+    cpu_ratios = {  # the first sample is the warm-up round; a round too short for one clock tick is skipped
+        name: round(
+            statistics.median([c / b for c, b in zip(samples[1:], cpu[baseline][1:], strict=True) if b] or [1.0]), 3
+        )
+        for name, samples in cpu.items()
+    }
+    extra = {
+        "requests_per_round": requests_per_round,
+        "rounds": rounds,
+        "requests_per_second": {case.name: round(1e6 / case.median_us) for case in cases},
+        "server_cpu_us_per_request": {name: round(statistics.median(s[1:]), 1) for name, s in cpu.items()},
+        "server_cpu_ratio_to_baseline": cpu_ratios,
+    }
+    summary = report("Flask hello-world under opentelemetry-instrument (µs per request)", cases, baseline, extra=extra)
+    print("\n| case | requests/s | server CPU µs/request | server CPU ratio |")
+    print("|---|---|---|---|")
+    for case in cases:
+        print(
+            f"| {case.name} | {extra['requests_per_second'][case.name]} | "
+            f"{extra['server_cpu_us_per_request'][case.name]} | {cpu_ratios[case.name]:.3f}× |"
+        )
+    write_json(summary, args.json)
+
+
+if __name__ == "__main__":
+    main()
