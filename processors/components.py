@@ -1,14 +1,16 @@
-"""The analysis on top of the delivery path: the SLI engine and the SLO engine, wired into serve.
+"""The analysis on top of the delivery path: the SLI and SLO engines and the on-call tools, wired into serve.
 
 Importing this module registers the config sections they read (``sli:``, ``slos:``,
-``alerting:``); `attach_impact` builds both engines from a loaded `ServeConfig` and plugs them
-into a `ProcessorService`:
+``alerting:``, ``dashboard:``); `attach_impact` builds them from a loaded `ServeConfig` and
+plugs them into a `ProcessorService`:
 
 * the SLI engine analyzes every accepted batch, answers ``/api/v1/impact`` and
   ``/api/v1/customers/top``, and adds its series to ``/metrics``; it ticks once a second
   (pruning, checkpoints under ``--state``) and checkpoints a last time at shutdown;
 * the SLO engine evaluates the SLOs on its own interval, answers ``/api/v1/slos`` and delivers
-  alerts to the configured Alertmanagers and webhooks, never blocking span intake.
+  alerts to the configured Alertmanagers and webhooks, never blocking span intake;
+* the on-call tools read both: the dashboard at ``/``, the canary gate at ``/api/v1/gate`` and
+  postmortem summaries at ``/api/v1/postmortem``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,12 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from otel_impact.processors import dashboard, postmortem
 from otel_impact.processors.config import register_section
+from otel_impact.processors.dashboard import DashboardConfig, DashboardRoutes, parse_dashboard_section
+from otel_impact.processors.gate.routes import GateRoutes
+from otel_impact.processors.gate.routes import add_routes as add_gate_routes
+from otel_impact.processors.postmortem.routes import PostmortemRoutes
 from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine, SliQueries
 from otel_impact.processors.sli import add_routes as add_sli_routes
@@ -47,6 +54,7 @@ def _parse_sli(raw: Any, path: str) -> SliConfig:
 register_section("sli", _parse_sli)
 register_section("slos", parse_slos_section)
 register_section("alerting", parse_alerting_section)
+register_section("dashboard", parse_dashboard_section)
 
 
 @dataclass
@@ -125,4 +133,14 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     slo_engine = SloEngine(slos, alerting, queries, clock=service.clock, dispatcher=dispatcher)
     service.admin.add_routes(lambda app: add_slo_routes(app, slo_engine))
     service.add_component(_SloComponent(slo_engine))
+
+    dashboard_config: DashboardConfig = config.section("dashboard")
+    board = DashboardRoutes(dashboard_config, queries, slos, service.clock)
+    gate = GateRoutes(queries, queries.resolve_dimension, service.clock)
+    notes = PostmortemRoutes(
+        queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock
+    )
+    service.admin.add_routes(lambda app: dashboard.add_routes(app, board))
+    service.admin.add_routes(lambda app: add_gate_routes(app, gate))
+    service.admin.add_routes(lambda app: postmortem.routes.add_routes(app, notes))
     return ImpactComponents(sli=engine, queries=queries, slo=slo_engine)

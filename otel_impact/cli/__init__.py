@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from otel_impact.version import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "check_config", "report", "rules")
+COMMAND_MODULES: tuple[str, ...] = ("serve", "check_config", "report", "rules", "gate", "postmortem", "demo")
 """Modules under ``otel_impact.cli`` that provide a subcommand, in help order."""
 
 

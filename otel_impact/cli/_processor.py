@@ -7,6 +7,13 @@ import sys
 from typing import Any
 
 PROCESSOR_MISSING = "otel-impact: this command needs the processor extra: pip install 'otel-impact[processor]'"
+PROCESSOR_MODULES = frozenset({"grpc", "google", "aiohttp", "yaml", "prometheus_client", "datasketches", "numpy"})
+"""Top-level modules of the processor extra: only their absence means the extra is missing."""
+
+
+def missing_extra(error: ModuleNotFoundError) -> bool:
+    """True when ``error`` is a processor-extra dependency missing (anything else is a bug to show)."""
+    return (error.name or "").split(".")[0] in PROCESSOR_MODULES
 
 
 def add_override_flags(parser: argparse.ArgumentParser) -> None:
@@ -28,7 +35,9 @@ def load(args: argparse.Namespace) -> Any:
     """The validated ServeConfig, or None after printing every problem to stderr."""
     try:
         from otel_impact.processors.config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
-    except ImportError:
+    except ModuleNotFoundError as error:
+        if not missing_extra(error):
+            raise
         print(PROCESSOR_MISSING, file=sys.stderr)
         return None
     overrides = Overrides(

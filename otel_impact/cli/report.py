@@ -10,14 +10,10 @@ is used, so it works without the processor extra.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import urllib.error
-import urllib.parse
-import urllib.request
 from typing import Any, TextIO
 
-DEFAULT_ADMIN = "http://localhost:9464"
+from ._admin_client import AdminError, add_admin_arguments, get_json
 
 
 def register(subparsers: Any) -> None:
@@ -27,9 +23,6 @@ def register(subparsers: Any) -> None:
         description="Print a task's impact per segment (events, success, users and impacted users with bounds, "
         "latency, revenue at risk) from a running processor's admin API.",
     )
-    parser.add_argument(
-        "--admin", default=DEFAULT_ADMIN, help=f"the processor's admin address (default {DEFAULT_ADMIN})"
-    )
     parser.add_argument("--task", required=True, help="the user task, e.g. checkout")
     parser.add_argument("--window", default="1h", help="how far back: 5m to 35d, e.g. 15m, 1h, 7d (default 1h)")
     parser.add_argument(
@@ -37,47 +30,27 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--where", action="append", default=[], help="only this segment, DIMENSION=VALUE (repeatable)")
     parser.add_argument("--top", type=int, default=0, help="also list the N most impacted customers (pseudonyms)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds to wait for the processor (default 10)")
+    add_admin_arguments(parser)
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
+    """Exit codes: 0 printed, 1 the processor could not be read, 2 it refused the request."""
     out = out or sys.stdout
-    base = args.admin if "://" in args.admin else f"http://{args.admin}"
     query = [("task", args.task), ("window", args.window)]
     query += [("by", name) for name in args.by] + [("where", item) for item in args.where]
     try:
-        impact = _get(f"{base.rstrip('/')}/api/v1/impact?{urllib.parse.urlencode(query)}", args.timeout)
+        impact = get_json(args.admin, "/api/v1/impact", query, args.timeout)
         top = None
         if args.top > 0:
             top_query = [("task", args.task), ("window", args.window), ("limit", str(args.top))]
             top_query += [("where", item) for item in args.where]
-            top = _get(f"{base.rstrip('/')}/api/v1/customers/top?{urllib.parse.urlencode(top_query)}", args.timeout)
-    except _Failure as failure:
+            top = get_json(args.admin, "/api/v1/customers/top", top_query, args.timeout)
+    except AdminError as failure:
         print(f"otel-impact report: {failure}", file=sys.stderr)
-        return failure.code
+        return 2 if failure.refused else 1
     out.write(render(impact, top))
     return 0
-
-
-class _Failure(Exception):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _get(url: str, timeout: float) -> dict[str, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return json.loads(response.read())  # type: ignore[no-any-return]
-    except urllib.error.HTTPError as error:
-        try:
-            reason = json.loads(error.read()).get("error", error.reason)
-        except (ValueError, AttributeError):
-            reason = error.reason
-        raise _Failure(f"the processor refused the request: {reason}", 2) from None
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise _Failure(f"cannot read {url.split('?', maxsplit=1)[0]}: {getattr(error, 'reason', error)}", 1) from None
 
 
 def render(impact: dict[str, Any], top: dict[str, Any] | None = None) -> str:

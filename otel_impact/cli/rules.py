@@ -14,7 +14,7 @@ from typing import Any
 
 from otel_impact._exceptions import ConfigurationError
 
-_MISSING_EXTRA = "otel-impact rules needs the processor extra: pip install 'otel-impact[processor]'"
+from ._processor import PROCESSOR_MISSING, missing_extra
 
 
 def register(subparsers: Any) -> None:
@@ -32,8 +32,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         # The processor extra (aiohttp, PyYAML) is optional: import it only when the command runs.
         from otel_impact.processors.slo import load_slo_settings, render_rules  # noqa: PLC0415
-    except ImportError:
-        print(_MISSING_EXTRA, file=sys.stderr)
+    except ModuleNotFoundError as error:
+        if not missing_extra(error):
+            raise
+        print(PROCESSOR_MISSING, file=sys.stderr)
         return 2
     try:
         settings = load_slo_settings(args.config)

@@ -101,6 +101,8 @@ class GateResult:
     canary_label: str
     policy: GatePolicy
     signals: tuple[SignalResult, ...] = field(default_factory=tuple)
+    telemetry_reason: str | None = None
+    """Why the task's telemetry looked incomplete (which makes every signal inconclusive)."""
 
     @property
     def verdict(self) -> Verdict:
@@ -120,6 +122,8 @@ class GateResult:
             Verdict.INCONCLUSIVE: "INCONCLUSIVE: the data cannot tell yet.",
         }[verdict]
         parts = [head]
+        if self.telemetry_reason:
+            parts.append(f"Telemetry is incomplete ({self.telemetry_reason}), so no signal can pass or fail.")
         for s in self.signals:
             parts.append(
                 f"{s.signal}: the canary ({self.canary_label}) failed {s.canary.failures} of {s.canary.total} "
@@ -146,6 +150,7 @@ class GateResult:
             "test": TEST_NAME,
             "confidence": self.policy.confidence,
             "min_events": self.policy.min_events,
+            "telemetry": {"complete": self.telemetry_reason is None, "reason": self.telemetry_reason},
             "explanation": self.explanation(),
         }
 

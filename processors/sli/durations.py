@@ -7,7 +7,9 @@ accepted, so callers can hand it to users as it is.
 
 from __future__ import annotations
 
+import math
 import re
+from datetime import datetime
 from typing import Final
 
 MINUTE_NS: Final = 60_000_000_000
@@ -74,3 +76,23 @@ def floor_minute(ns: int) -> int:
 def ceil_minute(ns: int) -> int:
     """``ns`` rounded up to a whole minute (unchanged when it already is one)."""
     return -(-ns // MINUTE_NS) * MINUTE_NS
+
+
+def parse_timestamp(text: str, name: str = "time") -> int:
+    """Unix seconds (``1767225600``) or RFC 3339 with a zone (``2026-01-01T00:00:00Z``) -> ns.
+
+    Raises ``ValueError`` naming ``name`` and the accepted forms.
+    """
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            parsed = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{name} {text!r} is not unix seconds or an RFC 3339 time") from None
+        if parsed.tzinfo is None:
+            raise ValueError(f"{name} {text!r} has no time zone; add Z or an offset") from None
+        seconds = parsed.timestamp()
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{name} {text!r} is not a time")
+    return int(seconds * 1e9)

@@ -15,14 +15,12 @@ an unknown dimension gets HTTP 400 with ``{"error": reason}``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
-from .durations import MINUTE_NS, floor_minute, parse_window
+from .durations import MINUTE_NS, floor_minute, parse_timestamp, parse_window
 from .queries import SliQueries
 
 __all__ = ["add_routes"]
@@ -109,18 +107,9 @@ def _where(query: Mapping[str, Any]) -> dict[str, str]:
 
 def _time(text: str) -> int:
     try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-        except ValueError:
-            raise BadRequest(f"end {text!r} is not unix seconds or an RFC 3339 time") from None
-        if parsed.tzinfo is None:
-            raise BadRequest(f"end {text!r} has no time zone; add Z or an offset") from None
-        seconds = parsed.timestamp()
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise BadRequest(f"end {text!r} is not a time")
-    return floor_minute(int(seconds * 1e9))
+        return floor_minute(parse_timestamp(text, "end"))
+    except ValueError as error:
+        raise BadRequest(str(error)) from None
 
 
 def _bad_request(reason: str) -> web.Response:

@@ -46,11 +46,14 @@ class SegmentReader:
         self.key: KeyFunction = self._compile()
 
     def aliases(self) -> dict[str, str]:
-        """Names users may use for each dimension: its name and, for flags, ``flag:<key>``."""
+        """Names users may use for each dimension: its name, ``flag:<key>`` for flags, and the
+        attribute it reads (``service.version``) for attribute dimensions. Names win over the rest."""
         out = {name: name for name in self.names}
-        for name, flag in zip(self.names, self.flag_keys, strict=True):
+        for name, flag, attribute in zip(self.names, self.flag_keys, self.attribute_keys, strict=True):
             if flag is not None:
                 out.setdefault(f"flag:{flag}", name)
+            if attribute is not None:
+                out.setdefault(attribute, name)
         return out
 
     def resource_values(self, resource_attributes: Any) -> tuple[bytes | None, ...]:

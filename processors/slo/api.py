@@ -19,7 +19,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from otel_impact.processors.sli.durations import parse_timestamp
+
 from .engine import SloEngine
+
+DAY_NS = 86_400 * 10**9
 
 __all__ = ["SLO_ENGINE_KEY", "add_routes"]
 
@@ -30,6 +34,7 @@ def add_routes(app: web.Application, engine: SloEngine) -> None:
     """Serve ``GET /api/v1/slos`` from ``engine`` on ``app``."""
     app[SLO_ENGINE_KEY] = engine
     app.router.add_get("/api/v1/slos", _list_slos)
+    app.router.add_get("/api/v1/alerts", _alert_timeline)
 
 
 async def _list_slos(request: web.Request) -> web.Response:
@@ -43,3 +48,19 @@ async def _list_slos(request: web.Request) -> web.Response:
             return web.json_response({"error": f"no SLO named {name!r} (known: {known})"}, status=404)
         snapshot = {**snapshot, "slos": chosen}
     return web.json_response(snapshot)
+
+
+async def _alert_timeline(request: web.Request) -> web.Response:
+    """``GET /api/v1/alerts[?from=TS&to=TS&task=T]``: alerts fired and resolved, oldest first.
+
+    The default range is the last 24 hours. The timeline is kept in memory since the start.
+    """
+    engine = request.app[SLO_ENGINE_KEY]
+    now = engine.clock.now_ns()
+    try:
+        start = parse_timestamp(request.query["from"], "from") if "from" in request.query else now - DAY_NS
+        end = parse_timestamp(request.query["to"], "to") if "to" in request.query else now + 1
+    except ValueError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    transitions = engine.timeline(start, end, task=request.query.get("task"))
+    return web.json_response({"alerts": [t.to_json() for t in transitions]})

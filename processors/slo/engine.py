@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -49,6 +50,23 @@ _UNKNOWN = "unknown"
 
 def _rank(severity: str) -> int:
     return _RANK.get(severity, len(SEVERITIES))
+
+
+TIMELINE_LENGTH = 10_000
+"""Alert transitions kept in memory for `SloEngine.timeline` (the oldest are forgotten first)."""
+
+
+@dataclass(frozen=True)
+class AlertTransition:
+    """An alert fired or resolved: one line of the alert timeline."""
+
+    at_ns: int
+    event: Literal["fired", "resolved"]
+    labels: Mapping[str, str]
+    summary: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"at": rfc3339(self.at_ns), "event": self.event, "labels": dict(self.labels), "summary": self.summary}
 
 
 @dataclass
@@ -97,6 +115,7 @@ class SloEngine:
         self.evaluations = 0
         self.evaluation_errors = 0
         self._active: dict[tuple[str, tuple[str, ...]], _ActiveAlert] = {}
+        self._timeline: deque[AlertTransition] = deque(maxlen=TIMELINE_LENGTH)
         self._snapshot: dict[str, Any] | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -282,7 +301,7 @@ class SloEngine:
             if hold_reason is not None:
                 self._hold(active, f"telemetry incomplete: {hold_reason}", now, outgoing)
                 return
-            outgoing.append(_resolved(active.last, now))
+            self._resolve(active, now, outgoing)
             del self._active[alert_key]
             return
         severity = result.impact.severity if result.impact is not None else _UNKNOWN
@@ -301,19 +320,35 @@ class SloEngine:
             **slo.routing_labels(),
         }
         if active is not None and active.labels != labels:
-            outgoing.append(_resolved(active.last, now))
+            self._resolve(active, now, outgoing)
             active = None
         notification = self._firing(slo, result, labels, active.starts_at_ns if active else now, now)
         mono = self.clock.monotonic()
         if active is None:
             self._active[alert_key] = _ActiveAlert(labels, now, severity, notification, mono)
             outgoing.append(notification)
+            self._timeline.append(AlertTransition(now, "fired", labels, notification.annotations.get("summary", "")))
             return
         active.last = notification
         active.held = None
         if mono - active.last_sent >= self.alerting.delivery.resend_interval:
             active.last_sent = mono
             outgoing.append(notification)
+
+    def _resolve(self, active: _ActiveAlert, now: int, outgoing: list[Notification]) -> None:
+        outgoing.append(_resolved(active.last, now))
+        self._timeline.append(
+            AlertTransition(now, "resolved", active.labels, active.last.annotations.get("summary", ""))
+        )
+
+    def timeline(self, start_ns: int, end_ns: int, *, task: str | None = None) -> list[AlertTransition]:
+        """Alerts fired or resolved in ``[start_ns, end_ns)`` (optionally for one task), oldest first.
+
+        Kept in memory: the last `TIMELINE_LENGTH` transitions since the process started.
+        """
+        return [
+            t for t in self._timeline if start_ns <= t.at_ns < end_ns and (task is None or t.labels.get("task") == task)
+        ]
 
     def _hold(self, active: _ActiveAlert, reason: str, now: int, outgoing: list[Notification]) -> None:
         """Keep a firing alert firing (re-sent on schedule) while its data cannot be trusted."""

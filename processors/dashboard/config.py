@@ -1,0 +1,78 @@
+"""The ``dashboard:`` config section.
+
+    dashboard:
+      refresh: 10s            # how often the page refreshes (2s to 10m)
+      default_window: 1h      # the window the page opens with
+      runbooks:               # links shown next to a task
+        checkout: https://runbooks.example.com/checkout
+        search:
+          - {title: Search runbook, url: https://runbooks.example.com/search}
+
+SLOs' own ``runbook`` links are shown too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from otel_impact import ConfigurationError
+from otel_impact.processors.config import Fields, join
+from otel_impact.processors.sli.durations import parse_window
+
+MIN_REFRESH_S = 2.0
+MAX_REFRESH_S = 600.0
+
+
+@dataclass(frozen=True)
+class Runbook:
+    title: str
+    url: str
+
+
+@dataclass(frozen=True)
+class DashboardConfig:
+    """Validated ``dashboard:`` section."""
+
+    refresh_seconds: float = 10.0
+    default_window: str = "1h"
+    runbooks: dict[str, tuple[Runbook, ...]] = field(default_factory=dict)
+
+
+def parse_dashboard_section(raw: Any, path: str) -> DashboardConfig:
+    """Read the section (``None`` gives the defaults); raises `ConfigurationError` naming the field."""
+    fields = Fields(raw, path)
+    refresh = fields.take_duration("refresh", DashboardConfig.refresh_seconds)
+    if not MIN_REFRESH_S <= refresh <= MAX_REFRESH_S:
+        raise ConfigurationError(fields.at("refresh"), f"{refresh:g}s is out of range", "use 2s to 10m, e.g. 10s")
+    window = fields.take_str("default_window", DashboardConfig.default_window) or DashboardConfig.default_window
+    try:
+        parse_window(window)
+    except ValueError as error:
+        raise ConfigurationError(fields.at("default_window"), str(error), "use e.g. 1h") from None
+    runbooks_raw = fields.take("runbooks") or {}
+    if not isinstance(runbooks_raw, dict):
+        raise ConfigurationError(fields.at("runbooks"), "expected a mapping of task to link", "write task: URL")
+    runbooks = {
+        str(task): _runbooks(value, join(fields.at("runbooks"), str(task))) for task, value in runbooks_raw.items()
+    }
+    fields.done()
+    return DashboardConfig(refresh_seconds=refresh, default_window=window, runbooks=runbooks)
+
+
+def _runbooks(value: Any, path: str) -> tuple[Runbook, ...]:
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for index, item in enumerate(items):
+        where = join(path, index) if isinstance(value, list) else path
+        if isinstance(item, str):
+            title, url = "runbook", item
+        elif isinstance(item, dict) and isinstance(item.get("url"), str) and set(item) <= {"title", "url"}:
+            title, url = str(item.get("title") or "runbook"), item["url"]
+        else:
+            raise ConfigurationError(where, f"expected a URL or {{title, url}}, got {item!r}", "write the link's URL")
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise ConfigurationError(where, f"{url!r} is not an http(s) URL", "give the full URL, e.g. https://...")
+        out.append(Runbook(title, url))
+    return tuple(out)
