@@ -41,6 +41,7 @@ from otel_impact.processors.slo import (
     receivers_from_config,
 )
 from otel_impact.processors.slo import add_routes as add_slo_routes
+from otel_impact.processors.slo.prometheus import SloCollector
 
 logger = logging.getLogger("otel_impact.processor")
 
@@ -132,6 +133,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     dispatcher = AlertDispatcher(receivers, alerting.delivery, service.clock) if receivers else None
     slo_engine = SloEngine(slos, alerting, queries, clock=service.clock, dispatcher=dispatcher)
     service.admin.add_routes(lambda app: add_slo_routes(app, slo_engine))
+    service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))
 
     dashboard_config: DashboardConfig = config.section("dashboard")

@@ -136,6 +136,11 @@ def test_slo_pages_for_the_failing_tier_and_the_webhook_hears_it(running: tuple[
     # the score (pro weight 3 x 30 users + 0.1 x 1,500 at risk = 240) is a floor: SEV2 or worse.
     assert alert["labels"]["impact_severity"] in ("SEV1", "SEV2")
     assert alert["impact"]["impacted_users"]["upper"] is None
+    processor.wait_for(
+        lambda: processor.metric_sum("otel_impact_alert_notifications_total", outcome="sent") >= 1,
+        what="the delivery counted on /metrics",
+    )
+    assert processor.metric_sum("otel_impact_slo_evaluations_total") >= 1
     slos = get_json(processor, "/api/v1/slos")["slos"]
     (slo,) = slos
     states = {segment["segment"]["tier"]: segment["alert"]["state"] for segment in slo["segments"]}
