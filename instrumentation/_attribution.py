@@ -25,6 +25,7 @@ from otel_impact._baggage import context_with_state, state_from_baggage
 from otel_impact._context import customer_state
 from otel_impact._log import log_once, logger
 from otel_impact._runtime import get_runtime
+from otel_impact._span_write import write_attributes
 from otel_impact._state import EMPTY_STATE, ImpactState, current_state
 
 from .extract import RequestExtractor
@@ -88,7 +89,7 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
         state = customer_state(found.customer_id, found.tier, current or _trusted_caller_state() or EMPTY_STATE)
         context_api.attach(context_with_state(state))  # undone when the instrumentation restores its context
         if span.is_recording():
-            span.set_attributes(state.customer_attributes())
+            write_attributes(span, state.customer_attributes())
         return (state.customer_hash, state.tier)
     except Exception as error:
         _failed("request", error)
@@ -129,7 +130,7 @@ def attribute_response(span: Span, request: IncomingRequest, applied: CustomerFi
         if found is None or found.customer_id is None:
             return
         late = customer_state(found.customer_id, found.tier or applied[1], state or EMPTY_STATE)
-        span.set_attributes(late.customer_attributes())
+        write_attributes(span, late.customer_attributes())
     except Exception as error:
         _failed("response", error)
 

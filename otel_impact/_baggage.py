@@ -38,6 +38,16 @@ from . import _attributes as attrs
 from ._pseudonymize import is_pseudonym
 from ._state import STATE_KEY, ImpactState, valid_flag, valid_task_name, valid_tier
 
+BAGGAGE_CONTEXT_KEY: str | None
+"""The context key under which the API keeps the baggage dict (``None`` if the API hides it).
+
+Read and written directly so that a request's spans share one baggage parse and a state change
+copies the context once instead of once per entry; the public functions are the fallback."""
+try:
+    from opentelemetry.baggage import _BAGGAGE_KEY as BAGGAGE_CONTEXT_KEY
+except ImportError:  # pragma: no cover - an API without the name
+    BAGGAGE_CONTEXT_KEY = None
+
 
 def encode_flags(flags: tuple[tuple[str, str], ...]) -> str:
     return ",".join(f"{key}={variant}" for key, variant in flags)
@@ -73,7 +83,13 @@ def context_with_state(state: ImpactState, context: Context | None = None) -> Co
     if state.task is not None:
         wanted[attrs.BAGGAGE_TASK_NAME] = state.task
     current = baggage.get_all(ctx)
-    for key in attrs.BAGGAGE_KEYS:
+    if all(current.get(key) == wanted.get(key) for key in attrs.BAGGAGE_KEYS):
+        return ctx
+    if BAGGAGE_CONTEXT_KEY is not None:  # one copy of the entries, like the API's set_baggage does per entry
+        entries = {key: value for key, value in current.items() if key not in attrs.BAGGAGE_KEYS}
+        entries.update(wanted)
+        return set_value(BAGGAGE_CONTEXT_KEY, entries, ctx)
+    for key in attrs.BAGGAGE_KEYS:  # pragma: no cover - the public route
         value = wanted.get(key)
         if value is None:
             if key in current:

@@ -29,6 +29,7 @@ from . import _attributes as attrs
 from ._baggage import context_with_state
 from ._log import log_once, logger
 from ._runtime import get_runtime
+from ._span_write import write_attributes
 from ._state import EMPTY_STATE, MAX_FLAGS, AttributeValue, ImpactState, current_state, valid_flag, valid_tier
 
 
@@ -162,4 +163,4 @@ def _stamp_current_span(attributes: Mapping[str, AttributeValue]) -> None:
         return
     span = trace.get_current_span()
     if span.is_recording():
-        span.set_attributes(attributes)
+        write_attributes(span, attributes)

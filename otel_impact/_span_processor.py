@@ -4,29 +4,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 from opentelemetry import baggage
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context, get_current
 from opentelemetry.sdk.trace import Span, SpanProcessor
 
-from ._baggage import state_from_baggage
+from ._baggage import BAGGAGE_CONTEXT_KEY, state_from_baggage
 from ._log import log_once
 from ._runtime import get_runtime
+from ._span_write import write_attributes
 from ._state import STATE_KEY, ImpactState
-
-_BAGGAGE_CONTEXT_KEY: str | None
-try:  # the key under which the API keeps baggage; read directly so a request's spans share one parse
-    from opentelemetry.baggage import _BAGGAGE_KEY as _BAGGAGE_CONTEXT_KEY
-except ImportError:  # pragma: no cover - older or newer API without the name
-    _BAGGAGE_CONTEXT_KEY = None
-
-
-def _fast_path_available() -> bool:
-    """True when the SDK's attribute container has the layout the fast path writes to."""
-    probe = BoundedAttributes(maxlen=4, immutable=False)
-    return isinstance(getattr(probe, "_dict", None), dict) and hasattr(probe, "max_value_len")
 
 
 class ImpactSpanProcessor(SpanProcessor):
@@ -56,7 +43,6 @@ class ImpactSpanProcessor(SpanProcessor):
         if trust_incoming_baggage is None:
             trust_incoming_baggage = get_runtime().settings.trust_incoming_baggage
         self._trust_baggage = trust_incoming_baggage
-        self._fast_path = _fast_path_available()
         self._baggage_memo: tuple[object, ImpactState | None] = (None, None)
         self.failures = 0
         """Spans that could not be stamped because of an unexpected error."""
@@ -76,19 +62,8 @@ class ImpactSpanProcessor(SpanProcessor):
                 if state is None:
                     return
             stamped = state.span_attributes
-            if not stamped or not span.is_recording():
-                return
-            if self._fast_path:
-                # Straight into the SDK's attribute dict, when its limits allow: nobody else can
-                # see the span yet, and the values were validated when the state was made.
-                attributes: Any = span._attributes
-                if type(attributes) is BoundedAttributes and attributes.max_value_len is None:
-                    current: dict[str, Any] = attributes._dict
-                    maxlen = attributes.maxlen
-                    if maxlen is None or len(current) + len(stamped) <= maxlen:
-                        current.update(stamped)
-                        return
-            span.set_attributes(stamped)
+            if stamped and span.is_recording():
+                write_attributes(span, stamped, starting=True)
         except Exception:
             self.failures += 1
             log_once(
@@ -99,9 +74,9 @@ class ImpactSpanProcessor(SpanProcessor):
             )
 
     def _state_from_baggage(self, ctx: Context) -> ImpactState | None:
-        if _BAGGAGE_CONTEXT_KEY is None:  # pragma: no cover
+        if BAGGAGE_CONTEXT_KEY is None:  # pragma: no cover
             return state_from_baggage(baggage.get_all(ctx))
-        entries: Mapping[str, object] | None = ctx.get(_BAGGAGE_CONTEXT_KEY)  # type: ignore[assignment]
+        entries: Mapping[str, object] | None = ctx.get(BAGGAGE_CONTEXT_KEY)  # type: ignore[assignment]
         if not entries:
             return None
         memo_entries, memo_state = self._baggage_memo  # one atomic read; a race costs a re-parse

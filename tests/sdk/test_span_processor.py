@@ -11,8 +11,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 import otel_impact
-from otel_impact import ImpactSpanProcessor
-from otel_impact._span_processor import _fast_path_available
+from otel_impact import ImpactSpanProcessor, _span_write
+from otel_impact._span_write import fast_path_available, write_attributes
 from otel_impact._state import STATE_KEY, ImpactState
 
 STATE = ImpactState(customer_hash="0" * 32, tier="pro", flags=(("a", "on"),), task="checkout")
@@ -30,7 +30,7 @@ def make_provider(**kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter, 
 def test_this_sdk_supports_the_fast_path() -> None:
     """If an SDK upgrade changes its attribute layout, this fails: the fallback still works,
     but the overhead figures in the README no longer hold."""
-    assert _fast_path_available()
+    assert fast_path_available() and _span_write.FAST_PATH
 
 
 def test_stamps_from_the_parent_context() -> None:
@@ -50,8 +50,8 @@ def test_stamps_from_the_parent_context() -> None:
 def test_fast_path_and_public_path_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     results = []
     for fast in (True, False):
-        provider, exporter, processor = make_provider()
-        monkeypatch.setattr(processor, "_fast_path", fast)
+        provider, exporter, _ = make_provider()
+        monkeypatch.setattr(_span_write, "FAST_PATH", fast)
         with provider.get_tracer("t").start_as_current_span(
             "s", context=context.set_value(STATE_KEY, STATE), attributes={"http.route": "/x"}
         ):
@@ -156,3 +156,20 @@ def test_shutdown_and_flush_are_harmless() -> None:
     processor.shutdown()
     processor.shutdown()
     trace.get_current_span()  # nothing global was disturbed
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_writing_onto_a_running_span(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    monkeypatch.setattr(_span_write, "FAST_PATH", fast)
+    provider, exporter, _ = make_provider(span_limits=SpanLimits(max_span_attributes=4))
+    tracer = provider.get_tracer("t")
+    with tracer.start_as_current_span("s", attributes={"a": 1}) as span:
+        write_attributes(span, {"impact.customer.tier": "pro", "impact.customer.hash": "0" * 32})
+        write_attributes(span, {"x": "1", "y": "2"})  # over the limit of 4: the SDK's own rules apply
+    ended = tracer.start_span("ended")
+    ended.end()
+    write_attributes(ended, {"impact.customer.tier": "pro"})  # ignored, as the SDK ignores it
+    first, second = exporter.get_finished_spans()
+    assert first.attributes is not None and len(first.attributes) == 4
+    assert first.attributes["impact.customer.tier"] == "pro" and first.dropped_attributes == 1
+    assert "impact.customer.tier" not in (second.attributes or {})
