@@ -122,7 +122,8 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     state_dir = None if config.state_dir is None else os.path.join(config.state_dir, "sli")
     engine = SliEngine(sli_config, clock=service.clock, state_dir=state_dir)
     queries = SliQueries(engine)
-    service.add_analyzer(engine)
+    if sli_config.enabled:  # switched off, requests are forwarded without even being parsed
+        service.add_analyzer(engine)
     service.admin.add_routes(lambda app: add_sli_routes(app, queries))
     service.accounting.registry.register(SliCollector(queries))
     service.add_component(_SliComponent(engine))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from support.canaries import CANARIES, assert_no_canary
+from support.otlp_sink import OtlpSink
 from support.processor import CLI, Processor, serve
 from support.webhook import WebhookSink
 
@@ -64,6 +66,16 @@ def send_checkouts(processor: Processor) -> None:
                         task.fail("payment_declined")
     assert provider.force_flush()
     provider.shutdown()
+
+
+def get_status(processor: Processor, path: str) -> tuple[int, Any]:
+    """The status and JSON body of a GET, whatever the status."""
+    try:
+        with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
 
 
 def get_json(processor: Processor, path: str) -> Any:
@@ -159,3 +171,14 @@ def test_no_raw_id_in_answers_logs_or_alerts(running: tuple[Processor, WebhookSi
             assert_no_canary(response.read(), where=path)
     assert_no_canary(json.dumps(webhook.received()).encode(), where="alerts")
     assert_no_canary(processor.log().encode(), where="the processor's log")
+
+
+def test_sli_switched_off_forwards_without_analysis(hash_key: str) -> None:
+    with OtlpSink() as downstream:
+        forward = f"grpc://127.0.0.1:{downstream.grpc_port}"
+        with serve("--forward", forward, config="sli: {enabled: false}\n") as processor:
+            send_checkouts(processor)
+            spans = 3 * 2 * 2 * CUSTOMERS_PER_TIER  # a server span and a task span per checkout
+            assert len(downstream.wait_for_spans(spans)) == spans
+            status, body = get_status(processor, "/api/v1/impact?task=checkout&window=5m")
+    assert status == 400 and "unknown task" in body["error"]  # no task was ever analyzed
