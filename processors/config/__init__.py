@@ -6,7 +6,7 @@ component adds its own top-level section.
 
 from otel_impact import ConfigurationErrors
 
-from ._fields import Fields, join, parse_duration, parse_size
+from ._fields import Fields, join, parse_size
 from .loader import Overrides, load_config, parse_config, read_yaml
 from .model import (
     ClientTls,
@@ -42,7 +42,6 @@ __all__ = [
     "join",
     "load_config",
     "parse_config",
-    "parse_duration",
     "parse_size",
     "read_yaml",
     "register_section",

@@ -11,9 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_impact import ConfigurationError
+from otel_impact.processors.durations import DURATION_FIX, parse_duration
 
-_DURATION = re.compile(r"\A\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*\Z")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 _SIZE = re.compile(r"\A\s*(\d+)\s*(B|KiB|MiB|GiB|KB|MB|GB)?\s*\Z")
 _SIZE_UNITS = {None: 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 10**3, "MB": 10**6, "GB": 10**9}
 
@@ -23,21 +22,6 @@ def join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
-
-
-def parse_duration(value: Any, path: str) -> float:
-    """Seconds from a number (seconds) or a string such as ``500ms``, ``5s``, ``2m``, ``1h``."""
-    if isinstance(value, bool):
-        raise ConfigurationError(path, f"expected a duration, got {value!r}", "write e.g. 5s, 500ms or 2m")
-    if isinstance(value, (int, float)):
-        seconds = float(value)
-    elif isinstance(value, str) and (match := _DURATION.match(value)):
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    else:
-        raise ConfigurationError(path, f"expected a duration, got {value!r}", "write e.g. 5s, 500ms or 2m")
-    if seconds < 0:
-        raise ConfigurationError(path, "a duration cannot be negative", "use 0 or a positive duration")
-    return seconds
 
 
 def parse_size(value: Any, path: str) -> int:
@@ -112,7 +96,10 @@ class Fields:
         return float(value)
 
     def take_duration(self, key: str, default: float) -> float:
-        return parse_duration(self._pop(key, default), self.at(key))
+        try:
+            return parse_duration(self._pop(key, default))
+        except ValueError as error:
+            raise ConfigurationError(self.at(key), str(error), DURATION_FIX) from None
 
     def take_size(self, key: str, default: int) -> int:
         return parse_size(self._pop(key, default), self.at(key))

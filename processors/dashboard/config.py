@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from otel_impact import ConfigurationError
 from otel_impact.processors.config import Fields, join
-from otel_impact.processors.sli.durations import parse_window
+from otel_impact.processors.durations import parse_window
 
 MIN_REFRESH_S = 2.0
 MAX_REFRESH_S = 600.0

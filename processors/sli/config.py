@@ -29,8 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from otel_impact._exceptions import ConfigurationError
-
-from .durations import parse_duration
+from otel_impact.processors.durations import parse_duration
 
 __all__ = [
     "DimensionConfig",

@@ -8,33 +8,13 @@ than stopping at the first bad field, they note each problem in a `Problems` lis
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from otel_impact._exceptions import ConfigurationError, ConfigurationErrors
+from otel_impact.processors.durations import DURATION_FIX, format_duration, parse_duration
 
-__all__ = ["Problems", "format_duration", "parse_duration"]
-
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h|d|w)$")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-
-
-def parse_duration(text: str) -> float:
-    """``"30s"``, ``"5m"``, ``"1h"``, ``"3d"``, ``"1w"``, ``"250ms"`` -> seconds; ValueError otherwise."""
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise ValueError(f"{text!r} is not a duration")
-    return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds -> the shortest Prometheus-style duration, e.g. 300 -> ``"5m"``, 86400 -> ``"1d"``."""
-    for unit in ("d", "h", "m", "s"):
-        count = seconds / _UNIT_SECONDS[unit]
-        if count >= 1 and count == int(count):
-            return f"{int(count)}{unit}"
-    return f"{round(seconds * 1000)}ms"
+__all__ = ["Problems"]
 
 
 class Problems:
@@ -135,11 +115,9 @@ class Problems:
         if value is None:
             return default
         try:
-            seconds = parse_duration(value) if isinstance(value, str) else math.nan
-        except ValueError:
-            seconds = math.nan
-        if math.isnan(seconds):
-            self.add(f"{path}.{key}", f"{value!r} is not a duration", "write it like 500ms, 30s, 5m, 1h or 1d")
+            seconds = parse_duration(value)
+        except ValueError as error:
+            self.add(f"{path}.{key}", str(error), DURATION_FIX)
             return default
         if seconds < minimum:
             self.add(f"{path}.{key}", f"{value} is too short", f"use at least {format_duration(minimum)}")

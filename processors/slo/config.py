@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from otel_impact._exceptions import ConfigurationError
+from otel_impact.processors.durations import format_duration, parse_duration
 
-from ._fields import Problems, format_duration, parse_duration
+from ._fields import Problems
 
 __all__ = [
     "RESERVED_LABELS",
