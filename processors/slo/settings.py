@@ -14,8 +14,8 @@ from pathlib import Path
 import yaml
 
 from otel_impact._exceptions import ConfigurationError
+from otel_impact.processors.config import Problems
 
-from ._fields import Problems
 from .alerting_config import AlertingConfig, parse_alerting_section
 from .config import SloConfig, parse_slos_section
 
