@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -17,8 +16,9 @@ from pathlib import Path
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from otel_impact.processors.child_processes import listening_ports, stop_process
+
 CLI = str(Path(sys.executable).parent / "otel-impact")
-_LISTENING = re.compile(r"listening: (.*)$", re.MULTILINE)
 
 
 class Processor:
@@ -39,11 +39,9 @@ class Processor:
     def wait_listening(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = _LISTENING.search(self.log())
-            if match:
-                for part in match.group(1).split():
-                    name, _, address = part.partition("=")
-                    self.ports[name] = int(address.rsplit(":", 1)[1])
+            ports = listening_ports(self.log())
+            if ports is not None:
+                self.ports.update(ports)
                 return
             if self.process.poll() is not None:
                 break
@@ -132,13 +130,7 @@ def serve(
             processor.wait_listening()
             yield processor
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+            stop_process(process, timeout=30)
             processor.final_log = log_path.read_text(errors="replace")
 
 
