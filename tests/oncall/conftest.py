@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.oncall import CONFIG, PER_VERSION, get_json, send_release
-from support.processor import Processor, serve
+from support.oncall import CONFIG, PER_VERSION, send_release
+from support.processor import Processor, get_json, serve
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from support.canaries import CANARIES, assert_no_canary
-from support.processor import CLI, Processor, serve
+from support.processor import CLI, Processor, get_json, serve
 from support.webhook import WebhookSink
 
 import otel_impact
@@ -64,11 +64,6 @@ def send_checkouts(processor: Processor) -> None:
                         task.fail("payment_declined")
     assert provider.force_flush()
     provider.shutdown()
-
-
-def get_json(processor: Processor, path: str) -> Any:
-    with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
@@ -132,6 +134,12 @@ def serve(
         finally:
             stop_process(process, timeout=30)
             processor.final_log = log_path.read_text(errors="replace")
+
+
+def get_json(processor: Processor, path: str) -> Any:
+    """GET ``path`` (with its query) from the processor's admin API, parsed."""
+    with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
+        return json.load(response)
 
 
 def forward_args(urls: Sequence[str]) -> list[str]:
