@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from otel_impact import ConfigurationError, ConfigurationErrors
@@ -88,6 +89,18 @@ class Problems:
     def raise_if_any(self) -> None:
         if self._by_field:
             raise ConfigurationErrors(self.items)
+
+    @contextmanager
+    def collecting(self) -> Iterator[None]:
+        """Add the problems of a `ConfigurationError` raised in the block, instead of raising it::
+
+        with problems.collecting():
+            spec.validate(path)
+        """
+        try:
+            yield
+        except ConfigurationError as error:
+            self.extend(error)
 
 
 class Fields:

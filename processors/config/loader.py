@@ -120,10 +120,8 @@ def parse_config(raw: Any) -> ServeConfig:
     log_level = top.take_str("log_level", "info")
     sections: dict[str, Any] = {}
     for name, section in registered_sections().items():
-        try:
+        with top.problems.collecting():  # report every section's problems at once
             sections[name] = section.parse(top.take(name), name)
-        except ConfigurationError as error:  # report every section's problems at once
-            top.problems.extend(error)
     top.done()
     return ServeConfig(
         receivers=receivers,
@@ -147,10 +145,8 @@ def _endpoint(value: Any, path: str) -> HostPort | None:
 
 def _parse_listener(fields: Fields, default_endpoint: str) -> Listener:
     endpoint = None
-    try:
+    with fields.problems.collecting():
         endpoint = _endpoint(fields.take("endpoint", default_endpoint), fields.at("endpoint"))
-    except ConfigurationError as error:
-        fields.problems.extend(error)
     tls = None
     if fields.has("tls"):
         tls_fields = fields.take_section("tls")

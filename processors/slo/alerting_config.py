@@ -28,7 +28,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from otel_impact._exceptions import ConfigurationError
 from otel_impact.processors.config import Fields, Problems
 
 __all__ = [
@@ -205,10 +204,8 @@ class AlertingConfig:
             severity=_read_severity(fields.take_section("severity")),
             page_at_severity=_read_page_at(fields),
         )
-        try:
+        with fields.problems.collecting():
             config.validate(path)
-        except ConfigurationError as error:
-            fields.problems.extend(error)
         fields.done()
         return config
 

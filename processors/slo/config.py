@@ -199,14 +199,10 @@ class SloConfig:
                 f"{self.objective} looks like a ratio, but objective is a percentage",
                 f"write {self.objective * 100:g}",
             )
-        try:
+        with problems.collecting():
             self.sli.validate(f"{path}.sli")
-        except ConfigurationError as error:
-            problems.extend(error)
-        try:
+        with problems.collecting():
             self.window.validate(f"{path}.window")
-        except ConfigurationError as error:
-            problems.extend(error)
         seen: set[str] = set()
         for index, name in enumerate(self.by):
             where = f"{path}.by[{index}]"
@@ -263,10 +259,8 @@ class SloConfig:
             description=fields.take_str("description", None),
             labels=tuple(sorted(fields.take_str_map("labels").items())),
         )
-        try:
+        with fields.problems.collecting():
             slo.validate(path)
-        except ConfigurationError as error:
-            fields.problems.extend(error)
         fields.done()
         return slo
 
@@ -292,10 +286,8 @@ def parse_slos_section(raw: object, path: str = "slos") -> tuple[SloConfig, ...]
             problems.add(f"{where}.name", f"{name!r} is already used by {path}[{seen[name]}]", "rename one")
         elif isinstance(name, str):
             seen[name] = index
-        try:
+        with problems.collecting():
             slos.append(SloConfig.from_mapping(item, where))
-        except ConfigurationError as error:
-            problems.extend(error)
     problems.raise_if_any()
     return tuple(slos)
 
@@ -311,10 +303,8 @@ def _read_sli(slo: Fields) -> SliSpec:
         threshold_seconds=fields.take_float("threshold_seconds", None, minimum=0),
     )
     fields.done()
-    try:
+    with fields.problems.collecting():
         spec.validate(fields.path)
-    except ConfigurationError as error:
-        fields.problems.extend(error)
     return spec
 
 
@@ -343,8 +333,6 @@ def _read_window(slo: Fields) -> WindowSpec:
         spec = WindowSpec(kind="rolling", rolling_seconds=rolling)
     else:
         spec = WindowSpec(kind="calendar_month", time_zone=time_zone or "UTC")
-    try:
+    with fields.problems.collecting():
         spec.validate(fields.path)
-    except ConfigurationError as error:
-        fields.problems.extend(error)
     return spec

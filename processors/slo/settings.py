@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from otel_impact._exceptions import ConfigurationError
 from otel_impact.processors.config import Problems, read_yaml
 
 from .alerting_config import AlertingConfig, parse_alerting_section
@@ -39,14 +38,10 @@ class SloSettings:
         assert isinstance(raw, Mapping)
         slos: tuple[SloConfig, ...] = ()
         alerting = AlertingConfig()
-        try:
+        with problems.collecting():
             slos = parse_slos_section(raw.get("slos"))
-        except ConfigurationError as error:
-            problems.extend(error)
-        try:
+        with problems.collecting():
             alerting = parse_alerting_section(raw.get("alerting"))
-        except ConfigurationError as error:
-            problems.extend(error)
         problems.raise_if_any()
         return cls(slos, alerting)
 
