@@ -5,8 +5,10 @@ its YAML the same way::
 
     fields = Fields(raw, "dashboard")             # raw is None when the file has no such section
     refresh = fields.take_duration("refresh", 10.0)
-    runbooks = fields.take_section("runbooks")    # a nested mapping, sharing the problems
-    fields.done()                                 # unknown keys; raises every problem at once
+    limits = fields.take_section("limits")        # a nested mapping, sharing the problems
+    rows = limits.take_int("rows", 50, minimum=1)
+    limits.done()                                 # notes its unknown keys
+    fields.done()                                 # notes unknown keys; raises every problem at once
 
 Each ``take_*`` checks the type of one value and returns it, or notes a problem naming the field
 path (``exporters[1].retry.max_interval``) and the fix and returns the default, so that one run
