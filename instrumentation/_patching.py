@@ -2,11 +2,14 @@
 
 Hooks are composed, never replaced: ours runs first, then the hook the user (or their distro)
 passed, with the same arguments, so a user's hook sees the attribution and an explicit
-``set_customer`` in it wins. Composing twice does not call ours twice.
+``set_customer`` in it wins. Composing twice does not call ours twice. An instrumentation takes
+its hooks either as arguments of its instrumentor's ``_instrument`` (`hook_instrument_arguments`)
+or as attributes of the middleware it builds (`hook_middleware_attribute`).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -72,3 +75,34 @@ def undo_all() -> None:
     with _lock:
         while _patches:
             _patches.pop().undo()
+
+
+def hook_instrument_arguments(instrumentor: type, **hooks: Callable[..., None]) -> bool:
+    """Compose each of ``hooks`` into the hook argument of that name of every later
+    ``instrumentor().instrument(...)`` call. Returns ``False`` when already done."""
+
+    def make(original: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(original)
+        def _instrument(self: Any, **kwargs: Any) -> Any:
+            for name, hook in hooks.items():
+                kwargs[name] = compose(hook, kwargs.get(name))
+            return original(self, **kwargs)
+
+        return _instrument
+
+    return patch(instrumentor, "_instrument", make)
+
+
+def hook_middleware_attribute(middleware: type, name: str, hook: Callable[..., None]) -> bool:
+    """Compose ``hook`` into the ``name`` hook attribute of every ``middleware`` made from now on.
+    Returns ``False`` when already done."""
+
+    def make(original: Callable[..., None]) -> Callable[..., None]:
+        @functools.wraps(original)
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            original(self, *args, **kwargs)
+            setattr(self, name, compose(hook, getattr(self, name, None)))
+
+        return __init__
+
+    return patch(middleware, "__init__", make)

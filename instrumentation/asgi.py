@@ -14,14 +14,13 @@ The hook runs with the server span current, before the application, in the reque
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from ._attribution import attribute_request
-from ._patching import compose, patch
+from ._patching import hook_middleware_attribute
 from .incoming import AsgiRequest
 
 
@@ -37,12 +36,4 @@ def arm() -> bool:
     """
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware  # noqa: PLC0415 - imports the framework: only when arming
 
-    def make(original: Callable[..., None]) -> Callable[..., None]:
-        @functools.wraps(original)
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, *args, **kwargs)
-            self.server_request_hook = compose(server_request_hook, getattr(self, "server_request_hook", None))
-
-        return __init__
-
-    return patch(OpenTelemetryMiddleware, "__init__", make)
+    return hook_middleware_attribute(OpenTelemetryMiddleware, "server_request_hook", server_request_hook)

@@ -22,14 +22,12 @@ distro passes). In code::
 from __future__ import annotations
 
 import contextlib
-import functools
-from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from ._attribution import CustomerFields, active_extractor, attribute_request, attribute_response
-from ._patching import compose, patch
+from ._patching import hook_instrument_arguments
 from .incoming import DjangoRequest
 
 _APPLIED = "_otel_impact_applied"
@@ -57,13 +55,4 @@ def arm() -> bool:
     """
     from opentelemetry.instrumentation.django import DjangoInstrumentor  # noqa: PLC0415 - imports the framework: only when arming
 
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def _instrument(self: Any, **kwargs: Any) -> Any:
-            kwargs["request_hook"] = compose(request_hook, kwargs.get("request_hook"))
-            kwargs["response_hook"] = compose(response_hook, kwargs.get("response_hook"))
-            return original(self, **kwargs)
-
-        return _instrument
-
-    return patch(DjangoInstrumentor, "_instrument", make)
+    return hook_instrument_arguments(DjangoInstrumentor, request_hook=request_hook, response_hook=response_hook)

@@ -12,14 +12,13 @@ given; ``flask.request`` is available to a customer callable while it runs.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from ._attribution import attribute_request
-from ._patching import compose, patch
+from ._patching import hook_instrument_arguments
 from .incoming import WsgiRequest
 
 
@@ -35,12 +34,4 @@ def arm() -> bool:
     """
     from opentelemetry.instrumentation.flask import FlaskInstrumentor  # noqa: PLC0415 - imports the framework: only when arming
 
-    def make(original: Callable[..., Any]) -> Callable[..., Any]:
-        @functools.wraps(original)
-        def _instrument(self: Any, **kwargs: Any) -> Any:
-            kwargs["request_hook"] = compose(request_hook, kwargs.get("request_hook"))
-            return original(self, **kwargs)
-
-        return _instrument
-
-    return patch(FlaskInstrumentor, "_instrument", make)
+    return hook_instrument_arguments(FlaskInstrumentor, request_hook=request_hook)

@@ -11,14 +11,13 @@ with the ``request_hook`` given to it. In code, pass it yourself::
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.trace import Span
 
 from ._attribution import attribute_request
-from ._patching import compose, patch
+from ._patching import hook_middleware_attribute
 from .incoming import WsgiRequest
 
 
@@ -34,12 +33,4 @@ def arm() -> bool:
     """
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware  # noqa: PLC0415 - imports the framework: only when arming
 
-    def make(original: Callable[..., None]) -> Callable[..., None]:
-        @functools.wraps(original)
-        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
-            original(self, *args, **kwargs)
-            self.request_hook = compose(request_hook, getattr(self, "request_hook", None))
-
-        return __init__
-
-    return patch(OpenTelemetryMiddleware, "__init__", make)
+    return hook_middleware_attribute(OpenTelemetryMiddleware, "request_hook", request_hook)

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module, which defines ``register(subparsers)``: it adds its
 parser and sets ``handler`` to a function taking the parsed arguments and returning the exit
-code. Commands that need the processor extra import it lazily and say how to install it.
+code. Commands that need the processor extra import it lazily, inside a handler wrapped in
+`_processor.needs_processor_extra`, which says how to install the extra when it is missing.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
-"""Shared by the processor's commands: the flags that override the config file, and loading."""
+"""Shared by the processor's commands: the processor extra, the flags that override the config file, loading."""
 
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 from typing import Any
 
 PROCESSOR_MISSING = "otel-impact: this command needs the processor extra: pip install 'otel-impact[processor]'"
@@ -11,9 +13,29 @@ PROCESSOR_MODULES = frozenset({"grpc", "google", "aiohttp", "yaml", "prometheus_
 """Top-level modules of the processor extra: only their absence means the extra is missing."""
 
 
+Handler = Callable[[argparse.Namespace], int]
+
+
 def missing_extra(error: ModuleNotFoundError) -> bool:
     """True when ``error`` is a processor-extra dependency missing (anything else is a bug to show)."""
     return (error.name or "").split(".")[0] in PROCESSOR_MODULES
+
+
+def needs_processor_extra(run: Handler) -> Handler:
+    """Wrap the handler of a command that imports the processor extra (lazily, inside ``run``):
+    when one of its dependencies is missing, say how to install it and exit with 2."""
+
+    @functools.wraps(run)
+    def guarded(args: argparse.Namespace) -> int:
+        try:
+            return run(args)
+        except ModuleNotFoundError as error:
+            if not missing_extra(error):
+                raise
+            print(PROCESSOR_MISSING, file=sys.stderr)
+            return 2
+
+    return guarded
 
 
 def add_override_flags(parser: argparse.ArgumentParser) -> None:
@@ -32,14 +54,9 @@ def add_override_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def load(args: argparse.Namespace) -> Any:
-    """The validated ServeConfig, or None after printing every problem to stderr."""
-    try:
-        from otel_impact.processors.config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
-    except ModuleNotFoundError as error:
-        if not missing_extra(error):
-            raise
-        print(PROCESSOR_MISSING, file=sys.stderr)
-        return None
+    """The validated ServeConfig, or None after printing every problem to stderr (needs the processor extra)."""
+    from otel_impact.processors.config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
+
     overrides = Overrides(
         otlp_grpc=args.otlp_grpc,
         otlp_http=args.otlp_http,

@@ -10,7 +10,7 @@ import sys
 
 from otel_impact import ConfigurationError
 
-from ._processor import add_override_flags, load
+from ._processor import add_override_flags, load, needs_processor_extra
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,6 +24,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+@needs_processor_extra
 def run(args: argparse.Namespace) -> int:
     args.config = args.file
     config = load(args)

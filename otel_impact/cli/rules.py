@@ -14,7 +14,7 @@ from typing import Any
 
 from otel_impact._exceptions import ConfigurationError
 
-from ._processor import PROCESSOR_MISSING, missing_extra
+from ._processor import needs_processor_extra
 
 
 def register(subparsers: Any) -> None:
@@ -28,15 +28,10 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(handler=run)
 
 
+@needs_processor_extra
 def run(args: argparse.Namespace) -> int:
-    try:
-        # The processor extra (aiohttp, PyYAML) is optional: import it only when the command runs.
-        from otel_impact.processors.slo import load_slo_settings, render_rules  # noqa: PLC0415
-    except ModuleNotFoundError as error:
-        if not missing_extra(error):
-            raise
-        print(PROCESSOR_MISSING, file=sys.stderr)
-        return 2
+    from otel_impact.processors.slo import load_slo_settings, render_rules  # noqa: PLC0415
+
     try:
         settings = load_slo_settings(args.config)
     except ConfigurationError as error:

@@ -14,7 +14,7 @@ import sys
 
 from otel_impact import ConfigurationError
 
-from ._processor import add_override_flags, load
+from ._processor import add_override_flags, load, needs_processor_extra
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -28,6 +28,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.set_defaults(handler=run)
 
 
+@needs_processor_extra
 def run(args: argparse.Namespace) -> int:
     config = load(args)
     if config is None:

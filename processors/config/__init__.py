@@ -6,7 +6,7 @@ component adds its own top-level section.
 
 from otel_impact import ConfigurationErrors
 
-from ._fields import Fields, join, parse_duration, parse_size
+from ._fields import Fields, Problems, describe, join, parse_size
 from .loader import Overrides, load_config, parse_config, read_yaml
 from .model import (
     ClientTls,
@@ -32,6 +32,7 @@ __all__ = [
     "HostPort",
     "Listener",
     "Overrides",
+    "Problems",
     "PseudonymizationConfig",
     "QueueConfig",
     "ReceiversConfig",
@@ -39,10 +40,10 @@ __all__ = [
     "ServeConfig",
     "ServerAuth",
     "ServerTls",
+    "describe",
     "join",
     "load_config",
     "parse_config",
-    "parse_duration",
     "parse_size",
     "read_yaml",
     "register_section",

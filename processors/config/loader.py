@@ -27,7 +27,7 @@ import yaml
 
 from otel_impact import ConfigurationError, ConfigurationErrors
 
-from ._fields import Fields, join
+from ._fields import Fields, Problems, join
 from .model import (
     DEFAULT_ADMIN,
     DEFAULT_GRPC,
@@ -105,28 +105,24 @@ def load_config(overrides: Overrides = Overrides(), environ: Mapping[str, str] |
 
 
 def parse_config(raw: Any) -> ServeConfig:
-    """Parse a YAML document (``None`` for none) into a `ServeConfig` (not yet validated)."""
+    """Parse a YAML document (``None`` for none) into a `ServeConfig` (not yet validated).
+
+    Raises `ConfigurationErrors` listing every problem of every section.
+    """
     top = Fields(raw, "")
-    receivers = _parse_receivers(top.take("receivers"), "receivers")
-    admin = _parse_listener(top.take("admin"), "admin", DEFAULT_ADMIN)
-    exporters_raw = top.take("exporters") or []
-    if not isinstance(exporters_raw, list):
-        raise ConfigurationError("exporters", "expected a list", "write one '- endpoint: URL' item per downstream")
-    exporters = tuple(_parse_exporter(item, join("exporters", i)) for i, item in enumerate(exporters_raw))
-    pseudonymization = _parse_pseudonymization(top.take("pseudonymization"), "pseudonymization")
-    state_dir = top.take_str("state_dir")
+    receivers = _parse_receivers(top.take_section("receivers"))
+    admin = _parse_listener(top.take_section("admin"), DEFAULT_ADMIN)
+    exporters_raw = top.take_list("exporters", "write one '- endpoint: URL' item per downstream")
+    exporters = tuple(_parse_exporter(item, join("exporters", i), top.problems) for i, item in enumerate(exporters_raw))
+    pseudonymization = _parse_pseudonymization(top.take_section("pseudonymization"))
+    state_dir = top.take_str("state_dir", None)
     drain_timeout = top.take_duration("drain_timeout", 10.0)
-    log_level = top.take_str("log_level", "info") or "info"
+    log_level = top.take_str("log_level", "info")
     sections: dict[str, Any] = {}
-    section_problems: list[ConfigurationError] = []
     for name, section in registered_sections().items():
-        try:
+        with top.problems.collecting():  # report every section's problems at once
             sections[name] = section.parse(top.take(name), name)
-        except ConfigurationError as error:  # report every section's problems at once
-            section_problems.append(error)
     top.done()
-    if section_problems:
-        raise ConfigurationErrors(section_problems)
     return ServeConfig(
         receivers=receivers,
         admin=admin,
@@ -147,73 +143,69 @@ def _endpoint(value: Any, path: str) -> HostPort | None:
     return HostPort.parse(value, path)
 
 
-def _parse_listener(raw: Any, path: str, default_endpoint: str) -> Listener:
-    fields = Fields(raw, path)
-    endpoint = _endpoint(fields.take("endpoint", default_endpoint), fields.at("endpoint"))
+def _parse_listener(fields: Fields, default_endpoint: str) -> Listener:
+    endpoint = None
+    with fields.problems.collecting():
+        endpoint = _endpoint(fields.take("endpoint", default_endpoint), fields.at("endpoint"))
     tls = None
     if fields.has("tls"):
-        tls_fields = Fields(fields.take("tls"), fields.at("tls"))
-        cert, key = tls_fields.take_str("cert_file"), tls_fields.take_str("key_file")
-        client_ca = tls_fields.take_str("client_ca_file")
+        tls_fields = fields.take_section("tls")
+        cert, key = tls_fields.take_str("cert_file", ""), tls_fields.take_str("key_file", "")
+        client_ca = tls_fields.take_str("client_ca_file", None)
         tls_fields.done()
         if not cert or not key:
-            raise ConfigurationError(tls_fields.path, "cert_file and key_file are required", "set both")
+            fields.report("tls", "cert_file and key_file are required", "set both")
         tls = ServerTls(cert, key, client_ca)
     auth = ServerAuth()
     if fields.has("auth"):
-        auth_fields = Fields(fields.take("auth"), fields.at("auth"))
-        token = auth_fields.take_str("bearer_token")
-        token_file = auth_fields.take_str("bearer_token_file")
+        auth_fields = fields.take_section("auth")
+        token = auth_fields.take_str("bearer_token", None)
+        token_file = auth_fields.take_str("bearer_token_file", None)
         auth_fields.done()
         if token and token_file:
-            raise ConfigurationError(auth_fields.path, "both bearer_token and bearer_token_file", "set only one")
-        if token_file:
-            token = _read_secret(token_file, auth_fields.at("bearer_token_file"))
-        auth = ServerAuth(token or None)
+            fields.report("auth", "both bearer_token and bearer_token_file", "set only one")
+        elif token_file:
+            token = _read_secret(auth_fields, "bearer_token_file", token_file)
+        auth = ServerAuth(token)
     fields.done()
     return Listener(endpoint, tls, auth)
 
 
-def _read_secret(path: str, setting: str) -> str:
+def _read_secret(fields: Fields, key: str, path: str) -> str | None:
     try:
         with open(path, encoding="utf-8") as handle:
             value = handle.read(4096).strip()
     except (OSError, UnicodeDecodeError) as error:
-        problem = f"cannot read {path} ({type(error).__name__})"
-        raise ConfigurationError(setting, problem, "point it to a readable file") from None
+        fields.report(key, f"cannot read {path} ({type(error).__name__})", "point it to a readable file")
+        return None
     if not value:
-        raise ConfigurationError(setting, f"{path} is empty", "write the token into the file")
+        fields.report(key, f"{path} is empty", "write the token into the file")
+        return None
     return value
 
 
-def _parse_receivers(raw: Any, path: str) -> ReceiversConfig:
-    fields = Fields(raw, path)
-    grpc = _parse_listener(fields.take("grpc"), fields.at("grpc"), DEFAULT_GRPC)
-    http = _parse_listener(fields.take("http"), fields.at("http"), DEFAULT_HTTP)
+def _parse_receivers(fields: Fields) -> ReceiversConfig:
+    grpc = _parse_listener(fields.take_section("grpc"), DEFAULT_GRPC)
+    http = _parse_listener(fields.take_section("http"), DEFAULT_HTTP)
     max_bytes = fields.take_size("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
     fields.done()
     return ReceiversConfig(grpc, http, max_bytes)
 
 
-def _parse_exporter(raw: Any, path: str) -> ExporterConfig:
-    if isinstance(raw, str):
-        raw = {"endpoint": raw}
-    fields = Fields(raw, path)
-    endpoint = fields.take_str("endpoint")
-    if not endpoint:
-        raise ConfigurationError(fields.at("endpoint"), "is required", "write e.g. grpc://collector:4317")
-    name = fields.take_str("name", "") or ""
+def _parse_exporter(raw: Any, path: str, problems: Problems) -> ExporterConfig:
+    fields = Fields({"endpoint": raw} if isinstance(raw, str) else raw, path, problems)
+    endpoint = fields.take_str("endpoint", "", if_missing="write e.g. grpc://collector:4317")
+    name = fields.take_str("name", "")
     headers = fields.take_str_map("headers")
-    compression = fields.take_str("compression", "none") or "none"
+    compression = fields.take_str("compression", "none")
     timeout = fields.take_duration("timeout", 5.0)
     tls = None
     if fields.has("tls"):
-        tls_fields = Fields(fields.take("tls"), fields.at("tls"))
-        tls = ClientTls(
-            tls_fields.take_str("ca_file"), tls_fields.take_str("cert_file"), tls_fields.take_str("key_file")
-        )
+        tls_fields = fields.take_section("tls")
+        ca_file, cert_file = tls_fields.take_str("ca_file", None), tls_fields.take_str("cert_file", None)
+        tls = ClientTls(ca_file, cert_file, tls_fields.take_str("key_file", None))
         tls_fields.done()
-    retry_fields = Fields(fields.take("retry"), fields.at("retry"))
+    retry_fields = fields.take_section("retry")
     default_retry = RetryConfig()
     retry = RetryConfig(
         enabled=retry_fields.take_bool("enabled", True),
@@ -224,7 +216,7 @@ def _parse_exporter(raw: Any, path: str) -> ExporterConfig:
         randomization_factor=retry_fields.take_float("randomization_factor", default_retry.randomization_factor),
     )
     retry_fields.done()
-    queue_fields = Fields(fields.take("queue"), fields.at("queue"))
+    queue_fields = fields.take_section("queue")
     default_queue = QueueConfig()
     queue = QueueConfig(
         max_requests=queue_fields.take_int("max_requests", default_queue.max_requests, minimum=1),
@@ -248,12 +240,11 @@ def _parse_exporter(raw: Any, path: str) -> ExporterConfig:
     )
 
 
-def _parse_pseudonymization(raw: Any, path: str) -> PseudonymizationConfig:
-    fields = Fields(raw, path)
+def _parse_pseudonymization(fields: Fields) -> PseudonymizationConfig:
     config = PseudonymizationConfig(
         attributes=fields.take_str_list("attributes"),
-        key_file=fields.take_str("key_file"),
-        algorithm=fields.take_str("algorithm", "hmac-sha256") or "hmac-sha256",
+        key_file=fields.take_str("key_file", None),
+        algorithm=fields.take_str("algorithm", "hmac-sha256"),
     )
     fields.done()
     return config

@@ -8,7 +8,7 @@ section once, at import time::
     def parse_sli(raw: object, path: str) -> SliConfig:
         fields = Fields(raw, path)       # raw is None when the file has no such section
         config = SliConfig(max_segments=fields.take_int("max_segments", 1000, minimum=1))
-        fields.done()                    # unknown keys are an error
+        fields.done()                    # unknown keys are an error; raises every problem noted
         return config
 
     register_section("sli", parse_sli)

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from otel_impact import ConfigurationError
 from otel_impact.processors.config import Fields, join
-from otel_impact.processors.sli.durations import parse_window
+from otel_impact.processors.durations import parse_window
 
 MIN_REFRESH_S = 2.0
 MAX_REFRESH_S = 600.0
@@ -41,27 +40,28 @@ class DashboardConfig:
 
 
 def parse_dashboard_section(raw: Any, path: str) -> DashboardConfig:
-    """Read the section (``None`` gives the defaults); raises `ConfigurationError` naming the field."""
+    """Read the section (``None`` gives the defaults); raises `ConfigurationErrors` naming each field."""
     fields = Fields(raw, path)
     refresh = fields.take_duration("refresh", DashboardConfig.refresh_seconds)
     if not MIN_REFRESH_S <= refresh <= MAX_REFRESH_S:
-        raise ConfigurationError(fields.at("refresh"), f"{refresh:g}s is out of range", "use 2s to 10m, e.g. 10s")
-    window = fields.take_str("default_window", DashboardConfig.default_window) or DashboardConfig.default_window
+        fields.report("refresh", f"{refresh:g}s is out of range", "use 2s to 10m, e.g. 10s")
+    window = fields.take_str("default_window", DashboardConfig.default_window)
     try:
         parse_window(window)
     except ValueError as error:
-        raise ConfigurationError(fields.at("default_window"), str(error), "use e.g. 1h") from None
+        fields.report("default_window", str(error), "use e.g. 1h")
     runbooks_raw = fields.take("runbooks") or {}
+    runbooks: dict[str, tuple[Runbook, ...]] = {}
     if not isinstance(runbooks_raw, dict):
-        raise ConfigurationError(fields.at("runbooks"), "expected a mapping of task to link", "write task: URL")
-    runbooks = {
-        str(task): _runbooks(value, join(fields.at("runbooks"), str(task))) for task, value in runbooks_raw.items()
-    }
+        fields.report("runbooks", "expected a mapping of task to link", "write task: URL")
+    else:
+        for task, value in runbooks_raw.items():
+            runbooks[str(task)] = _runbooks(fields, value, join(fields.at("runbooks"), str(task)))
     fields.done()
     return DashboardConfig(refresh_seconds=refresh, default_window=window, runbooks=runbooks)
 
 
-def _runbooks(value: Any, path: str) -> tuple[Runbook, ...]:
+def _runbooks(fields: Fields, value: Any, path: str) -> tuple[Runbook, ...]:
     items = value if isinstance(value, list) else [value]
     out = []
     for index, item in enumerate(items):
@@ -71,8 +71,10 @@ def _runbooks(value: Any, path: str) -> tuple[Runbook, ...]:
         elif isinstance(item, dict) and isinstance(item.get("url"), str) and set(item) <= {"title", "url"}:
             title, url = str(item.get("title") or "runbook"), item["url"]
         else:
-            raise ConfigurationError(where, f"expected a URL or {{title, url}}, got {item!r}", "write the link's URL")
+            fields.problems.add(where, f"expected a URL or {{title, url}}, got {item!r}", "write the link's URL")
+            continue
         if urlsplit(url).scheme not in ("http", "https"):
-            raise ConfigurationError(where, f"{url!r} is not an http(s) URL", "give the full URL, e.g. https://...")
+            fields.problems.add(where, f"{url!r} is not an http(s) URL", "give the full URL, e.g. https://...")
+            continue
         out.append(Runbook(title, url))
     return tuple(out)

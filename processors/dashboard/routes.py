@@ -9,8 +9,8 @@ from typing import Any
 from aiohttp import web
 
 from otel_impact.processors.clock import Clock
+from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, parse_window
 from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.sli.durations import MINUTE_NS, SECOND_NS, parse_window
 from otel_impact.processors.slo.burn import Budget, tally
 from otel_impact.processors.slo.config import SloConfig
 from otel_impact.processors.slo.windows import period_bounds

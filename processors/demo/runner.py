@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import os
-import re
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +16,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from otel_impact.cli._admin_client import AdminError, get_json
+from otel_impact.processors.child_processes import listening_ports, stop_process
 
 from .table import render
 from .traffic import Traffic, make_customers
@@ -44,7 +43,6 @@ dashboard:
   runbooks:
     checkout: https://runbooks.example.com/checkout
 """
-_LISTENING = re.compile(r"listening: (.*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -118,12 +116,9 @@ class Demo:
     def _wait_listening(self, log: Path, timeout: float = 30.0) -> dict[str, int]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = _LISTENING.search(log.read_text(errors="replace"))
-            if match:
-                return {
-                    name: int(addr.rsplit(":", 1)[1])
-                    for name, addr in (p.split("=", 1) for p in match.group(1).split())
-                }
+            ports = listening_ports(log.read_text(errors="replace"))
+            if ports is not None:
+                return ports
             if self.processes[0][1].poll() is not None:
                 break
             time.sleep(0.1)
@@ -165,13 +160,7 @@ class Demo:
             self.traffic.stop()
             self.traffic = None
         for _, process in reversed(self.processes):  # checkout, payments, then the processor
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
+            stop_process(process, timeout=20)
             if process.stdout is not None:
                 process.stdout.close()
         self.processes.clear()

@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping
 from aiohttp import web
 
 from otel_impact.processors.clock import Clock
+from otel_impact.processors.durations import MINUTE_NS, floor_minute, parse_window
 from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.sli.durations import MINUTE_NS, floor_minute, parse_window
 
 from ._verdict import GatePolicy
 from .evaluate import GateError, evaluate, parse_selector

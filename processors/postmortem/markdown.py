@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
     """Markdown for a `build_postmortem` document."""
     impact = doc["impact"]
-    telemetry = impact.get("telemetry") or {}
+    lines = [
+        *_summary(doc, impact.get("telemetry") or {}),
+        *_customer_impact(impact),
+        *_budgets(doc.get("budgets") or []),
+        *_alerts(doc.get("alerts") or []),
+        *_method(doc, impact.get("accuracy") or {}),
+    ]
+    return "\n".join(lines)
+
+
+def _summary(doc: Mapping[str, Any], telemetry: Mapping[str, Any]) -> list[str]:
     lines = [
         f"# Impact summary: {doc['task']}",
         "",
@@ -30,67 +40,77 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         lines.append(
             f"- **Telemetry: incomplete** ({telemetry.get('reason')}). The figures below are **lower bounds**."
         )
+    return lines
+
+
+def _customer_impact(impact: Mapping[str, Any]) -> list[str]:
     events = impact["events"]
-    lines += [
+    impacted, users = impact["impacted_users"], impact["users"]
+    lines = [
         "",
         "## Customer impact",
         "",
-        "| measure | value | bounds |",
-        "|---|---|---|",
-        f"| impacted users (at least one failed task) | {_int(impact['impacted_users']['estimate'])} | "
-        f"{_bounds(impact['impacted_users'])} |",
-        f"| users who attempted the task | {_int(impact['users']['estimate'])} | {_bounds(impact['users'])} |",
-        f"| failed tasks | {_int(events['bad'])} of {_int(events['total'])} ({_pct(_ratio(events))}) | exact |",
-        f"| revenue at risk | {_money(impact['revenue_at_risk'])} | exact |",
-        "",
+        *_table(
+            ("measure", "value", "bounds"),
+            [
+                ("impacted users (at least one failed task)", _int(impacted["estimate"]), _bounds(impacted)),
+                ("users who attempted the task", _int(users["estimate"]), _bounds(users)),
+                ("failed tasks", f"{_int(events['bad'])} of {_int(events['total'])} ({_pct(_ratio(events))})", "exact"),
+                ("revenue at risk", _money(impact["revenue_at_risk"]), "exact"),
+            ],
+        ),
     ]
     segments = impact.get("segments") or []
     if segments:
-        lines += [
-            "### By segment",
-            "",
-            "| segment | tasks | failed | success | impacted users | bounds | revenue at risk |",
-            "|---|---|---|---|---|---|---|",
+        headers = ("segment", "tasks", "failed", "success", "impacted users", "bounds", "revenue at risk")
+        rows = [
+            (
+                _segment(segment["segment"]),
+                _int(segment["events"]["total"]),
+                _int(segment["events"]["bad"]),
+                _pct(segment.get("success_ratio")),
+                _int(segment["impacted_users"]["estimate"]),
+                _bounds(segment["impacted_users"]),
+                _money(segment["revenue_at_risk"]),
+            )
+            for segment in segments
         ]
-        for segment in segments:
-            seg_events = segment["events"]
-            lines.append(
-                f"| {_segment(segment['segment'])} | {_int(seg_events['total'])} | {_int(seg_events['bad'])} | "
-                f"{_pct(segment.get('success_ratio'))} | {_int(segment['impacted_users']['estimate'])} | "
-                f"{_bounds(segment['impacted_users'])} | {_money(segment['revenue_at_risk'])} |"
-            )
-        lines.append("")
-    lines += ["## Error budget consumed", ""]
-    budgets = doc.get("budgets") or []
+        lines += ["### By segment", "", *_table(headers, rows)]
+    return lines
+
+
+def _budgets(budgets: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["## Error budget consumed", ""]
     if not budgets:
-        lines += ["No SLO is configured for this task.", ""]
-    else:
-        lines += ["| SLO | segment | failed in the incident | budget of the period consumed |", "|---|---|---|---|"]
-        for budget in budgets:
-            for segment in budget["segments"]:
-                consumed = segment["budget_consumed"]
-                lines.append(
-                    f"| {budget['slo']} ({budget['objective']:g}% {budget['sli']}, {budget['window']}) | "
-                    f"{_segment(segment['segment'])} | {_int(segment['bad_in_incident'])} | "
-                    f"{'–' if consumed is None else _pct(consumed)} |"
-                )
-        lines.append("")
-    lines += ["## Alert timeline", ""]
-    alerts = doc.get("alerts") or []
+        return [*lines, "No SLO is configured for this task.", ""]
+    rows = [
+        (
+            f"{budget['slo']} ({budget['objective']:g}% {budget['sli']}, {budget['window']})",
+            _segment(segment["segment"]),
+            _int(segment["bad_in_incident"]),
+            "–" if segment["budget_consumed"] is None else _pct(segment["budget_consumed"]),
+        )
+        for budget in budgets
+        for segment in budget["segments"]
+    ]
+    return [*lines, *_table(("SLO", "segment", "failed in the incident", "budget of the period consumed"), rows)]
+
+
+def _alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
+    lines = ["## Alert timeline", ""]
     if not alerts:
-        lines += ["No alert fired or resolved for this task in the window.", ""]
-    else:
-        lines += ["| time | event | severity | segment | summary |", "|---|---|---|---|---|"]
-        for alert in alerts:
-            labels = alert["labels"]
-            segment = {k: v for k, v in labels.items() if k not in _ALERT_LABELS}
-            lines.append(
-                f"| {alert['at']} | {alert['event']} | {labels.get('severity', '')} "
-                f"{labels.get('impact_severity', '')} | {_segment(segment)} | {alert['summary']} |"
-            )
-        lines.append("")
-    accuracy = impact.get("accuracy") or {}
-    lines += [
+        return [*lines, "No alert fired or resolved for this task in the window.", ""]
+    rows = []
+    for alert in alerts:
+        labels = alert["labels"]
+        segment = {k: v for k, v in labels.items() if k not in _ALERT_LABELS}
+        severity = f"{labels.get('severity', '')} {labels.get('impact_severity', '')}"
+        rows.append((alert["at"], alert["event"], severity, _segment(segment), alert["summary"]))
+    return [*lines, *_table(("time", "event", "severity", "segment", "summary"), rows)]
+
+
+def _method(doc: Mapping[str, Any], accuracy: Mapping[str, Any]) -> list[str]:
+    return [
         "## How these numbers were made",
         "",
         "- Task counts and revenue at risk are exact sums of the task spans the processor received.",
@@ -100,7 +120,16 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
         f"- Generated at {doc['generated_at']} by otel-impact.",
         "",
     ]
-    return "\n".join(lines)
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """A Markdown table, then an empty line."""
+    return [
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+    ]
 
 
 _ALERT_LABELS = frozenset({"alertname", "slo", "task", "severity", "impact_severity", "owner", "team", "route"})

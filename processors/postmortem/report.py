@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from otel_impact.processors.durations import SECOND_NS, format_duration
 from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.sli.durations import SECOND_NS, format_duration
 from otel_impact.processors.slo.alerts import rfc3339
 from otel_impact.processors.slo.burn import tally
 from otel_impact.processors.slo.config import SloConfig

@@ -11,8 +11,8 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from otel_impact.processors.clock import Clock
+from otel_impact.processors.durations import parse_timestamp
 from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.sli.durations import parse_timestamp
 from otel_impact.processors.slo.config import SloConfig
 from otel_impact.processors.slo.engine import AlertTransition
 

@@ -17,8 +17,9 @@ from grpc import aio
 from otel_impact.processors.config import Listener
 from otel_impact.processors.pipeline import Pipeline, Rejection
 
+from .base import UNAUTHENTICATED, OtlpReceiver
 from .errors import grpc_code, grpc_trailers
-from .security import BearerCheck, grpc_server_credentials
+from .security import grpc_server_credentials
 
 logger = logging.getLogger("otel_impact.processor")
 
@@ -26,17 +27,12 @@ SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 TRANSPORT = "grpc"
 
 
-class GrpcReceiver:
+class GrpcReceiver(OtlpReceiver):
     """Owns the grpc.aio server. `start` binds and returns the port (the chosen one for port 0)."""
 
     def __init__(self, listener: Listener, max_request_bytes: int, pipeline: Pipeline) -> None:
-        assert listener.endpoint is not None
-        self.listener = listener
-        self.max_request_bytes = max_request_bytes
-        self.pipeline = pipeline
-        self._auth = BearerCheck(listener)
+        super().__init__(listener, max_request_bytes, pipeline)
         self._server: aio.Server | None = None
-        self.port = 0
 
     async def _export(self, request: bytes, context: aio.ServicerContext) -> bytes:
         pipeline = self.pipeline
@@ -44,12 +40,9 @@ class GrpcReceiver:
             metadata = dict(context.invocation_metadata() or ())
             header = metadata.get("authorization")
             if not self._auth.allows(header if isinstance(header, str) else None):
-                await self._abort(
-                    context, pipeline.reject(TRANSPORT, Rejection("unauthenticated", "missing or wrong bearer token"))
-                )
+                await self._abort(context, pipeline.reject(TRANSPORT, UNAUTHENTICATED))
         if len(request) > self.max_request_bytes:
-            rejection = Rejection("too_large", f"the request exceeds the limit of {self.max_request_bytes} bytes")
-            await self._abort(context, pipeline.reject(TRANSPORT, rejection))
+            await self._abort(context, pipeline.reject(TRANSPORT, self.too_large()))
         refused = pipeline.submit(request, TRANSPORT)
         if refused is not None:
             await self._abort(context, refused)

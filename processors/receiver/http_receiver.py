@@ -16,26 +16,22 @@ from aiohttp import web
 from otel_impact.processors.config import Listener
 from otel_impact.processors.pipeline import Pipeline, Rejection
 
+from .base import UNAUTHENTICATED, OtlpReceiver
 from .errors import http_body, http_status
 from .otlp_json import InvalidJson, json_to_protobuf
-from .security import BearerCheck, server_ssl_context
+from .security import server_ssl_context
 
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_TYPE = "application/json"
 TRACES_PATH = "/v1/traces"
 
 
-class HttpReceiver:
+class HttpReceiver(OtlpReceiver):
     """Owns the aiohttp server of the OTLP/HTTP receiver."""
 
     def __init__(self, listener: Listener, max_request_bytes: int, pipeline: Pipeline) -> None:
-        assert listener.endpoint is not None
-        self.listener = listener
-        self.max_request_bytes = max_request_bytes
-        self.pipeline = pipeline
-        self._auth = BearerCheck(listener)
+        super().__init__(listener, max_request_bytes, pipeline)
         self._runner: web.AppRunner | None = None
-        self.port = 0
 
     def _answer(
         self, transport: str, rejection: Rejection, json_encoding: bool, *, counted: bool = False
@@ -85,7 +81,7 @@ class HttpReceiver:
         json_encoding = content_type == JSON_TYPE
         transport = "http/json" if json_encoding else "http/protobuf"
         if not self._auth.allows(request.headers.get("Authorization")):
-            return self._answer(transport, Rejection("unauthenticated", "missing or wrong bearer token"), json_encoding)
+            return self._answer(transport, UNAUTHENTICATED, json_encoding)
         if not json_encoding and content_type not in PROTOBUF_TYPES:
             message = "use Content-Type application/x-protobuf or application/json"
             return self._answer(transport, Rejection("unsupported_media_type", message), json_encoding)
@@ -97,8 +93,7 @@ class HttpReceiver:
         except (ValueError, zlib.error):
             return self._answer(transport, Rejection("invalid", "the gzip body is corrupt"), json_encoding)
         if body is None:
-            message = f"the request exceeds the limit of {self.max_request_bytes} bytes"
-            return self._answer(transport, Rejection("too_large", message), json_encoding)
+            return self._answer(transport, self.too_large(), json_encoding)
         if json_encoding:
             try:
                 body = json_to_protobuf(body)

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from otel_impact.processors.durations import MINUTE_NS
+
 from .buckets import CountTiers, Layout, SketchTiers
 from .sketches import SketchParams
 
@@ -30,7 +32,6 @@ COL_TOTAL = 0
 COL_BAD = 1
 COL_REVENUE = 2
 FIRST_THRESHOLD_COL = 3
-MINUTE_NS = 60_000_000_000
 EXPO_SCALE = 3
 """Exponential histogram scale: bucket bounds grow by 2**(1/8), about 9% per bucket."""
 ZERO_INDEX = -(2**62)

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from otel_impact.processors.durations import SECOND_NS
+
 from .config import TierConfig
 from .sketches import SketchCell, SketchParams
 
 __all__ = ["CountTiers", "Layout", "SketchTiers"]
 
-SECOND_NS = 1_000_000_000
 Row = npt.NDArray[np.float64]
 
 

@@ -3,7 +3,8 @@
 Plain frozen dataclasses, checked in one place (`SliConfig.validate`). `SliConfig.from_mapping`
 reads the section as parsed from YAML (a mapping of plain values) and raises
 `ConfigurationError` naming the field path (``sli.tasks[0].success.http_bad[1]``), the problem
-and the fix. Durations accept ``300ms``, ``5m``, ``1h30m``, ``7d`` or a number of seconds.
+and the fix (`ConfigurationErrors` when several fields cannot be read). Durations accept
+``300ms``, ``5m``, ``1h30m``, ``7d`` or a number of seconds.
 
 Example::
 
@@ -24,13 +25,12 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from otel_impact._exceptions import ConfigurationError
-
-from .durations import parse_duration
+from otel_impact.processors.config import Fields
 
 __all__ = [
     "DimensionConfig",
@@ -238,34 +238,38 @@ class SliConfig:
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> SliConfig:
-        """Read the ``sli:`` section (``None`` or ``{}`` gives the defaults) and validate it."""
-        if raw is None:
-            return cls().validate()
-        reader = _Reader(raw, SECTION)
+        """Read the ``sli:`` section (``None`` or ``{}`` gives the defaults) and validate it.
+
+        Raises `ConfigurationErrors` listing every field that cannot be read, else the first
+        `ConfigurationError` of `validate`.
+        """
+        fields = Fields(raw, SECTION)
         defaults = cls()
         config = cls(
-            enabled=reader.boolean("enabled", defaults.enabled),
-            auto_tasks=reader.boolean("auto_tasks", defaults.auto_tasks),
-            max_tasks=reader.integer("max_tasks", defaults.max_tasks),
-            user_attribute=reader.text("user_attribute", defaults.user_attribute),
-            dimensions=reader.items("dimensions", _read_dimension, defaults.dimensions),
-            tasks=reader.items("tasks", _read_task, ()),
-            default_success=reader.section("default_success", _read_success, defaults.default_success),
-            latency_thresholds_s=reader.durations("latency_thresholds", defaults.latency_thresholds_s),
-            max_series_per_task=reader.integer("max_series_per_task", defaults.max_series_per_task),
-            max_series_total=reader.integer("max_series_total", defaults.max_series_total),
-            lateness_s=reader.duration("lateness", defaults.lateness_s),
-            future_tolerance_s=reader.duration("future_tolerance", defaults.future_tolerance_s),
-            count_tiers=reader.items("count_tiers", _read_tier, defaults.count_tiers),
-            sketch_tiers=reader.items("sketch_tiers", _read_tier, defaults.sketch_tiers),
-            hll_lg_k=reader.integer("hll_lg_k", defaults.hll_lg_k),
-            kll_k=reader.integer("kll_k", defaults.kll_k),
-            top_customers_lg_map=reader.integer("top_customers_lg_map", defaults.top_customers_lg_map),
-            loss_detection=reader.section("loss_detection", _read_loss, defaults.loss_detection),
-            checkpoint_interval_s=reader.duration("checkpoint_interval", defaults.checkpoint_interval_s),
-            metrics_windows_s=tuple(int(s) for s in reader.durations("metrics_windows", defaults.metrics_windows_s)),
+            enabled=fields.take_bool("enabled", defaults.enabled),
+            auto_tasks=fields.take_bool("auto_tasks", defaults.auto_tasks),
+            max_tasks=fields.take_int("max_tasks", defaults.max_tasks),
+            user_attribute=fields.take_str("user_attribute", defaults.user_attribute),
+            dimensions=_entries(fields, "dimensions", _read_dimension, defaults.dimensions),
+            tasks=_entries(fields, "tasks", _read_task, ()),
+            default_success=_section(fields, "default_success", _read_success, defaults.default_success),
+            latency_thresholds_s=fields.take_durations("latency_thresholds", defaults.latency_thresholds_s),
+            max_series_per_task=fields.take_int("max_series_per_task", defaults.max_series_per_task),
+            max_series_total=fields.take_int("max_series_total", defaults.max_series_total),
+            lateness_s=fields.take_duration("lateness", defaults.lateness_s),
+            future_tolerance_s=fields.take_duration("future_tolerance", defaults.future_tolerance_s),
+            count_tiers=_entries(fields, "count_tiers", _read_tier, defaults.count_tiers),
+            sketch_tiers=_entries(fields, "sketch_tiers", _read_tier, defaults.sketch_tiers),
+            hll_lg_k=fields.take_int("hll_lg_k", defaults.hll_lg_k),
+            kll_k=fields.take_int("kll_k", defaults.kll_k),
+            top_customers_lg_map=fields.take_int("top_customers_lg_map", defaults.top_customers_lg_map),
+            loss_detection=_section(fields, "loss_detection", _read_loss, defaults.loss_detection),
+            checkpoint_interval_s=fields.take_duration("checkpoint_interval", defaults.checkpoint_interval_s),
+            metrics_windows_s=tuple(
+                int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)
+            ),
         )
-        reader.reject_unknown()
+        fields.done()
         return config.validate()
 
     def with_changes(self, **changes: Any) -> SliConfig:
@@ -275,225 +279,107 @@ class SliConfig:
 
 # -- reading --------------------------------------------------------------------------------------
 
-
-class _Reader:
-    """Reads typed fields from one mapping, remembering which keys it used."""
-
-    def __init__(self, raw: object, path: str) -> None:
-        if not isinstance(raw, Mapping):
-            raise ConfigurationError(path, f"is a {type(raw).__name__}, not a mapping", "write key: value pairs here")
-        self.raw: Mapping[str, Any] = raw
-        self.path = path
-        self.used: set[str] = set()
-
-    def _get(self, key: str) -> Any:
-        self.used.add(key)
-        return self.raw.get(key)
-
-    def at(self, key: str) -> str:
-        return f"{self.path}.{key}"
-
-    def reject_unknown(self) -> None:
-        unknown = sorted(set(map(str, self.raw)) - self.used)
-        if unknown:
-            raise ConfigurationError(
-                f"{self.path}.{unknown[0]}",
-                "is not a known field",
-                f"remove it or fix its spelling (known: {', '.join(sorted(self.used))})",
-            )
-
-    def boolean(self, key: str, default: bool) -> bool:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise ConfigurationError(self.at(key), f"{value!r} is not true or false", "write true or false")
-        return value
-
-    def integer(self, key: str, default: int) -> int:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigurationError(self.at(key), f"{value!r} is not a whole number", "write a whole number")
-        return value
-
-    def number(self, key: str, default: float | None) -> float | None:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigurationError(self.at(key), f"{value!r} is not a number", "write a number such as 0.25")
-        return float(value)
-
-    def text(self, key: str, default: str) -> str:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str):
-            raise ConfigurationError(self.at(key), f"{value!r} is not a string", "write a string")
-        return value
-
-    def optional_str(self, key: str) -> str | None:
-        value = self._get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
-            raise ConfigurationError(self.at(key), f"{value!r} is not a non-empty string", "write a name")
-        return value
-
-    def strs(self, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-        value = self._get(key)
-        if value is None:
-            return default
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, list):
-            raise ConfigurationError(self.at(key), f"{value!r} is not a list", "write a list such as [a, b]")
-        out = []
-        for index, item in enumerate(value):
-            if isinstance(item, bool) or not isinstance(item, str | int):
-                raise ConfigurationError(f"{self.at(key)}[{index}]", f"{item!r} is not a string", "write a string")
-            out.append(str(item))
-        return tuple(out)
-
-    def duration(self, key: str, default: float) -> float:
-        value = self._get(key)
-        if value is None:
-            return default
-        try:
-            return parse_duration(value)
-        except ValueError as error:
-            raise ConfigurationError(self.at(key), str(error), "write e.g. 300ms, 5m or 1h") from None
-
-    def optional_duration(self, key: str) -> float | None:
-        if self.raw.get(key) is None:
-            self.used.add(key)
-            return None
-        return self.duration(key, 0.0)
-
-    def durations(self, key: str, default: tuple[float, ...]) -> tuple[float, ...]:
-        value = self._get(key)
-        if value is None:
-            return tuple(float(v) for v in default)
-        if not isinstance(value, list):
-            raise ConfigurationError(self.at(key), f"{value!r} is not a list", "write a list such as [300ms, 1s]")
-        out = []
-        for index, item in enumerate(value):
-            try:
-                out.append(parse_duration(item))
-            except ValueError as error:
-                raise ConfigurationError(f"{self.at(key)}[{index}]", str(error), "write e.g. 300ms or 1s") from None
-        return tuple(out)
-
-    def items(self, key: str, read: Any, default: tuple[Any, ...]) -> tuple[Any, ...]:
-        value = self._get(key)
-        if value is None:
-            return default
-        if not isinstance(value, list):
-            raise ConfigurationError(
-                self.at(key), f"is a {type(value).__name__}, not a list", "write a list of entries"
-            )
-        return tuple(read(_Reader(item, f"{self.at(key)}[{index}]")) for index, item in enumerate(value))
-
-    def section(self, key: str, read: Any, default: Any) -> Any:
-        value = self._get(key)
-        return default if value is None else read(_Reader(value, self.at(key)))
+_Item = TypeVar("_Item")
 
 
-def _read_success(reader: _Reader) -> SuccessConfig:
+def _section(fields: Fields, key: str, read: Callable[[Fields], _Item], default: _Item) -> _Item:
+    """``read`` over the mapping at ``key``, or ``default`` when it is not set."""
+    return read(fields.take_section(key)) if fields.has(key) else default
+
+
+def _entries(
+    fields: Fields, key: str, read: Callable[[Fields], _Item], default: tuple[_Item, ...]
+) -> tuple[_Item, ...]:
+    """``read`` over each mapping of the list at ``key``, or ``default`` when it is not set."""
+    return tuple(read(entry) for entry in fields.take_entries(key)) if fields.has(key) else default
+
+
+def _read_success(fields: Fields) -> SuccessConfig:
     defaults = SuccessConfig()
-    http_bad = reader.strs("http_bad", defaults.http_bad)
+    http_bad = fields.take_str_list("http_bad", defaults.http_bad, allow_single=True)
     for index, item in enumerate(http_bad):
         if not (HTTP_CLASS.fullmatch(item) or (item.isdigit() and 100 <= int(item) <= 599)):
-            raise ConfigurationError(
-                f"{reader.at('http_bad')}[{index}]",
+            fields.problems.add(
+                f"{fields.at('http_bad')}[{index}]",
                 f"{item!r} is not an HTTP status class or code",
                 "use a class such as 4xx or 5xx, or a code such as 429",
             )
-    threshold = reader.optional_duration("latency_threshold")
+    threshold = fields.take_duration("latency_threshold", None)
+    if threshold is not None and threshold <= 0:
+        fields.report("latency_threshold", "must be positive", "use e.g. 2s")
     success = SuccessConfig(
-        status_error=reader.boolean("status_error", defaults.status_error),
+        status_error=fields.take_bool("status_error", defaults.status_error),
         http_bad=http_bad,
-        error_types_bad=reader.strs("error_types_bad", ()),
-        error_types_good=reader.strs("error_types_good", ()),
+        error_types_bad=fields.take_str_list("error_types_bad", allow_single=True),
+        error_types_good=fields.take_str_list("error_types_good", allow_single=True),
         latency_threshold_s=threshold,
     )
-    if threshold is not None and threshold <= 0:
-        raise ConfigurationError(reader.at("latency_threshold"), "must be positive", "use e.g. 2s")
-    reader.reject_unknown()
+    fields.done()
     return success
 
 
-def _read_match(reader: _Reader) -> TaskMatch:
+def _read_match(fields: Fields) -> TaskMatch:
     match = TaskMatch(
-        service=reader.strs("service", ()),
-        span_name=reader.strs("span_name", ()),
-        http_route=reader.strs("http_route", ()),
-        kind=reader.strs("kind", ()),
+        service=fields.take_str_list("service", allow_single=True),
+        span_name=fields.take_str_list("span_name", allow_single=True),
+        http_route=fields.take_str_list("http_route", allow_single=True),
+        kind=fields.take_str_list("kind", allow_single=True),
     )
     for index, kind in enumerate(match.kind):
         if kind not in SPAN_KINDS:
-            raise ConfigurationError(
-                f"{reader.at('kind')}[{index}]", f"{kind!r} is not a span kind", f"use one of {', '.join(SPAN_KINDS)}"
+            fields.problems.add(
+                f"{fields.at('kind')}[{index}]", f"{kind!r} is not a span kind", f"use one of {', '.join(SPAN_KINDS)}"
             )
-    reader.reject_unknown()
+    fields.done()
     if not any((match.service, match.span_name, match.http_route, match.kind)):
-        raise ConfigurationError(reader.path, "matches nothing", "give service, span_name, http_route or kind")
+        fields.problems.add(fields.path, "matches nothing", "give service, span_name, http_route or kind")
     return match
 
 
-def _read_task(reader: _Reader) -> TaskConfig:
-    name = reader.optional_str("name")
-    if name is None:
-        raise ConfigurationError(reader.at("name"), "is missing", "name the task, e.g. name: checkout")
-    thresholds = (
-        reader.durations("latency_thresholds", ()) if reader.raw.get("latency_thresholds") is not None else None
-    )
-    reader.used.add("latency_thresholds")
+def _read_task(fields: Fields) -> TaskConfig:
     task = TaskConfig(
-        name=name,
-        match=reader.section("match", _read_match, None),
-        success=reader.section("success", _read_success, None),
-        latency_thresholds_s=thresholds,
-        value=reader.number("value", None),
+        name=fields.take_str("name", "", if_missing="name the task, e.g. name: checkout"),
+        match=_section(fields, "match", _read_match, None),
+        success=_section(fields, "success", _read_success, None),
+        latency_thresholds_s=fields.take_durations("latency_thresholds", ())
+        if fields.has("latency_thresholds")
+        else None,
+        value=fields.take_float("value", None),
     )
-    reader.reject_unknown()
+    fields.done()
     return task
 
 
-def _read_dimension(reader: _Reader) -> DimensionConfig:
-    name = reader.optional_str("name")
-    if name is None:
-        raise ConfigurationError(reader.at("name"), "is missing", "name the dimension, e.g. name: region")
-    dimension = DimensionConfig(name=name, attribute=reader.optional_str("attribute"), flag=reader.optional_str("flag"))
-    reader.reject_unknown()
+def _read_dimension(fields: Fields) -> DimensionConfig:
+    dimension = DimensionConfig(
+        name=fields.take_str("name", "", if_missing="name the dimension, e.g. name: region"),
+        attribute=fields.take_str("attribute", None),
+        flag=fields.take_str("flag", None),
+    )
+    fields.done()
     if (dimension.attribute is None) == (dimension.flag is None):
-        raise ConfigurationError(
-            reader.path, "needs exactly one source", "give either attribute: <key> or flag: <flag key>"
-        )
+        fields.problems.add(fields.path, "needs exactly one source", "give either attribute: <key> or flag: <flag key>")
     return dimension
 
 
-def _read_tier(reader: _Reader) -> TierConfig:
-    width = reader.duration("width", 0.0)
-    keep = reader.duration("keep", 0.0)
-    reader.reject_unknown()
+def _read_tier(fields: Fields) -> TierConfig:
+    width = fields.take_duration("width", 0.0)
+    keep = fields.take_duration("keep", 0.0)
+    fields.done()
     if width <= 0 or keep <= 0:
-        raise ConfigurationError(reader.path, "needs width and keep", "write e.g. {width: 1m, keep: 6h}")
+        fields.problems.add(fields.path, "needs width and keep", "write e.g. {width: 1m, keep: 6h}")
     return TierConfig(int(width), int(keep))
 
 
-def _read_loss(reader: _Reader) -> LossDetectionConfig:
+def _read_loss(fields: Fields) -> LossDetectionConfig:
     defaults = LossDetectionConfig()
-    ratio = reader.number("drop_ratio", defaults.drop_ratio)
     loss = LossDetectionConfig(
-        window_s=int(reader.duration("window", defaults.window_s)),
-        baseline_s=int(reader.duration("baseline", defaults.baseline_s)),
-        drop_ratio=defaults.drop_ratio if ratio is None else ratio,
-        min_baseline_events=reader.integer("min_baseline_events", defaults.min_baseline_events),
+        window_s=int(fields.take_duration("window", defaults.window_s)),
+        baseline_s=int(fields.take_duration("baseline", defaults.baseline_s)),
+        drop_ratio=fields.take_float("drop_ratio", defaults.drop_ratio),
+        min_baseline_events=fields.take_int("min_baseline_events", defaults.min_baseline_events),
     )
-    reader.reject_unknown()
+    fields.done()
     return loss
 
 

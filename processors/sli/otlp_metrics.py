@@ -25,10 +25,10 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportM
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.metrics.v1 import metrics_pb2 as pb
 
+from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, format_duration
 from otel_impact.version import __version__
 
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, ExpoHistogram, Series
-from .durations import MINUTE_NS, SECOND_NS, floor_minute, format_duration
 from .queries import SliQueries
 from .sketches import SketchMerger
 

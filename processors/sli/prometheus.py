@@ -30,8 +30,9 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, format_duration
+
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, histogram_bounds
-from .durations import MINUTE_NS, SECOND_NS, floor_minute, format_duration
 from .queries import SliQueries
 from .sketches import SketchMerger
 

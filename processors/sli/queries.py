@@ -16,10 +16,17 @@ from typing import Any
 
 import numpy as np
 
+from otel_impact.processors.durations import (
+    MAX_WINDOW_S,
+    MINUTE_NS,
+    SECOND_NS,
+    ceil_minute,
+    floor_minute,
+    format_duration,
+)
 from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
 
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, Series
-from .durations import MAX_WINDOW_S, MINUTE_NS, SECOND_NS, ceil_minute, floor_minute, format_duration
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
 from .tasks import TaskState

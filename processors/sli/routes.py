@@ -20,7 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from .durations import MINUTE_NS, floor_minute, parse_timestamp, parse_window
+from otel_impact.processors.durations import MINUTE_NS, floor_minute, parse_timestamp, parse_window
+
 from .queries import SliQueries
 
 __all__ = ["add_routes"]

@@ -27,11 +27,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from otel_impact._exceptions import ConfigurationError
-
-from ._fields import Problems
+from otel_impact.processors.config import Fields, Problems
 
 __all__ = [
     "SEVERITIES",
@@ -50,17 +47,6 @@ SEVERITIES = ("SEV1", "SEV2", "SEV3", "SEV4")
 
 _URL = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 _HEADER = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
-_FIELDS = (
-    "evaluation_interval",
-    "alertmanager",
-    "webhooks",
-    "delivery",
-    "low_traffic_guard",
-    "low_budget_page",
-    "scoring",
-    "severity",
-    "page_at_severity",
-)
 
 
 @dataclass(frozen=True)
@@ -206,27 +192,21 @@ class AlertingConfig:
         """Build and validate the section from its YAML mapping; raises `ConfigurationErrors`."""
         if raw is None:
             return cls()
-        problems = Problems()
-        entry = problems.mapping(raw, path, _FIELDS)
-        if entry is None:
-            problems.raise_if_any()
-            raise AssertionError("unreachable")
+        fields = Fields(raw, path)
         config = cls(
-            evaluation_interval=problems.duration(entry, "evaluation_interval", path, default=30.0),
-            alertmanager_urls=_read_alertmanager(problems, entry.get("alertmanager"), f"{path}.alertmanager"),
-            webhooks=_read_webhooks(problems, entry.get("webhooks"), f"{path}.webhooks"),
-            delivery=_read_delivery(problems, entry.get("delivery"), f"{path}.delivery"),
-            low_traffic_guard=_read_guard(problems, entry.get("low_traffic_guard"), f"{path}.low_traffic_guard"),
-            low_budget_page=_read_low_budget(problems, entry.get("low_budget_page"), f"{path}.low_budget_page"),
-            scoring=_read_scoring(problems, entry.get("scoring"), f"{path}.scoring"),
-            severity=_read_severity(problems, entry.get("severity"), f"{path}.severity"),
-            page_at_severity=_read_page_at(problems, entry, path),
+            evaluation_interval=fields.take_duration("evaluation_interval", 30.0),
+            alertmanager_urls=_read_alertmanager(fields.take_section("alertmanager")),
+            webhooks=_read_webhooks(fields),
+            delivery=_read_delivery(fields.take_section("delivery")),
+            low_traffic_guard=_read_guard(fields.take_section("low_traffic_guard")),
+            low_budget_page=_read_low_budget(fields.take_section("low_budget_page")),
+            scoring=_read_scoring(fields.take_section("scoring")),
+            severity=_read_severity(fields.take_section("severity")),
+            page_at_severity=_read_page_at(fields),
         )
-        try:
+        with fields.problems.collecting():
             config.validate(path)
-        except ConfigurationError as error:
-            problems.extend(error)
-        problems.raise_if_any()
+        fields.done()
         return config
 
 
@@ -239,123 +219,102 @@ _URL_FIX = "give the full URL, e.g. http://alertmanager:9093"
 _SEV_FIX = "use SEV1, SEV2, SEV3, SEV4, or null to never promote tickets to pages"
 
 
-def _section(problems: Problems, raw: object, path: str, known: tuple[str, ...]) -> Mapping[str, Any]:
-    if raw is None:
-        return {}
-    return problems.mapping(raw, path, known) or {}
+def _read_alertmanager(fields: Fields) -> tuple[str, ...]:
+    urls = fields.take_str_list("urls", allow_single=True)
+    fields.done()
+    return tuple(url.rstrip("/") for url in urls)
 
 
-def _read_alertmanager(problems: Problems, raw: object, path: str) -> tuple[str, ...]:
-    entry = _section(problems, raw, path, ("urls",))
-    return tuple(url.rstrip("/") for url in problems.string_list(entry, "urls", path))
-
-
-def _read_webhooks(problems: Problems, raw: object, path: str) -> tuple[WebhookConfig, ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, list):
-        problems.add(path, "expected a list", "write `webhooks: [{url: https://...}]`")
-        return ()
+def _read_webhooks(alerting: Fields) -> tuple[WebhookConfig, ...]:
     hooks = []
-    for index, item in enumerate(raw):
-        where = f"{path}[{index}]"
-        entry = problems.mapping(item, where, ("url", "headers"))
-        if entry is None:
-            continue
-        url = problems.string(entry, "url", where, required=True)
-        headers = entry.get("headers") or {}
-        if not isinstance(headers, Mapping) or not all(isinstance(v, str) for v in headers.values()):
-            problems.add(f"{where}.headers", "expected a mapping of header name to text", "quote the values")
-            headers = {}
-        if url:
-            hooks.append(WebhookConfig(url=url, headers=tuple((str(k), v) for k, v in headers.items())))
+    for fields in alerting.take_entries("webhooks", "write `webhooks: [{url: https://...}]`"):
+        url = fields.take_str("url", None, if_missing="set `url`")
+        headers = fields.take_str_map("headers")
+        fields.done()
+        if url is not None:
+            hooks.append(WebhookConfig(url=url, headers=tuple(headers.items())))
     return tuple(hooks)
 
 
-def _read_delivery(problems: Problems, raw: object, path: str) -> DeliveryConfig:
-    known = ("timeout", "initial_backoff", "max_backoff", "max_elapsed", "queue_size", "resend_interval", "max_batch")
-    entry = _section(problems, raw, path, known)
+def _read_delivery(fields: Fields) -> DeliveryConfig:
     default = DeliveryConfig()
-    return DeliveryConfig(
-        timeout=problems.duration(entry, "timeout", path, default=default.timeout, minimum=0.001),
-        initial_backoff=problems.duration(
-            entry, "initial_backoff", path, default=default.initial_backoff, minimum=0.001
-        ),
-        max_backoff=problems.duration(entry, "max_backoff", path, default=default.max_backoff, minimum=0.001),
-        max_elapsed=problems.duration(entry, "max_elapsed", path, default=default.max_elapsed),
-        queue_size=problems.integer(entry, "queue_size", path, default=default.queue_size, minimum=1),
-        resend_interval=problems.duration(entry, "resend_interval", path, default=default.resend_interval),
-        max_batch=problems.integer(entry, "max_batch", path, default=default.max_batch, minimum=1),
+    delivery = DeliveryConfig(
+        timeout=fields.take_duration("timeout", default.timeout, minimum=0.001),
+        initial_backoff=fields.take_duration("initial_backoff", default.initial_backoff, minimum=0.001),
+        max_backoff=fields.take_duration("max_backoff", default.max_backoff, minimum=0.001),
+        max_elapsed=fields.take_duration("max_elapsed", default.max_elapsed),
+        queue_size=fields.take_int("queue_size", default.queue_size, minimum=1),
+        resend_interval=fields.take_duration("resend_interval", default.resend_interval),
+        max_batch=fields.take_int("max_batch", default.max_batch, minimum=1),
     )
+    fields.done()
+    return delivery
 
 
-def _read_guard(problems: Problems, raw: object, path: str) -> LowTrafficGuard:
-    entry = _section(problems, raw, path, ("min_events", "min_bad_events"))
+def _read_guard(fields: Fields) -> LowTrafficGuard:
     default = LowTrafficGuard()
-    return LowTrafficGuard(
-        min_events=problems.integer(entry, "min_events", path, default=default.min_events),
-        min_bad_events=problems.integer(entry, "min_bad_events", path, default=default.min_bad_events),
+    guard = LowTrafficGuard(
+        min_events=fields.take_int("min_events", default.min_events),
+        min_bad_events=fields.take_int("min_bad_events", default.min_bad_events),
     )
+    fields.done()
+    return guard
 
 
-def _read_low_budget(problems: Problems, raw: object, path: str) -> LowBudgetPage:
-    entry = _section(problems, raw, path, ("enabled", "burn_rate", "budget_remaining_below"))
+def _read_low_budget(fields: Fields) -> LowBudgetPage:
     default = LowBudgetPage()
-    burn = problems.number(entry, "burn_rate", path, default=default.burn_rate, minimum=0, exclusive=True)
-    below = problems.number(entry, "budget_remaining_below", path, default=default.budget_remaining_below)
-    return LowBudgetPage(
-        enabled=problems.boolean(entry, "enabled", path, default=default.enabled),
-        burn_rate=burn if burn is not None else default.burn_rate,
-        budget_remaining_below=below if below is not None else default.budget_remaining_below,
+    page = LowBudgetPage(
+        enabled=fields.take_bool("enabled", default.enabled),
+        burn_rate=fields.take_float("burn_rate", default.burn_rate, minimum=0, exclusive=True),
+        budget_remaining_below=fields.take_float("budget_remaining_below", default.budget_remaining_below),
     )
+    fields.done()
+    return page
 
 
-def _read_scoring(problems: Problems, raw: object, path: str) -> ScoringConfig:
-    known = ("tier_dimension", "tier_weights", "default_tier_weight", "revenue_weight", "window", "top_segments")
-    entry = _section(problems, raw, path, known)
+def _read_scoring(fields: Fields) -> ScoringConfig:
     default = ScoringConfig()
-    weights = default.tier_weights
-    raw_weights = entry.get("tier_weights")
-    if raw_weights is not None:
-        valid = isinstance(raw_weights, Mapping) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in raw_weights.values()
-        )
-        if not valid:
-            problems.add(f"{path}.tier_weights", "expected tier: weight (>= 0) pairs", "write `{enterprise: 10}`")
-        else:
-            weights = tuple((str(k), float(v)) for k, v in raw_weights.items())
-    default_weight = problems.number(entry, "default_tier_weight", path, default=default.default_tier_weight, minimum=0)
-    revenue = problems.number(entry, "revenue_weight", path, default=default.revenue_weight, minimum=0)
-    return ScoringConfig(
-        tier_dimension=problems.string(entry, "tier_dimension", path) or default.tier_dimension,
-        tier_weights=weights,
-        default_tier_weight=default_weight if default_weight is not None else default.default_tier_weight,
-        revenue_weight=revenue if revenue is not None else default.revenue_weight,
-        window=problems.duration(entry, "window", path, default=default.window, minimum=300.0),
-        top_segments=problems.integer(entry, "top_segments", path, default=default.top_segments),
+    scoring = ScoringConfig(
+        tier_dimension=fields.take_str("tier_dimension", default.tier_dimension),
+        tier_weights=_read_tier_weights(fields, default.tier_weights),
+        default_tier_weight=fields.take_float("default_tier_weight", default.default_tier_weight, minimum=0),
+        revenue_weight=fields.take_float("revenue_weight", default.revenue_weight, minimum=0),
+        window=fields.take_duration("window", default.window, minimum=300.0),
+        top_segments=fields.take_int("top_segments", default.top_segments),
     )
+    fields.done()
+    return scoring
 
 
-def _read_severity(problems: Problems, raw: object, path: str) -> SeverityThresholds:
-    entry = _section(problems, raw, path, ("SEV1", "SEV2", "SEV3", "SEV4"))
-    if "SEV4" in entry:
-        problems.add(f"{path}.SEV4", "SEV4 is every score below SEV3", "remove SEV4; set SEV3's minimum instead")
+def _read_tier_weights(fields: Fields, default: tuple[tuple[str, float], ...]) -> tuple[tuple[str, float], ...]:
+    raw = fields.take("tier_weights")
+    if raw is None:
+        return default
+    valid = isinstance(raw, Mapping) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in raw.values()
+    )
+    if not valid:
+        fields.report("tier_weights", "expected tier: weight (>= 0) pairs", "write `{enterprise: 10}`")
+        return default
+    return tuple((str(k), float(v)) for k, v in raw.items())
+
+
+def _read_severity(fields: Fields) -> SeverityThresholds:
+    if fields.has("SEV4"):
+        fields.report("SEV4", "SEV4 is every score below SEV3", "remove SEV4; set SEV3's minimum instead")
     default = SeverityThresholds()
-    values = [
-        problems.number(entry, key, path, default=getattr(default, key.lower()), minimum=0)
-        for key in ("SEV1", "SEV2", "SEV3")
-    ]
-    sev1, sev2, sev3 = (value if value is not None else 0.0 for value in values)
-    return SeverityThresholds(sev1=sev1, sev2=sev2, sev3=sev3)
+    severity = SeverityThresholds(
+        sev1=fields.take_float("SEV1", default.sev1, minimum=0),
+        sev2=fields.take_float("SEV2", default.sev2, minimum=0),
+        sev3=fields.take_float("SEV3", default.sev3, minimum=0),
+    )
+    fields.done()
+    return severity
 
 
-def _read_page_at(problems: Problems, entry: Mapping[str, Any], path: str) -> str | None:
-    if "page_at_severity" not in entry:
-        return "SEV2"
-    value = entry["page_at_severity"]
-    if value is None:
+def _read_page_at(fields: Fields) -> str | None:
+    value = fields.take("page_at_severity", "SEV2")  # null: never promote tickets to pages
+    if value is not None and not isinstance(value, str):
+        fields.report("page_at_severity", f"expected a severity, got {value!r}", _SEV_FIX)
         return None
-    if not isinstance(value, str):
-        problems.add(f"{path}.page_at_severity", f"expected a severity, got {value!r}", _SEV_FIX)
-        return None
-    return value.upper()
+    return None if value is None else value.upper()

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from otel_impact.processors.sli.durations import parse_timestamp
+from otel_impact.processors.durations import parse_timestamp
 
 from .engine import SloEngine
 

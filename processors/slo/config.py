@@ -27,9 +27,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from otel_impact._exceptions import ConfigurationError
-
-from ._fields import Problems, format_duration, parse_duration
+from otel_impact._exceptions import ConfigurationError, ConfigurationErrors
+from otel_impact.processors.config import Fields, Problems, describe
+from otel_impact.processors.durations import format_duration
 
 __all__ = [
     "RESERVED_LABELS",
@@ -67,21 +67,7 @@ RESERVED_LABELS = frozenset(
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
 _DIMENSION = re.compile(r"^[a-z_][a-z0-9_]*$")
 _LABEL = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
-_SLO_FIELDS = (
-    "name",
-    "task",
-    "by",
-    "objective",
-    "sli",
-    "window",
-    "budgeting",
-    "owner",
-    "team",
-    "route",
-    "runbook",
-    "description",
-    "labels",
-)
+_MAPPING_FIX = "write it as `key: value` lines"
 
 
 @dataclass(frozen=True)
@@ -213,14 +199,10 @@ class SloConfig:
                 f"{self.objective} looks like a ratio, but objective is a percentage",
                 f"write {self.objective * 100:g}",
             )
-        try:
+        with problems.collecting():
             self.sli.validate(f"{path}.sli")
-        except ConfigurationError as error:
-            problems.extend(error)
-        try:
+        with problems.collecting():
             self.window.validate(f"{path}.window")
-        except ConfigurationError as error:
-            problems.extend(error)
         seen: set[str] = set()
         for index, name in enumerate(self.by):
             where = f"{path}.by[{index}]"
@@ -257,45 +239,29 @@ class SloConfig:
     @classmethod
     def from_mapping(cls, raw: object, path: str = "slos[?]") -> SloConfig:
         """Build and validate one SLO from its YAML mapping; raises `ConfigurationErrors`."""
-        problems = Problems()
-        entry = problems.mapping(raw, path, _SLO_FIELDS)
-        if entry is None:
-            problems.raise_if_any()
-            raise AssertionError("unreachable")
-        name = problems.string(entry, "name", path, required=True) or "?"
-        task = problems.string(entry, "task", path, required=True) or "?"
-        objective = problems.number(entry, "objective", path)
-        sli = _read_sli(problems, entry.get("sli"), f"{path}.sli")
-        window = _read_window(problems, entry.get("window"), f"{path}.window")
-        budgeting = (problems.string(entry, "budgeting", path) or "occurrences").lower()
-        labels_raw = entry.get("labels") or {}
-        labels: tuple[tuple[str, str], ...] = ()
-        if not isinstance(labels_raw, Mapping) or not all(
-            isinstance(v, (str, int, float)) for v in labels_raw.values()
-        ):
-            problems.add(f"{path}.labels", "expected a mapping of label name to text", "write `labels: {tier: gold}`")
-        else:
-            labels = tuple(sorted((str(k), str(v)) for k, v in labels_raw.items()))
+        if not isinstance(raw, Mapping):
+            raise ConfigurationErrors(
+                [ConfigurationError(path, f"expected a mapping, got {describe(raw)}", _MAPPING_FIX)]
+            )
+        fields = Fields(raw, path)
         slo = cls(
-            name=name,
-            task=task,
-            objective=objective if objective is not None else 99.9,
-            sli=sli,
-            window=window,
-            by=problems.string_list(entry, "by", path),
-            budgeting=budgeting,  # type: ignore[arg-type]
-            owner=problems.string(entry, "owner", path),
-            team=problems.string(entry, "team", path),
-            route=problems.string(entry, "route", path),
-            runbook=problems.string(entry, "runbook", path),
-            description=problems.string(entry, "description", path),
-            labels=labels,
+            name=fields.take_str("name", "?", if_missing="set `name`"),
+            task=fields.take_str("task", "?", if_missing="set `task`"),
+            objective=fields.take_float("objective", 99.9, if_missing="set `objective` to a number"),
+            sli=_read_sli(fields),
+            window=_read_window(fields),
+            by=fields.take_str_list("by", allow_single=True),
+            budgeting=fields.take_str("budgeting", "occurrences").lower(),  # type: ignore[arg-type]
+            owner=fields.take_str("owner", None),
+            team=fields.take_str("team", None),
+            route=fields.take_str("route", None),
+            runbook=fields.take_str("runbook", None),
+            description=fields.take_str("description", None),
+            labels=tuple(sorted(fields.take_str_map("labels").items())),
         )
-        try:
+        with fields.problems.collecting():
             slo.validate(path)
-        except ConfigurationError as error:
-            problems.extend(error)
-        problems.raise_if_any()
+        fields.done()
         return slo
 
 
@@ -320,64 +286,53 @@ def parse_slos_section(raw: object, path: str = "slos") -> tuple[SloConfig, ...]
             problems.add(f"{where}.name", f"{name!r} is already used by {path}[{seen[name]}]", "rename one")
         elif isinstance(name, str):
             seen[name] = index
-        try:
+        with problems.collecting():
             slos.append(SloConfig.from_mapping(item, where))
-        except ConfigurationError as error:
-            problems.extend(error)
     problems.raise_if_any()
     return tuple(slos)
 
 
-def _read_sli(problems: Problems, raw: object, path: str) -> SliSpec:
+def _read_sli(slo: Fields) -> SliSpec:
+    """``sli: {kind: latency, threshold_seconds: 0.3}``, or just the kind (``sli: success_ratio``)."""
+    raw = slo.take("sli")
     if raw is None:
         return SliSpec()
-    if isinstance(raw, str):
-        raw = {"kind": raw}
-    entry = problems.mapping(raw, path, ("kind", "threshold_seconds"))
-    if entry is None:
-        return SliSpec()
-    kind = problems.string(entry, "kind", path, required=True) or "success_ratio"
-    threshold = None
-    if entry.get("threshold_seconds") is not None:
-        threshold = problems.number(entry, "threshold_seconds", path, minimum=0, exclusive=False)
-    spec = SliSpec(kind=kind, threshold_seconds=threshold)  # type: ignore[arg-type]
-    try:
-        spec.validate(path)
-    except ConfigurationError as error:
-        problems.extend(error)
+    fields = Fields({"kind": raw} if isinstance(raw, str) else raw, slo.at("sli"), slo.problems)
+    spec = SliSpec(
+        kind=fields.take_str("kind", "success_ratio", if_missing="set `kind`"),  # type: ignore[arg-type]
+        threshold_seconds=fields.take_float("threshold_seconds", None, minimum=0),
+    )
+    fields.done()
+    with fields.problems.collecting():
+        spec.validate(fields.path)
     return spec
 
 
-def _read_window(problems: Problems, raw: object, path: str) -> WindowSpec:
+def _read_window(slo: Fields) -> WindowSpec:
+    """``window: 30d`` (rolling), ``{rolling: 7d}`` or ``{calendar: month, time_zone: Europe/Paris}``."""
+    raw = slo.take("window")
     if raw is None:
         return WindowSpec()
-    if isinstance(raw, str):
-        raw = {"rolling": raw}
-    entry = problems.mapping(raw, path, ("rolling", "calendar", "time_zone"))
-    if entry is None:
+    fields = Fields({"rolling": raw} if isinstance(raw, str) else raw, slo.at("window"), slo.problems)
+    is_rolling, is_calendar = fields.has("rolling"), fields.has("calendar")
+    rolling = fields.take_duration("rolling", ROLLING_WINDOWS["30d"])
+    calendar = fields.take("calendar")
+    time_zone = fields.take_str("time_zone", None)
+    fields.done()
+    if is_rolling == is_calendar:
+        fields.problems.add(
+            fields.path, "needs exactly one of `rolling` or `calendar`", "write `window: 30d` or `{calendar: month}`"
+        )
         return WindowSpec()
-    if ("rolling" in entry) == ("calendar" in entry):
-        problems.add(path, "needs exactly one of `rolling` or `calendar`", "write `window: 30d` or `{calendar: month}`")
+    if is_calendar and calendar != "month":
+        fields.report("calendar", f"{calendar!r} is not supported", "use `calendar: month`")
         return WindowSpec()
-    if "rolling" in entry:
-        text = entry["rolling"]
-        try:
-            seconds = parse_duration(text) if isinstance(text, str) else -1.0
-        except ValueError:
-            seconds = -1.0
-        if "time_zone" in entry:
-            problems.add(f"{path}.time_zone", "a rolling window has no time zone", "remove time_zone")
-        if seconds < 0:
-            problems.add(f"{path}.rolling", f"{text!r} is not a duration", "use 7d, 28d or 30d")
-            return WindowSpec()
-        spec = WindowSpec(kind="rolling", rolling_seconds=seconds)
+    if is_rolling and time_zone is not None:
+        fields.report("time_zone", "a rolling window has no time zone", "remove time_zone")
+    if is_rolling:
+        spec = WindowSpec(kind="rolling", rolling_seconds=rolling)
     else:
-        if entry["calendar"] != "month":
-            problems.add(f"{path}.calendar", f"{entry['calendar']!r} is not supported", "use `calendar: month`")
-            return WindowSpec()
-        spec = WindowSpec(kind="calendar_month", time_zone=problems.string(entry, "time_zone", path) or "UTC")
-    try:
-        spec.validate(path)
-    except ConfigurationError as error:
-        problems.extend(error)
+        spec = WindowSpec(kind="calendar_month", time_zone=time_zone or "UTC")
+    with fields.problems.collecting():
+        spec.validate(fields.path)
     return spec

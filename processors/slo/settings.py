@@ -11,11 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from otel_impact.processors.config import Problems, read_yaml
 
-from otel_impact._exceptions import ConfigurationError
-
-from ._fields import Problems
 from .alerting_config import AlertingConfig, parse_alerting_section
 from .config import SloConfig, parse_slos_section
 
@@ -41,14 +38,10 @@ class SloSettings:
         assert isinstance(raw, Mapping)
         slos: tuple[SloConfig, ...] = ()
         alerting = AlertingConfig()
-        try:
+        with problems.collecting():
             slos = parse_slos_section(raw.get("slos"))
-        except ConfigurationError as error:
-            problems.extend(error)
-        try:
+        with problems.collecting():
             alerting = parse_alerting_section(raw.get("alerting"))
-        except ConfigurationError as error:
-            problems.extend(error)
         problems.raise_if_any()
         return cls(slos, alerting)
 
@@ -59,16 +52,4 @@ def load_slo_settings(path: str | Path) -> SloSettings:
     Raises `ConfigurationError` for an unreadable file or bad YAML (with its line), and
     `ConfigurationErrors` for invalid sections.
     """
-    name = Path(path).name
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as error:
-        raise ConfigurationError(name, f"cannot read the config file ({error.strerror})", "check the path") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "invalid YAML"
-        raise ConfigurationError(name, f"{problem}{where}", "fix the YAML syntax") from None
-    return SloSettings.from_mapping(raw)
+    return SloSettings.from_mapping(read_yaml(str(path)))

@@ -33,6 +33,8 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Literal
 
+from otel_impact.processors.durations import format_duration
+
 from .config import WindowSpec
 
 __all__ = ["BURN_WINDOWS", "WORKBOOK_RULES", "BurnRule", "period_bounds", "window_name"]
@@ -44,12 +46,10 @@ DAY = 86400.0
 BURN_WINDOWS: tuple[float, ...] = (5 * MINUTE, 30 * MINUTE, HOUR, 2 * HOUR, 6 * HOUR, DAY, 3 * DAY)
 """The windows burn rates are reported over, in seconds: 5m, 30m, 1h, 2h, 6h, 1d, 3d."""
 
-_NAMES = {5 * MINUTE: "5m", 30 * MINUTE: "30m", HOUR: "1h", 2 * HOUR: "2h", 6 * HOUR: "6h", DAY: "1d", 3 * DAY: "3d"}
-
 
 def window_name(seconds: float) -> str:
-    """``300.0`` -> ``"5m"`` for the burn-rate windows."""
-    return _NAMES[seconds]
+    """``300.0`` -> ``"5m"`` for the burn-rate windows (the Prometheus range of their rules)."""
+    return format_duration(seconds)
 
 
 @dataclass(frozen=True)

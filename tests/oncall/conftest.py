@@ -6,8 +6,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from support.oncall import CONFIG, PER_VERSION, get_json, send_release
-from support.processor import Processor, serve
+from support.oncall import CONFIG, PER_VERSION, send_release
+from support.processor import Processor, get_json, serve
 
 
 @pytest.fixture(scope="module")
@@ -20,5 +20,10 @@ def fed() -> Iterator[tuple[Processor, float]]:
         processor.wait_for(
             lambda: get_json(processor, "/api/v1/impact?task=checkout&window=5m")["events"]["total"] == 2 * PER_VERSION,
             what="every checkout counted",
+        )
+        # ...and evaluated: the SLO engine runs every second, after the counts are in.
+        processor.wait_for(
+            lambda: get_json(processor, "/api/v1/slos")["slos"][0]["alert_state"] in ("page", "ticket"),
+            what="the failing release burning the budget",
         )
         yield processor, started

@@ -8,8 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from support.browser import dump_dom, screenshot
-from support.oncall import get_json
-from support.processor import Processor
+from support.processor import Processor, get_json
 
 ARTIFACTS = Path(__file__).parents[2] / "test-artifacts"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import subprocess
 
-from support.oncall import PER_VERSION, get_json
-from support.processor import CLI, Processor
+from support.oncall import PER_VERSION
+from support.processor import CLI, Processor, get_json
 
 
 def gate(processor: Processor, *args: str) -> subprocess.CompletedProcess[str]:

@@ -7,8 +7,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from support.oncall import get_json
-from support.processor import CLI, Processor
+from support.processor import CLI, Processor, get_json
 
 
 def iso(seconds: float) -> str:

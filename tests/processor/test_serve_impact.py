@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from support.canaries import CANARIES, assert_no_canary
 from support.otlp_sink import OtlpSink
-from support.processor import CLI, Processor, serve
+from support.processor import CLI, Processor, get_json, get_status, serve
 from support.webhook import WebhookSink
 
 import otel_impact
@@ -66,21 +66,6 @@ def send_checkouts(processor: Processor) -> None:
                         task.fail("payment_declined")
     assert provider.force_flush()
     provider.shutdown()
-
-
-def get_status(processor: Processor, path: str) -> tuple[int, Any]:
-    """The status and JSON body of a GET, whatever the status."""
-    try:
-        with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as error:
-        with error:
-            return error.code, json.load(error)
-
-
-def get_json(processor: Processor, path: str) -> Any:
-    with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
-        return json.load(response)
 
 
 @pytest.fixture(scope="module")

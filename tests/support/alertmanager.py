@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from otel_impact.processors.child_processes import stop_process
 from support.tools import require_tool
 
 CONFIG = """\
@@ -75,12 +76,7 @@ def alertmanager(startup_timeout: float = 30.0) -> Iterator[Alertmanager]:
                 raise RuntimeError(f"Alertmanager did not start:\n{''.join(log)}")
             yield Alertmanager(f"http://127.0.0.1:{port}", process, log)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
             reader.join(timeout=10)  # the pipe reaches its end once the process is gone
             if process.stderr is not None:
                 process.stderr.close()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import urllib.request
-from typing import Any
-
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -55,8 +51,3 @@ def send_release(processor: Processor, version: str, fail_every: int | None) -> 
                     task.fail("payment_declined")
     assert provider.force_flush()
     provider.shutdown()
-
-
-def get_json(processor: Processor, path: str) -> Any:
-    with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
-        return json.load(response)

@@ -10,6 +10,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from otel_impact.processors.child_processes import stop_process
+
 APPS = Path(__file__).parent / "apps"
 
 
@@ -63,11 +65,6 @@ def service(
                 raise RuntimeError(f"{script} did not start: {first!r}\n{log_path.read_text(errors='replace')}")
             yield Service(int(first), process, log_path)
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+            stop_process(process)
             if process.stdout is not None:
                 process.stdout.close()

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from otel_impact.processors.child_processes import listening_ports, stop_process
+
 CLI = str(Path(sys.executable).parent / "otel-impact")
-_LISTENING = re.compile(r"listening: (.*)$", re.MULTILINE)
 
 
 class Processor:
@@ -39,11 +42,9 @@ class Processor:
     def wait_listening(self, timeout: float = 20.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            match = _LISTENING.search(self.log())
-            if match:
-                for part in match.group(1).split():
-                    name, _, address = part.partition("=")
-                    self.ports[name] = int(address.rsplit(":", 1)[1])
+            ports = listening_ports(self.log())
+            if ports is not None:
+                self.ports.update(ports)
                 return
             if self.process.poll() is not None:
                 break
@@ -132,14 +133,24 @@ def serve(
             processor.wait_listening()
             yield processor
         finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+            stop_process(process, timeout=30)
             processor.final_log = log_path.read_text(errors="replace")
+
+
+def get_status(processor: Processor, path: str) -> tuple[int, Any]:
+    """The status and JSON body of a GET on the admin API, whatever the status."""
+    try:
+        with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, json.load(error)
+
+
+def get_json(processor: Processor, path: str) -> Any:
+    """GET ``path`` (with its query) from the processor's admin API, parsed."""
+    with urllib.request.urlopen(processor.admin_url + path, timeout=10) as response:
+        return json.load(response)
 
 
 def forward_args(urls: Sequence[str]) -> list[str]:

@@ -1,8 +1,12 @@
-"""Durations as people write them (``300ms``, ``5m``, ``1h30m``, ``30d``) and query windows.
+"""Durations as people write them (``300ms``, ``5m``, ``1h30m``, ``30d``), query windows and times.
 
-A window for the query API is a whole number of minutes from 5 minutes to 35 days; a calendar
-month (up to 31 days) fits. Both parsers raise ``ValueError`` with a message that says what is
-accepted, so callers can hand it to users as it is.
+Every config section reads its durations with `parse_duration` (through
+`otel_impact.processors.config.Fields.take_duration`), and the query APIs read windows and
+times with `parse_window` and `parse_timestamp`. A window for the query API is a whole number
+of minutes from 5 minutes to 35 days; a calendar month (up to 31 days) fits. `parse_window` and
+`parse_timestamp` raise ``ValueError`` with a message that says what is accepted, so callers can
+hand it to users as it is; `parse_duration`'s message says what is wrong, and `DURATION_FIX`
+what to write instead.
 """
 
 from __future__ import annotations
@@ -17,22 +21,28 @@ SECOND_NS: Final = 1_000_000_000
 MIN_WINDOW_S: Final = 5 * 60
 MAX_WINDOW_S: Final = 35 * 86_400
 
+DURATION_FIX: Final = "write a duration such as 300ms, 5s, 30s, 5m, 1h30m or 7d, or a positive number of seconds"
+"""What to tell a user whose duration `parse_duration` refused."""
+
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?(?:ms|s|m|h|d|w))+")
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_WHOLE = re.compile(r"(?:\d+(?:\.\d+)?\s*(?:ms|s|m|h|d|w)\s*)+")
 
 
 def parse_duration(value: object) -> float:
-    """Seconds in ``value``: a number (seconds) or a string such as ``250ms``, ``5m``, ``1h30m``."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a duration; write e.g. 300ms, 5m, 1h or a number of seconds")
-    if isinstance(value, int | float):
+    """Seconds in ``value``: a number (seconds) or a string such as ``250ms``, ``5m``, ``1h30m``, ``1w``.
+
+    Units are ``ms``, ``s``, ``m``, ``h``, ``d`` and ``w``; parts add up (``1h 30m`` is 5400).
+    Raises ``ValueError`` for anything else, and for a negative or NaN number.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
         if value < 0 or value != value:  # negative or NaN
-            raise ValueError(f"{value!r} is not a duration; use a positive number of seconds")
+            raise ValueError(f"a duration cannot be negative, got {value!r}")
         return float(value)
-    if not isinstance(value, str) or not _WHOLE.fullmatch(value.strip()):
-        raise ValueError(f"{value!r} is not a duration; write e.g. 300ms, 5m, 1h30m, 7d or a number of seconds")
-    return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(value.strip()))
+    text = value.strip() if isinstance(value, str) else ""
+    if not _WHOLE.fullmatch(text):
+        raise ValueError(f"expected a duration, got {value!r}")
+    return sum(float(number) * _UNITS[unit] for number, unit in _PART.findall(text))
 
 
 def parse_window(value: str) -> int:
