@@ -27,9 +27,10 @@ from otel_impact.processors.config import register_section
 from otel_impact.processors.dashboard import DashboardConfig, DashboardRoutes, parse_dashboard_section
 from otel_impact.processors.gate.routes import GateRoutes
 from otel_impact.processors.gate.routes import add_routes as add_gate_routes
+from otel_impact.processors.metrics_export import MetricsExport
 from otel_impact.processors.postmortem.routes import PostmortemRoutes
 from otel_impact.processors.service import ProcessorService
-from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine, SliQueries
+from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine, SliQueries, build_metrics_request
 from otel_impact.processors.sli import add_routes as add_sli_routes
 from otel_impact.processors.slo import (
     AlertDispatcher,
@@ -127,6 +128,12 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.admin.add_routes(lambda app: add_sli_routes(app, queries))
     service.accounting.registry.register(SliCollector(queries))
     service.add_component(_SliComponent(engine))
+    if sli_config.otlp_metrics_interval_s is not None:
+        export = MetricsExport(
+            config.exporters, lambda: build_metrics_request(queries), sli_config.otlp_metrics_interval_s
+        )
+        service.accounting.registry.register(export)
+        service.add_component(export)
 
     slos: tuple[SloConfig, ...] = config.section("slos")
     alerting: AlertingConfig = config.section("alerting")

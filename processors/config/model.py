@@ -217,6 +217,15 @@ class ExporterConfig:
         path = parts.path if parts.path not in ("", "/") else "/v1/traces"
         return f"{parts.scheme}://{parts.netloc}{path}"
 
+    @property
+    def metrics_url(self) -> str:
+        """Where OTLP/HTTP metrics go: `/v1/metrics` beside the traces path (`/v1/traces` is replaced)."""
+        parts = urlsplit(self.endpoint)
+        path = parts.path.rstrip("/")
+        if path.endswith("/v1/traces"):
+            path = path[: -len("/v1/traces")]
+        return f"{parts.scheme}://{parts.netloc}{path}/v1/metrics"
+
     def validate(self, path: str) -> list[ConfigurationError]:
         problems: list[ConfigurationError] = []
         try:

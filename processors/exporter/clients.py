@@ -12,7 +12,7 @@ import asyncio
 import gzip
 import logging
 import ssl
-from typing import Protocol
+from typing import Literal, Protocol
 
 import aiohttp
 import grpc
@@ -26,6 +26,8 @@ from .retry import Outcome, classify_grpc, classify_http, success_from_response
 logger = logging.getLogger("otel_impact.processor")
 
 EXPORT_METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+METRICS_EXPORT_METHOD = "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export"
+Signal = Literal["traces", "metrics"]
 USER_AGENT = f"otel-impact/{__version__}"
 MAX_RESPONSE_BYTES = 4 << 20
 
@@ -46,9 +48,13 @@ def _read(path: str | None) -> bytes | None:
 
 
 class GrpcClient:
-    """OTLP/gRPC with a raw-bytes unary call on one grpc.aio channel (HTTP/2 multiplexes the consumers)."""
+    """OTLP/gRPC with a raw-bytes unary call on one grpc.aio channel (HTTP/2 multiplexes the consumers).
 
-    def __init__(self, config: ExporterConfig) -> None:
+    ``signal`` picks the service: traces (what the forwarders send) or metrics (the SLI engine's
+    derived series). The two responses' ``partial_success`` have the same wire layout.
+    """
+
+    def __init__(self, config: ExporterConfig, signal: Signal = "traces") -> None:
         self.config = config
         options = [
             ("grpc.max_send_message_length", -1),
@@ -65,7 +71,7 @@ class GrpcClient:
             self._channel = aio.secure_channel(config.target, credentials, options=options)
         else:
             self._channel = aio.insecure_channel(config.target, options=options)
-        self._call = self._channel.unary_unary(EXPORT_METHOD)
+        self._call = self._channel.unary_unary(EXPORT_METHOD if signal == "traces" else METRICS_EXPORT_METHOD)
         self._metadata = tuple((name.lower(), value) for name, value in config.headers.items())
         self._compression = grpc.Compression.Gzip if config.compression == "gzip" else grpc.Compression.NoCompression
 
@@ -85,9 +91,9 @@ class GrpcClient:
 class HttpClient:
     """OTLP/HTTP with protobuf bodies (``application/x-protobuf``), optionally gzip-compressed."""
 
-    def __init__(self, config: ExporterConfig) -> None:
+    def __init__(self, config: ExporterConfig, signal: Signal = "traces") -> None:
         self.config = config
-        self.url = config.traces_url
+        self.url = config.traces_url if signal == "traces" else config.metrics_url
         context: ssl.SSLContext | bool = False
         if config.uses_tls:
             context = ssl.create_default_context(cafile=config.tls.ca_file if config.tls else None)
@@ -131,6 +137,6 @@ class HttpClient:
             await self._session.close()
 
 
-def make_client(config: ExporterConfig) -> DownstreamClient:
-    """The client for ``config.endpoint``'s scheme."""
-    return GrpcClient(config) if config.protocol == "grpc" else HttpClient(config)
+def make_client(config: ExporterConfig, signal: Signal = "traces") -> DownstreamClient:
+    """The client for ``config.endpoint``'s scheme, sending ``signal``."""
+    return GrpcClient(config, signal) if config.protocol == "grpc" else HttpClient(config, signal)

@@ -155,6 +155,8 @@ class SliConfig:
     loss_detection: LossDetectionConfig = field(default_factory=LossDetectionConfig)
     checkpoint_interval_s: float = 5.0
     metrics_windows_s: tuple[int, ...] = (300, 3600)
+    otlp_metrics_interval_s: float | None = None
+    """When set, the derived series are also sent to every downstream as OTLP metrics this often."""
     """Windows of the users / impacted-users gauges on ``/metrics`` and in OTLP metrics."""
 
     def task(self, name: str) -> TaskConfig | None:
@@ -225,6 +227,10 @@ class SliConfig:
             raise ConfigurationError(
                 "sli.lateness", "is more than half the first count tier's keep", "lower lateness or keep more"
             )
+        if self.otlp_metrics_interval_s is not None and self.otlp_metrics_interval_s < 1:
+            raise ConfigurationError(
+                "sli.otlp_metrics_interval", "must be at least 1s", "use e.g. 60s, or leave it out to send none"
+            )
         if self.checkpoint_interval_s <= 0:
             raise ConfigurationError("sli.checkpoint_interval", "must be positive", "use a duration such as 5s")
         for seconds in self.metrics_windows_s:
@@ -268,6 +274,7 @@ class SliConfig:
             metrics_windows_s=tuple(
                 int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)
             ),
+            otlp_metrics_interval_s=fields.take_duration("otlp_metrics_interval", None),
         )
         fields.done()
         return config.validate()

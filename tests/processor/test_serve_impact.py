@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -167,3 +168,36 @@ def test_sli_switched_off_forwards_without_analysis(hash_key: str) -> None:
             assert len(downstream.wait_for_spans(spans)) == spans
             status, body = get_status(processor, "/api/v1/impact?task=checkout&window=5m")
     assert status == 400 and "unknown task" in body["error"]  # no task was ever analyzed
+
+
+@pytest.mark.parametrize("scheme", ["grpc", "http"])
+def test_derived_series_go_downstream_as_otlp_metrics(hash_key: str, scheme: str) -> None:
+    with OtlpSink() as downstream:
+        port = downstream.grpc_port if scheme == "grpc" else downstream.http_port
+        config = "sli:\n  otlp_metrics_interval: 1s\n  dimensions: [{name: tier, attribute: impact.customer.tier}]\n"
+        with serve("--forward", f"{scheme}://127.0.0.1:{port}", config=config) as processor:
+            send_checkouts(processor)
+            processor.wait_for(
+                lambda: _bad_events(downstream) == 60, what="the bad pro checkouts in an OTLP metrics export"
+            )
+            assert processor.metric_sum("otel_impact_metrics_exports_total", outcome="ok") >= 1
+    request = ExportMetricsServiceRequest.FromString(downstream.metric_requests()[-1].body)
+    names = {metric.name for metric in request.resource_metrics[0].scope_metrics[0].metrics}
+    assert {"impact.task.events", "impact.task.duration", "impact.task.revenue_at_risk"} <= names
+    duration = next(m for m in request.resource_metrics[0].scope_metrics[0].metrics if m.name == "impact.task.duration")
+    assert duration.WhichOneof("data") == "exponential_histogram"
+
+
+def _bad_events(downstream: OtlpSink) -> float:
+    requests = downstream.metric_requests()
+    if not requests:
+        return -1
+    request = ExportMetricsServiceRequest.FromString(requests[-1].body)
+    total = 0.0
+    for metric in request.resource_metrics[0].scope_metrics[0].metrics:
+        if metric.name == "impact.task.events":
+            for point in metric.sum.data_points:
+                labels = {kv.key: kv.value.string_value for kv in point.attributes}
+                if labels.get("outcome") == "bad" and labels.get("tier") == "pro":
+                    total += point.as_int
+    return total

@@ -72,6 +72,7 @@ class OtlpSink:
 
     def __init__(self, *, grpc_port: int = 0, http_port: int = 0) -> None:
         self.received: list[Received] = []
+        self.metrics: list[Received] = []
         self.behavior = Behavior()
         self.refused = 0
         self._ids: list[list[bytes]] = []
@@ -113,11 +114,19 @@ class OtlpSink:
             sink._record(Received("grpc", request, headers))
             return sink._response()
 
+        def export_metrics(request: bytes, context: grpc.ServicerContext) -> bytes:
+            sink._record_metrics(Received("grpc", request))
+            return b""  # an empty ExportMetricsServiceResponse: full success
+
         handler = grpc.method_handlers_generic_handler(
             "opentelemetry.proto.collector.trace.v1.TraceService",
             {"Export": grpc.unary_unary_rpc_method_handler(export)},
         )
-        server.add_generic_rpc_handlers((handler,))
+        metrics_handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.metrics.v1.MetricsService",
+            {"Export": grpc.unary_unary_rpc_method_handler(export_metrics)},
+        )
+        server.add_generic_rpc_handlers((handler, metrics_handler))
         self.grpc_port = server.add_insecure_port(f"127.0.0.1:{self.grpc_port}")
         server.start()
         self._grpc_server = server
@@ -128,6 +137,12 @@ class OtlpSink:
                 body = self.rfile.read(length)
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
+                if self.path.endswith("/v1/metrics"):
+                    sink._record_metrics(Received("http", body))
+                    self.send_response(200)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 behavior = sink.behavior
                 if behavior.delay:
                     time.sleep(behavior.delay)
@@ -177,6 +192,15 @@ class OtlpSink:
     def _record(self, received: Received) -> None:
         with self._lock:
             self.received.append(received)
+
+    def _record_metrics(self, received: Received) -> None:
+        with self._lock:
+            self.metrics.append(received)
+
+    def metric_requests(self) -> list[Received]:
+        """OTLP metrics export requests received (kept apart from the traces)."""
+        with self._lock:
+            return list(self.metrics)
 
     def requests(self) -> list[Received]:
         with self._lock:
