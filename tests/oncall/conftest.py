@@ -21,4 +21,12 @@ def fed() -> Iterator[tuple[Processor, float]]:
             lambda: get_json(processor, "/api/v1/impact?task=checkout&window=5m")["events"]["total"] == 2 * PER_VERSION,
             what="every checkout counted",
         )
+        # The SLO engine evaluates every second: wait for an evaluation that has seen the failures,
+        # so the pages read a decided state rather than racing the first evaluation.
+        processor.wait_for(
+            lambda: any(
+                slo["alert_state"] in ("page", "ticket") for slo in get_json(processor, "/api/v1/slos")["slos"]
+            ),
+            what="an SLO evaluation after the failing release",
+        )
         yield processor, started
