@@ -10,6 +10,10 @@ spans ending about a second before they are sent:
 (b) ``serve, forwarding``: ``otel-impact serve`` forwarding to a downstream raw server (another
     process), in-memory queue, default settings (consecutive requests merged downstream), with
     the SLI engine switched off (``sli: {enabled: false}``).
+(b0) ``serve, forwarding, engines not attached``: (b) with the SLI and SLO engines not attached
+    to the service at all (this benchmark patches them out): forwarding alone. A switched-off SLI
+    engine stays registered as an analyzer, so (b) still parses every request; the difference
+    between (b) and (b0) is that parse.
 (c) ``serve, no merging``: (b) with ``max_batch_bytes: 0`` (one downstream call per request).
 (d) ``serve, pseudonymization on``: (b) with processor-side pseudonymization of ``enduser.id``
     configured, which no span carries (the cost of looking).
@@ -151,8 +155,22 @@ def start_raw_server(processes: list[subprocess.Popen[str]]) -> tuple[int, int]:
     return int(process.stdout.readline()), process.pid
 
 
+def role_serve_without_engines(argv: list[str]) -> None:
+    """``otel-impact serve`` with the impact engines not attached: the forwarding path alone."""
+    from otel_impact import cli  # noqa: PLC0415
+    from otel_impact.processors import components  # noqa: PLC0415
+
+    components.attach_impact = lambda service: None
+    raise SystemExit(cli.main(argv))
+
+
 def start_serve(
-    config: str, scratch: str, processes: list[subprocess.Popen[str]], *, state: str | None = None
+    config: str,
+    scratch: str,
+    processes: list[subprocess.Popen[str]],
+    *,
+    state: str | None = None,
+    engines: bool = True,
 ) -> tuple[int, int, int]:
     """Start ``otel-impact serve``; returns its OTLP gRPC port, pid and admin port."""
     config_path = Path(scratch) / f"config-{len(processes)}.yaml"
@@ -161,8 +179,9 @@ def start_serve(
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
     env["OTEL_IMPACT_HASH_KEY"] = "00" * 32
     with open(log_path, "w") as log:
+        command = [CLI] if engines else [sys.executable, __file__, "--role", "serve-without-engines"]
         process = subprocess.Popen(
-            [CLI, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
+            [*command, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
              "--admin", "127.0.0.1:0", *(["--state", state] if state else [])],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
         )  # fmt: skip
@@ -229,8 +248,9 @@ def serve_config(downstream_port: int, *, sli: bool, queue: str = "{}", extra: s
 def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[Target]:
     port, pid = start_raw_server(processes)
     targets = [Target("bare raw gRPC server (ceiling)", port, pid)]
-    forwarding = {
+    forwarding: dict[str, dict[str, str]] = {
         "serve, forwarding": {},
+        "serve, forwarding, engines not attached": {},
         "serve, no merging": {"queue": "{max_batch_bytes: 0}"},
         "serve, pseudonymization on": {"extra": "pseudonymization:\n  attributes: [enduser.id]\n"},
         "serve, persistent queue": {},
@@ -239,7 +259,8 @@ def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[
         downstream_port, downstream_pid = start_raw_server(processes)
         state = str(Path(scratch) / "state") if name == "serve, persistent queue" else None
         config = serve_config(downstream_port, sli=False, **options)
-        serve_port, serve_pid, admin_port = start_serve(config, scratch, processes, state=state)
+        engines = name != "serve, forwarding, engines not attached"
+        serve_port, serve_pid, admin_port = start_serve(config, scratch, processes, state=state, engines=engines)
         targets.append(Target(name, serve_port, serve_pid, downstream_pid, admin_port=admin_port))
     downstream_port, downstream_pid = start_raw_server(processes)
     serve_port, serve_pid, admin_port = start_serve(serve_config(downstream_port, sli=True), scratch, processes)
@@ -250,6 +271,8 @@ def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[
 
 
 def main() -> None:
+    if sys.argv[1:3] == ["--role", "serve-without-engines"]:
+        role_serve_without_engines(sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short rounds, to check that it runs")
     parser.add_argument("--json", help="write the summary here")
@@ -327,10 +350,11 @@ def main() -> None:
     summary["cpu_capacity_ratio"] = round(cases[0].median_us / cases[1].median_us, 3)
     summary["sli_counted"] = counted
     summary["load_average"] = {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in load_after]}
-    print(
-        f"\nserve forwarding vs ceiling: throughput {summary['throughput_ratio']:.2f}×, "
-        f"per-core capacity (CPU per span) {summary['cpu_capacity_ratio']:.2f}×"
-    )
+    for row, case in zip(extra[1:3], cases[1:3], strict=True):
+        print(
+            f"\n{row['case']} vs ceiling: throughput {row['throughput_ratio']:.2f}×, "
+            f"per-core capacity (CPU per span) {cases[0].median_us / case.median_us:.2f}×"
+        )
     for row, case in zip(extra[-2:], cases[-2:], strict=True):
         print(
             f"{row['case']}: {row['spans_per_s']:,} spans/s = {row['throughput_ratio']:.2f}× the ceiling; "
