@@ -7,6 +7,7 @@ baseline measured in the same process, in alternating rounds, is what each bench
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import sys
@@ -63,11 +64,14 @@ def report(title: str, cases: list[Case], baseline: str, *, extra: dict[str, Any
     print("|---|---|---|---|")
     for row in rows:
         print(f"| {row['case']} | {row['median_us']:.2f} | {row['min_us']:.2f} | {row['ratio_to_baseline']:.3f}× |")
+    load = [round(value, 2) for value in os.getloadavg()]
+    print(f"\nload average (1, 5, 15 min) at the end: {load}")
     summary = {
         "title": title,
         "baseline": baseline,
         "python": sys.version.split()[0],
         "machine": platform.machine(),
+        "load_average": load,
         "rows": rows,
         **(extra or {}),
     }

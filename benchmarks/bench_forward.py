@@ -1,22 +1,34 @@
-"""Forwarding throughput: ``otel-impact serve`` against a bare raw-bytes gRPC server, same run.
+"""Forwarding and full-path throughput: ``otel-impact serve`` against a bare raw-bytes gRPC server.
 
-Cases, each fed by a load generator in its own process (one grpc.aio channel, 8 calls in
-flight, pre-serialized 512-span requests of about 500 B/span):
+Every case is fed by a load generator in its own process (one grpc.aio channel, 8 calls in
+flight) sending pre-serialized 512-span requests of the SLI workload (``_workload.py``: 12
+attributes per span, about 520 B per span, 3 tasks, tier, region and a flag variant), their
+spans ending about a second before they are sent:
 
 (a) ``bare raw gRPC server``: a Python grpc.aio server with a raw-bytes generic handler that
     only answers: the ceiling for any Python OTLP server.
 (b) ``serve, forwarding``: ``otel-impact serve`` forwarding to a downstream raw server (another
-    process), in-memory queue, default settings (consecutive requests merged downstream).
-(c) ``serve, no merging``: the same with ``max_batch_bytes: 0`` (one downstream call per request).
-(d) ``serve, pseudonymization on``: the same as (b) with processor-side pseudonymization of
-    ``enduser.id`` configured, which no span carries (the cost of looking).
-(e) ``serve, persistent queue``: the same as (b) with ``--state`` (every request written to a
-    file before it is acknowledged, deleted once delivered).
+    process), in-memory queue, default settings (consecutive requests merged downstream), with
+    the SLI engine switched off (``sli: {enabled: false}``).
+(b0) ``serve, forwarding, engines not attached``: (b) with the SLI and SLO engines not attached
+    to the service at all (this benchmark patches them out): forwarding alone. A switched-off SLI
+    engine stays registered as an analyzer, so (b) still parses every request; the difference
+    between (b) and (b0) is that parse.
+(c) ``serve, no merging``: (b) with ``max_batch_bytes: 0`` (one downstream call per request).
+(d) ``serve, pseudonymization on``: (b) with processor-side pseudonymization of ``enduser.id``
+    configured, which no span carries (the cost of looking).
+(e) ``serve, persistent queue``: (b) with ``--state`` (every request written to a file before
+    it is acknowledged, deleted once delivered).
+(f) ``serve, forwarding + SLI analysis, mixed``: the full path (receive, derive, forward):
+    (b) with the SLI engine on, configured with 3 tasks and 3 segment dimensions, fed the
+    realistic mix (a quarter task roots, half inherited task spans, a quarter without a task).
+(g) ``serve, forwarding + SLI analysis, all roots``: the same process fed requests in which
+    every span is a task root (the worst case).
 
 Each round measures every case for the same duration, interleaved. Reported per case: accepted
 spans/s and the server's CPU µs per span (utime+stime of the server process from /proc over
 the window; for serve, its downstream's CPU is shown apart). The ratio rows are CPU per span
-against (a); ``throughput_ratio`` is (b)'s spans/s over (a)'s.
+against (a); ``throughput_ratio`` is a case's spans/s over (a)'s.
 
     python benchmarks/bench_forward.py [--quick] [--json FILE]
 """
@@ -25,8 +37,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
-import random
 import re
 import signal
 import statistics
@@ -34,57 +46,20 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from _harness import Case, report, write_json
+from _workload import BATCH, MIXES, SLI_CONFIG, build_request
 from grpc import aio
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from prometheus_client.parser import text_string_to_metric_families
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
-BATCH = 512
 IN_FLIGHT = 8
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 CLI = str(Path(sys.executable).parent / "otel-impact")
-
-
-def make_request(spans: int, seed: int) -> bytes:
-    """An ExportTraceServiceRequest like a busy HTTP service's: 8 resource and 12 span attributes."""
-
-    rng = random.Random(seed)
-    request = ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    for i in range(8):
-        resource_spans.resource.attributes.add(key=f"resource.attr.{i}", value=AnyValue(string_value=f"value-{i}"))
-    scope = resource_spans.scope_spans.add()
-    scope.scope.name = "bench"
-    for i in range(spans):
-        span = scope.spans.add()
-        span.trace_id, span.span_id = rng.randbytes(16), rng.randbytes(8)
-        span.parent_span_id = rng.randbytes(8)
-        span.name, span.kind = "GET /checkout", 2
-        span.start_time_unix_nano = 1_700_000_000_000_000_000 + i * 1000
-        span.end_time_unix_nano = span.start_time_unix_nano + rng.randrange(10**5, 10**8)
-        status = 500 if i % 20 == 0 else 200
-        span.status.code = 2 if status == 500 else 0
-        for key, value in (
-            ("http.request.method", "GET"),
-            ("http.route", "/checkout"),
-            ("url.scheme", "https"),
-            ("server.address", "shop.example.com"),
-            ("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64)"),
-            ("impact.customer.hash", f"{rng.getrandbits(128):032x}"),
-            ("impact.customer.tier", "pro"),
-            ("impact.task.name", "checkout"),
-            ("feature_flag.checkout_variant", "b"),
-        ):
-            span.attributes.add(key=key, value=AnyValue(string_value=value))
-        span.attributes.add(key="http.response.status_code", value=AnyValue(int_value=status))
-        span.attributes.add(key="feature_flag.new_ranker", value=AnyValue(bool_value=True))
-        span.attributes.add(key="app.request.tokens", value=AnyValue(int_value=i))
-    return request.SerializeToString()  # type: ignore[no-any-return]
 
 
 # -- roles run in their own processes ------------------------------------------------------------
@@ -112,9 +87,13 @@ def role_raw_server() -> None:
     asyncio.run(serve())
 
 
-def role_load(target: str, warmup: float, duration: float) -> None:
-    """Send for ``warmup`` s, print ``start``, send ``duration`` s more, print ``end <ok> <seconds>``."""
-    payload = make_request(BATCH, seed=1)
+def role_load(target: str, mix: str, requests: int, warmup: float, duration: float) -> None:
+    """Send for ``warmup`` s, print ``start``, send ``duration`` s more, print ``end <ok> <seconds>``.
+
+    Sends ``requests`` distinct requests of ``mix`` in turn (10,000 customers over them).
+    """
+    end_ns = time.time_ns() - 10**9
+    payloads = [build_request(seed, mix=mix, end_ns=end_ns) for seed in range(requests)]
 
     async def run() -> None:
         channel = aio.insecure_channel(target, options=[("grpc.max_send_message_length", -1)])
@@ -122,16 +101,18 @@ def role_load(target: str, warmup: float, duration: float) -> None:
         ok = 0
         stop = False
 
-        async def worker() -> None:
+        async def worker(first: int) -> None:
             nonlocal ok
+            sent = first
             while not stop:
                 try:
-                    await call(payload, timeout=10)
+                    await call(payloads[sent % len(payloads)], timeout=10)
                     ok += 1
+                    sent += 1
                 except aio.AioRpcError:
                     await asyncio.sleep(0.01)
 
-        tasks = [asyncio.create_task(worker()) for _ in range(IN_FLIGHT)]
+        tasks = [asyncio.create_task(worker(index)) for index in range(IN_FLIGHT)]
         await asyncio.sleep(warmup)
         first, started = ok, time.monotonic()
         print("start", flush=True)
@@ -155,10 +136,14 @@ def cpu_seconds(pid: int) -> float:
 
 @dataclass
 class Target:
+    """One case: a server process and the requests it is fed."""
+
     name: str
     port: int
     pid: int
     helper_pid: int | None = None
+    mix: str = "mixed"
+    admin_port: int | None = None
     spans_per_s: list[float] = field(default_factory=list)
     helper_us: list[float] = field(default_factory=list)
 
@@ -170,37 +155,54 @@ def start_raw_server(processes: list[subprocess.Popen[str]]) -> tuple[int, int]:
     return int(process.stdout.readline()), process.pid
 
 
+def role_serve_without_engines(argv: list[str]) -> None:
+    """``otel-impact serve`` with the impact engines not attached: the forwarding path alone."""
+    from otel_impact import cli  # noqa: PLC0415
+    from otel_impact.processors import components  # noqa: PLC0415
+
+    components.attach_impact = lambda service: None
+    raise SystemExit(cli.main(argv))
+
+
 def start_serve(
-    config: str, scratch: str, processes: list[subprocess.Popen[str]], *, state: str | None = None
-) -> tuple[int, int]:
+    config: str,
+    scratch: str,
+    processes: list[subprocess.Popen[str]],
+    *,
+    state: str | None = None,
+    engines: bool = True,
+) -> tuple[int, int, int]:
+    """Start ``otel-impact serve``; returns its OTLP gRPC port, pid and admin port."""
     config_path = Path(scratch) / f"config-{len(processes)}.yaml"
     config_path.write_text(config)
     log_path = Path(scratch) / f"serve-{len(processes)}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
     env["OTEL_IMPACT_HASH_KEY"] = "00" * 32
     with open(log_path, "w") as log:
+        command = [CLI] if engines else [sys.executable, __file__, "--role", "serve-without-engines"]
         process = subprocess.Popen(
-            [CLI, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
+            [*command, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
              "--admin", "127.0.0.1:0", *(["--state", state] if state else [])],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
         )  # fmt: skip
     processes.append(process)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        match = re.search(r"otlp_grpc=[^ ]*:(\d+)", log_path.read_text())
-        if match:
-            return int(match.group(1)), process.pid
+        text = log_path.read_text()
+        grpc_port, admin_port = re.search(r"otlp_grpc=[^ ]*:(\d+)", text), re.search(r"admin=[^ ]*:(\d+)", text)
+        if grpc_port and admin_port:
+            return int(grpc_port.group(1)), process.pid, int(admin_port.group(1))
         if process.poll() is not None:
             break
         time.sleep(0.05)
     raise RuntimeError(f"serve did not start:\n{log_path.read_text()}")
 
 
-def measure(target: Target, warmup: float, duration: float) -> float:
+def measure(target: Target, warmup: float, duration: float, requests: int) -> float:
     """Run the load against ``target``; returns server CPU µs per span (and records spans/s)."""
     load = subprocess.Popen(
-        [sys.executable, __file__, "--role", "load", "--target", f"127.0.0.1:{target.port}",
-         "--warmup", str(warmup), "--duration", str(duration)],
+        [sys.executable, __file__, "--role", "load", "--target", f"127.0.0.1:{target.port}", "--mix", target.mix,
+         "--requests", str(requests), "--warmup", str(warmup), "--duration", str(duration)],
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     assert load.stdout is not None
@@ -220,7 +222,57 @@ def measure(target: Target, warmup: float, duration: float) -> float:
     return (cpu1 - cpu0) * 1e6 / spans
 
 
+def sli_counters(admin_port: int) -> dict[str, float]:
+    """What the SLI engine of a serve process counted, from its ``/metrics``."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    totals = {"events": 0.0, "clamped": 0.0, "analysis_errors": 0.0, "analyzer_errors": 0.0}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "impact_task_events_total":
+                totals["events"] += sample.value
+            elif sample.name == "impact_sli_clamped_events_total":
+                totals["clamped"] += sample.value
+            elif sample.name == "impact_sli_analysis_errors_total":
+                totals["analysis_errors"] += sample.value
+            elif sample.name == "otel_impact_analyzer_errors_total":
+                totals["analyzer_errors"] += sample.value
+    return totals
+
+
+def serve_config(downstream_port: int, *, sli: bool, queue: str = "{}", extra: str = "") -> str:
+    section = json.dumps(SLI_CONFIG) if sli else "{enabled: false}"
+    return f"{extra}sli: {section}\nexporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n    queue: {queue}\n"
+
+
+def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[Target]:
+    port, pid = start_raw_server(processes)
+    targets = [Target("bare raw gRPC server (ceiling)", port, pid)]
+    forwarding: dict[str, dict[str, str]] = {
+        "serve, forwarding": {},
+        "serve, forwarding, engines not attached": {},
+        "serve, no merging": {"queue": "{max_batch_bytes: 0}"},
+        "serve, pseudonymization on": {"extra": "pseudonymization:\n  attributes: [enduser.id]\n"},
+        "serve, persistent queue": {},
+    }
+    for name, options in forwarding.items():
+        downstream_port, downstream_pid = start_raw_server(processes)
+        state = str(Path(scratch) / "state") if name == "serve, persistent queue" else None
+        config = serve_config(downstream_port, sli=False, **options)
+        engines = name != "serve, forwarding, engines not attached"
+        serve_port, serve_pid, admin_port = start_serve(config, scratch, processes, state=state, engines=engines)
+        targets.append(Target(name, serve_port, serve_pid, downstream_pid, admin_port=admin_port))
+    downstream_port, downstream_pid = start_raw_server(processes)
+    serve_port, serve_pid, admin_port = start_serve(serve_config(downstream_port, sli=True), scratch, processes)
+    for mix in MIXES:
+        name = f"serve, forwarding + SLI analysis, {mix}"
+        targets.append(Target(name, serve_port, serve_pid, downstream_pid, mix=mix, admin_port=admin_port))
+    return targets
+
+
 def main() -> None:
+    if sys.argv[1:3] == ["--role", "serve-without-engines"]:
+        role_serve_without_engines(sys.argv[3:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short rounds, to check that it runs")
     parser.add_argument("--json", help="write the summary here")
@@ -228,40 +280,33 @@ def main() -> None:
     parser.add_argument("--duration", type=float)
     parser.add_argument("--role", choices=["raw-server", "load"], help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
+    parser.add_argument("--mix", choices=MIXES, default="mixed", help=argparse.SUPPRESS)
+    parser.add_argument("--requests", type=int, default=12, help=argparse.SUPPRESS)
     parser.add_argument("--warmup", type=float, default=1.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role == "raw-server":
         role_raw_server()
         return
     if args.role == "load":
-        role_load(args.target, args.warmup, args.duration)
+        role_load(args.target, args.mix, args.requests, args.warmup, args.duration)
         return
 
     rounds = args.rounds or (1 if args.quick else 5)
     duration = args.duration or (0.6 if args.quick else 5.0)
     warmup = 0.4 if args.quick else 1.5
+    requests = 4 if args.quick else 24
+    load_before = os.getloadavg()
     processes: list[subprocess.Popen[str]] = []
     try:
         with tempfile.TemporaryDirectory() as scratch:
-            port, pid = start_raw_server(processes)
-            targets = [Target("bare raw gRPC server (ceiling)", port, pid)]
-            configs = {
-                "serve, forwarding": "",
-                "serve, no merging": "",
-                "serve, pseudonymization on": "pseudonymization:\n  attributes: [enduser.id]\n",
-                "serve, persistent queue": "",
-            }
-            for name, config in configs.items():
-                downstream_port, downstream_pid = start_raw_server(processes)
-                queue = "{max_batch_bytes: 0}" if name == "serve, no merging" else "{}"
-                config += f"exporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n    queue: {queue}\n"
-                state = str(Path(scratch) / "state") if name == "serve, persistent queue" else None
-                serve_port, serve_pid = start_serve(config, scratch, processes, state=state)
-                targets.append(Target(name, serve_port, serve_pid, downstream_pid))
+            targets = start_targets(scratch, processes)
             cases = [Case(t.name, lambda n: None) for t in targets]
             for _ in range(rounds):
                 for target, case in zip(targets, cases, strict=True):
-                    case.samples_us.append(measure(target, warmup, duration))
+                    case.samples_us.append(measure(target, warmup, duration, requests))
+            sli_admin = targets[-1].admin_port
+            assert sli_admin is not None
+            counted = sli_counters(sli_admin)
     finally:
         for process in processes:
             process.send_signal(signal.SIGTERM)
@@ -273,32 +318,52 @@ def main() -> None:
                 process.wait()
             if process.stdout is not None:
                 process.stdout.close()
+    if not counted["events"] or counted["analysis_errors"] or counted["analyzer_errors"] or counted["clamped"]:
+        raise SystemExit(f"the SLI engine did not analyze the full-path load as expected: {counted}")
 
     summary = report(f"Server CPU µs per span, {BATCH}-span batches over gRPC", cases, cases[0].name)
-    ceiling = statistics.median(targets[0].spans_per_s)
-    print("\n| case | spans/s (median) | throughput vs ceiling | spans/s per core (1/CPU) | downstream CPU µs/span |")
+    ceiling = targets[0]
+    print("\n| case | spans/s (median) | throughput vs ceiling (median of rounds) | spans/s per core (1/CPU) "
+          "| downstream CPU µs/span |")  # fmt: skip
     print("|---|---|---|---|---|")
     extra = []
     for target, case in zip(targets, cases, strict=True):
         rate = statistics.median(target.spans_per_s)
+        ratio = statistics.median(t / c for t, c in zip(target.spans_per_s, ceiling.spans_per_s, strict=True))
         helper = f"{statistics.median(target.helper_us):.2f}" if target.helper_us else "-"
         per_core = 1e6 / case.median_us
-        print(f"| {target.name} | {rate:,.0f} | {rate / ceiling:.2f}× | {per_core:,.0f} | {helper} |")
+        print(f"| {target.name} | {rate:,.0f} | {ratio:.2f}× | {per_core:,.0f} | {helper} |")
         extra.append(
             {
                 "case": target.name,
                 "spans_per_s": round(rate),
-                "throughput_ratio": round(rate / ceiling, 3),
+                "throughput_ratio": round(ratio, 3),
                 "spans_per_s_per_core": round(per_core),
+                "downstream_cpu_us_per_span": round(statistics.median(target.helper_us), 3)
+                if target.helper_us
+                else None,
             }
         )
+    load_after = os.getloadavg()
     summary["throughput"] = extra
     summary["throughput_ratio"] = extra[1]["throughput_ratio"]
     summary["cpu_capacity_ratio"] = round(cases[0].median_us / cases[1].median_us, 3)
-    print(
-        f"\nserve forwarding vs ceiling: throughput {summary['throughput_ratio']:.2f}×, "
-        f"per-core capacity (CPU per span) {summary['cpu_capacity_ratio']:.2f}×"
-    )
+    summary["sli_counted"] = counted
+    summary["load_average"] = {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in load_after]}
+    for row, case in zip(extra[1:3], cases[1:3], strict=True):
+        print(
+            f"\n{row['case']} vs ceiling: throughput {row['throughput_ratio']:.2f}×, "
+            f"per-core capacity (CPU per span) {cases[0].median_us / case.median_us:.2f}×"
+        )
+    for row, case in zip(extra[-2:], cases[-2:], strict=True):
+        print(
+            f"{row['case']}: {row['spans_per_s']:,} spans/s = {row['throughput_ratio']:.2f}× the ceiling; "
+            f"{case.median_us:.2f} server CPU µs per span = {row['spans_per_s_per_core']:,} spans/s per core "
+            f"({cases[0].median_us / case.median_us:.2f}× the ceiling's)"
+        )
+    print(f"SLI engine counted: {counted}")
+    average = summary["load_average"]
+    print(f"load average (1, 5, 15 min) before {average['before']}, after {average['after']}")
     write_json(summary, args.json)
 
 

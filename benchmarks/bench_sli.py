@@ -1,9 +1,8 @@
 """The SLI engine's cost per span, against parsing the same bytes, in the same run; and its memory.
 
-Each batch is one OTLP request of 512 spans with 12 attributes each (the shape measured for
-the processor's limits), from 3 tasks (checkout, search, login) with 3 segment dimensions
-(tier from a span attribute, region from the resource, a flag variant from
-``impact.feature_flags``). Two mixes:
+Each batch is one OTLP request of 512 spans with 12 attributes each from 3 tasks, with 3
+segment dimensions (tier from a span attribute, region from the resource, a flag variant from
+``impact.feature_flags``), varying independently: see ``_workload.py``. Two mixes:
 
 * **mixed**: a quarter task roots (the events), half inherited task spans (attribution only,
   ``impact.task.root=false``), a quarter spans without a task;
@@ -25,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import hashlib
 import json
 import os
 import pstats
@@ -35,100 +33,21 @@ import time
 from typing import Any
 
 from _harness import Case, measure, report, write_json
+from _workload import BATCH, MIXES, REGIONS, SLI_CONFIG, TIERS, build_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
-from opentelemetry.proto.trace.v1 import trace_pb2
 
 from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
-from otel_impact.processors.sli.aggregates import BatchDurations, PendingGroup
+from otel_impact.processors.sli.aggregates import BatchArrays, PendingGroup
 from otel_impact.proto import view
 
-BATCH = 512
-TASKS = ("checkout", "search", "login")
-TIERS = ("free", "pro", "enterprise")
-REGIONS = ("eu-west-1", "us-east-1", "ap-south-1")
 MINUTE = 60 * 10**9
 T0 = 1_800_000_000 * 10**9 // MINUTE * MINUTE
-CONFIG = SliConfig.from_mapping(
-    {
-        "dimensions": [
-            {"name": "tier", "attribute": "impact.customer.tier"},
-            {"name": "region", "attribute": "cloud.region"},
-            {"name": "new_ranker", "flag": "new_ranker"},
-        ],
-        "tasks": [{"name": name, "latency_thresholds": ["300ms", "1s"]} for name in TASKS],
-    }
-)
-
-
-def _kv(key: str, value: Any) -> KeyValue:
-    if isinstance(value, bool):
-        return KeyValue(key=key, value=AnyValue(bool_value=value))
-    if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    if isinstance(value, float):
-        return KeyValue(key=key, value=AnyValue(double_value=value))
-    if isinstance(value, list):
-        items = [AnyValue(string_value=v) for v in value]
-        return KeyValue(key=key, value=AnyValue(array_value=ArrayValue(values=items)))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
-
-
-def build_batch(seed: int, *, all_roots: bool, end_ns: int) -> bytes:
-    request = ExportTraceServiceRequest()
-    resource_spans = request.resource_spans.add()
-    region = REGIONS[seed % len(REGIONS)]
-    for key, value in {
-        "service.name": "shop",
-        "service.version": "1.4.2",
-        "cloud.region": region,
-        "host.name": f"host-{seed % 7}",
-        "telemetry.sdk.name": "opentelemetry",
-        "telemetry.sdk.language": "python",
-        "telemetry.sdk.version": "1.45.2",
-        "deployment.environment": "prod",
-    }.items():
-        resource_spans.resource.attributes.append(_kv(key, value))
-    spans = resource_spans.scope_spans.add().spans
-    for i in range(BATCH):
-        n = seed * BATCH + i
-        kind = 0 if all_roots else i % 4  # 0: task root, 1-2: inherited task span, 3: no task
-        customer = hashlib.md5(str(n % 10_000).encode()).hexdigest()
-        status = 500 if n % 50 == 0 else 200
-        attributes: dict[str, Any] = {
-            "http.request.method": "POST",
-            "http.route": "/api/checkout",
-            "http.response.status_code": status,
-            "url.scheme": "https",
-            "server.address": "shop.example.com",
-            "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64)",
-            "impact.customer.hash": customer,
-            "impact.customer.tier": TIERS[n % 3],
-            "impact.feature_flags": [f"new_ranker={'on' if n % 2 else 'off'}"],
-        }
-        if kind < 3:
-            attributes["impact.task.name"] = TASKS[n % 3]
-            attributes["impact.task.root"] = kind == 0
-            attributes["impact.task.value"] = 12.5
-        else:
-            attributes["app.request.tokens"] = 812
-            attributes["app.cache.hit"] = True
-            attributes["app.shard"] = "s-3"
-        span = spans.add(
-            trace_id=n.to_bytes(16, "big"),
-            span_id=(n + 1).to_bytes(8, "big"),
-            parent_span_id=n.to_bytes(8, "big"),
-            name="POST /api/checkout",
-            kind=trace_pb2.Span.SPAN_KIND_SERVER,
-            start_time_unix_nano=end_ns - (20 + n % 400) * 1_000_000,
-            end_time_unix_nano=end_ns - (n % 1000) * 1_000_000,
-        )
-        span.attributes.extend(_kv(k, v) for k, v in attributes.items())
-        if status == 500:
-            span.status.code = trace_pb2.Status.STATUS_CODE_ERROR
-    return request.SerializeToString()  # type: ignore[no-any-return]
+RECEIVED = T0 + 5 * MINUTE
+SPANS_END = RECEIVED - 20 * 10**9
+"""Every span ends within one minute, 20 s before the batch arrives."""
+CONFIG = SliConfig.from_mapping(SLI_CONFIG)
 
 
 def per_span_cases(batches: dict[str, list[bytes]], engines: dict[str, SliEngine]) -> list[Case]:
@@ -145,7 +64,7 @@ def per_span_cases(batches: dict[str, list[bytes]], engines: dict[str, SliEngine
         engine = engines[name]
 
         def work(data: bytes) -> None:
-            engine.analyze(TraceBatch(data, view.parse_traces(data), BATCH, T0 + 5 * MINUTE, "grpc"))
+            engine.analyze(TraceBatch(data, view.parse_traces(data), BATCH, RECEIVED, "grpc"))
 
         return work
 
@@ -205,7 +124,7 @@ def memory_at_customers(customers: int) -> dict[str, float]:
             durations = [20_000_000] * per_group
             group = PendingGroup(task, series, T0 // MINUTE + minute, bad=len(bad), durations_ns=durations)
             group.users, group.bad_users, group.top_keys = users, bad, bad
-            series.fold(group, BatchDurations.of([group]))
+            series.fold(group, BatchArrays.of([group]), 0)
     return {
         "customers": next_customer,
         "series": len(series_list),
@@ -238,17 +157,14 @@ def main() -> None:
         return
     spans, rounds = (BATCH * 8, 3) if args.quick else (BATCH * 200, 15)
 
-    batches = {
-        "mixed": [build_batch(seed, all_roots=False, end_ns=T0 + 5 * MINUTE) for seed in range(24)],
-        "all roots": [build_batch(seed, all_roots=True, end_ns=T0 + 5 * MINUTE) for seed in range(24)],
-    }
+    batches = {mix: [build_request(seed, mix=mix, end_ns=SPANS_END) for seed in range(24)] for mix in MIXES}
     engines = {name: SliEngine(CONFIG, clock=ManualClock(start_ns=T0)) for name in batches}
     if args.profile:
         profiler = cProfile.Profile()
         engine = engines["all roots"]
         profiler.enable()
         for data in batches["all roots"] * 20:
-            engine.analyze(TraceBatch(data, view.parse_traces(data), BATCH, T0 + 5 * MINUTE, "grpc"))
+            engine.analyze(TraceBatch(data, view.parse_traces(data), BATCH, RECEIVED, "grpc"))
         profiler.disable()
         pstats.Stats(profiler).sort_stats("tottime").print_stats(15)
     cases = per_span_cases(batches, engines)

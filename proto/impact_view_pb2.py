@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11impact_view.proto\x12\x13otel_impact.view.v1\"H\n\nTracesData\x12:\n\x0eresource_spans\x18\x01 \x03(\x0b\x32\".otel_impact.view.v1.ResourceSpans\"\x8a\x01\n\rResourceSpans\x12/\n\x08resource\x18\x01 \x01(\x0b\x32\x1d.otel_impact.view.v1.Resource\x12\x34\n\x0bscope_spans\x18\x02 \x03(\x0b\x32\x1f.otel_impact.view.v1.ScopeSpans\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xa2\x01\n\x08Resource\x12\x41\n\nattributes\x18\x01 \x03(\x0b\x32-.otel_impact.view.v1.Resource.AttributesEntry\x12 \n\x18\x64ropped_attributes_count\x18\x02 \x01(\r\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"Y\n\nScopeSpans\x12\r\n\x05scope\x18\x01 \x01(\x0c\x12(\n\x05spans\x18\x02 \x03(\x0b\x32\x19.otel_impact.view.v1.Span\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xf2\x03\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\x0c\x12\x0f\n\x07span_id\x18\x02 \x01(\x0c\x12\x13\n\x0btrace_state\x18\x03 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x04 \x01(\x0c\x12\r\n\x05\x66lags\x18\x10 \x01(\x07\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\x05\x12\x1c\n\x14start_time_unix_nano\x18\x07 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x08 \x01(\x06\x12=\n\nattributes\x18\t \x03(\x0b\x32).otel_impact.view.v1.Span.AttributesEntry\x12 \n\x18\x64ropped_attributes_count\x18\n \x01(\r\x12*\n\x06\x65vents\x18\x0b \x03(\x0b\x32\x1a.otel_impact.view.v1.Event\x12\x1c\n\x14\x64ropped_events_count\x18\x0c \x01(\r\x12\r\n\x05links\x18\r \x03(\x0c\x12\x1b\n\x13\x64ropped_links_count\x18\x0e \x01(\r\x12+\n\x06status\x18\x0f \x01(\x0b\x32\x1b.otel_impact.view.v1.Status\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\xc2\x01\n\x05\x45vent\x12\x16\n\x0etime_unix_nano\x18\x01 \x01(\x06\x12\x0c\n\x04name\x18\x02 \x01(\t\x12>\n\nattributes\x18\x03 \x03(\x0b\x32*.otel_impact.view.v1.Event.AttributesEntry\x12 \n\x18\x64ropped_attributes_count\x18\x04 \x01(\r\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\'\n\x06Status\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\"K\n\tSpanCount\x12>\n\x0eresource_spans\x18\x01 \x03(\x0b\x32&.otel_impact.view.v1.ResourceSpanCount\"M\n\x11ResourceSpanCount\x12\x38\n\x0bscope_spans\x18\x02 \x03(\x0b\x32#.otel_impact.view.v1.ScopeSpanCount\"?\n\x0eScopeSpanCount\x12-\n\x05spans\x18\x02 \x03(\x0b\x32\x1e.otel_impact.view.v1.SpanFrame\"\x0b\n\tSpanFrameb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x11impact_view.proto\x12\x13otel_impact.view.v1\"H\n\nTracesData\x12:\n\x0eresource_spans\x18\x01 \x03(\x0b\x32\".otel_impact.view.v1.ResourceSpans\"\x8a\x01\n\rResourceSpans\x12/\n\x08resource\x18\x01 \x01(\x0b\x32\x1d.otel_impact.view.v1.Resource\x12\x34\n\x0bscope_spans\x18\x02 \x03(\x0b\x32\x1f.otel_impact.view.v1.ScopeSpans\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xa2\x01\n\x08Resource\x12\x41\n\nattributes\x18\x01 \x03(\x0b\x32-.otel_impact.view.v1.Resource.AttributesEntry\x12 \n\x18\x64ropped_attributes_count\x18\x02 \x01(\r\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"Y\n\nScopeSpans\x12\r\n\x05scope\x18\x01 \x01(\x0c\x12(\n\x05spans\x18\x02 \x03(\x0b\x32\x19.otel_impact.view.v1.Span\x12\x12\n\nschema_url\x18\x03 \x01(\t\"\xd5\x03\n\x04Span\x12\x10\n\x08trace_id\x18\x01 \x01(\x0c\x12\x0f\n\x07span_id\x18\x02 \x01(\x0c\x12\x13\n\x0btrace_state\x18\x03 \x01(\t\x12\x16\n\x0eparent_span_id\x18\x04 \x01(\x0c\x12\r\n\x05\x66lags\x18\x10 \x01(\x07\x12\x0c\n\x04name\x18\x05 \x01(\t\x12\x0c\n\x04kind\x18\x06 \x01(\x05\x12\x1c\n\x14start_time_unix_nano\x18\x07 \x01(\x06\x12\x1a\n\x12\x65nd_time_unix_nano\x18\x08 \x01(\x06\x12=\n\nattributes\x18\t \x03(\x0b\x32).otel_impact.view.v1.Span.AttributesEntry\x12 \n\x18\x64ropped_attributes_count\x18\n \x01(\r\x12*\n\x06\x65vents\x18\x0b \x03(\x0b\x32\x1a.otel_impact.view.v1.Event\x12\x1c\n\x14\x64ropped_events_count\x18\x0c \x01(\r\x12\r\n\x05links\x18\r \x03(\x0c\x12\x1b\n\x13\x64ropped_links_count\x18\x0e \x01(\r\x12\x0e\n\x06status\x18\x0f \x01(\x0c\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\xc2\x01\n\x05\x45vent\x12\x16\n\x0etime_unix_nano\x18\x01 \x01(\x06\x12\x0c\n\x04name\x18\x02 \x01(\t\x12>\n\nattributes\x18\x03 \x03(\x0b\x32*.otel_impact.view.v1.Event.AttributesEntry\x12 \n\x18\x64ropped_attributes_count\x18\x04 \x01(\r\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x0c:\x02\x38\x01\"\'\n\x06Status\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04\x63ode\x18\x03 \x01(\x05\"K\n\tSpanCount\x12>\n\x0eresource_spans\x18\x01 \x03(\x0b\x32&.otel_impact.view.v1.ResourceSpanCount\"M\n\x11ResourceSpanCount\x12\x38\n\x0bscope_spans\x18\x02 \x03(\x0b\x32#.otel_impact.view.v1.ScopeSpanCount\"?\n\x0eScopeSpanCount\x12-\n\x05spans\x18\x02 \x03(\x0b\x32\x1e.otel_impact.view.v1.SpanFrame\"\x0b\n\tSpanFrameb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -48,21 +48,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SCOPESPANS']._serialized_start=422
   _globals['_SCOPESPANS']._serialized_end=511
   _globals['_SPAN']._serialized_start=514
-  _globals['_SPAN']._serialized_end=1012
+  _globals['_SPAN']._serialized_end=983
   _globals['_SPAN_ATTRIBUTESENTRY']._serialized_start=371
   _globals['_SPAN_ATTRIBUTESENTRY']._serialized_end=420
-  _globals['_EVENT']._serialized_start=1015
-  _globals['_EVENT']._serialized_end=1209
+  _globals['_EVENT']._serialized_start=986
+  _globals['_EVENT']._serialized_end=1180
   _globals['_EVENT_ATTRIBUTESENTRY']._serialized_start=371
   _globals['_EVENT_ATTRIBUTESENTRY']._serialized_end=420
-  _globals['_STATUS']._serialized_start=1211
-  _globals['_STATUS']._serialized_end=1250
-  _globals['_SPANCOUNT']._serialized_start=1252
-  _globals['_SPANCOUNT']._serialized_end=1327
-  _globals['_RESOURCESPANCOUNT']._serialized_start=1329
-  _globals['_RESOURCESPANCOUNT']._serialized_end=1406
-  _globals['_SCOPESPANCOUNT']._serialized_start=1408
-  _globals['_SCOPESPANCOUNT']._serialized_end=1471
-  _globals['_SPANFRAME']._serialized_start=1473
-  _globals['_SPANFRAME']._serialized_end=1484
+  _globals['_STATUS']._serialized_start=1182
+  _globals['_STATUS']._serialized_end=1221
+  _globals['_SPANCOUNT']._serialized_start=1223
+  _globals['_SPANCOUNT']._serialized_end=1298
+  _globals['_RESOURCESPANCOUNT']._serialized_start=1300
+  _globals['_RESOURCESPANCOUNT']._serialized_end=1377
+  _globals['_SCOPESPANCOUNT']._serialized_start=1379
+  _globals['_SCOPESPANCOUNT']._serialized_end=1442
+  _globals['_SPANFRAME']._serialized_start=1444
+  _globals['_SPANFRAME']._serialized_end=1455
 # @@protoc_insertion_point(module_scope)

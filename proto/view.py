@@ -6,6 +6,7 @@ the two are the same on the wire) into `impact_view_pb2.TracesData`. Its attribu
 below turn those bytes into Python values only for the attributes actually read.
 
 AnyValue on the wire: field 1 string, 2 bool, 3 int64, 4 double, 5 array, 6 kvlist, 7 bytes.
+A span's ``status`` is its undecoded ``Status`` message too: `status_code` reads it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Final, TypeAlias
 
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from .impact_view_pb2 import Event, Resource, ResourceSpans, ScopeSpans, Span, SpanCount, Status, TracesData
@@ -35,6 +37,7 @@ __all__ = [
     "decode_str_array",
     "parse_traces",
     "span_total",
+    "status_code",
 ]
 
 AttributeMap: TypeAlias = Any  # the generated map<string, bytes> container
@@ -46,6 +49,7 @@ _INT: Final = 0x18  # field 3, varint
 _DOUBLE: Final = 0x21  # field 4, fixed64
 _ARRAY: Final = 0x2A  # field 5, length-delimited
 _unpack_double = struct.Struct("<d").unpack_from
+_STATUS_CODE: Final = 0x18  # Status field 3 (code), varint
 
 
 def parse_traces(data: bytes) -> TracesData:
@@ -69,6 +73,24 @@ def count_spans(data: bytes) -> int:
     counted = SpanCount()
     counted.ParseFromString(data)
     return sum(len(scope.spans) for resource in counted.resource_spans for scope in resource.scope_spans)
+
+
+def status_code(raw: bytes) -> int:
+    """The code in a span's undecoded ``Status`` (0, unset, for empty bytes).
+
+    ``Status`` is {2: message, 3: code}; a status with only a code (the usual ERROR) is
+    ``18 0c`` with ``0c`` < 128, read directly; anything else is parsed. Bytes that are not a
+    ``Status`` read as 0 (unset): the request was accepted and is forwarded as it is, and its
+    status decides nothing.
+    """
+    if not raw:
+        return 0
+    if len(raw) == 2 and raw[0] == _STATUS_CODE and raw[1] < 0x80:
+        return raw[1]
+    try:
+        return int(Status.FromString(raw).code)
+    except DecodeError:
+        return 0
 
 
 def _varint(raw: bytes, pos: int) -> tuple[int, int]:

@@ -5,14 +5,16 @@ OTLP export, cumulative counters since it was created: events by outcome, latenc
 hits, revenue at risk, a fixed-bucket latency histogram and an exponential histogram.
 
 The engine's hot loop does not touch any of this per span: it fills a `PendingGroup` per
-(series, minute) and `Series.fold` applies each group once per batch, vectorized with numpy.
+(series, minute); `BatchArrays` computes what every group of a batch needs in a few numpy calls,
+and `Series.fold` applies each group once per batch.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import chain
+from itertools import accumulate, chain
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +28,16 @@ from .sketches import SketchParams
 if TYPE_CHECKING:
     from .tasks import TaskState
 
-__all__ = ["COL_BAD", "COL_REVENUE", "COL_TOTAL", "BatchDurations", "ExpoHistogram", "PendingGroup", "Series"]
+__all__ = [
+    "COL_BAD",
+    "COL_REVENUE",
+    "COL_TOTAL",
+    "BatchArrays",
+    "ExpoHistogram",
+    "PendingGroup",
+    "Series",
+    "expo_indexes",
+]
 
 COL_TOTAL = 0
 COL_BAD = 1
@@ -36,6 +47,12 @@ EXPO_SCALE = 3
 """Exponential histogram scale: bucket bounds grow by 2**(1/8), about 9% per bucket."""
 ZERO_INDEX = -(2**62)
 """Stands for a zero duration among exponential-histogram bucket indexes."""
+_TINY = 1e-300
+_NO_LOW = 2**62
+_NO_HIGH = -(2**62)
+EXPO_TABLE_LIMIT = 1 << 18
+"""Cells of the (group x bucket) table `BatchArrays` counts exponential-histogram buckets in at
+once (2 MB); past it, each group is counted on its own."""
 
 DEFAULT_HISTOGRAM_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -60,28 +77,117 @@ class PendingGroup:
 
 
 @dataclass(frozen=True)
-class BatchDurations:
-    """A batch's durations in the units each consumer needs, computed once for all groups."""
+class BatchArrays:
+    """One batch's events as arrays, and what each pending group needs from them.
 
-    ns: npt.NDArray[np.int64]
+    numpy costs about a microsecond per call whatever the size, and a batch has many small
+    groups (one per series and minute), so everything that can be is computed here in a few
+    calls over the whole batch rather than in a few calls per group: histogram buckets, count
+    rows, duration sums and exponential-histogram counts. Group ``i``'s events are
+    ``starts[i]:starts[i + 1]``. Built by `of` from the groups in the order they are folded.
+    """
+
     ms: npt.NDArray[np.float64]
-    expo_index: npt.NDArray[np.int64]
-    """Exponential-histogram bucket index of each duration (`ZERO_INDEX` for zero)."""
+    """Every event's duration in milliseconds (for the latency sketches)."""
+    starts: list[int]
+    """Where each group's events begin in ``ms``, plus the end of the last one."""
+    count_rows: list[npt.NDArray[np.float64]]
+    """Each group's row for `CountTiers`: total, bad, revenue, events within each threshold."""
+    hist_rows: list[npt.NDArray[np.int64]]
+    """Each group's counts per latency-histogram bucket of its series."""
+    sums_s: list[float]
+    """Each group's duration sum in seconds."""
+    expo: list[tuple[int, npt.NDArray[np.int64] | None, int]]
+    """Each group's exponential-histogram counts: (lowest index, counts from it on, zero durations)."""
 
     @classmethod
-    def of(cls, groups: list[PendingGroup]) -> BatchDurations:
-        count = sum(len(group.durations_ns) for group in groups)
-        ns = np.fromiter(chain.from_iterable(group.durations_ns for group in groups), dtype=np.int64, count=count)
-        seconds = ns / 1e9
-        positive = seconds > 0
-        with np.errstate(divide="ignore"):
-            index = np.ceil(np.log2(seconds) * (1 << EXPO_SCALE)) - 1
-        expo_index = np.where(positive, index, ZERO_INDEX).astype(np.int64)
-        return cls(ns, ns / 1e6, expo_index)
+    def of(cls, groups: Sequence[PendingGroup]) -> BatchArrays:
+        """Arrays for ``groups`` (each with at least one event and a series)."""
+        sizes = [len(group.durations_ns) for group in groups]
+        starts = [0, *accumulate(sizes)]
+        ns = np.fromiter(chain.from_iterable(group.durations_ns for group in groups), dtype=np.int64, count=starts[-1])
+        group_of = np.repeat(np.arange(len(groups)), sizes)
+        sums_s = [float(total) / 1e9 for total in np.add.reduceat(ns, starts[:-1]).tolist()]
+        count_rows, hist_rows = _rows(groups, sizes, ns, group_of)
+        return cls(ns / 1e6, starts, count_rows, hist_rows, sums_s, _expo_counts(ns, group_of, starts))
 
-    def slice(self, start: int, count: int) -> BatchDurations:
-        end = start + count
-        return BatchDurations(self.ns[start:end], self.ms[start:end], self.expo_index[start:end])
+
+def _rows(
+    groups: Sequence[PendingGroup], sizes: list[int], ns: npt.NDArray[np.int64], group_of: npt.NDArray[np.intp]
+) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.int64]]]:
+    """Count rows and histogram rows of every group, one pass per distinct series layout."""
+    count_rows: list[npt.NDArray[np.float64]] = [np.empty(0)] * len(groups)
+    hist_rows: list[npt.NDArray[np.int64]] = [np.empty(0, dtype=np.int64)] * len(groups)
+    layouts: dict[tuple[tuple[float, ...], tuple[float, ...]], list[int]] = {}
+    for index, group in enumerate(groups):
+        assert group.series is not None
+        layouts.setdefault(group.series.layout_key, []).append(index)
+    for members in layouts.values():
+        series = groups[members[0]].series
+        assert series is not None
+        buckets = series.hist_counts.size
+        hist = np.bincount(
+            group_of * buckets + np.searchsorted(series.hist_bounds_ns, ns, side="left"),
+            minlength=len(groups) * buckets,
+        ).reshape(len(groups), buckets)
+        rows = np.empty((len(groups), series.cumulative.size), dtype=np.float64)
+        rows[:, COL_TOTAL] = sizes
+        rows[:, COL_BAD] = [group.bad for group in groups]
+        rows[:, COL_REVENUE] = [group.revenue for group in groups]
+        if series.thresholds_ns.size:
+            rows[:, FIRST_THRESHOLD_COL:] = np.cumsum(hist, axis=1)[:, series.threshold_positions]
+        for index in members:
+            count_rows[index] = rows[index]
+            hist_rows[index] = hist[index]
+    return count_rows, hist_rows
+
+
+def expo_indexes(ns: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Exponential-histogram bucket index of each duration (`ZERO_INDEX` for zero)."""
+    seconds = ns / 1e9
+    # A zero's log is taken of a tiny stand-in (no divide warning to silence) and then replaced.
+    index = np.ceil(np.log2(np.maximum(seconds, _TINY)) * (1 << EXPO_SCALE)) - 1
+    return np.where(seconds > 0, index, ZERO_INDEX).astype(np.int64)
+
+
+def _expo_counts(
+    ns: npt.NDArray[np.int64], group_of: npt.NDArray[np.intp], starts: list[int]
+) -> list[tuple[int, npt.NDArray[np.int64] | None, int]]:
+    """Each group's exponential-histogram counts over its own [lowest, highest] bucket index.
+
+    One bincount over (group, index) for the whole batch when that table stays small (it nearly
+    always does: a batch's durations span a few hundred buckets at most); otherwise per group.
+    """
+    groups = len(starts) - 1
+    indexes = all_indexes = expo_indexes(ns)
+    positive = indexes != ZERO_INDEX
+    if positive.all():
+        zeros = [0] * groups
+        lows = np.minimum.reduceat(indexes, starts[:-1]).tolist()
+        highs = np.maximum.reduceat(indexes, starts[:-1]).tolist()
+    else:
+        zeros = np.bincount(group_of[~positive], minlength=groups).tolist()
+        if not positive.any():
+            return [(0, None, zero) for zero in zeros]
+        lows = np.minimum.reduceat(np.where(positive, indexes, _NO_LOW), starts[:-1]).tolist()
+        highs = np.maximum.reduceat(np.where(positive, indexes, _NO_HIGH), starts[:-1]).tolist()
+        indexes, group_of = indexes[positive], group_of[positive]
+    base = min(lows)
+    width = max(high for high in highs if high != _NO_HIGH) - base + 1
+    rows: list[npt.NDArray[np.int64] | None]
+    if groups * width <= EXPO_TABLE_LIMIT:
+        table = np.bincount(group_of * width + (indexes - base), minlength=groups * width).reshape(groups, width)
+        rows = [
+            None if low == _NO_LOW else table[i, low - base : high - base + 1]
+            for i, (low, high) in enumerate(zip(lows, highs, strict=True))
+        ]
+    else:
+        rows = []
+        for i, (low, high) in enumerate(zip(lows, highs, strict=True)):
+            mine = all_indexes[starts[i] : starts[i + 1]]
+            mine = mine[mine != ZERO_INDEX]
+            rows.append(None if low == _NO_LOW else np.bincount(mine - low, minlength=high - low + 1))
+    return [(0 if low == _NO_LOW else low, row, zero) for low, row, zero in zip(lows, rows, zeros, strict=True)]
 
 
 class ExpoHistogram:
@@ -98,27 +204,24 @@ class ExpoHistogram:
         self.counts: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.zero_count = 0
 
-    def add(self, indexes: npt.NDArray[np.int64]) -> None:
-        """Count durations given by their bucket indexes (see `BatchDurations.expo_index`)."""
-        low = int(indexes.min())
-        if low == ZERO_INDEX:
-            positive = indexes[indexes != ZERO_INDEX]
-            self.zero_count += int(indexes.size - positive.size)
-            if not positive.size:
-                return
-            indexes = positive
-            low = int(indexes.min())
-        high = int(indexes.max())
+    def add(self, low: int, counts: npt.NDArray[np.int64] | None, zeros: int = 0) -> None:
+        """Count ``counts[k]`` durations in bucket ``low + k``, and ``zeros`` zero durations."""
+        self.zero_count += zeros
+        if counts is None or not counts.size:
+            return
+        high = low + counts.size - 1
         if not self.counts.size:
             self.offset = low
-            self.counts = np.zeros(high - low + 1, dtype=np.int64)
-        elif low < self.offset or high >= self.offset + self.counts.size:
+            self.counts = counts.astype(np.int64, copy=True)
+            return
+        if low < self.offset or high >= self.offset + self.counts.size:
             new_low = min(low, self.offset)
             new_high = max(high, self.offset + self.counts.size - 1)
             grown = np.zeros(new_high - new_low + 1, dtype=np.int64)
             grown[self.offset - new_low : self.offset - new_low + self.counts.size] = self.counts
             self.offset, self.counts = new_low, grown
-        self.counts += np.bincount(indexes - self.offset, minlength=self.counts.size)
+        window = self.counts[low - self.offset : high - self.offset + 1]
+        window += counts
 
     @staticmethod
     def scale() -> int:
@@ -138,6 +241,7 @@ class Series:
         "hist_sum_s",
         "id",
         "last_ns",
+        "layout_key",
         "sketches",
         "task",
         "threshold_positions",
@@ -161,6 +265,8 @@ class Series:
         self.id = series_id
         self.task = task
         self.values = values
+        self.layout_key = (thresholds_s, histogram_bounds_s)
+        """Series with equal keys share column and histogram layouts (`BatchArrays` groups by it)."""
         self.thresholds_ns = np.array([round(t * 1e9) for t in thresholds_s], dtype=np.int64)
         self.hist_bounds_ns = np.array([round(b * 1e9) for b in histogram_bounds_s], dtype=np.int64)
         # Every threshold is a histogram bound: met counts are cumulative bucket counts.
@@ -174,26 +280,19 @@ class Series:
         self.created_ns = created_ns
         self.last_ns = created_ns
 
-    def fold(self, group: PendingGroup, durations: BatchDurations) -> None:
-        """Apply one pending group (its events' durations are ``durations``)."""
-        hist = np.bincount(
-            np.searchsorted(self.hist_bounds_ns, durations.ns, side="left"), minlength=self.hist_counts.size
-        )
-        row = np.empty(self.cumulative.size, dtype=np.float64)
-        row[COL_TOTAL] = durations.ns.size
-        row[COL_BAD] = group.bad
-        row[COL_REVENUE] = group.revenue
-        if self.thresholds_ns.size:
-            row[FIRST_THRESHOLD_COL:] = np.cumsum(hist)[self.threshold_positions]
+    def fold(self, group: PendingGroup, batch: BatchArrays, index: int) -> None:
+        """Apply one pending group, number ``index`` of ``batch``."""
+        row = batch.count_rows[index]
         start_ns = group.minute * MINUTE_NS
         self.counts.add(start_ns, row)
         self.cumulative += row
-        self.hist_counts += hist
-        self.hist_sum_s += float(durations.ns.sum()) / 1e9
-        self.expo.add(durations.expo_index)
+        self.hist_counts += batch.hist_rows[index]
+        self.hist_sum_s += batch.sums_s[index]
+        self.expo.add(*batch.expo[index])
         cell = self.sketches.cell_for(start_ns)
         if cell is not None:
-            cell.add(durations.ms, group.users, group.bad_users, group.top_keys)
+            durations_ms = batch.ms[batch.starts[index] : batch.starts[index + 1]]
+            cell.add(durations_ms, group.users, group.bad_users, group.top_keys)
         self.last_ns = max(self.last_ns, start_ns)
 
     def approx_bytes(self) -> int:

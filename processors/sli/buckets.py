@@ -90,7 +90,8 @@ class CountTiers:
             slot = index % layout.slots[tier]
             current = int(stamps[slot])
             if current == index:
-                values[slot] += row
+                bucket = values[slot]
+                bucket += row  # in place: ``values[slot] += row`` would also copy the row back
                 self.dirty.add((tier, slot))
                 return
             if current < index:

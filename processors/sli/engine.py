@@ -2,9 +2,10 @@
 
 ``analyze(batch)`` runs on the processor's event loop for every accepted trace request. Its hot
 loop reads each span's attributes through the lean view (undecoded AnyValue bytes), skips
-spans that are not task events after one map lookup, and files each event into a pending group
-per (series, minute); the groups are folded into the series' buckets and sketches once per
-batch. Nothing here raises on bad span data: odd values are counted or read as ``unknown``.
+spans that are not task events after one or two key tests, and files each event into a pending
+group per (task, segment, minute); the groups are folded into the series' buckets and sketches
+once per batch, with the numpy work done for all groups at once (`BatchArrays`). Nothing here
+raises on bad span data: odd values are counted or read as ``unknown``.
 
 Time: an event's time is its span's end. Ends older than ``lateness`` before the batch's arrival
 are clamped to that bound, ends further than ``future_tolerance`` ahead are clamped to the
@@ -27,7 +28,7 @@ from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.clock import Clock, SystemClock
 from otel_impact.proto import view
 
-from .aggregates import BatchDurations, PendingGroup, Series, histogram_bounds
+from .aggregates import BatchArrays, PendingGroup, Series, histogram_bounds
 from .buckets import Layout
 from .config import SliConfig
 from .segments import SegmentReader, _text
@@ -57,6 +58,8 @@ _NOT_ROOT: Final = (_NOT_ROOT_BOOL, _NOT_ROOT_STR)
 _SUCCESS: Final = b"\x0a\x07success"
 _FAILURE: Final = b"\x0a\x07failure"
 _MEMO_LIMIT: Final = 4096
+_USER_MEMO_LIMIT: Final = 16384
+"""Distinct user values whose text is remembered (about 4 MB); the memo is emptied when full."""
 PSEUDONYM: Final = re.compile(r"[0-9a-f]{32}")
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 """Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
@@ -85,6 +88,8 @@ class SliEngine:
         self._matches = compile_matches(config)
         self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
         self._http_memo: dict[bytes, int] = {}
+        self._status_memo: dict[bytes, int] = {}
+        self._user_texts: dict[bytes, str] = {}
         self._touched: set[Series] = set()
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
@@ -115,28 +120,30 @@ class SliEngine:
             )
         self.batches += 1
 
-    def _collect(self, batch: TraceBatch) -> dict[tuple[Any, object, int], PendingGroup]:
+    def _collect(self, batch: TraceBatch) -> dict[tuple[Any, ...], PendingGroup]:
+        # Attributes are read as ``attrs[key] if key in attrs``: two container calls that cost
+        # less together than one ``attrs.get`` (whose argument parsing dominates), and a missing
+        # key costs only the ``in``. Events are grouped by (task, minute, *segment key).
         now = batch.received_ns
         low = now - self._lateness_ns
         high = now + self._future_ns
-        pending: dict[tuple[Any, object, int], PendingGroup] = {}
+        pending: dict[tuple[Any, ...], PendingGroup] = {}
         key_of = self.reader.key
         user_key = self.config.user_attribute
         http_memo = self._http_memo
+        status_memo = self._status_memo
         untracked = 0
         for resource_spans in batch.view.resource_spans:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     attrs = span.attributes
-                    get = attrs.get
-                    task_ref: Any = get(TASK_NAME)
-                    if task_ref is not None:
-                        raw_root = get(TASK_ROOT)
-                        if raw_root is not None and raw_root in _NOT_ROOT:
+                    if TASK_NAME in attrs:
+                        if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
                             continue
+                        task_ref: Any = attrs[TASK_NAME]
                     elif matches:
-                        task_ref = self._match(span, get, matches)
+                        task_ref = self._match(span, attrs, matches)
                         if task_ref is None:
                             continue
                     else:
@@ -150,11 +157,11 @@ class SliEngine:
                         end, clamped = low, 1
                     elif end > high:
                         end, clamped = now, 2
-                    key = key_of(attrs, span, resource_values)
-                    pending_key = (task_ref, key, end // MINUTE_NS)
+                    minute = end // MINUTE_NS
+                    pending_key = key_of(attrs, span, resource_values, task_ref, minute)
                     group = pending.get(pending_key)
                     if group is None:
-                        group = pending[pending_key] = self._group_for(task_ref, key, end // MINUTE_NS, now)
+                        group = pending[pending_key] = self._group_for(task_ref, pending_key[2:], minute, now)
                     task = group.task
                     if task is None:
                         untracked += 1
@@ -164,15 +171,24 @@ class SliEngine:
                             task.late_clamped += 1
                         else:
                             task.future_clamped += 1
-                    raw_outcome = get(TASK_OUTCOME)
+                    raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
                     if raw_outcome == _FAILURE:
                         bad = True
                     elif raw_outcome == _SUCCESS:
                         bad = False
                     else:
-                        bad = task.status_error and span.status.code == STATUS_ERROR
+                        bad = False
+                        if task.status_error:
+                            status = span.status
+                            if status:
+                                code = status_memo.get(status)
+                                if code is None:
+                                    code = self._status_code(status)
+                                bad = code == STATUS_ERROR
                         if not bad:
-                            raw_http = get(HTTP_STATUS) or get(HTTP_STATUS_OLD)
+                            raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
+                            if not raw_http and HTTP_STATUS_OLD in attrs:
+                                raw_http = attrs[HTTP_STATUS_OLD]
                             if raw_http is not None:
                                 code = http_memo.get(raw_http)
                                 if code is None:
@@ -181,16 +197,18 @@ class SliEngine:
                             if not bad and task.slow_ns is not None and duration > task.slow_ns:
                                 bad = True
                         if task.has_error_rules:
-                            decided = task.bad_error_type(view.decode_str(get(ERROR_TYPE)))
+                            decided = task.bad_error_type(view.decode_str(attrs.get(ERROR_TYPE)))
                             if decided is not None:
                                 bad = decided
                     group.durations_ns.append(duration)
-                    raw_user = get(user_key)
-                    if raw_user is not None:
+                    if user_key in attrs:
+                        raw_user = attrs[user_key]
                         group.users.add(raw_user)
+                    else:
+                        raw_user = None
                     if bad:
                         group.bad += 1
-                        value = view.decode_double(get(TASK_VALUE))
+                        value = view.decode_double(attrs.get(TASK_VALUE))
                         group.revenue += task.default_value if value is None or value != value else value
                         if raw_user is not None:
                             group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
@@ -212,35 +230,30 @@ class SliEngine:
             series = self._series_for(task, key, now)
         return PendingGroup(task, series, minute)
 
-    def _fold(self, pending: dict[tuple[Any, object, int], PendingGroup]) -> None:
+    def _fold(self, pending: dict[tuple[Any, ...], PendingGroup]) -> None:
         groups = [group for group in pending.values() if group.durations_ns]
         if not groups:
             return
-        batch = BatchDurations.of(groups)
+        batch = BatchArrays.of(groups)
+        user_text = self._user_texts
         offset = 0
-        for group in groups:
+        for index, group in enumerate(groups):
             task, series = group.task, group.series
             assert task is not None and series is not None
             count = len(group.durations_ns)
-            users = {
-                raw[2:].decode("utf-8", "replace")
-                if raw[0] == 0x0A and raw[1] < 0x80 and len(raw) == raw[1] + 2
-                else _text(raw)
-                for raw in group.users
-                if raw
-            }
+            users = {user_text.get(raw) or self._user_text(raw) for raw in group.users}
             users.discard("")
             bad_users: dict[str, int] = {}
             top_keys: dict[str, int] = {}
             for raw, bad_count in group.bad_users.items():
-                user = _text(raw)
+                user = user_text.get(raw) or self._user_text(raw)
                 if not user:
                     continue
                 bad_users[user] = bad_users.get(user, 0) + bad_count
                 top = user if PSEUDONYM.fullmatch(user) else NOT_A_PSEUDONYM
                 top_keys[top] = top_keys.get(top, 0) + bad_count
             group.users, group.bad_users, group.top_keys = users, bad_users, top_keys
-            series.fold(group, batch.slice(offset, count))
+            series.fold(group, batch, index)
             offset += count
             task.volume[group.minute] = task.volume.get(group.minute, 0) + count
             if series is task.overflow_series:
@@ -263,16 +276,33 @@ class SliEngine:
             self._resource_memo[memo_key] = context
         return context
 
-    def _match(self, span: Any, get: Any, matches: tuple[CompiledMatch, ...]) -> TaskState | None:
+    def _match(self, span: Any, attrs: Any, matches: tuple[CompiledMatch, ...]) -> TaskState | None:
         kind = span.kind
         name = span.name
         route = None
         for match in matches:
             if match.http_routes and route is None:
-                route = view.decode_str(get(HTTP_ROUTE))
+                route = view.decode_str(attrs.get(HTTP_ROUTE))
             if match.matches(kind, name, route):
                 return self.tasks.get(match.task)
         return None
+
+    def _user_text(self, raw: bytes) -> str:
+        """A user attribute's value as text (memoized: the same customers come back batch after batch)."""
+        if raw and raw[0] == 0x0A and len(raw) > 1 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+            text = raw[2:].decode("utf-8", "replace")
+        else:
+            text = _text(raw) if raw else ""
+        if len(self._user_texts) >= _USER_MEMO_LIMIT:
+            self._user_texts.clear()
+        self._user_texts[raw] = text
+        return text
+
+    def _status_code(self, raw: bytes) -> int:
+        code = view.status_code(raw)
+        if len(self._status_memo) < _MEMO_LIMIT:
+            self._status_memo[raw] = code
+        return code
 
     def _http_code(self, raw: bytes) -> int:
         code = view.decode_int(raw)

@@ -14,7 +14,7 @@ A missing value is ``unknown``. A flag variant comes from ``impact.feature_flags
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from otel_impact.proto import view
 
@@ -28,8 +28,11 @@ FLAG_EVENT: Final = "feature_flag.evaluation"
 MAX_VALUE_LENGTH: Final = 128
 _MEMO_LIMIT: Final = 4096
 
-KeyFunction = Callable[[Any, Any, tuple[Any, ...]], object]
-"""``(span attributes, span, resource values) -> undecoded key``."""
+KeyFunction = Callable[[Any, Any, tuple[Any, ...], Any, int], tuple[Any, ...]]
+"""``(span attributes, span, resource values, task, minute) -> (task, minute, *segment key)``.
+
+The engine groups a batch's events by this tuple; ``result[2:]`` is the undecoded segment key
+that `SegmentReader.decode` turns into label values."""
 
 
 class SegmentReader:
@@ -64,67 +67,24 @@ class SegmentReader:
     # -- the hot path -----------------------------------------------------------------------------
 
     def _compile(self) -> KeyFunction:
-        keys = self._attributes
-        flags = bool(self._flags)
-        flag_part = self._flag_part
-        if len(keys) > 3:
-            return self._generic_key
-        k0, k1, k2 = (*keys, None, None, None)[:3]
-        if not flags:
-            if len(keys) == 0:
-                return lambda attrs, span, resource: ()
-            if len(keys) == 1:
-                return lambda attrs, span, resource: attrs.get(k0) or resource[0]
-            if len(keys) == 2:
+        """Build `key` for this dimension layout: straight-line code, no loop over dimensions.
 
-                def key2(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                    get = attrs.get
-                    return (get(k0) or resource[0], get(k1) or resource[1])
-
-                return key2
-
-            def key3(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                get = attrs.get
-                return (get(k0) or resource[0], get(k1) or resource[1], get(k2) or resource[2])
-
-            return key3
-        complete = self._complete
-        if len(keys) == 0:
-
-            def flags0(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                raw = attrs.get(FEATURE_FLAGS)
-                return (raw if complete.get(raw) else flag_part(raw, span),)
-
-            return flags0
-        if len(keys) == 1:
-
-            def flags1(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                get = attrs.get
-                raw = get(FEATURE_FLAGS)
-                return (get(k0) or resource[0], raw if complete.get(raw) else flag_part(raw, span))
-
-            return flags1
-        if len(keys) == 2:
-
-            def flags2(attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-                get = attrs.get
-                raw = get(FEATURE_FLAGS)
-                return (
-                    get(k0) or resource[0],
-                    get(k1) or resource[1],
-                    raw if complete.get(raw) else flag_part(raw, span),
-                )
-
-            return flags2
-        return self._generic_key
-
-    def _generic_key(self, attrs: Any, span: Any, resource: tuple[Any, ...]) -> object:
-        get = attrs.get
-        parts: list[object] = [get(key) or resource[index] for index, key in enumerate(self._attributes)]
+        Each attribute dimension reads ``attrs[key] if key in attrs`` (two cheap container calls;
+        ``attrs.get`` costs more than both), falling back to the resource's value when the span
+        lacks the attribute or holds an empty value. Keys are embedded as literals (``repr``).
+        """
+        lines = ["def key(attrs, span, resource, task, minute):"]
+        parts = ["task", "minute"]
+        for index, attribute in enumerate(self._attributes):
+            literal = repr(attribute)
+            parts.append(f"(attrs[{literal}] or resource[{index}]) if {literal} in attrs else resource[{index}]")
         if self._flags:
-            raw = get(FEATURE_FLAGS)
-            parts.append(raw if self._complete.get(raw) else self._flag_part(raw, span))
-        return tuple(parts)
+            lines.append(f"    raw = attrs[{FEATURE_FLAGS!r}] if {FEATURE_FLAGS!r} in attrs else None")
+            parts.append("raw if complete.get(raw) else flag_part(raw, span)")
+        lines.append(f"    return ({', '.join(parts)},)")
+        namespace: dict[str, Any] = {"complete": self._complete, "flag_part": self._flag_part}
+        exec("\n".join(lines), namespace)  # the source is built above from literals and repr()s only
+        return cast(KeyFunction, namespace["key"])
 
     def _flag_part(self, raw: bytes | None, span: Any) -> object:
         """The flags part of a key when ``raw`` may not name every flag: learn, and read events."""

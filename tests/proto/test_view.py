@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.trace.v1 import trace_pb2
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -55,7 +56,7 @@ def test_view_reads_what_the_full_message_holds(request_bytes: bytes) -> None:
     assert span.name == "op" and span.kind == SpanKind.SERVER.value + 1
     assert span.trace_id == full_span.trace_id and span.span_id == full_span.span_id
     assert span.end_time_unix_nano == full_span.end_time_unix_nano
-    assert span.status.code == 2 and span.status.message == "boom"
+    assert view.status_code(span.status) == full_span.status.code == 2  # the message ("boom") comes first
     a = span.attributes
     assert view.decode_str(a["s"]) == "checkout"
     assert view.decode_str(a["long"]) == "x" * 300
@@ -75,6 +76,27 @@ def test_view_reads_what_the_full_message_holds(request_bytes: bytes) -> None:
     (event,) = span.events
     assert event.name == "feature_flag.evaluation"
     assert view.decode_str(event.attributes["feature_flag.result.variant"]) == "on"
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        trace_pb2.Status(),
+        trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR),
+        trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_OK),
+        trace_pb2.Status(code=trace_pb2.Status.STATUS_CODE_ERROR, message="payment declined: " + "x" * 200),
+        trace_pb2.Status(message="only a message"),
+    ],
+    ids=["unset", "error", "ok", "error-with-long-message", "message-only"],
+)
+def test_status_code_reads_every_encoding(status: trace_pb2.Status) -> None:
+    data = status.SerializeToString()
+    assert view.status_code(data) == status.code
+
+
+@pytest.mark.parametrize("garbage", [b"\x18", b"\xff\xff", b"\x12\x05ab", b"\x18\x80"])
+def test_status_code_of_bytes_that_are_no_status_is_unset(garbage: bytes) -> None:
+    assert view.status_code(garbage) == 0
 
 
 def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
