@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor
 from ._baggage import BAGGAGE_CONTEXT_KEY, state_from_baggage
 from ._log import log_once
 from ._runtime import get_runtime
-from ._span_write import write_attributes
+from ._span_write import write_starting
 from ._state import STATE_KEY, ImpactState
 
 
@@ -63,7 +63,7 @@ class ImpactSpanProcessor(SpanProcessor):
                     return
             stamped = state.span_attributes
             if stamped and span.is_recording():
-                write_attributes(span, stamped, starting=True)
+                write_starting(span, stamped)
         except Exception:
             self.failures += 1
             log_once(

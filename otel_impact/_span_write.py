@@ -26,22 +26,34 @@ def fast_path_available() -> bool:
 FAST_PATH = fast_path_available()
 
 
-def write_attributes(span: Span, values: Mapping[str, Any], *, starting: bool = False) -> None:
-    """Set ``values`` (already valid attribute values) on a recording ``span``.
+def write_starting(span: Span, values: Mapping[str, Any]) -> None:
+    """Set ``values`` (already valid attribute values) on a span inside ``SpanProcessor.on_start``.
 
-    ``starting`` says the span is inside ``SpanProcessor.on_start``: nobody else can see it yet.
+    Nobody else can see the span yet, so no lock is taken. This is the per-span hot path.
     """
+    if FAST_PATH:
+        try:
+            attributes: Any = span._attributes  # type: ignore[attr-defined]
+        except AttributeError:  # not an SDK span
+            attributes = None
+        if type(attributes) is BoundedAttributes and attributes.max_value_len is None:
+            current: dict[str, Any] = attributes._dict  # written inline: this runs for every span
+            maxlen = attributes.maxlen
+            if maxlen is None or len(current) + len(values) <= maxlen:
+                current.update(values)
+                return
+    span.set_attributes(values)
+
+
+def write_attributes(span: Span, values: Mapping[str, Any]) -> None:
+    """Set ``values`` (already valid attribute values) on a recording span that is already running."""
     if FAST_PATH:
         attributes: Any = getattr(span, "_attributes", None)
         lock: Any = getattr(span, "_lock", None)
         if type(attributes) is BoundedAttributes and attributes.max_value_len is None and lock is not None:
-            if starting:
-                if _update(attributes, values):
+            with lock:
+                if getattr(span, "_end_time", 0) is None and _update(attributes, values):
                     return
-            else:
-                with lock:
-                    if getattr(span, "_end_time", 0) is None and _update(attributes, values):
-                        return
     span.set_attributes(values)
 
 
