@@ -85,8 +85,10 @@ class Pipeline:
         """Accept ``data`` (OTLP/protobuf ExportTraceServiceRequest bytes) or say why not."""
         view: TracesData | None = None
         rewriter = self.rewriter
+        # A key name that never occurs in the bytes cannot be on any span: no walk over the spans then.
+        identity_possible = rewriter is not None and rewriter.may_need_rewrite(data)
         try:
-            if self.analyzers or (rewriter is not None and rewriter.may_need_rewrite(data)):
+            if self.analyzers or identity_possible:
                 view = parse_traces(data)
                 spans = span_total(view)
             else:
@@ -100,7 +102,7 @@ class Pipeline:
                 transport, Rejection("shutting_down", "the processor is stopping", QUEUE_FULL_RETRY_AFTER), spans
             )
         rewritten = False
-        if view is not None and rewriter is not None and rewriter.needs_rewrite(view):
+        if view is not None and rewriter is not None and identity_possible and rewriter.needs_rewrite(view):
             data, replaced, removed = rewriter.rewrite(data)
             view = parse_traces(data)
             rewritten = True
