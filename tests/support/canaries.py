@@ -5,7 +5,9 @@ from __future__ import annotations
 from urllib.parse import quote, quote_plus
 
 CANARY_EMAIL = "canary.alice+leak@example.com"
-CANARY_NUMBER = "4711"
+# A short, low-entropy customer number. Seven digits rather than four: every digit string is also
+# hex, and a four-digit one turns up by chance in random trace ids (1 in 65,536 per position).
+CANARY_NUMBER = "4711042"
 CANARY_UNICODE = "Zoë Ωmega-Ünïcode 顧客"
 CANARIES = (CANARY_EMAIL, CANARY_NUMBER, CANARY_UNICODE)
 
