@@ -1,1 +1,28 @@
-"""Part of otel-impact; imported as otel_impact.processors."""
+"""The impact processor (``otel-impact serve``), imported as ``otel_impact.processors``.
+
+Data flows one way through the stages, each a package with one job::
+
+    intake  →  pipeline  →  export                 OTLP in, accounted, forwarded downstream
+                  │
+                  └─→  sli  →  slo                  derived answers: SLIs, then SLOs and alerts
+                               gate, postmortem     on-call answers built on the two
+    api                                             the admin HTTP server: JSON, /metrics, dashboard
+    service, components, cli                        assembly: build the stages and run them
+
+- ``intake``: OTLP/gRPC and OTLP/HTTP receivers, OTLP/JSON decoding, rejection → status mapping.
+- ``pipeline``: per request, accounting, identity rewriting, then hand-off to analysis and export.
+- ``export``: the bounded queue, downstream clients, the retry policy, OTLP metrics export.
+- ``sli``: per task, segment and time bucket state, its analyzer, its store and its queries.
+- ``slo``: SLO evaluation, the alert state machine, alert delivery and Prometheus rules.
+- ``gate``, ``postmortem``: the canary verdict and incident summaries over `ImpactQueries`.
+- ``api``: the admin server and every route; the only place answers become JSON.
+
+Shared foundations sit at this level: ``clock``, ``durations``, ``batch`` (what an analyzer
+receives), ``impact_queries`` (the typed contract between the SLI state and its readers),
+``accounting``, ``security`` and ``config``.
+
+Import rule: a stage imports the foundations and the stages to its left or above it in the
+picture, never one to its right or below it; nothing imports ``api`` but the assembly, and the
+SDK (``otel_impact`` itself, ``otel_impact.instrumentation``) never imports the processor.
+``tests/unit/test_import_graph.py`` enforces the rule and the absence of import circles.
+"""

@@ -22,16 +22,18 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from otel_impact.processors import dashboard, postmortem
+from otel_impact.processors.api import dashboard_routes, postmortem_routes
+from otel_impact.processors.api.dashboard_config import DashboardConfig, parse_dashboard_section
+from otel_impact.processors.api.dashboard_routes import DashboardRoutes
+from otel_impact.processors.api.gate_routes import GateRoutes
+from otel_impact.processors.api.gate_routes import add_routes as add_gate_routes
+from otel_impact.processors.api.postmortem_routes import PostmortemRoutes
+from otel_impact.processors.api.sli_routes import add_routes as add_sli_routes
+from otel_impact.processors.api.slo_routes import add_routes as add_slo_routes
 from otel_impact.processors.config import register_section
-from otel_impact.processors.dashboard import DashboardConfig, DashboardRoutes, parse_dashboard_section
-from otel_impact.processors.gate.routes import GateRoutes
-from otel_impact.processors.gate.routes import add_routes as add_gate_routes
-from otel_impact.processors.metrics_export import MetricsExport
-from otel_impact.processors.postmortem.routes import PostmortemRoutes
+from otel_impact.processors.export.metrics_export import MetricsExport
 from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine, SliQueries, build_metrics_request
-from otel_impact.processors.sli import add_routes as add_sli_routes
 from otel_impact.processors.slo import (
     AlertDispatcher,
     AlertingConfig,
@@ -41,7 +43,6 @@ from otel_impact.processors.slo import (
     parse_slos_section,
     receivers_from_config,
 )
-from otel_impact.processors.slo import add_routes as add_slo_routes
 from otel_impact.processors.slo.prometheus import SloCollector
 
 logger = logging.getLogger("otel_impact.processor")
@@ -150,7 +151,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     notes = PostmortemRoutes(
         queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock
     )
-    service.admin.add_routes(lambda app: dashboard.add_routes(app, board))
+    service.admin.add_routes(lambda app: dashboard_routes.add_routes(app, board))
     service.admin.add_routes(lambda app: add_gate_routes(app, gate))
-    service.admin.add_routes(lambda app: postmortem.routes.add_routes(app, notes))
+    service.admin.add_routes(lambda app: postmortem_routes.add_routes(app, notes))
     return ImpactComponents(sli=engine, queries=queries, slo=slo_engine)

@@ -24,15 +24,16 @@ from typing import IO, Protocol
 
 from prometheus_client import CollectorRegistry
 
+from otel_impact.processors.api.server import AdminServer
+from otel_impact.processors.export import Forwarder, PersistentQueue, SendQueue, make_client
+from otel_impact.processors.intake import GrpcReceiver, HttpReceiver
+from otel_impact.processors.pipeline.identity import build_rewriter
+
 from .accounting import Accounting
-from .admin import AdminServer
 from .batch import BatchAnalyzer
 from .clock import Clock, SystemClock
 from .config import ServeConfig
-from .exporter import Forwarder, PersistentQueue, SendQueue, make_client
-from .identity import build_rewriter
 from .pipeline import Pipeline
-from .receiver import GrpcReceiver, HttpReceiver
 
 logger = logging.getLogger("otel_impact.processor")
 

@@ -3,7 +3,7 @@
 `SliEngine` is a `BatchAnalyzer`: it derives, per task x segment x time bucket, good/bad event
 counts, exact latency-threshold counts, latency quantiles, distinct and impacted users with
 bounds, revenue at risk and the most impacted customers. `SliQueries` answers windows over that
-state (`ImpactQueries`, the contract the SLO engine builds on); `add_routes` serves it as JSON,
+state (`ImpactQueries`, the contract the SLO engine builds on); ``api.sli_routes`` serves it as JSON,
 `SliCollector` as Prometheus series, and `build_metrics_request` as an OTLP metrics export.
 
 Wiring it into a server takes a few lines::
@@ -11,7 +11,7 @@ Wiring it into a server takes a few lines::
     config = SliConfig.from_mapping(raw_config.get("sli"))
     engine = SliEngine(config, clock=clock, state_dir=state_dir)   # restores the last checkpoint
     queries = SliQueries(engine)
-    add_routes(admin_app, queries)                                 # /api/v1/impact, /customers/top
+    api.sli_routes.add_routes(admin_app, queries)                  # /api/v1/impact, /customers/top
     registry.register(SliCollector(queries))                       # /metrics
     pipeline.analyzers.append(engine)                              # analyze(batch) per request
     # every second or so: engine.tick(); at shutdown: engine.close()
@@ -22,7 +22,6 @@ from .engine import SliEngine
 from .otlp_metrics import build_metrics_request
 from .prometheus import SliCollector
 from .queries import EventCounts, ImpactQueries, SliQueries
-from .routes import add_routes
 
 __all__ = [
     "DimensionConfig",
@@ -37,6 +36,5 @@ __all__ = [
     "TaskConfig",
     "TaskMatch",
     "TierConfig",
-    "add_routes",
     "build_metrics_request",
 ]

@@ -24,8 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from otel_impact._attributes import TASK_NAME, TASK_OUTCOME, TASK_ROOT, TASK_VALUE
 from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.clock import Clock, SystemClock
+from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import view
 
 from .aggregates import BatchArrays, PendingGroup, Series, histogram_bounds
@@ -40,11 +42,6 @@ __all__ = ["NOT_A_PSEUDONYM", "SliEngine"]
 
 logger = logging.getLogger("otel_impact.sli")
 
-MINUTE_NS: Final = 60_000_000_000
-TASK_NAME: Final = "impact.task.name"
-TASK_ROOT: Final = "impact.task.root"
-TASK_OUTCOME: Final = "impact.task.outcome"
-TASK_VALUE: Final = "impact.task.value"
 HTTP_STATUS: Final = "http.response.status_code"
 HTTP_STATUS_OLD: Final = "http.status_code"
 ERROR_TYPE: Final = "error.type"

@@ -15,7 +15,6 @@ from otel_impact import ConfigurationErrors
 from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
 
 from .alerting_config import AlertingConfig, parse_alerting_section
-from .api import add_routes
 from .config import SloConfig, parse_slos_section
 from .delivery import AlertDispatcher, receivers_from_config
 from .engine import SloEngine
@@ -31,7 +30,6 @@ __all__ = [
     "SloConfig",
     "SloEngine",
     "SloSettings",
-    "add_routes",
     "generate_rules",
     "load_slo_settings",
     "parse_alerting_section",

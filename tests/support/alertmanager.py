@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from otel_impact.processors.child_processes import stop_process
+from demo.child_processes import stop_process
+
 from support.tools import require_tool
 
 CONFIG = """\

@@ -10,7 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from otel_impact.processors.child_processes import stop_process
+from demo.child_processes import stop_process
 
 APPS = Path(__file__).parent / "apps"
 

@@ -17,9 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+from demo.child_processes import listening_ports, stop_process
 from prometheus_client.parser import text_string_to_metric_families
-
-from otel_impact.processors.child_processes import listening_ports, stop_process
 
 CLI = str(Path(sys.executable).parent / "otel-impact")
 

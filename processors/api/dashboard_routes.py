@@ -1,0 +1,106 @@
+"""Serving the dashboard: ``/``, ``/static/*`` and ``GET /api/v1/dashboard``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from otel_impact.processors.api.dashboard_config import DashboardConfig
+from otel_impact.processors.clock import Clock
+from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, parse_window
+from otel_impact.processors.impact_queries import ImpactQueries
+from otel_impact.processors.slo.burn import Budget, tally
+from otel_impact.processors.slo.config import SloConfig
+from otel_impact.processors.slo.windows import period_bounds
+
+STATIC = Path(__file__).parent / "static"
+FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+HISTORY_POINTS = 24
+
+
+class DashboardRoutes:
+    """The page and its overview endpoint over an `ImpactQueries` source and the configured SLOs."""
+
+    def __init__(
+        self, config: DashboardConfig, queries: ImpactQueries, slos: Sequence[SloConfig], clock: Clock
+    ) -> None:
+        self.config = config
+        self.queries = queries
+        self.slos = tuple(slos)
+        self.clock = clock
+
+    async def page(self, request: web.Request) -> web.Response:
+        return web.Response(body=(STATIC / "index.html").read_bytes(), content_type="text/html", charset="utf-8")
+
+    async def static(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in FILES:
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=(STATIC / name).read_bytes(),
+            content_type=FILES[name],
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    async def overview(self, request: web.Request) -> web.Response:
+        window = request.query.get("window", self.config.default_window)
+        try:
+            parse_window(window)
+        except ValueError as error:
+            return web.json_response({"error": str(error)}, status=400)
+        return web.json_response(self.overview_document(window))
+
+    def overview_document(self, window: str) -> dict[str, Any]:
+        """Tasks with their runbooks, whether SLOs are configured, and each SLO's budget history."""
+        now = self.clock.now_ns()
+        tasks = []
+        for task in self.queries.tasks():
+            links = [{"title": r.title, "url": r.url} for r in self.config.runbooks.get(task, ())]
+            links += [
+                {"title": f"{s.name} runbook", "url": s.runbook} for s in self.slos if s.task == task and s.runbook
+            ]
+            tasks.append({"name": task, "dimensions": list(self.queries.dimensions(task)), "runbooks": links})
+        known = set(self.queries.tasks())
+        return {
+            "refresh_seconds": self.config.refresh_seconds,
+            "default_window": self.config.default_window,
+            "window": window,
+            "tasks": tasks,
+            "slos_enabled": bool(self.slos),
+            "budget_history": {s.name: self.budget_history(s, now) for s in self.slos if s.task in known},
+        }
+
+    def budget_history(self, slo: SloConfig, now: int) -> list[dict[str, float]]:
+        """Error budget remaining over the SLO's current period, for the segment with the least left.
+
+        ``t`` is seconds since the epoch; ``budget_remaining`` is a fraction (negative once spent).
+        """
+        start, _, _ = period_bounds(slo.window, now)
+        first = start + MINUTE_NS
+        if now <= first:
+            return []
+        step = max(MINUTE_NS, (now - first) // (HISTORY_POINTS - 1))
+        points: list[tuple[int, dict[tuple[str, ...], float]]] = []
+        for index in range(HISTORY_POINTS):
+            at = min(now, first + index * step)
+            counts = self.queries.counts(slo.task, start, at, by=slo.by)
+            remaining = {key: Budget.of(tally(c, slo.sli), slo.error_budget).remaining for key, c in counts.items()}
+            points.append((at, remaining))
+            if at == now:
+                break
+        final = points[-1][1]
+        if not final:
+            return []
+        worst = min(final, key=lambda key: final[key])
+        return [{"t": at // SECOND_NS, "budget_remaining": left.get(worst, 1.0)} for at, left in points]
+
+
+def add_routes(app: web.Application, routes: DashboardRoutes) -> None:
+    """Serve the page at ``/``, its files under ``/static/`` and ``GET /api/v1/dashboard``."""
+    app.router.add_get("/", routes.page)
+    app.router.add_get("/static/{name}", routes.static)
+    app.router.add_get("/api/v1/dashboard", routes.overview)

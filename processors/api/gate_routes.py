@@ -1,0 +1,93 @@
+"""``GET /api/v1/gate``: the canary verdict as JSON, for Argo Rollouts' web metric provider or any CD tool.
+
+Query: ``task``, ``baseline`` and ``canary`` (``DIMENSION=VALUE``), optional ``window`` (default
+30m), ``confidence``, ``max_degradation`` (success), ``max_latency_degradation``, ``min_events``
+and ``latency_threshold`` (seconds). The answer is always HTTP 200 with ``verdict`` ``pass``,
+``fail`` or ``inconclusive`` (and ``exit_code`` 0, 1, 2), the numbers behind it and a one-paragraph
+``explanation``; a malformed request is HTTP 400 with the reason. In an Argo Rollouts
+AnalysisTemplate, use ``successCondition: result.verdict == "pass"`` and
+``failureCondition: result.verdict == "fail"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from aiohttp import web
+
+from otel_impact.processors.clock import Clock
+from otel_impact.processors.durations import MINUTE_NS, floor_minute, parse_window
+from otel_impact.processors.gate._verdict import GatePolicy
+from otel_impact.processors.gate.evaluate import GateError, evaluate, parse_selector
+from otel_impact.processors.impact_queries import ImpactQueries
+
+DEFAULT_WINDOW = "30m"
+
+
+class GateRoutes:
+    """The gate's HTTP handler over an `ImpactQueries` source."""
+
+    def __init__(self, queries: ImpactQueries, resolve: Callable[[str], str], clock: Clock) -> None:
+        self.queries = queries
+        self.resolve = resolve
+        self.clock = clock
+
+    async def gate(self, request: web.Request) -> web.Response:
+        try:
+            return web.json_response(self.answer(request.query))
+        except (GateError, ValueError) as error:
+            return web.json_response({"error": str(error)}, status=400)
+
+    def answer(self, query: Mapping[str, str]) -> dict[str, object]:
+        """The verdict document for ``query``; raises `GateError` / `ValueError` with the reason."""
+        task = query.get("task")
+        if not task:
+            raise GateError("task is required, e.g. ?task=checkout")
+        baseline = parse_selector(_required(query, "baseline"), self.resolve, side="baseline")
+        canary = parse_selector(_required(query, "canary"), self.resolve, side="canary")
+        if baseline.dimension != canary.dimension:
+            raise GateError(f"baseline and canary must name the same dimension ({baseline.text} vs {canary.text})")
+        window = query.get("window", DEFAULT_WINDOW)
+        length = parse_window(window)
+        policy = GatePolicy(
+            confidence=_number(query, "confidence", GatePolicy.confidence),
+            max_success_degradation=_number(query, "max_degradation", GatePolicy.max_success_degradation),
+            max_latency_degradation=_number(query, "max_latency_degradation", GatePolicy.max_latency_degradation),
+            min_events=int(_number(query, "min_events", GatePolicy.min_events)),
+        )
+        threshold = query.get("latency_threshold")
+        end = floor_minute(self.clock.now_ns()) + MINUTE_NS
+        result = evaluate(
+            self.queries,
+            task,
+            baseline,
+            canary,
+            end - length,
+            end,
+            window=window,
+            policy=policy,
+            latency_threshold=None if threshold is None else _number(query, "latency_threshold", 0.0),
+        )
+        return result.to_json()
+
+
+def add_routes(app: web.Application, routes: GateRoutes) -> None:
+    """Serve ``GET /api/v1/gate`` on ``app``."""
+    app.router.add_get("/api/v1/gate", routes.gate)
+
+
+def _required(query: Mapping[str, str], name: str) -> str:
+    value = query.get(name)
+    if not value:
+        raise GateError(f"{name} is required, as DIMENSION=VALUE, e.g. {name}=service.version=1.4")
+    return value
+
+
+def _number(query: Mapping[str, str], name: str, default: float) -> float:
+    text = query.get(name)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise GateError(f"{name} {text!r} is not a number") from None

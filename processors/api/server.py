@@ -1,0 +1,90 @@
+"""The admin HTTP server: ``/healthz``, ``/readyz``, ``/metrics``, and routes other components add.
+
+Components add their routes before `start`, either with `add_routes` (a callback that gets the
+``aiohttp.web.Application``) or through `app` directly::
+
+    service.admin.add_routes(lambda app: app.router.add_get("/api/v1/impact", handler))
+
+``/healthz`` answers 200 while the process runs; ``/readyz`` answers 200 only while the
+processor accepts data (503 while starting and draining). Both stay open to probes; with a
+bearer token configured, every other route requires it. TLS and mTLS are configured like the
+receivers'.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from otel_impact.processors.config import Listener
+from otel_impact.processors.security import BearerCheck, server_ssl_context
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+RouteCallback = Callable[[web.Application], object]
+
+
+class AdminServer:
+    """Owns the admin aiohttp application."""
+
+    def __init__(self, listener: Listener, registry: CollectorRegistry, ready: Callable[[], bool]) -> None:
+        self.listener = listener
+        self._registry = registry
+        self._ready = ready
+        self._auth = BearerCheck(listener)
+        self.app = web.Application(middlewares=[self._auth_middleware])
+        """The application; add routes to it before `start`."""
+        self.app.router.add_get("/healthz", self._healthz)
+        self.app.router.add_get("/readyz", self._readyz)
+        self.app.router.add_get("/metrics", self._metrics)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    def add_routes(self, callback: RouteCallback) -> None:
+        """Let ``callback(app)`` add routes (before `start`; the router is frozen afterwards)."""
+        if self._runner is not None:
+            raise RuntimeError("admin routes must be added before the admin server starts.")
+        callback(self.app)
+
+    @web.middleware
+    async def _auth_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if request.path not in OPEN_PATHS and not self._auth.allows(request.headers.get("Authorization")):
+            return web.Response(
+                status=401, text="missing or wrong bearer token\n", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return await handler(request)
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        if self._ready():
+            return web.Response(text="ready\n")
+        return web.Response(status=503, text="not ready\n")
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        response = web.Response(body=generate_latest(self._registry))
+        response.headers["Content-Type"] = CONTENT_TYPE_LATEST
+        return response
+
+    async def start(self) -> int:
+        endpoint = self.listener.endpoint
+        assert endpoint is not None
+        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls))
+        await site.start()
+        self._runner = runner
+        for address in runner.addresses:
+            if isinstance(address, tuple) and len(address) >= 2:
+                self.port = int(address[1])
+                break
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

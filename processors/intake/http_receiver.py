@@ -1,0 +1,134 @@
+"""The OTLP/HTTP receiver on aiohttp: ``POST /v1/traces`` with protobuf or JSON, optionally gzip.
+
+``Content-Type`` ``application/x-protobuf`` (or ``application/protobuf``) bodies are passed on
+as they are; ``application/json`` bodies are converted by `otlp_json`. The body is read with a
+limit of ``max_request_bytes``, checked again after decompression (no gzip bombs): a larger one
+gets 413. The answer is an ``ExportTraceServiceResponse`` in the request's encoding, or a
+``google.rpc.Status`` with the status codes in `errors`.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from aiohttp import web
+
+from otel_impact.processors.config import Listener
+from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
+from otel_impact.processors.intake.otlp_json import InvalidJson, json_to_protobuf
+from otel_impact.processors.intake.status import http_body, http_status
+from otel_impact.processors.pipeline import Pipeline, Rejection
+from otel_impact.processors.security import server_ssl_context
+
+PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
+JSON_TYPE = "application/json"
+TRACES_PATH = "/v1/traces"
+
+
+class HttpReceiver(OtlpReceiver):
+    """Owns the aiohttp server of the OTLP/HTTP receiver."""
+
+    def __init__(self, listener: Listener, max_request_bytes: int, pipeline: Pipeline) -> None:
+        super().__init__(listener, max_request_bytes, pipeline)
+        self._runner: web.AppRunner | None = None
+
+    def _answer(
+        self, transport: str, rejection: Rejection, json_encoding: bool, *, counted: bool = False
+    ) -> web.Response:
+        if not counted:
+            self.pipeline.reject(transport, rejection)
+        headers = {}
+        if rejection.retry_after is not None:
+            headers["Retry-After"] = str(max(1, round(rejection.retry_after)))
+        if rejection.reason == "unauthenticated":
+            headers["WWW-Authenticate"] = "Bearer"
+        return web.Response(
+            status=http_status(rejection),
+            body=http_body(rejection, json_encoding),
+            content_type=JSON_TYPE if json_encoding else "application/x-protobuf",
+            headers=headers,
+        )
+
+    async def _read_body(self, request: web.Request) -> bytes | None:
+        """The decompressed body, or None when it is larger than the limit."""
+        limit = self.max_request_bytes
+        if request.content_length is not None and request.content_length > limit:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := await request.content.read(1 << 18):
+            size += len(chunk)
+            if size > limit:
+                return None
+            chunks.append(chunk)
+        raw = b"".join(chunks)
+        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding == "gzip":
+            inflater = zlib.decompressobj(wbits=31)
+            body = inflater.decompress(raw, limit + 1)
+            if len(body) > limit or inflater.unconsumed_tail:
+                return None
+            if not inflater.eof:
+                raise ValueError("truncated gzip body")
+            return body
+        if encoding not in ("identity", ""):
+            raise LookupError(encoding)
+        return raw
+
+    async def _traces(self, request: web.Request) -> web.Response:
+        content_type = request.content_type
+        json_encoding = content_type == JSON_TYPE
+        transport = "http/json" if json_encoding else "http/protobuf"
+        if not self._auth.allows(request.headers.get("Authorization")):
+            return self._answer(transport, UNAUTHENTICATED, json_encoding)
+        if not json_encoding and content_type not in PROTOBUF_TYPES:
+            message = "use Content-Type application/x-protobuf or application/json"
+            return self._answer(transport, Rejection("unsupported_media_type", message), json_encoding)
+        try:
+            body = await self._read_body(request)
+        except LookupError:
+            message = "unsupported Content-Encoding; use gzip or none"
+            return self._answer(transport, Rejection("unsupported_media_type", message), json_encoding)
+        except (ValueError, zlib.error):
+            return self._answer(transport, Rejection("invalid", "the gzip body is corrupt"), json_encoding)
+        if body is None:
+            return self._answer(transport, self.too_large(), json_encoding)
+        if json_encoding:
+            try:
+                body = json_to_protobuf(body)
+            except InvalidJson as error:
+                return self._answer(transport, Rejection("invalid", f"invalid OTLP/JSON: {error}"), json_encoding)
+        rejection = self.pipeline.submit(body, transport)
+        if rejection is not None:
+            return self._answer(transport, rejection, json_encoding, counted=True)
+        if json_encoding:
+            return web.Response(body=b"{}", content_type=JSON_TYPE)
+        return web.Response(body=b"", content_type="application/x-protobuf")
+
+    async def start(self) -> int:
+        endpoint = self.listener.endpoint
+        assert endpoint is not None
+        app = web.Application(client_max_size=self.max_request_bytes + 1)
+        app.router.add_post(TRACES_PATH, self._traces)
+        # The body is decompressed here, with the size limit applied to the output (no gzip bombs).
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+        await runner.setup()
+        site = web.TCPSite(
+            runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls), reuse_port=False
+        )
+        await site.start()
+        self._runner = runner
+        self.port = _bound_port(runner, endpoint.port)
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+
+def _bound_port(runner: web.AppRunner, requested: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return requested

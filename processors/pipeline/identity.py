@@ -1,0 +1,170 @@
+"""Processor-side pseudonymization: raw identity attributes from services without the SDK.
+
+A Java or Go service may put a raw ``enduser.id`` on its spans. `IdentityRewriter` replaces the
+configured attributes' values (on resources, spans, span events and span links) with exactly
+the keyed pseudonym the SDK's ``set_customer`` would give for the same ID and key, so both kinds
+of service count as the same customer. A value that cannot be pseudonymized (a float, a map)
+is removed rather than forwarded raw. If ``impact.customer.hash`` is configured, values that
+already are pseudonyms are left alone.
+
+Only requests that carry such an attribute are decoded and re-encoded; the others are forwarded
+as their original bytes. Detection first searches the raw bytes for the key names (in C; a
+request without them is done), then uses the lean view (a map lookup per configured key);
+links are opaque in the view, so their bytes are searched for the key names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from otel_impact import ConfigurationError, HashKey, Pseudonymizer, is_pseudonym, load_hash_key
+from otel_impact._hash_key import read_key_file
+from otel_impact._pseudonymize import ALGORITHMS
+from otel_impact.processors.config import PseudonymizationConfig
+from otel_impact.proto.view import TracesData
+
+CUSTOMER_HASH = "impact.customer.hash"
+
+
+def build_rewriter(config: PseudonymizationConfig, environ: Mapping[str, str] | None = None) -> IdentityRewriter | None:
+    """The rewriter for ``config``, or ``None`` when pseudonymization is off.
+
+    Raises `ConfigurationError` (naming the setting and the fix) when it is on and the key is
+    missing or unusable: the processor must not forward raw identities it was told to hide.
+    """
+    if not config.enabled:
+        return None
+    if config.algorithm not in ALGORITHMS:
+        raise ConfigurationError(
+            "pseudonymization.algorithm",
+            f"unknown algorithm {config.algorithm!r}",
+            f"use one of {', '.join(ALGORITHMS)}",
+        )
+    if config.key_file:
+        key: HashKey | None = HashKey(
+            read_key_file(config.key_file, setting="pseudonymization.key_file"), source="pseudonymization.key_file"
+        )
+    else:
+        key = load_hash_key(environ)
+    if key is None:
+        raise ConfigurationError(
+            "pseudonymization.attributes",
+            "pseudonymization is configured but no key is set",
+            "set OTEL_IMPACT_HASH_KEY or OTEL_IMPACT_HASH_KEY_FILE to the key your services use "
+            "(or pseudonymization.key_file), or remove pseudonymization.attributes",
+        )
+    pseudonymizer = Pseudonymizer(key, algorithm=config.algorithm)  # type: ignore[arg-type,unused-ignore]
+    return IdentityRewriter(config.attributes, pseudonymizer)
+
+
+class IdentityRewriter:
+    """Finds and rewrites raw identity attributes in OTLP trace requests. Not thread-safe (one event loop)."""
+
+    def __init__(self, attributes: Iterable[str], pseudonymizer: Pseudonymizer) -> None:
+        self.keys = tuple(dict.fromkeys(attributes))
+        self._key_set = frozenset(self.keys)
+        self._key_bytes = tuple(key.encode() for key in self.keys)
+        self._pseudonymizer = pseudonymizer
+        self.replaced = 0
+        self.removed = 0
+
+    @property
+    def key_id(self) -> str:
+        return self._pseudonymizer.key_id
+
+    def may_need_rewrite(self, data: bytes) -> bool:
+        """A cheap first test on the raw bytes: False when no configured key name occurs at all."""
+        return any(raw in data for raw in self._key_bytes)
+
+    def needs_rewrite(self, view: TracesData) -> bool:
+        """Whether any resource, span, event or link in ``view`` carries a configured attribute."""
+        keys = self.keys
+        key_bytes = self._key_bytes
+        for resource_spans in view.resource_spans:
+            attrs = resource_spans.resource.attributes
+            if any(key in attrs for key in keys):
+                return True
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    attrs = span.attributes
+                    for key in keys:
+                        if key in attrs:
+                            return True
+                    if span.events:
+                        for event in span.events:
+                            if any(key in event.attributes for key in keys):
+                                return True
+                    if span.links:
+                        for link in span.links:
+                            if any(raw in link for raw in key_bytes):
+                                return True
+        return False
+
+    def rewrite(self, data: bytes) -> tuple[bytes, int, int]:
+        """Re-encode ``data`` with identities pseudonymized; returns (bytes, replaced, removed)."""
+        request = ExportTraceServiceRequest.FromString(data)
+        replaced = removed = 0
+        for resource_spans in request.resource_spans:
+            r, d = self._clean(resource_spans.resource.attributes)
+            replaced, removed = replaced + r, removed + d
+            for scope in resource_spans.scope_spans:
+                for span in scope.spans:
+                    r, d = self._clean(span.attributes)
+                    replaced, removed = replaced + r, removed + d
+                    for event in span.events:
+                        r, d = self._clean(event.attributes)
+                        replaced, removed = replaced + r, removed + d
+                    for link in span.links:
+                        r, d = self._clean(link.attributes)
+                        replaced, removed = replaced + r, removed + d
+        self.replaced += replaced
+        self.removed += removed
+        return request.SerializeToString(), replaced, removed
+
+    def _clean(self, attributes: Any) -> tuple[int, int]:
+        if not any(kv.key in self._key_set for kv in attributes):
+            return 0, 0
+        kept: list[KeyValue] = []
+        replaced = removed = 0
+        for kv in attributes:
+            if kv.key not in self._key_set:
+                kept.append(kv)
+                continue
+            value = self._pseudonymize(kv.key, kv.value)
+            if value is None:
+                removed += 1
+                continue
+            replaced += 1
+            kept.append(KeyValue(key=kv.key, value=value))
+        del attributes[:]
+        attributes.extend(kept)
+        return replaced, removed
+
+    def _pseudonymize(self, key: str, value: AnyValue) -> AnyValue | None:
+        kind = value.WhichOneof("value")
+        if kind == "array_value":
+            items = [self._scalar(key, item) for item in value.array_value.values]
+            kept = [item for item in items if item is not None]
+            if not kept:
+                return None
+            result = AnyValue()
+            result.array_value.values.extend(AnyValue(string_value=item) for item in kept)
+            return result
+        scalar = self._scalar(key, value)
+        return None if scalar is None else AnyValue(string_value=scalar)
+
+    def _scalar(self, key: str, value: AnyValue) -> str | None:
+        kind = value.WhichOneof("value")
+        if kind == "string_value":
+            if key == CUSTOMER_HASH and is_pseudonym(value.string_value):
+                return value.string_value
+            return self._pseudonymizer.pseudonymize(value.string_value)
+        if kind == "int_value":
+            return self._pseudonymizer.pseudonymize(value.int_value)
+        if kind == "bytes_value":
+            return self._pseudonymizer.pseudonymize(value.bytes_value)
+        return None

@@ -1,0 +1,29 @@
+"""Benchmarks must keep running; their figures are read by people, not asserted here."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support.paths import ROOT as REPO_ROOT
+
+BENCHMARKS = REPO_ROOT / "benchmarks"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("bench_*.py")))
+def test_benchmark_runs_quick(script: str, tmp_path: Path) -> None:
+    out = tmp_path / "result.json"
+    subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), "--quick", "--json", str(out)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+        cwd=BENCHMARKS,
+    )
+    summary = json.loads(out.read_text())
+    assert summary["rows"], "a benchmark reports at least one case"
+    for row in summary["rows"]:
+        assert row["median_us"] > 0 and row["ratio_to_baseline"] > 0

@@ -1,0 +1,202 @@
+"""The impact API over real HTTP on loopback, and ``otel-impact report`` reading it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+from support.otlp_traces import batch, request, span
+
+from otel_impact.processors.api.sli_routes import add_routes
+from otel_impact.processors.cli import build_parser
+from otel_impact.processors.cli.report import run as run_report
+from otel_impact.processors.clock import ManualClock
+from otel_impact.processors.sli import SliConfig, SliEngine
+from otel_impact.processors.sli.queries import SliQueries
+
+MINUTE = 60 * 10**9
+T0 = 1_800_000_000 * 10**9 // MINUTE * MINUTE
+CONFIG = SliConfig.from_mapping(
+    {"dimensions": [{"name": "tier", "attribute": "impact.customer.tier"}, {"name": "variant", "flag": "new_checkout"}]}
+)
+
+
+def build_engine() -> SliEngine:
+    clock = ManualClock(start_ns=T0)
+    engine = SliEngine(CONFIG, clock=clock)
+    clock.advance(20 * 60)
+    now = clock.now_ns()
+    spans = []
+    for i in range(300):
+        tier = ("free", "pro", "enterprise")[i % 3]
+        variant = "on" if i % 2 else "off"
+        bad = tier == "pro" and variant == "on"
+        attributes = {
+            "impact.task.name": "checkout",
+            "impact.customer.tier": tier,
+            "impact.feature_flags": [f"new_checkout={variant}"],
+            "impact.customer.hash": f"{i % 120:032x}",
+            "impact.task.value": 10.0,
+        }
+        spans.append(span(end_ns=now - (i % 10) * MINUTE, attributes=attributes, error=bad, duration_ms=50 + i))
+    engine.analyze(batch(request(spans), now))
+    return engine
+
+
+@contextlib.asynccontextmanager
+async def serving(engine: SliEngine) -> AsyncIterator[str]:
+    app = web.Application()
+    add_routes(app, SliQueries(engine))
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+def with_server(test: Callable[[str, SliEngine], Awaitable[None]]) -> None:
+    engine = build_engine()
+
+    async def main() -> None:
+        async with serving(engine) as base:
+            await test(base, engine)
+
+    asyncio.run(main())
+
+
+def without_quantiles(document: dict[str, Any]) -> dict[str, Any]:
+    stripped = {key: value for key, value in document.items() if key != "latency_ms"}
+    stripped["segments"] = [without_quantiles(segment) for segment in document.get("segments", [])]
+    return stripped
+
+
+async def get(base: str, path: str, **params: Any) -> tuple[int, Any]:
+    async with aiohttp.ClientSession() as session, session.get(f"{base}{path}", params=params) as response:
+        return response.status, await response.json()
+
+
+def test_impact_over_http_is_the_query_document() -> None:
+    async def check(base: str, engine: SliEngine) -> None:
+        status, body = await get(base, "/api/v1/impact", task="checkout", window="15m")
+        assert status == 200
+        end = engine.clock.now_ns() - engine.clock.now_ns() % MINUTE + MINUTE
+        expected = SliQueries(engine).impact("checkout", end - 15 * MINUTE, end, window="15m")
+        assert without_quantiles(body) == without_quantiles(expected)  # KLL merges are randomized
+        assert body["events"] == {"total": 300, "good": 250, "bad": 50}
+        assert body["revenue_at_risk"] == 500.0
+        for field in (
+            "task",
+            "window",
+            "events",
+            "success_ratio",
+            "users",
+            "impacted_users",
+            "revenue_at_risk",
+            "latency_ms",
+        ):
+            assert field in body
+        assert set(body["latency_ms"]) == {"p50", "p95", "p99"} and body["telemetry"]["complete"] is True
+        assert body["segments"][0]["segment"] == {"tier": "pro", "variant": "on"}
+
+        status, by_tier = await get(base, "/api/v1/impact", task="checkout", window="15m", by="tier")
+        assert status == 200 and {s["segment"]["tier"] for s in by_tier["segments"]} == {"free", "pro", "enterprise"}
+        status, by_flag = await get(
+            base, "/api/v1/impact", task="checkout", window="1h", by="flag:new_checkout", where="tier=pro"
+        )
+        assert status == 200
+        assert {s["segment"]["variant"]: s["events"]["bad"] for s in by_flag["segments"]} == {"on": 50, "off": 0}
+
+        status, top = await get(base, "/api/v1/customers/top", task="checkout", window="15m", limit="3")
+        assert status == 200 and len(top["customers"]) == 3
+        assert all(c["lower"] <= c["bad_events"] <= c["upper"] for c in top["customers"])
+
+        status, tasks = await get(base, "/api/v1/tasks")
+        assert status == 200 and tasks["tasks"][0]["task"] == "checkout"
+
+    with_server(check)
+
+
+BAD_REQUESTS = [
+    ("/api/v1/impact", {"window": "1h"}, "task is required"),
+    ("/api/v1/impact", {"task": "nope", "window": "1h"}, "unknown task 'nope'; known tasks: checkout"),
+    ("/api/v1/impact", {"task": "checkout", "window": "1 hour"}, "is not a duration"),
+    ("/api/v1/impact", {"task": "checkout", "window": "2m"}, "from 5m to 35d"),
+    ("/api/v1/impact", {"task": "checkout", "window": "90d"}, "from 5m to 35d"),
+    ("/api/v1/impact", {"task": "checkout", "window": "90s"}, "from 5m to 35d"),
+    ("/api/v1/impact", {"task": "checkout", "window": "301s"}, "whole number of minutes"),
+    ("/api/v1/impact", {"task": "checkout", "by": "region"}, "unknown dimension 'region'"),
+    ("/api/v1/impact", {"task": "checkout", "where": "tier"}, "DIMENSION=VALUE"),
+    ("/api/v1/impact", {"task": "checkout", "end": "yesterday"}, "not unix seconds"),
+    ("/api/v1/customers/top", {"task": "checkout", "limit": "1000"}, "from 1 to 100"),
+    ("/api/v1/customers/top", {"task": "other"}, "unknown task"),
+]
+
+
+@pytest.mark.parametrize(("path", "params", "reason"), BAD_REQUESTS)
+def test_bad_requests_get_400_with_the_reason(path: str, params: dict[str, str], reason: str) -> None:
+    async def check(base: str, engine: SliEngine) -> None:
+        status, body = await get(base, path, **params)
+        assert status == 400
+        assert reason in body["error"]
+
+    with_server(check)
+
+
+def test_report_prints_a_table_with_bounds() -> None:
+    async def check(base: str, engine: SliEngine) -> None:
+        out = io.StringIO()
+        args = build_parser().parse_args(
+            [
+                "report",
+                "--admin",
+                base.removeprefix("http://"),
+                "--task",
+                "checkout",
+                "--window",
+                "15m",
+                "--by",
+                "tier",
+                "--top",
+                "2",
+            ]
+        )
+        code = await asyncio.to_thread(run_report, args, out)
+        assert code == 0
+        text = out.getvalue()
+        assert "Task 'checkout', last 15m" in text and "Telemetry: complete" in text
+        lines = text.splitlines()
+        header = next(line for line in lines if line.startswith("segment"))
+        assert "users (95% bounds)" in header and "impacted (95% bounds)" in header
+        pro = next(line for line in lines if line.startswith("tier=pro"))
+        assert pro.split()[1:3] == ["100", "50"] and "50.00%" in pro
+        all_row = next(line for line in lines if line.startswith("ALL"))
+        assert all_row.split()[1:3] == ["300", "50"] and "500.00" in all_row
+        assert "Most impacted customers (pseudonyms):" in text
+
+        # The installed command, as a user runs it: a bad task is refused with the reason and exit code 2.
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "otel_impact.processors.cli", "report", "--admin", base, "--task", "nope",
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.dirname(__file__),
+        )  # fmt: skip
+        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+        assert process.returncode == 2, stderr
+        assert b"unknown task 'nope'" in stderr and stdout == b""
+
+    with_server(check)
+
+
+def test_report_says_when_the_processor_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    args = build_parser().parse_args(["report", "--admin", "127.0.0.1:9", "--task", "checkout", "--timeout", "2"])
+    assert run_report(args, io.StringIO()) == 1
+    assert "cannot read http://127.0.0.1:9/api/v1/impact" in capsys.readouterr().err
