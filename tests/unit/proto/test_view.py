@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -15,11 +11,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from support.paths import ROOT as REPO_ROOT
 
 from otel_impact.proto import view
-
-ROOT = REPO_ROOT
 
 ATTRIBUTES = {
     "s": "checkout",
@@ -98,20 +91,3 @@ def test_status_code_reads_every_encoding(status: trace_pb2.Status) -> None:
 @pytest.mark.parametrize("garbage", [b"\x18", b"\xff\xff", b"\x12\x05ab", b"\x18\x80"])
 def test_status_code_of_bytes_that_are_no_status_is_unset(garbage: bytes) -> None:
     assert view.status_code(garbage) == 0
-
-
-def test_generated_code_matches_the_proto(tmp_path: Path) -> None:
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "grpc_tools.protoc",
-            f"--proto_path={ROOT / 'proto'}",
-            f"--python_out={tmp_path}",
-            str(ROOT / "proto" / "impact_view.proto"),
-        ],
-        check=True,
-    )
-    assert (tmp_path / "impact_view_pb2.py").read_text() == (ROOT / "proto" / "impact_view_pb2.py").read_text(), (
-        "proto/impact_view_pb2.py is stale: run scripts/gen_proto"
-    )
