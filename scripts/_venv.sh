@@ -18,10 +18,10 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "Creating $VENV ..." >&2
   "$PYTHON" -m venv "$VENV"
 fi
-stamp="$(cat pyproject.toml | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
+stamp="$(cat pyproject.toml constraints.txt | "$VENV/bin/python" -c 'import hashlib,sys; print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest())')"
 if [ "$(cat "$VENV/.installed" 2>/dev/null || true)" != "$stamp" ]; then
   echo "Installing otel-impact[processor,dev] into $VENV ..." >&2
-  pip_quiet -e ".[processor,dev]" --config-settings editable_mode=strict
+  pip_quiet -e ".[processor,dev]" -c constraints.txt --config-settings editable_mode=strict
   echo "$stamp" > "$VENV/.installed"
 else
   # Refresh the editable link tree so files added since the last install are importable.
