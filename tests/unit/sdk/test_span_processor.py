@@ -29,7 +29,7 @@ def make_provider(**kwargs: Any) -> tuple[TracerProvider, InMemorySpanExporter, 
 
 def test_this_sdk_supports_the_fast_path() -> None:
     """If an SDK upgrade changes its attribute layout, this fails: the fallback still works,
-    but the overhead figures in the README no longer hold."""
+    but the overhead figures in benchmarks/README.md no longer hold."""
     assert fast_path_available() and _span_write.FAST_PATH
 
 

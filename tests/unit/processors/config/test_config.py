@@ -40,7 +40,7 @@ def test_no_file_gives_the_documented_defaults() -> None:
     assert not config.pseudonymization.enabled
 
 
-def test_the_readme_example_is_valid(tmp_path: Path) -> None:
+def test_the_documented_example_is_valid(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("s3cret\n")
     text = (TESTDATA / "config.yaml").read_text().replace("/etc/otel-impact/ingest-token", str(token))
