@@ -157,8 +157,7 @@ def start_raw_server(processes: list[subprocess.Popen[str]]) -> tuple[int, int]:
 
 def role_serve_without_engines(argv: list[str]) -> None:
     """``otel-impact serve`` with the impact engines not attached: the forwarding path alone."""
-    from otel_impact.processors import cli  # noqa: PLC0415
-    from otel_impact.processors import components  # noqa: PLC0415
+    from otel_impact.processors import cli, components  # noqa: PLC0415
 
     components.attach_impact = lambda service: None
     raise SystemExit(cli.main(argv))

@@ -1,7 +1,8 @@
 """A tiny service that handles three requests and prints the spans it would export.
 
-Run it with ``scripts/demo``. Each span shows the impact attributes otel-impact stamped on it:
-the customer's keyed pseudonym (the raw account IDs below never appear), tier, flags and task.
+Run it with ``python examples/quickstart.py``; it needs only the SDK install. Each span shows the
+impact attributes otel-impact stamped on it: the customer's keyed pseudonym (the raw account IDs
+below never appear), tier, flags and task.
 """
 
 from __future__ import annotations
