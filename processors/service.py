@@ -32,8 +32,8 @@ from otel_impact.processors.pipeline.identity import build_rewriter
 from .accounting import Accounting
 from .batch import BatchAnalyzer
 from .clock import Clock, SystemClock
-from .config import ServeConfig
 from .pipeline import Pipeline
+from .serve_config import ServeConfig
 
 logger = logging.getLogger("otel_impact.processor")
 
