@@ -7,7 +7,7 @@ Data flows one way through the stages, each a package with one job::
                   └─→  sli  →  slo                  derived answers: SLIs, then SLOs and alerts
                                gate, postmortem     on-call answers built on the two
     api                                             the admin HTTP server: JSON, /metrics, dashboard
-    service, components, cli                        assembly: build the stages and run them
+    serve_config, service, components, cli          assembly: build the stages and run them
 
 - ``intake``: OTLP/gRPC and OTLP/HTTP receivers, OTLP/JSON decoding, rejection → status mapping.
 - ``pipeline``: per request, accounting, identity rewriting, then hand-off to analysis and export.

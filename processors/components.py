@@ -1,8 +1,7 @@
 """The analysis on top of the delivery path: the SLI and SLO engines and the on-call tools, wired into serve.
 
-Importing this module registers the config sections they read (``sli:``, ``slos:``,
-``alerting:``, ``dashboard:``); `attach_impact` builds them from a loaded `ServeConfig` and
-plugs them into a `ProcessorService`:
+`attach_impact` builds them from the sections of a loaded `ServeConfig` (``sli``, ``slos``,
+``alerting``, ``dashboard``) and plugs them into a `ProcessorService`:
 
 * the SLI engine analyzes every accepted batch, answers ``/api/v1/impact`` and
   ``/api/v1/customers/top``, and adds its series to ``/metrics``; it ticks once a second
@@ -20,44 +19,23 @@ import contextlib
 import logging
 import os
 from dataclasses import dataclass
-from typing import Any
 
 from otel_impact.processors.api import dashboard_routes, postmortem_routes
-from otel_impact.processors.api.dashboard_config import DashboardConfig, parse_dashboard_section
 from otel_impact.processors.api.dashboard_routes import DashboardRoutes
 from otel_impact.processors.api.gate_routes import GateRoutes
 from otel_impact.processors.api.gate_routes import add_routes as add_gate_routes
 from otel_impact.processors.api.postmortem_routes import PostmortemRoutes
 from otel_impact.processors.api.sli_routes import add_routes as add_sli_routes
 from otel_impact.processors.api.slo_routes import add_routes as add_slo_routes
-from otel_impact.processors.config import register_section
 from otel_impact.processors.export.metrics_export import MetricsExport
 from otel_impact.processors.service import ProcessorService
-from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine, SliQueries, build_metrics_request
-from otel_impact.processors.slo import (
-    AlertDispatcher,
-    AlertingConfig,
-    SloConfig,
-    SloEngine,
-    parse_alerting_section,
-    parse_slos_section,
-    receivers_from_config,
-)
+from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
+from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
 from otel_impact.processors.slo.prometheus import SloCollector
 
 logger = logging.getLogger("otel_impact.processor")
 
 TICK_SECONDS = 1.0
-
-
-def _parse_sli(raw: Any, path: str) -> SliConfig:
-    return SliConfig.from_mapping(raw)
-
-
-register_section("sli", _parse_sli)
-register_section("slos", parse_slos_section)
-register_section("alerting", parse_alerting_section)
-register_section("dashboard", parse_dashboard_section)
 
 
 @dataclass
@@ -120,7 +98,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     in ``DIR/sli``.
     """
     config = service.config
-    sli_config: SliConfig = config.section("sli")
+    sli_config = config.sli
     state_dir = None if config.state_dir is None else os.path.join(config.state_dir, "sli")
     engine = SliEngine(sli_config, clock=service.clock, state_dir=state_dir)
     queries = SliQueries(engine)
@@ -136,8 +114,8 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.accounting.registry.register(export)
         service.add_component(export)
 
-    slos: tuple[SloConfig, ...] = config.section("slos")
-    alerting: AlertingConfig = config.section("alerting")
+    slos = config.slos
+    alerting = config.alerting
     receivers = receivers_from_config(alerting)
     dispatcher = AlertDispatcher(receivers, alerting.delivery, service.clock) if receivers else None
     slo_engine = SloEngine(slos, alerting, queries, clock=service.clock, dispatcher=dispatcher)
@@ -145,7 +123,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))
 
-    dashboard_config: DashboardConfig = config.section("dashboard")
+    dashboard_config = config.dashboard
     board = DashboardRoutes(dashboard_config, queries, slos, service.clock)
     gate = GateRoutes(queries, queries.resolve_dimension, service.clock)
     notes = PostmortemRoutes(

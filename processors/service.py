@@ -3,8 +3,9 @@
 Everything runs on one asyncio event loop in the main thread (grpc.aio and aiohttp share it),
 so the process uses about one core; run several processes for more.
 
-Lifecycle: `start` builds the queues (restoring a persistent one), starts the forwarders, the
-admin server and the receivers, then accepts data. `shutdown` (on SIGTERM or SIGINT through
+Lifecycle: `start` builds the queues (restoring a persistent one) and the forwarders, then the
+pipeline over them and the analyzers added before, starts the forwarders, the admin server and
+the receivers, then accepts data. `shutdown` (on SIGTERM or SIGINT through
 `run`) stops intake first (new requests are told to retry), lets running calls finish, drains
 the queues until ``drain_timeout``, then stops the forwarders: what is left stays on disk with
 ``--state``, or is counted as dropped without it. Calling `shutdown` twice is harmless.
@@ -32,8 +33,8 @@ from otel_impact.processors.pipeline.identity import build_rewriter
 from .accounting import Accounting
 from .batch import BatchAnalyzer
 from .clock import Clock, SystemClock
-from .config import ServeConfig
 from .pipeline import Pipeline
+from .serve_config import ServeConfig
 
 logger = logging.getLogger("otel_impact.processor")
 
@@ -76,9 +77,11 @@ class ProcessorService:
         self.clock = clock or SystemClock()
         self.accounting = Accounting(registry)
         self.rewriter = build_rewriter(config.pseudonymization, environ)
-        self.forwarders: list[Forwarder] = []
-        self.pipeline = Pipeline([], self.accounting, self.clock, rewriter=self.rewriter)
-        self.admin = AdminServer(config.admin, self.accounting.registry, lambda: self.pipeline.accepting)
+        self.analyzers: list[BatchAnalyzer] = []
+        self.forwarders: tuple[Forwarder, ...] = ()
+        self.pipeline: Pipeline | None = None
+        """Built by `start`, over the forwarders and with the analyzers added before."""
+        self.admin = AdminServer(config.admin, self.accounting.registry, self._accepting)
         """Add routes to it (`AdminServer.add_routes`) before `start`."""
         self.grpc: GrpcReceiver | None = None
         self.http: HttpReceiver | None = None
@@ -89,12 +92,17 @@ class ProcessorService:
         self._shutdown_started = False
 
     def add_analyzer(self, analyzer: BatchAnalyzer) -> None:
-        """Register a per-batch analyzer (see `BatchAnalyzer`)."""
-        self.pipeline.add_analyzer(analyzer)
+        """Register a per-batch analyzer (see `BatchAnalyzer`); call before `start`."""
+        if self.pipeline is not None:
+            raise RuntimeError("add analyzers before the service starts")
+        self.analyzers.append(analyzer)
 
     def add_component(self, component: ServiceComponent) -> None:
         """Register a component started and stopped with the service (see `ServiceComponent`)."""
         self.components.append(component)
+
+    def _accepting(self) -> bool:
+        return self.pipeline is not None and self.pipeline.accepting
 
     def _make_queue(self, index: int) -> SendQueue:
         exporter = self.config.exporters[index]
@@ -123,10 +131,14 @@ class ProcessorService:
         """Bind everything and start accepting; the chosen ports are in `ports` and in the log."""
         config = self.config
         self._lock_state_dir()
-        for index, exporter in enumerate(config.exporters):
-            forwarder = Forwarder(exporter, self._make_queue(index), make_client(exporter), self.accounting, self.clock)
-            self.forwarders.append(forwarder)
-        self.pipeline.forwarders = tuple(self.forwarders)
+        self.forwarders = tuple(
+            Forwarder(exporter, self._make_queue(index), make_client(exporter), self.accounting, self.clock)
+            for index, exporter in enumerate(config.exporters)
+        )
+        pipeline = Pipeline(
+            self.forwarders, self.accounting, self.clock, rewriter=self.rewriter, analyzers=self.analyzers
+        )
+        self.pipeline = pipeline
         for forwarder in self.forwarders:
             forwarder.start()
         if config.admin.endpoint is not None:
@@ -135,12 +147,12 @@ class ProcessorService:
             await component.start()
         receivers = config.receivers
         if receivers.grpc.endpoint is not None:
-            self.grpc = GrpcReceiver(receivers.grpc, receivers.max_request_bytes, self.pipeline)
+            self.grpc = GrpcReceiver(receivers.grpc, receivers.max_request_bytes, pipeline)
             self.ports["otlp_grpc"] = await self.grpc.start()
         if receivers.http.endpoint is not None:
-            self.http = HttpReceiver(receivers.http, receivers.max_request_bytes, self.pipeline)
+            self.http = HttpReceiver(receivers.http, receivers.max_request_bytes, pipeline)
             self.ports["otlp_http"] = await self.http.start()
-        self.pipeline.accepting = True
+        pipeline.accepting = True
         self.accounting.ready.set(1)
         self._log_start()
 
@@ -184,7 +196,8 @@ class ProcessorService:
             return
         self._shutdown_started = True
         deadline = self.clock.monotonic() + self.config.drain_timeout
-        self.pipeline.accepting = False
+        if self.pipeline is not None:
+            self.pipeline.accepting = False
         self.accounting.ready.set(0)
         logger.info("otel-impact: stopping intake; draining for up to %.0fs", self.config.drain_timeout)
         if self.grpc is not None:

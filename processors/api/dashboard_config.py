@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from otel_impact.processors.config import Fields, join
+from otel_impact.processors.config import Fields, Problems, join
 from otel_impact.processors.durations import parse_window
 
 MIN_REFRESH_S = 2.0
@@ -39,9 +39,9 @@ class DashboardConfig:
     runbooks: dict[str, tuple[Runbook, ...]] = field(default_factory=dict)
 
 
-def parse_dashboard_section(raw: Any, path: str) -> DashboardConfig:
-    """Read the section (``None`` gives the defaults); raises `ConfigurationErrors` naming each field."""
-    fields = Fields(raw, path)
+def parse_dashboard_section(raw: object, path: str, problems: Problems) -> DashboardConfig:
+    """Read the section (``None`` gives the defaults), noting every problem in ``problems``."""
+    fields = Fields(raw, path, problems)
     refresh = fields.take_duration("refresh", DashboardConfig.refresh_seconds)
     if not MIN_REFRESH_S <= refresh <= MAX_REFRESH_S:
         fields.report("refresh", f"{refresh:g}s is out of range", "use 2s to 10m, e.g. 10s")

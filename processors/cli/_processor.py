@@ -6,7 +6,10 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from otel_impact.processors.serve_config import ServeConfig
 
 PROCESSOR_MISSING = "otel-impact: this command needs the processor extra: pip install 'otel-impact[processor]'"
 PROCESSOR_MODULES = frozenset({"grpc", "google", "aiohttp", "yaml", "prometheus_client", "datasketches", "numpy"})
@@ -53,9 +56,9 @@ def add_override_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", metavar="DIR", help="durable state (the persistent queue) lives here")
 
 
-def load(args: argparse.Namespace) -> Any:
-    """The validated ServeConfig, or None after printing every problem to stderr (needs the processor extra)."""
-    from otel_impact.processors.config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
+def load(args: argparse.Namespace) -> ServeConfig | None:
+    """The validated `ServeConfig`, or None after printing every problem to stderr (needs the processor extra)."""
+    from otel_impact.processors.serve_config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
 
     overrides = Overrides(
         otlp_grpc=args.otlp_grpc,

@@ -1,13 +1,23 @@
-"""Configuration of ``otel-impact serve``: one YAML file, ``OTEL_IMPACT_*`` variables and flags.
+"""How the processor's config is read, and the delivery path's settings: a foundation every stage may import.
 
-See `loader` for precedence and the names, `model` for the settings, and `sections` for how a
-component adds its own top-level section.
+- `fields`: `Fields` and `Problems`, the one way every section is read and checked: each problem
+  is noted with its field path and fix, and the owner of the `Problems` raises them all at once.
+- `document`: `read_yaml`, the parsed YAML of a config file.
+- `model`, `delivery`: the settings of the delivery path (receivers, admin server, exporters,
+  pseudonymization) and their parsers.
+
+Each analysis stage keeps its own section next to its code (``sli.config``, ``slo.config``,
+``slo.alerting_config``, ``api.dashboard_config``), built on `fields`. The whole config of
+``otel-impact serve``, `ServeConfig`, and its loader (defaults < file < environment < flags)
+are assembled from all of them in ``otel_impact.processors.serve_config``: this package never
+imports a stage.
 """
 
 from otel_impact import ConfigurationErrors
 
-from ._fields import Fields, Problems, describe, join, parse_size
-from .loader import Overrides, load_config, parse_config, read_yaml
+from .delivery import parse_endpoint, parse_exporters, parse_listener, parse_pseudonymization, parse_receivers
+from .document import read_yaml
+from .fields import Fields, Problems, describe, join, parse_size
 from .model import (
     ClientTls,
     ExporterConfig,
@@ -17,36 +27,31 @@ from .model import (
     QueueConfig,
     ReceiversConfig,
     RetryConfig,
-    ServeConfig,
     ServerAuth,
     ServerTls,
 )
-from .sections import SECTION_MODULES, register_section, registered_sections, unregister_section
 
 __all__ = [
-    "SECTION_MODULES",
     "ClientTls",
     "ConfigurationErrors",
     "ExporterConfig",
     "Fields",
     "HostPort",
     "Listener",
-    "Overrides",
     "Problems",
     "PseudonymizationConfig",
     "QueueConfig",
     "ReceiversConfig",
     "RetryConfig",
-    "ServeConfig",
     "ServerAuth",
     "ServerTls",
     "describe",
     "join",
-    "load_config",
-    "parse_config",
+    "parse_endpoint",
+    "parse_exporters",
+    "parse_listener",
+    "parse_pseudonymization",
+    "parse_receivers",
     "parse_size",
     "read_yaml",
-    "register_section",
-    "registered_sections",
-    "unregister_section",
 ]

@@ -1,8 +1,9 @@
-"""The processor's configuration: frozen dataclasses, each checked by its ``validate()``.
+"""The delivery path's settings (receivers, admin server, exporters, pseudonymization): frozen dataclasses.
 
-Build a `ServeConfig` with `otel_impact.processors.config.load_config` (YAML file + environment +
-flags) or directly; ``validate()`` returns the problems, each a `ConfigurationError` naming the
-field and the fix. Defaults follow the OpenTelemetry Collector's where it has one.
+``validate(problems, path)`` notes every problem of a setting in `Problems`, each naming the
+field and the fix (see `otel_impact.processors.config.fields`). `delivery` reads them from YAML;
+``otel_impact.processors.serve_config`` assembles them with the analysis sections into a
+`ServeConfig`. Defaults follow the OpenTelemetry Collector's where it has one.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Final, Literal
+from typing import Final, Literal
 from urllib.parse import urlsplit
 
 from otel_impact import ConfigurationError
+
+from .fields import Problems
 
 DEFAULT_GRPC: Final = "localhost:4317"
 DEFAULT_HTTP: Final = "localhost:4318"
@@ -85,17 +88,12 @@ class ReceiversConfig:
     http: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_HTTP, "")))
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
 
-    def validate(self) -> list[ConfigurationError]:
-        problems: list[ConfigurationError] = []
+    def validate(self, problems: Problems, path: str = "receivers") -> None:
+        """Note every problem in ``problems``."""
         if self.max_request_bytes < 1024:
-            problems.append(
-                ConfigurationError("receivers.max_request_bytes", "is below 1 KiB", "use e.g. 4MiB (the default)")
-            )
+            problems.add(f"{path}.max_request_bytes", "is below 1 KiB", "use e.g. 4MiB (the default)")
         if self.grpc.endpoint is None and self.http.endpoint is None:
-            problems.append(
-                ConfigurationError("receivers", "both receivers are turned off", "give grpc or http an endpoint")
-            )
-        return problems
+            problems.add(path, "both receivers are turned off", "give grpc or http an endpoint")
 
 
 @dataclass(frozen=True)
@@ -114,19 +112,16 @@ class RetryConfig:
     multiplier: float = 1.5
     randomization_factor: float = 0.5
 
-    def validate(self, path: str) -> list[ConfigurationError]:
-        problems: list[ConfigurationError] = []
+    def validate(self, problems: Problems, path: str) -> None:
+        """Note every problem in ``problems``."""
         if self.initial_interval <= 0:
-            problems.append(ConfigurationError(f"{path}.initial_interval", "must be positive", "use e.g. 5s"))
+            problems.add(f"{path}.initial_interval", "must be positive", "use e.g. 5s")
         if self.max_interval < self.initial_interval:
-            problems.append(
-                ConfigurationError(f"{path}.max_interval", "is below initial_interval", "make it >= initial_interval")
-            )
+            problems.add(f"{path}.max_interval", "is below initial_interval", "make it >= initial_interval")
         if self.multiplier < 1:
-            problems.append(ConfigurationError(f"{path}.multiplier", "must be at least 1", "use e.g. 1.5"))
+            problems.add(f"{path}.multiplier", "must be at least 1", "use e.g. 1.5")
         if not 0 <= self.randomization_factor < 1:
-            problems.append(ConfigurationError(f"{path}.randomization_factor", "must be in [0, 1)", "use e.g. 0.5"))
-        return problems
+            problems.add(f"{path}.randomization_factor", "must be in [0, 1)", "use e.g. 0.5")
 
 
 @dataclass(frozen=True)
@@ -148,17 +143,16 @@ class QueueConfig:
     fsync: bool = False
     """Persistent queue only: flush every item to the disk before answering the sender (survives power loss)."""
 
-    def validate(self, path: str) -> list[ConfigurationError]:
-        problems: list[ConfigurationError] = []
+    def validate(self, problems: Problems, path: str) -> None:
+        """Note every problem in ``problems``."""
         if self.max_requests < 1:
-            problems.append(ConfigurationError(f"{path}.max_requests", "must be at least 1", "use e.g. 1000"))
+            problems.add(f"{path}.max_requests", "must be at least 1", "use e.g. 1000")
         if self.max_bytes < 1 << 20:
-            problems.append(ConfigurationError(f"{path}.max_bytes", "is below 1 MiB", "use e.g. 256MiB"))
+            problems.add(f"{path}.max_bytes", "is below 1 MiB", "use e.g. 256MiB")
         if not 0 <= self.max_batch_wait <= 1:
-            problems.append(ConfigurationError(f"{path}.max_batch_wait", "must be 0 to 1s", "use e.g. 5ms"))
+            problems.add(f"{path}.max_batch_wait", "must be 0 to 1s", "use e.g. 5ms")
         if not 1 <= self.consumers <= 64:
-            problems.append(ConfigurationError(f"{path}.consumers", "must be 1 to 64", "use e.g. 4"))
-        return problems
+            problems.add(f"{path}.consumers", "must be 1 to 64", "use e.g. 4")
 
 
 @dataclass(frozen=True)
@@ -226,48 +220,43 @@ class ExporterConfig:
             path = path[: -len("/v1/traces")]
         return f"{parts.scheme}://{parts.netloc}{path}/v1/metrics"
 
-    def validate(self, path: str) -> list[ConfigurationError]:
-        problems: list[ConfigurationError] = []
+    def validate(self, problems: Problems, path: str) -> None:
+        """Note every problem in ``problems``."""
+        if not self.endpoint:  # the name, too, follows from the endpoint
+            problems.add(f"{path}.endpoint", "is missing", "write e.g. grpc://collector:4317")
+        else:
+            self._validate_endpoint(problems, path)
+        if self.compression not in ("none", "gzip"):
+            problems.add(f"{path}.compression", "unknown compression", "use none or gzip")
+        if self.timeout <= 0:
+            problems.add(f"{path}.timeout", "must be positive", "use e.g. 5s")
+        if self.tls is not None and (self.tls.cert_file is None) != (self.tls.key_file is None):
+            problems.add(f"{path}.tls", "cert_file and key_file go together", "set both, or neither")
+        for name in self.headers:
+            if not name or name != name.strip() or any(c in name for c in ":\r\n "):
+                problems.add(f"{path}.headers.{name}", "bad header name", "use a plain token")
+        self.retry.validate(problems, f"{path}.retry")
+        self.queue.validate(problems, f"{path}.queue")
+
+    def _validate_endpoint(self, problems: Problems, path: str) -> None:
         try:
             parts = urlsplit(self.endpoint)
             port = parts.port
         except ValueError:
             parts, port = urlsplit(""), None
-            problems.append(ConfigurationError(f"{path}.endpoint", "has a bad port", "write e.g. grpc://host:4317"))
+            problems.add(f"{path}.endpoint", "has a bad port", "write e.g. grpc://host:4317")
         if parts.scheme not in SCHEMES or not parts.hostname:
-            problems.append(
-                ConfigurationError(
-                    f"{path}.endpoint",
-                    f"expected grpc://, grpcs://, http:// or https:// with a host, got {self.endpoint!r}",
-                    "write e.g. grpc://collector:4317 or http://collector:4318",
-                )
+            problems.add(
+                f"{path}.endpoint",
+                f"expected grpc://, grpcs://, http:// or https:// with a host, got {self.endpoint!r}",
+                "write e.g. grpc://collector:4317 or http://collector:4318",
             )
         elif port is None and parts.scheme != "https":
-            problems.append(
-                ConfigurationError(
-                    f"{path}.endpoint", "has no port", f"write e.g. {parts.scheme}://{parts.hostname}:4317"
-                )
-            )
+            problems.add(f"{path}.endpoint", "has no port", f"write e.g. {parts.scheme}://{parts.hostname}:4317")
         if parts.scheme in ("grpc", "grpcs") and parts.path not in ("", "/"):
-            problems.append(ConfigurationError(f"{path}.endpoint", "a gRPC endpoint has no path", "remove the path"))
+            problems.add(f"{path}.endpoint", "a gRPC endpoint has no path", "remove the path")
         if not _NAME.match(self.name):
-            problems.append(
-                ConfigurationError(f"{path}.name", f"bad name {self.name!r}", "use letters, digits and . _ - : /")
-            )
-        if self.compression not in ("none", "gzip"):
-            problems.append(ConfigurationError(f"{path}.compression", "unknown compression", "use none or gzip"))
-        if self.timeout <= 0:
-            problems.append(ConfigurationError(f"{path}.timeout", "must be positive", "use e.g. 5s"))
-        if self.tls is not None and (self.tls.cert_file is None) != (self.tls.key_file is None):
-            problems.append(
-                ConfigurationError(f"{path}.tls", "cert_file and key_file go together", "set both, or neither")
-            )
-        for name in self.headers:
-            if not name or name != name.strip() or any(c in name for c in ":\r\n "):
-                problems.append(ConfigurationError(f"{path}.headers.{name}", "bad header name", "use a plain token"))
-        problems.extend(self.retry.validate(f"{path}.retry"))
-        problems.extend(self.queue.validate(f"{path}.queue"))
-        return problems
+            problems.add(f"{path}.name", f"bad name {self.name!r}", "use letters, digits and . _ - : /")
 
 
 @dataclass(frozen=True)
@@ -285,39 +274,3 @@ class PseudonymizationConfig:
     @property
     def enabled(self) -> bool:
         return bool(self.attributes)
-
-
-@dataclass(frozen=True)
-class ServeConfig:
-    """Everything ``otel-impact serve`` needs. ``sections`` holds registered sections by name."""
-
-    receivers: ReceiversConfig = field(default_factory=ReceiversConfig)
-    admin: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_ADMIN, "")))
-    exporters: tuple[ExporterConfig, ...] = ()
-    pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
-    state_dir: str | None = None
-    drain_timeout: float = 10.0
-    log_level: str = "info"
-    sections: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sections", MappingProxyType(dict(self.sections)))
-
-    def section(self, name: str) -> Any:
-        """The parsed value of a registered section (its default when the file has none)."""
-        return self.sections[name]
-
-    def validate(self) -> list[ConfigurationError]:
-        problems = self.receivers.validate()
-        names: set[str] = set()
-        for index, exporter in enumerate(self.exporters):
-            path = f"exporters[{index}]"
-            problems.extend(exporter.validate(path))
-            if exporter.name in names:
-                problems.append(
-                    ConfigurationError(f"{path}.name", f"duplicate name {exporter.name!r}", "give each a unique name")
-                )
-            names.add(exporter.name)
-        if self.log_level not in ("debug", "info", "warning", "error"):
-            problems.append(ConfigurationError("log_level", "unknown level", "use debug, info, warning or error"))
-        return problems

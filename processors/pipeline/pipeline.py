@@ -58,12 +58,13 @@ class Pipeline:
         clock: Clock,
         *,
         rewriter: IdentityRewriter | None = None,
+        analyzers: Sequence[BatchAnalyzer] = (),
     ) -> None:
         self.forwarders = tuple(forwarders)
         self.accounting = accounting
         self.clock = clock
         self.rewriter = rewriter
-        self.analyzers: tuple[BatchAnalyzer, ...] = ()
+        self.analyzers: tuple[BatchAnalyzer, ...] = tuple(analyzers)
         self.accepting = False
 
     def add_analyzer(self, analyzer: BatchAnalyzer) -> None:

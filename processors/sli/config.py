@@ -1,10 +1,10 @@
 """The ``sli:`` config section: tasks, success rules, segment dimensions, limits and time layout.
 
-Plain frozen dataclasses, checked in one place (`SliConfig.validate`). `SliConfig.from_mapping`
-reads the section as parsed from YAML (a mapping of plain values) and raises
-`ConfigurationError` naming the field path (``sli.tasks[0].success.http_bad[1]``), the problem
-and the fix (`ConfigurationErrors` when several fields cannot be read). Durations accept
-``300ms``, ``5m``, ``1h30m``, ``7d`` or a number of seconds.
+Plain frozen dataclasses, checked in one place (`SliConfig.validate`). `parse_sli_section` reads
+the section as parsed from YAML (a mapping of plain values) and notes every problem in the shared
+`Problems`, naming the field path (``sli.tasks[0].success.http_bad[1]``), the problem and the fix;
+`SliConfig.from_mapping` does the same for the section alone and raises `ConfigurationErrors`
+listing them all. Durations accept ``300ms``, ``5m``, ``1h30m``, ``7d`` or a number of seconds.
 
 Example::
 
@@ -29,8 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final, TypeVar
 
-from otel_impact._exceptions import ConfigurationError
-from otel_impact.processors.config import Fields
+from otel_impact.processors.config import Fields, Problems
 
 __all__ = [
     "DimensionConfig",
@@ -40,6 +39,7 @@ __all__ = [
     "TaskConfig",
     "TaskMatch",
     "TierConfig",
+    "parse_sli_section",
 ]
 
 SECTION: Final = "sli"
@@ -170,118 +170,127 @@ class SliConfig:
             return task.latency_thresholds_s
         return self.latency_thresholds_s
 
-    def validate(self) -> SliConfig:
-        """Check every cross-field rule; raise `ConfigurationError` naming the field and the fix."""
-        _positive_int(self.max_tasks, "sli.max_tasks")
-        _positive_int(self.max_series_per_task, "sli.max_series_per_task")
-        _positive_int(self.max_series_total, "sli.max_series_total")
+    def validate(self, problems: Problems, path: str = SECTION) -> None:
+        """Note every broken cross-field rule in ``problems``, naming the field and the fix."""
+        _positive_int(problems, self.max_tasks, f"{path}.max_tasks")
+        _positive_int(problems, self.max_series_per_task, f"{path}.max_series_per_task")
+        _positive_int(problems, self.max_series_total, f"{path}.max_series_total")
         if self.max_series_total < self.max_series_per_task:
-            raise ConfigurationError(
-                "sli.max_series_total",
+            problems.add(
+                f"{path}.max_series_total",
                 f"{self.max_series_total} is below max_series_per_task ({self.max_series_per_task})",
                 "raise max_series_total or lower max_series_per_task",
             )
         if not self.user_attribute:
-            raise ConfigurationError("sli.user_attribute", "is empty", "name the attribute holding the pseudonym")
-        _validate_dimensions(self.dimensions)
+            problems.add(f"{path}.user_attribute", "is empty", "name the attribute holding the pseudonym")
+        _validate_dimensions(problems, self.dimensions, f"{path}.dimensions")
         names: set[str] = set()
         for index, task in enumerate(self.tasks):
-            path = f"sli.tasks[{index}]"
+            where = f"{path}.tasks[{index}]"
             if not TASK_NAME_PATTERN.fullmatch(task.name):
-                raise ConfigurationError(
-                    f"{path}.name",
+                problems.add(
+                    f"{where}.name",
                     f"{task.name!r} is not a task name",
                     "use 1-64 letters, digits, '.', '_', ':', '/', '-'",
                 )
             if task.name in names:
-                raise ConfigurationError(f"{path}.name", f"task {task.name!r} is defined twice", "merge the entries")
+                problems.add(f"{where}.name", f"task {task.name!r} is defined twice", "merge the entries")
             names.add(task.name)
             if task.latency_thresholds_s is not None:
-                _thresholds(task.latency_thresholds_s, f"{path}.latency_thresholds")
+                _thresholds(problems, task.latency_thresholds_s, f"{where}.latency_thresholds")
             if task.value is not None and task.value < 0:
-                raise ConfigurationError(f"{path}.value", "is negative", "give the money at stake, 0 or more")
-        _thresholds(self.latency_thresholds_s, "sli.latency_thresholds")
-        _validate_tiers(self.count_tiers, "sli.count_tiers")
-        _validate_tiers(self.sketch_tiers, "sli.sketch_tiers")
+                problems.add(f"{where}.value", "is negative", "give the money at stake, 0 or more")
+        _thresholds(problems, self.latency_thresholds_s, f"{path}.latency_thresholds")
+        count_tiers_valid = _validate_tiers(problems, self.count_tiers, f"{path}.count_tiers")
+        _validate_tiers(problems, self.sketch_tiers, f"{path}.sketch_tiers")
         for label, value, low, high in (
-            ("sli.hll_lg_k", self.hll_lg_k, 4, 21),
-            ("sli.kll_k", self.kll_k, 8, 65_535),
-            ("sli.top_customers_lg_map", self.top_customers_lg_map, 3, 16),
+            ("hll_lg_k", self.hll_lg_k, 4, 21),
+            ("kll_k", self.kll_k, 8, 65_535),
+            ("top_customers_lg_map", self.top_customers_lg_map, 3, 16),
         ):
             if not low <= value <= high:
-                raise ConfigurationError(label, f"{value} is out of range", f"use {low} to {high}")
+                problems.add(f"{path}.{label}", f"{value} is out of range", f"use {low} to {high}")
         loss = self.loss_detection
         if loss.window_s < 60 or loss.window_s % 60 or loss.baseline_s < loss.window_s or loss.baseline_s % 60:
-            raise ConfigurationError(
-                "sli.loss_detection",
+            problems.add(
+                f"{path}.loss_detection",
                 f"window {loss.window_s}s / baseline {loss.baseline_s}s are not whole minutes with baseline >= window",
                 "use e.g. window: 5m, baseline: 1h",
             )
         if not 0 < loss.drop_ratio < 1:
-            raise ConfigurationError(
-                "sli.loss_detection.drop_ratio", f"{loss.drop_ratio} is not in (0, 1)", "use e.g. 0.25"
-            )
+            problems.add(f"{path}.loss_detection.drop_ratio", f"{loss.drop_ratio} is not in (0, 1)", "use e.g. 0.25")
         if self.lateness_s < 0 or self.future_tolerance_s < 0:
-            raise ConfigurationError("sli.lateness", "a negative time", "use a duration such as 5m")
-        if self.lateness_s > self.count_tiers[0].keep_s / 2:
-            raise ConfigurationError(
-                "sli.lateness", "is more than half the first count tier's keep", "lower lateness or keep more"
+            problems.add(f"{path}.lateness", "a negative time", "use a duration such as 5m")
+        # Checked against the count tiers only when those are valid: otherwise they were just named.
+        if count_tiers_valid and self.lateness_s > self.count_tiers[0].keep_s / 2:
+            problems.add(
+                f"{path}.lateness", "is more than half the first count tier's keep", "lower lateness or keep more"
             )
         if self.otlp_metrics_interval_s is not None and self.otlp_metrics_interval_s < 1:
-            raise ConfigurationError(
-                "sli.otlp_metrics_interval", "must be at least 1s", "use e.g. 60s, or leave it out to send none"
+            problems.add(
+                f"{path}.otlp_metrics_interval", "must be at least 1s", "use e.g. 60s, or leave it out to send none"
             )
         if self.checkpoint_interval_s <= 0:
-            raise ConfigurationError("sli.checkpoint_interval", "must be positive", "use a duration such as 5s")
+            problems.add(f"{path}.checkpoint_interval", "must be positive", "use a duration such as 5s")
+        retention = self.count_tiers[-1].keep_s if count_tiers_valid else None
         for seconds in self.metrics_windows_s:
-            if seconds < 60 or seconds % 60 or seconds > self.count_tiers[-1].keep_s:
-                raise ConfigurationError(
-                    "sli.metrics_windows",
+            if seconds < 60 or seconds % 60 or (retention is not None and seconds > retention):
+                problems.add(
+                    f"{path}.metrics_windows",
                     f"{seconds}s is not a whole number of minutes within retention",
                     "use e.g. 5m, 1h",
                 )
-        return self
 
     @classmethod
     def from_mapping(cls, raw: Mapping[str, Any] | None) -> SliConfig:
-        """Read the ``sli:`` section (``None`` or ``{}`` gives the defaults) and validate it.
+        """Read the ``sli:`` section alone (``None`` or ``{}`` gives the defaults) and validate it.
 
-        Raises `ConfigurationErrors` listing every field that cannot be read, else the first
-        `ConfigurationError` of `validate`.
+        Raises `ConfigurationErrors` listing every problem (see `parse_sli_section`).
         """
-        fields = Fields(raw, SECTION)
-        defaults = cls()
-        config = cls(
-            enabled=fields.take_bool("enabled", defaults.enabled),
-            auto_tasks=fields.take_bool("auto_tasks", defaults.auto_tasks),
-            max_tasks=fields.take_int("max_tasks", defaults.max_tasks),
-            user_attribute=fields.take_str("user_attribute", defaults.user_attribute),
-            dimensions=_entries(fields, "dimensions", _read_dimension, defaults.dimensions),
-            tasks=_entries(fields, "tasks", _read_task, ()),
-            default_success=_section(fields, "default_success", _read_success, defaults.default_success),
-            latency_thresholds_s=fields.take_durations("latency_thresholds", defaults.latency_thresholds_s),
-            max_series_per_task=fields.take_int("max_series_per_task", defaults.max_series_per_task),
-            max_series_total=fields.take_int("max_series_total", defaults.max_series_total),
-            lateness_s=fields.take_duration("lateness", defaults.lateness_s),
-            future_tolerance_s=fields.take_duration("future_tolerance", defaults.future_tolerance_s),
-            count_tiers=_entries(fields, "count_tiers", _read_tier, defaults.count_tiers),
-            sketch_tiers=_entries(fields, "sketch_tiers", _read_tier, defaults.sketch_tiers),
-            hll_lg_k=fields.take_int("hll_lg_k", defaults.hll_lg_k),
-            kll_k=fields.take_int("kll_k", defaults.kll_k),
-            top_customers_lg_map=fields.take_int("top_customers_lg_map", defaults.top_customers_lg_map),
-            loss_detection=_section(fields, "loss_detection", _read_loss, defaults.loss_detection),
-            checkpoint_interval_s=fields.take_duration("checkpoint_interval", defaults.checkpoint_interval_s),
-            metrics_windows_s=tuple(
-                int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)
-            ),
-            otlp_metrics_interval_s=fields.take_duration("otlp_metrics_interval", None),
-        )
-        fields.done()
-        return config.validate()
+        problems = Problems()
+        config = parse_sli_section(raw, SECTION, problems)
+        problems.raise_if_any()
+        return config
 
     def with_changes(self, **changes: Any) -> SliConfig:
-        """A validated copy with some fields replaced (for tests and the loader's overrides)."""
-        return replace(self, **changes).validate()
+        """A validated copy with some fields replaced (for tests); raises `ConfigurationErrors`."""
+        config = replace(self, **changes)
+        problems = Problems()
+        config.validate(problems)
+        problems.raise_if_any()
+        return config
+
+
+def parse_sli_section(raw: object, path: str, problems: Problems) -> SliConfig:
+    """Read and validate the ``sli:`` section (``None`` gives the defaults), noting every problem in ``problems``."""
+    fields = Fields(raw, path, problems)
+    defaults = SliConfig()
+    config = SliConfig(
+        enabled=fields.take_bool("enabled", defaults.enabled),
+        auto_tasks=fields.take_bool("auto_tasks", defaults.auto_tasks),
+        max_tasks=fields.take_int("max_tasks", defaults.max_tasks),
+        user_attribute=fields.take_str("user_attribute", defaults.user_attribute),
+        dimensions=_entries(fields, "dimensions", _read_dimension, defaults.dimensions),
+        tasks=_entries(fields, "tasks", _read_task, ()),
+        default_success=_section(fields, "default_success", _read_success, defaults.default_success),
+        latency_thresholds_s=fields.take_durations("latency_thresholds", defaults.latency_thresholds_s),
+        max_series_per_task=fields.take_int("max_series_per_task", defaults.max_series_per_task),
+        max_series_total=fields.take_int("max_series_total", defaults.max_series_total),
+        lateness_s=fields.take_duration("lateness", defaults.lateness_s),
+        future_tolerance_s=fields.take_duration("future_tolerance", defaults.future_tolerance_s),
+        count_tiers=_entries(fields, "count_tiers", _read_tier, defaults.count_tiers),
+        sketch_tiers=_entries(fields, "sketch_tiers", _read_tier, defaults.sketch_tiers),
+        hll_lg_k=fields.take_int("hll_lg_k", defaults.hll_lg_k),
+        kll_k=fields.take_int("kll_k", defaults.kll_k),
+        top_customers_lg_map=fields.take_int("top_customers_lg_map", defaults.top_customers_lg_map),
+        loss_detection=_section(fields, "loss_detection", _read_loss, defaults.loss_detection),
+        checkpoint_interval_s=fields.take_duration("checkpoint_interval", defaults.checkpoint_interval_s),
+        metrics_windows_s=tuple(int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)),
+        otlp_metrics_interval_s=fields.take_duration("otlp_metrics_interval", None),
+    )
+    fields.done()
+    config.validate(problems, path)
+    return config
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -393,65 +402,70 @@ def _read_loss(fields: Fields) -> LossDetectionConfig:
 # -- checks ---------------------------------------------------------------------------------------
 
 
-def _positive_int(value: int, path: str) -> None:
+def _positive_int(problems: Problems, value: int, path: str) -> None:
     if value < 1:
-        raise ConfigurationError(path, f"{value} is below 1", "use a positive whole number")
+        problems.add(path, f"{value} is below 1", "use a positive whole number")
 
 
-def _thresholds(values: tuple[float, ...], path: str) -> None:
+def _thresholds(problems: Problems, values: tuple[float, ...], path: str) -> None:
     if len(values) > 8:
-        raise ConfigurationError(path, f"{len(values)} thresholds", "keep at most 8 (each costs memory per bucket)")
+        problems.add(path, f"{len(values)} thresholds", "keep at most 8 (each costs memory per bucket)")
     for index, value in enumerate(values):
         if value <= 0:
-            raise ConfigurationError(f"{path}[{index}]", "must be positive", "use e.g. 300ms")
+            problems.add(f"{path}[{index}]", "must be positive", "use e.g. 300ms")
     if len(set(values)) != len(values):
-        raise ConfigurationError(path, "has duplicates", "list each threshold once")
+        problems.add(path, "has duplicates", "list each threshold once")
 
 
-def _validate_dimensions(dimensions: tuple[DimensionConfig, ...]) -> None:
+def _validate_dimensions(problems: Problems, dimensions: tuple[DimensionConfig, ...], path: str) -> None:
     if len(dimensions) > 6:
-        raise ConfigurationError("sli.dimensions", f"{len(dimensions)} dimensions", "keep at most 6")
+        problems.add(path, f"{len(dimensions)} dimensions", "keep at most 6")
     seen: set[str] = set()
     for index, dimension in enumerate(dimensions):
-        path = f"sli.dimensions[{index}]"
+        where = f"{path}[{index}]"
         if not NAME_PATTERN.fullmatch(dimension.name) or dimension.name in RESERVED_DIMENSIONS:
-            raise ConfigurationError(
-                f"{path}.name",
+            problems.add(
+                f"{where}.name",
                 f"{dimension.name!r} cannot be a label name",
                 "use lowercase letters, digits and '_' (not task, outcome, threshold, window, bound or le)",
             )
-        if dimension.name in seen:
-            raise ConfigurationError(
-                f"{path}.name", f"{dimension.name!r} is used twice", "give each dimension its own name"
-            )
+        elif dimension.name in seen:
+            problems.add(f"{where}.name", f"{dimension.name!r} is used twice", "give each dimension its own name")
         seen.add(dimension.name)
         if (dimension.attribute is None) == (dimension.flag is None):
-            raise ConfigurationError(path, "needs exactly one source", "give either attribute or flag")
+            problems.add(where, "needs exactly one source", "give either attribute or flag")
 
 
-def _validate_tiers(tiers: tuple[TierConfig, ...], path: str) -> None:
+def _validate_tiers(problems: Problems, tiers: tuple[TierConfig, ...], path: str) -> bool:
+    """Note what is wrong with ``tiers``; True when nothing is."""
     if not tiers:
-        raise ConfigurationError(path, "is empty", "give at least one tier, e.g. [{width: 1m, keep: 35d}]")
-    if tiers[0].width_s != 60:
-        raise ConfigurationError(f"{path}[0].width", f"{tiers[0].width_s}s", "the first tier's width must be 1m")
+        problems.add(path, "is empty", "give at least one tier, e.g. [{width: 1m, keep: 35d}]")
+        return False
+    valid = tiers[0].width_s == 60
+    if not valid:
+        problems.add(f"{path}[0].width", f"{tiers[0].width_s}s", "the first tier's width must be 1m")
     for index, tier in enumerate(tiers):
+        if tier.width_s <= 0 or tier.keep_s <= 0:
+            problems.add(f"{path}[{index}]", "needs width and keep", "write e.g. {width: 1m, keep: 6h}")
+            return False
         if tier.keep_s % tier.width_s or tier.keep_s < tier.width_s:
-            raise ConfigurationError(
-                f"{path}[{index}]", "keep is not a multiple of width", "e.g. {width: 10m, keep: 3d}"
-            )
+            valid = False
+            problems.add(f"{path}[{index}]", "keep is not a multiple of width", "e.g. {width: 10m, keep: 3d}")
         if tier.keep_s // tier.width_s > 5000:
-            raise ConfigurationError(
-                f"{path}[{index}]", "holds more than 5000 buckets", "use a wider width or a shorter keep"
-            )
+            valid = False
+            problems.add(f"{path}[{index}]", "holds more than 5000 buckets", "use a wider width or a shorter keep")
         if index:
             previous = tiers[index - 1]
             if tier.width_s % previous.width_s or tier.keep_s <= previous.keep_s:
-                raise ConfigurationError(
+                valid = False
+                problems.add(
                     f"{path}[{index}]",
                     "must be coarser than the tier before (width a multiple of it) and keep longer",
                     "order tiers from fine to coarse",
                 )
     if tiers[-1].keep_s < 35 * 86_400:
-        raise ConfigurationError(
+        valid = False
+        problems.add(
             f"{path}[{len(tiers) - 1}].keep", "is below 35d", "the last tier must keep 35d (windows up to 35d)"
         )
+    return valid

@@ -150,8 +150,8 @@ class AlertingConfig:
     severity: SeverityThresholds = field(default_factory=SeverityThresholds)
     page_at_severity: str | None = "SEV2"
 
-    def validate(self, path: str = "alerting") -> None:
-        problems = Problems()
+    def validate(self, problems: Problems, path: str = "alerting") -> None:
+        """Note every problem in ``problems``."""
         if not 1.0 <= self.evaluation_interval <= 3600.0:
             problems.add(f"{path}.evaluation_interval", "must be between 1s and 1h", "use e.g. 30s")
         for index, url in enumerate(self.alertmanager_urls):
@@ -185,34 +185,28 @@ class AlertingConfig:
             problems.add(f"{path}.page_at_severity", f"unknown severity {self.page_at_severity!r}", _SEV_FIX)
         if not re.match(r"^[a-z_][a-z0-9_]*$", self.scoring.tier_dimension):
             problems.add(f"{path}.scoring.tier_dimension", "not a dimension name", "use e.g. tier")
-        problems.raise_if_any()
-
-    @classmethod
-    def from_mapping(cls, raw: object, path: str = "alerting") -> AlertingConfig:
-        """Build and validate the section from its YAML mapping; raises `ConfigurationErrors`."""
-        if raw is None:
-            return cls()
-        fields = Fields(raw, path)
-        config = cls(
-            evaluation_interval=fields.take_duration("evaluation_interval", 30.0),
-            alertmanager_urls=_read_alertmanager(fields.take_section("alertmanager")),
-            webhooks=_read_webhooks(fields),
-            delivery=_read_delivery(fields.take_section("delivery")),
-            low_traffic_guard=_read_guard(fields.take_section("low_traffic_guard")),
-            low_budget_page=_read_low_budget(fields.take_section("low_budget_page")),
-            scoring=_read_scoring(fields.take_section("scoring")),
-            severity=_read_severity(fields.take_section("severity")),
-            page_at_severity=_read_page_at(fields),
-        )
-        with fields.problems.collecting():
-            config.validate(path)
-        fields.done()
-        return config
 
 
-def parse_alerting_section(raw: object, path: str = "alerting") -> AlertingConfig:
-    """The ``alerting:`` section (absent means all defaults) -> validated `AlertingConfig`."""
-    return AlertingConfig.from_mapping(raw, path)
+def parse_alerting_section(raw: object, path: str, problems: Problems) -> AlertingConfig:
+    """The ``alerting:`` section (absent means all defaults) -> validated `AlertingConfig`.
+
+    Notes every problem in ``problems``.
+    """
+    fields = Fields(raw, path, problems)
+    config = AlertingConfig(
+        evaluation_interval=fields.take_duration("evaluation_interval", 30.0),
+        alertmanager_urls=_read_alertmanager(fields.take_section("alertmanager")),
+        webhooks=_read_webhooks(fields),
+        delivery=_read_delivery(fields.take_section("delivery")),
+        low_traffic_guard=_read_guard(fields.take_section("low_traffic_guard")),
+        low_budget_page=_read_low_budget(fields.take_section("low_budget_page")),
+        scoring=_read_scoring(fields.take_section("scoring")),
+        severity=_read_severity(fields.take_section("severity")),
+        page_at_severity=_read_page_at(fields),
+    )
+    config.validate(problems, path)
+    fields.done()
+    return config
 
 
 _URL_FIX = "give the full URL, e.g. http://alertmanager:9093"

@@ -15,8 +15,8 @@ Example (YAML)::
         route: payments-pager
         runbook: https://runbooks.example.com/checkout
 
-`parse_slos_section` turns the raw YAML value into validated `SloConfig` objects; every error
-names the field path (``slos[0].objective``) and the fix.
+`parse_slos_section` turns the raw YAML value into validated `SloConfig` objects, noting every
+problem in the shared `Problems`, each naming the field path (``slos[0].objective``) and the fix.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from otel_impact._exceptions import ConfigurationError, ConfigurationErrors
 from otel_impact.processors.config import Fields, Problems, describe
 from otel_impact.processors.durations import format_duration
 
@@ -82,8 +81,8 @@ class SliSpec:
     kind: Literal["success_ratio", "latency"] = "success_ratio"
     threshold_seconds: float | None = None
 
-    def validate(self, path: str = "sli") -> None:
-        problems = Problems()
+    def validate(self, problems: Problems, path: str = "sli") -> None:
+        """Note every problem in ``problems``."""
         if self.kind not in ("success_ratio", "latency"):
             problems.add(f"{path}.kind", f"unknown SLI kind {self.kind!r}", "use success_ratio or latency")
         elif self.kind == "latency" and (self.threshold_seconds is None or self.threshold_seconds <= 0):
@@ -98,7 +97,6 @@ class SliSpec:
                 "a success_ratio SLI has no threshold",
                 "remove threshold_seconds, or use kind: latency",
             )
-        problems.raise_if_any()
 
     def describe(self) -> str:
         if self.kind == "latency":
@@ -114,8 +112,8 @@ class WindowSpec:
     rolling_seconds: float = ROLLING_WINDOWS["30d"]
     time_zone: str = "UTC"
 
-    def validate(self, path: str = "window") -> None:
-        problems = Problems()
+    def validate(self, problems: Problems, path: str = "window") -> None:
+        """Note every problem in ``problems``."""
         if self.kind == "rolling" and self.rolling_seconds not in ROLLING_WINDOWS.values():
             problems.add(
                 path,
@@ -133,7 +131,6 @@ class WindowSpec:
                 )
         elif self.kind not in ("rolling", "calendar_month"):
             problems.add(path, f"unknown window kind {self.kind!r}", "use a rolling window or a calendar month")
-        problems.raise_if_any()
 
     @property
     def label(self) -> str:
@@ -181,8 +178,8 @@ class SloConfig:
         labels.update(self.labels)
         return labels
 
-    def validate(self, path: str = "slos[?]") -> None:
-        problems = Problems()
+    def validate(self, problems: Problems, path: str = "slos[?]") -> None:
+        """Note every problem in ``problems``."""
         if not _NAME.match(self.name):
             problems.add(
                 f"{path}.name",
@@ -199,10 +196,8 @@ class SloConfig:
                 f"{self.objective} looks like a ratio, but objective is a percentage",
                 f"write {self.objective * 100:g}",
             )
-        with problems.collecting():
-            self.sli.validate(f"{path}.sli")
-        with problems.collecting():
-            self.window.validate(f"{path}.window")
+        self.sli.validate(problems, f"{path}.sli")
+        self.window.validate(problems, f"{path}.window")
         seen: set[str] = set()
         for index, name in enumerate(self.by):
             where = f"{path}.by[{index}]"
@@ -234,49 +229,19 @@ class SloConfig:
                     "not a free Prometheus label name",
                     "use [a-zA-Z_][a-zA-Z0-9_]*, not one of the generated labels or `by` dimensions",
                 )
-        problems.raise_if_any()
-
-    @classmethod
-    def from_mapping(cls, raw: object, path: str = "slos[?]") -> SloConfig:
-        """Build and validate one SLO from its YAML mapping; raises `ConfigurationErrors`."""
-        if not isinstance(raw, Mapping):
-            raise ConfigurationErrors(
-                [ConfigurationError(path, f"expected a mapping, got {describe(raw)}", _MAPPING_FIX)]
-            )
-        fields = Fields(raw, path)
-        slo = cls(
-            name=fields.take_str("name", "?", if_missing="set `name`"),
-            task=fields.take_str("task", "?", if_missing="set `task`"),
-            objective=fields.take_float("objective", 99.9, if_missing="set `objective` to a number"),
-            sli=_read_sli(fields),
-            window=_read_window(fields),
-            by=fields.take_str_list("by", allow_single=True),
-            budgeting=fields.take_str("budgeting", "occurrences").lower(),  # type: ignore[arg-type]
-            owner=fields.take_str("owner", None),
-            team=fields.take_str("team", None),
-            route=fields.take_str("route", None),
-            runbook=fields.take_str("runbook", None),
-            description=fields.take_str("description", None),
-            labels=tuple(sorted(fields.take_str_map("labels").items())),
-        )
-        with fields.problems.collecting():
-            slo.validate(path)
-        fields.done()
-        return slo
 
 
-def parse_slos_section(raw: object, path: str = "slos") -> tuple[SloConfig, ...]:
+def parse_slos_section(raw: object, path: str, problems: Problems) -> tuple[SloConfig, ...]:
     """The ``slos:`` section (a list, possibly empty or absent) -> validated SLOs.
 
-    Raises `ConfigurationErrors` listing every problem, including duplicate names.
+    Notes every problem in ``problems``, including duplicate names; an SLO that is not a
+    mapping is left out.
     """
     if raw is None:
         return ()
-    problems = Problems()
     if not isinstance(raw, list):
         problems.add(path, "expected a list of SLOs", "write each SLO as a `- name: ...` item")
-        problems.raise_if_any()
-    assert isinstance(raw, list)
+        return ()
     slos: list[SloConfig] = []
     seen: dict[str, int] = {}
     for index, item in enumerate(raw):
@@ -286,10 +251,36 @@ def parse_slos_section(raw: object, path: str = "slos") -> tuple[SloConfig, ...]
             problems.add(f"{where}.name", f"{name!r} is already used by {path}[{seen[name]}]", "rename one")
         elif isinstance(name, str):
             seen[name] = index
-        with problems.collecting():
-            slos.append(SloConfig.from_mapping(item, where))
-    problems.raise_if_any()
+        slo = _read_slo(item, where, problems)
+        if slo is not None:
+            slos.append(slo)
     return tuple(slos)
+
+
+def _read_slo(raw: object, path: str, problems: Problems) -> SloConfig | None:
+    """One SLO from its YAML mapping, validated; ``None`` when it is not a mapping."""
+    if not isinstance(raw, Mapping):
+        problems.add(path, f"expected a mapping, got {describe(raw)}", _MAPPING_FIX)
+        return None
+    fields = Fields(raw, path, problems)
+    slo = SloConfig(
+        name=fields.take_str("name", "?", if_missing="set `name`"),
+        task=fields.take_str("task", "?", if_missing="set `task`"),
+        objective=fields.take_float("objective", 99.9, if_missing="set `objective` to a number"),
+        sli=_read_sli(fields),
+        window=_read_window(fields),
+        by=fields.take_str_list("by", allow_single=True),
+        budgeting=fields.take_str("budgeting", "occurrences").lower(),  # type: ignore[arg-type]
+        owner=fields.take_str("owner", None),
+        team=fields.take_str("team", None),
+        route=fields.take_str("route", None),
+        runbook=fields.take_str("runbook", None),
+        description=fields.take_str("description", None),
+        labels=tuple(sorted(fields.take_str_map("labels").items())),
+    )
+    slo.validate(problems, path)
+    fields.done()
+    return slo
 
 
 def _read_sli(slo: Fields) -> SliSpec:
@@ -303,8 +294,7 @@ def _read_sli(slo: Fields) -> SliSpec:
         threshold_seconds=fields.take_float("threshold_seconds", None, minimum=0),
     )
     fields.done()
-    with fields.problems.collecting():
-        spec.validate(fields.path)
+    spec.validate(fields.problems, fields.path)
     return spec
 
 
@@ -333,6 +323,5 @@ def _read_window(slo: Fields) -> WindowSpec:
         spec = WindowSpec(kind="rolling", rolling_seconds=rolling)
     else:
         spec = WindowSpec(kind="calendar_month", time_zone=time_zone or "UTC")
-    with fields.problems.collecting():
-        spec.validate(fields.path)
+    spec.validate(fields.problems, fields.path)
     return spec

@@ -1,8 +1,9 @@
 """Both SLO sections of the config file together, and reading them from a YAML file.
 
-The processor's config loader registers `parse_slos_section` and `parse_alerting_section`
-for the ``slos:`` and ``alerting:`` keys. Tools that need only these sections (``otel-impact
-rules``) use `load_slo_settings`, which ignores the file's other sections.
+``otel-impact serve`` reads the ``slos:`` and ``alerting:`` keys with the rest of its config
+(``otel_impact.processors.serve_config``). Tools that need only these sections (``otel-impact
+rules``) use `load_slo_settings`, which reads them with the same parsers, `parse_slos_section`
+and `parse_alerting_section`, and ignores the file's other sections.
 """
 
 from __future__ import annotations
@@ -30,18 +31,12 @@ class SloSettings:
     def from_mapping(cls, raw: object) -> SloSettings:
         """Read both sections from a whole config mapping; raises `ConfigurationErrors` listing all."""
         problems = Problems()
-        if raw is None:
-            return cls()
-        if not isinstance(raw, Mapping):
+        document = {} if raw is None else raw
+        if not isinstance(document, Mapping):
             problems.add("(top level)", "the config file is not a mapping", "write `slos:` and `alerting:` sections")
-            problems.raise_if_any()
-        assert isinstance(raw, Mapping)
-        slos: tuple[SloConfig, ...] = ()
-        alerting = AlertingConfig()
-        with problems.collecting():
-            slos = parse_slos_section(raw.get("slos"))
-        with problems.collecting():
-            alerting = parse_alerting_section(raw.get("alerting"))
+            document = {}
+        slos = parse_slos_section(document.get("slos"), "slos", problems)
+        alerting = parse_alerting_section(document.get("alerting"), "alerting", problems)
         problems.raise_if_any()
         return cls(slos, alerting)
 
@@ -50,6 +45,6 @@ def load_slo_settings(path: str | Path) -> SloSettings:
     """Read the SLO sections of a YAML config file.
 
     Raises `ConfigurationError` for an unreadable file or bad YAML (with its line), and
-    `ConfigurationErrors` for invalid sections.
+    `ConfigurationErrors` listing every problem of the sections.
     """
     return SloSettings.from_mapping(read_yaml(str(path)))

@@ -12,8 +12,8 @@ from prometheus_client import CollectorRegistry
 from support.otlp_requests import make_request
 
 from otel_impact.processors.batch import TraceBatch
-from otel_impact.processors.config import Overrides, load_config
 from otel_impact.processors.intake.grpc_receiver import SERVICE
+from otel_impact.processors.serve_config import Overrides, load_config
 from otel_impact.processors.service import ProcessorService
 
 LOOPBACK = Overrides(otlp_grpc="127.0.0.1:0", otlp_http="127.0.0.1:0", admin="127.0.0.1:0")

@@ -1,24 +1,18 @@
-"""Config loading: defaults, precedence, errors that name the field and the fix, registered sections."""
+"""Config loading: defaults, precedence, errors that name the field and the fix, typed sections."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from otel_impact.processors.config import (
-    ConfigurationErrors,
-    Fields,
-    HostPort,
-    Overrides,
-    load_config,
-    parse_config,
-    register_section,
-    unregister_section,
-)
+from otel_impact.processors.api.dashboard_config import DashboardConfig
+from otel_impact.processors.config import HostPort
+from otel_impact.processors.serve_config import ConfigurationErrors, Overrides, ServeConfig, load_config
+from otel_impact.processors.sli import SliConfig
+from otel_impact.processors.slo import AlertingConfig, SloConfig
 
 TESTDATA = Path(__file__).parent / "testdata"
 CLI = str(Path(sys.executable).parent / "otel-impact")
@@ -115,32 +109,50 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert fields == ["exporters[0].endpoint", "exporters[0].timeout"]
 
 
-@dataclass(frozen=True)
-class ExampleSection:
-    max_segments: int = 1000
-
-
-def parse_example(raw: object, path: str) -> ExampleSection:
-    fields = Fields(raw, path)
-    section = ExampleSection(fields.take_int("max_segments", 1000, minimum=1))
-    fields.done()
-    return section
-
-
-def test_components_register_their_own_sections(tmp_path: Path) -> None:
-    register_section("example", parse_example)
-    try:
-        assert parse_config(None).section("example") == ExampleSection()
-        config = load_config(Overrides(config_file=write(tmp_path, "example:\n  max_segments: 50\n")), environ={})
-        assert config.section("example") == ExampleSection(50)
-        with pytest.raises(ConfigurationErrors, match=r"example\.max_segmnts: unknown key"):
-            load_config(Overrides(config_file=write(tmp_path, "example:\n  max_segmnts: 50\n")), environ={})
-        with pytest.raises(ValueError, match="already registered"):
-            register_section("example", lambda raw, path: None)
-    finally:
-        unregister_section("example")
+def test_each_analysis_section_is_a_typed_field(tmp_path: Path) -> None:
+    defaults = load_config(Overrides(), environ={})
+    assert defaults == ServeConfig()
+    assert defaults.sli == SliConfig() and defaults.slos == ()
+    assert defaults.alerting == AlertingConfig() and defaults.dashboard == DashboardConfig()
+    text = (
+        "sli:\n  max_tasks: 50\n"
+        "slos:\n  - {name: checkout-availability, task: checkout, objective: 99.5}\n"
+        "alerting:\n  evaluation_interval: 15s\n"
+        "dashboard:\n  refresh: 30s\n"
+    )
+    config = load_config(Overrides(config_file=write(tmp_path, text)), environ={})
+    assert isinstance(config.sli, SliConfig) and config.sli.max_tasks == 50
+    (slo,) = config.slos
+    assert isinstance(slo, SloConfig) and slo.name == "checkout-availability" and slo.objective == 99.5
+    assert isinstance(config.alerting, AlertingConfig) and config.alerting.evaluation_interval == 15
+    assert isinstance(config.dashboard, DashboardConfig) and config.dashboard.refresh_seconds == 30
+    with pytest.raises(ConfigurationErrors, match=r"sli\.max_segmnts: unknown key"):
+        load_config(Overrides(config_file=write(tmp_path, "sli:\n  max_segmnts: 50\n")), environ={})
     with pytest.raises(ConfigurationErrors, match="example: unknown key"):
         load_config(Overrides(config_file=write(tmp_path, "example: {}\n")), environ={})
+
+
+def test_every_section_reports_its_problems_in_one_error(tmp_path: Path) -> None:
+    text = (
+        "exporters: [grpc://a]\n"
+        "sli: {max_tasks: 0}\n"
+        "slos: [{name: a, task: t, objective: 0.999}]\n"
+        "alerting: {evaluation_interval: 500ms}\n"
+        "dashboard: {refresh: 1s}\n"
+        "extra: 1\n"
+    )
+    with pytest.raises(ConfigurationErrors) as raised:
+        load_config(Overrides(config_file=write(tmp_path, text)), environ={})
+    fields = {problem.setting for problem in raised.value.problems}
+    assert fields == {
+        "exporters[0].endpoint",
+        "sli.max_tasks",
+        "slos[0].objective",
+        "alerting.evaluation_interval",
+        "dashboard.refresh",
+        "extra",
+    }, str(raised.value)
+    assert all(" Fix: " in line for line in str(raised.value).splitlines())
 
 
 def test_check_config_command(tmp_path: Path) -> None:

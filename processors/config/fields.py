@@ -1,27 +1,34 @@
 """Reading a config section out of parsed YAML, noting every problem with its field path and fix.
 
-Every section (the processor's own, ``sli:``, ``slos:``, ``alerting:``, ``dashboard:``) reads
-its YAML the same way::
+The one convention for every section (the delivery path's, ``sli:``, ``slos:``, ``alerting:``,
+``dashboard:``): a section parser ``parse_x(raw, path, problems) -> XConfig`` reads its YAML
+with a `Fields` sharing ``problems``, checks the rules between fields with
+``XConfig.validate(problems, path)``, and returns the config object. Nothing raises while a
+config is read: every problem is noted, naming the field path
+(``exporters[1].retry.max_interval``) and the fix, and a bad value stands as its default so
+that reading goes on. Whoever made the `Problems` (the loader, or a
+tool reading one section) raises them all at once with `Problems.raise_if_any`, as one
+`ConfigurationErrors`::
 
-    fields = Fields(raw, "dashboard")             # raw is None when the file has no such section
-    refresh = fields.take_duration("refresh", 10.0)
-    limits = fields.take_section("limits")        # a nested mapping, sharing the problems
-    rows = limits.take_int("rows", 50, minimum=1)
-    limits.done()                                 # notes its unknown keys
-    fields.done()                                 # notes unknown keys; raises every problem at once
+    def parse_dashboard(raw: object, path: str, problems: Problems) -> DashboardConfig:
+        fields = Fields(raw, path, problems)       # raw is None when the file has no such section
+        refresh = fields.take_duration("refresh", 10.0)
+        limits = fields.take_section("limits")     # a nested mapping, sharing the problems
+        rows = limits.take_int("rows", 50, minimum=1)
+        limits.done()                              # notes its unknown keys
+        fields.done()
+        config = DashboardConfig(refresh, rows)
+        config.validate(problems, path)            # notes what breaks a rule between fields
+        return config
 
-Each ``take_*`` checks the type of one value and returns it, or notes a problem naming the field
-path (``exporters[1].retry.max_interval``) and the fix and returns the default, so that one run
-reports every problem of a section. A key set to ``null`` counts as not set. `Fields.done` on
-the outermost mapping raises `ConfigurationErrors` listing them all.
+A key set to ``null`` counts as not set. `Problems` keeps one problem per field, the first noted.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from otel_impact import ConfigurationError, ConfigurationErrors
@@ -80,7 +87,11 @@ class Problems:
     def items(self) -> list[ConfigurationError]:
         return list(self._by_field.values())
 
+    def __len__(self) -> int:
+        return len(self._by_field)
+
     def add(self, path: str, problem: str, fix: str) -> None:
+        """Note that the value at ``path`` is wrong (``problem``) and how to put it right (``fix``)."""
         self._by_field.setdefault(path, ConfigurationError(path, problem, fix))
 
     def extend(self, error: ConfigurationError) -> None:
@@ -89,33 +100,17 @@ class Problems:
             self._by_field.setdefault(item.setting, item)
 
     def raise_if_any(self) -> None:
+        """Raise `ConfigurationErrors` listing every problem noted, if there is any."""
         if self._by_field:
             raise ConfigurationErrors(self.items)
 
-    @contextmanager
-    def collecting(self) -> Iterator[None]:
-        """Add the problems of a `ConfigurationError` raised in the block, instead of raising it::
-
-        with problems.collecting():
-            spec.validate(path)
-        """
-        try:
-            yield
-        except ConfigurationError as error:
-            self.extend(error)
-
 
 class Fields:
-    """The keys of one YAML mapping at ``path``, read one by one.
+    """The keys of one YAML mapping at ``path``, read one by one; problems are noted in ``problems``."""
 
-    ``problems`` is shared with the mapping this one is nested in; a `Fields` made without it
-    is the outermost one, and its `done` raises what was noted.
-    """
-
-    def __init__(self, raw: object, path: str, problems: Problems | None = None) -> None:
+    def __init__(self, raw: object, path: str, problems: Problems) -> None:
         self.path = path
-        self.problems = Problems() if problems is None else problems
-        self._outermost = problems is None
+        self.problems = problems
         self._asked: list[str] = []
         self._raw: dict[str, Any] = {}
         if isinstance(raw, Mapping):
@@ -145,13 +140,10 @@ class Fields:
         return self._get(key) is not None
 
     def done(self) -> None:
-        """Note every key nobody asked for (typo protection); the outermost `Fields` then raises
-        `ConfigurationErrors` listing every problem noted, if there is any."""
+        """Note every key nobody asked for (typo protection)."""
         known = ", ".join(sorted(self._asked)) or "none"
         for key in sorted(set(self._raw) - set(self._asked)):
             self.report(key, "unknown key", f"check the spelling; known keys here: {known}")
-        if self._outermost:
-            self.problems.raise_if_any()
 
     def _get(self, key: str) -> Any:
         if key not in self._asked:

@@ -1,0 +1,181 @@
+"""`ServeConfig`, the whole config of ``otel-impact serve``, and loading it: defaults < YAML file <
+``OTEL_IMPACT_*`` environment < command-line flags.
+
+=========================== =========================== ==========================================
+flag                        environment variable        file
+=========================== =========================== ==========================================
+``--otlp-grpc HOST:PORT``   ``OTEL_IMPACT_OTLP_GRPC``   ``receivers.grpc.endpoint``
+``--otlp-http HOST:PORT``   ``OTEL_IMPACT_OTLP_HTTP``   ``receivers.http.endpoint``
+``--admin HOST:PORT``       ``OTEL_IMPACT_ADMIN``       ``admin.endpoint``
+``--forward URL`` (repeat)  ``OTEL_IMPACT_FORWARD``     ``exporters`` (a flag or variable replaces
+                            (comma-separated)           the file's list)
+``--config FILE``           ``OTEL_IMPACT_CONFIG``      (none)
+``--state DIR``             ``OTEL_IMPACT_STATE_DIR``   ``state_dir``
+=========================== =========================== ==========================================
+
+An endpoint of ``none`` turns that server off. The file's top-level keys are the delivery
+path's (``receivers``, ``admin``, ``exporters``, ``pseudonymization``, ``state_dir``,
+``drain_timeout``, ``log_level``, read by ``config.delivery``) and one per analysis stage, each
+read by the parser next to the stage's code: ``sli`` (``sli.config``), ``slos``
+(``slo.config``), ``alerting`` (``slo.alerting_config``) and ``dashboard``
+(``api.dashboard_config``). Any other key is an error.
+
+Part of the assembly (it imports the stages' sections): the stages import
+``otel_impact.processors.config``, never this module. Every problem is noted with its field
+(``exporters[1].endpoint``) and fix; `load_config` raises one `ConfigurationErrors` with all of them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Final
+
+from otel_impact import ConfigurationError, ConfigurationErrors
+from otel_impact.processors.api.dashboard_config import DashboardConfig, parse_dashboard_section
+from otel_impact.processors.config import (
+    ExporterConfig,
+    Fields,
+    HostPort,
+    Listener,
+    Problems,
+    PseudonymizationConfig,
+    ReceiversConfig,
+    parse_endpoint,
+    parse_exporters,
+    parse_listener,
+    parse_pseudonymization,
+    parse_receivers,
+    read_yaml,
+)
+from otel_impact.processors.config.model import DEFAULT_ADMIN
+from otel_impact.processors.sli.config import SliConfig, parse_sli_section
+from otel_impact.processors.slo.alerting_config import AlertingConfig, parse_alerting_section
+from otel_impact.processors.slo.config import SloConfig, parse_slos_section
+
+__all__ = ["ConfigurationErrors", "Overrides", "ServeConfig", "load_config", "parse_config"]
+
+ENV_PREFIX: Final = "OTEL_IMPACT_"
+FLAGS: Final = {"OTLP_GRPC": "--otlp-grpc", "OTLP_HTTP": "--otlp-http", "ADMIN": "--admin", "STATE_DIR": "--state"}
+LOG_LEVELS: Final = ("debug", "info", "warning", "error")
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Everything ``otel-impact serve`` needs: the delivery path's settings and each analysis section.
+
+    A section absent from the file holds its defaults. `load_config` returns it validated.
+    """
+
+    receivers: ReceiversConfig = field(default_factory=ReceiversConfig)
+    admin: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_ADMIN, "")))
+    exporters: tuple[ExporterConfig, ...] = ()
+    pseudonymization: PseudonymizationConfig = field(default_factory=PseudonymizationConfig)
+    state_dir: str | None = None
+    drain_timeout: float = 10.0
+    log_level: str = "info"
+    sli: SliConfig = field(default_factory=SliConfig)
+    slos: tuple[SloConfig, ...] = ()
+    alerting: AlertingConfig = field(default_factory=AlertingConfig)
+    dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+
+    def validate(self, problems: Problems) -> None:
+        """Note every problem of the delivery path's settings in ``problems``.
+
+        The analysis sections were validated by their parsers; these settings are checked once
+        the flags and variables that replace some of them are applied.
+        """
+        self.receivers.validate(problems, "receivers")
+        names: set[str] = set()
+        for index, exporter in enumerate(self.exporters):
+            path = f"exporters[{index}]"
+            exporter.validate(problems, path)
+            if exporter.name in names:
+                problems.add(f"{path}.name", f"duplicate name {exporter.name!r}", "give each a unique name")
+            names.add(exporter.name)
+        if self.log_level not in LOG_LEVELS:
+            problems.add("log_level", "unknown level", "use debug, info, warning or error")
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values from the command line; ``None`` (or empty) means not given."""
+
+    otlp_grpc: str | None = None
+    otlp_http: str | None = None
+    admin: str | None = None
+    forward: tuple[str, ...] = ()
+    config_file: str | None = None
+    state_dir: str | None = None
+
+
+def load_config(overrides: Overrides = Overrides(), environ: Mapping[str, str] | None = None) -> ServeConfig:
+    """Build and validate the config; raises `ConfigurationErrors` listing every problem."""
+    env = os.environ if environ is None else environ
+    config_file = overrides.config_file or env.get(f"{ENV_PREFIX}CONFIG") or None
+    try:
+        raw = read_yaml(config_file) if config_file else None
+    except ConfigurationError as error:  # nothing of the file can be read
+        raise ConfigurationErrors([error]) from None
+    problems = Problems()
+    config = parse_config(raw, problems)
+    config = _apply_overrides(config, overrides, env, problems)
+    config.validate(problems)
+    problems.raise_if_any()
+    return config
+
+
+def parse_config(raw: object, problems: Problems) -> ServeConfig:
+    """Read a YAML document (``None`` for none) into a `ServeConfig`, noting every problem of
+    every section in ``problems``. The delivery path's settings are not validated yet
+    (`ServeConfig.validate`)."""
+    top = Fields(raw, "", problems)
+    config = ServeConfig(
+        receivers=parse_receivers(top.take("receivers"), "receivers", problems),
+        admin=parse_listener(top.take("admin"), "admin", problems, default_endpoint=DEFAULT_ADMIN),
+        exporters=parse_exporters(top.take("exporters"), "exporters", problems),
+        pseudonymization=parse_pseudonymization(top.take("pseudonymization"), "pseudonymization", problems),
+        state_dir=top.take_str("state_dir", None),
+        drain_timeout=top.take_duration("drain_timeout", 10.0),
+        log_level=top.take_str("log_level", "info"),
+        sli=parse_sli_section(top.take("sli"), "sli", problems),
+        slos=parse_slos_section(top.take("slos"), "slos", problems),
+        alerting=parse_alerting_section(top.take("alerting"), "alerting", problems),
+        dashboard=parse_dashboard_section(top.take("dashboard"), "dashboard", problems),
+    )
+    top.done()
+    return config
+
+
+def _apply_overrides(
+    config: ServeConfig, overrides: Overrides, env: Mapping[str, str], problems: Problems
+) -> ServeConfig:
+    def pick(flag: str | None, variable: str) -> tuple[str, str] | None:
+        if flag is not None:
+            return flag, FLAGS[variable]
+        value = env.get(ENV_PREFIX + variable)
+        return (value, ENV_PREFIX + variable) if value else None
+
+    def endpoint(listener: Listener, chosen: tuple[str, str]) -> Listener:
+        value, source = chosen
+        return replace(listener, endpoint=parse_endpoint(value, source, problems, default=listener.endpoint))
+
+    receivers = config.receivers
+    if (chosen := pick(overrides.otlp_grpc, "OTLP_GRPC")) is not None:
+        receivers = replace(receivers, grpc=endpoint(receivers.grpc, chosen))
+    if (chosen := pick(overrides.otlp_http, "OTLP_HTTP")) is not None:
+        receivers = replace(receivers, http=endpoint(receivers.http, chosen))
+    admin = config.admin
+    if (chosen := pick(overrides.admin, "ADMIN")) is not None:
+        admin = endpoint(admin, chosen)
+    exporters = config.exporters
+    if overrides.forward:
+        exporters = tuple(ExporterConfig(endpoint=url) for url in overrides.forward)
+    elif env.get(ENV_PREFIX + "FORWARD"):
+        urls = [url.strip() for url in env[ENV_PREFIX + "FORWARD"].split(",") if url.strip()]
+        exporters = tuple(ExporterConfig(endpoint=url) for url in urls)
+    state_dir = config.state_dir
+    if (chosen := pick(overrides.state_dir, "STATE_DIR")) is not None:
+        state_dir = chosen[0]
+    return replace(config, receivers=receivers, admin=admin, exporters=exporters, state_dir=state_dir)
