@@ -30,8 +30,7 @@ class PostmortemRoutes:
         self.clock = clock
 
     async def postmortem(self, request: web.Request) -> web.Response:
-        query = request.query
-        params = QueryParams(query)
+        params = QueryParams(request.query)
         try:
             task = params.task(self.queries.tasks())
             start = params.required_timestamp("from")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from otel_impact.processors.api.params import BadRequest, QueryParams, bad_request
+from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.sli.queries import SliQueries
 
@@ -46,7 +46,7 @@ class _Handlers:
             by = params.names("by")
             where = params.pairs("where")
             document = self.queries.impact(task, start, end, by=by, where=where, window=window)
-        except (BadRequest, ValueError) as error:
+        except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
         return web.json_response(document)
 
@@ -56,7 +56,7 @@ class _Handlers:
             task, start, end, window = self._window(params)
             limit = params.integer("limit", 10, minimum=1, maximum=MAX_TOP)
             document = self.queries.top_customers(task, start, end, limit=limit, where=params.pairs("where"))
-        except (BadRequest, ValueError) as error:
+        except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
         return web.json_response({**document, "window": window})
 

@@ -39,7 +39,7 @@ def add_routes(app: web.Application, engine: SloEngine) -> None:
 async def _list_slos(request: web.Request) -> web.Response:
     engine = request.app[SLO_ENGINE_KEY]
     snapshot = engine.snapshot()
-    name = request.query.get("name")
+    name = QueryParams(request.query).text("name")
     if name is not None:
         chosen = [slo for slo in snapshot["slos"] if slo["name"] == name]
         if not chosen:
