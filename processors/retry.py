@@ -88,9 +88,9 @@ class BackoffPolicy:
 class Backoff:
     """Exponential backoff with jitter, capped, bounded by ``max_elapsed_time``.
 
-    ``rng`` is injectable so tests get repeatable jitter. Not thread-safe; one per retry loop
-    owner (it holds no per-attempt state, so one instance serves concurrent loops on one event
-    loop).
+    It keeps no per-attempt state (the caller counts attempts and elapsed time), so one instance
+    serves every retry loop of one event loop. ``rng`` is injectable for repeatable jitter in
+    tests; `random.Random` is not meant to be shared across threads.
     """
 
     def __init__(self, settings: BackoffSettings, rng: random.Random | None = None) -> None:
