@@ -18,7 +18,7 @@ from typing import Any, TextIO
 from demo.child_processes import listening_ports, stop_process
 from demo.table import render
 from demo.traffic import Traffic, make_customers
-from otel_impact.processors.cli._admin_client import AdminError, get_json
+from otel_impact.processors.cli._admin_client import AdminConnection, AdminError
 
 CONFIG = """\
 sli:
@@ -129,14 +129,12 @@ class Demo:
     def show(self, started: float) -> None:
         impact: dict[str, Any] | None
         slos: dict[str, Any] | None
+        admin = AdminConnection(self.admin_url, timeout=5)
         try:
-            impact = get_json(
-                self.admin_url,
-                "/api/v1/impact",
-                [("task", "checkout"), ("window", "5m"), ("by", "tier"), ("by", "flag:new_checkout")],
-                5,
+            impact = admin.get_json(
+                "/api/v1/impact", [("task", "checkout"), ("window", "5m"), ("by", "tier"), ("by", "flag:new_checkout")]
             )
-            slos = get_json(self.admin_url, "/api/v1/slos", [], 5)
+            slos = admin.get_json("/api/v1/slos")
         except AdminError:
             impact = slos = None
         traffic = self.traffic

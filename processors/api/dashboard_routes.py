@@ -1,4 +1,9 @@
-"""Serving the dashboard: ``/``, ``/static/*`` and ``GET /api/v1/dashboard``."""
+"""Serving the dashboard: ``/``, ``/static/*`` and ``GET /api/v1/dashboard``.
+
+The page and its files are served by aiohttp's `web.FileResponse` (conditional requests,
+sendfile) from a fixed allow-list, `FILES`: a name outside it is 404, so no request can reach
+another file (``{name}`` never matches a ``/``, and only a listed name is joined to the folder).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,9 @@ from typing import Any
 from aiohttp import web
 
 from otel_impact.processors.api.dashboard_config import DashboardConfig
+from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
-from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, parse_window
+from otel_impact.processors.durations import MINUTE_NS, SECOND_NS
 from otel_impact.processors.impact_queries import ImpactQueries
 from otel_impact.processors.slo.burn import Budget, tally
 from otel_impact.processors.slo.config import SloConfig
@@ -18,6 +24,8 @@ from otel_impact.processors.slo.windows import period_bounds
 
 STATIC = Path(__file__).parent / "static"
 FILES = {"dashboard.css": "text/css", "dashboard.js": "text/javascript"}
+"""The files under ``/static/`` and their content types; nothing else is served from there."""
+PAGE = "index.html"
 HISTORY_POINTS = 24
 
 
@@ -32,26 +40,24 @@ class DashboardRoutes:
         self.slos = tuple(slos)
         self.clock = clock
 
-    async def page(self, request: web.Request) -> web.Response:
-        return web.Response(body=(STATIC / "index.html").read_bytes(), content_type="text/html", charset="utf-8")
+    async def page(self, request: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC / PAGE, headers={"Content-Type": "text/html; charset=utf-8"})
 
-    async def static(self, request: web.Request) -> web.Response:
+    async def static(self, request: web.Request) -> web.FileResponse:
         name = request.match_info["name"]
-        if name not in FILES:
+        content_type = FILES.get(name)
+        if content_type is None:
             raise web.HTTPNotFound()
-        return web.Response(
-            body=(STATIC / name).read_bytes(),
-            content_type=FILES[name],
-            charset="utf-8",
-            headers={"Cache-Control": "no-cache"},
+        return web.FileResponse(
+            STATIC / name,
+            headers={"Content-Type": f"{content_type}; charset=utf-8", "Cache-Control": "no-cache"},
         )
 
     async def overview(self, request: web.Request) -> web.Response:
-        window = request.query.get("window", self.config.default_window)
         try:
-            parse_window(window)
+            window, _ = QueryParams(request.query).window(self.config.default_window)
         except ValueError as error:
-            return web.json_response({"error": str(error)}, status=400)
+            return bad_request(error)
         return web.json_response(self.overview_document(window))
 
     def overview_document(self, window: str) -> dict[str, Any]:

@@ -15,8 +15,9 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
+from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
-from otel_impact.processors.durations import MINUTE_NS, floor_minute, parse_window
+from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.gate._verdict import GatePolicy
 from otel_impact.processors.gate.evaluate import GateError, evaluate, parse_selector
 from otel_impact.processors.impact_queries import ImpactQueries
@@ -36,26 +37,24 @@ class GateRoutes:
         try:
             return web.json_response(self.answer(request.query))
         except (GateError, ValueError) as error:
-            return web.json_response({"error": str(error)}, status=400)
+            return bad_request(error)
 
     def answer(self, query: Mapping[str, str]) -> dict[str, object]:
         """The verdict document for ``query``; raises `GateError` / `ValueError` with the reason."""
-        task = query.get("task")
-        if not task:
-            raise GateError("task is required, e.g. ?task=checkout")
-        baseline = parse_selector(_required(query, "baseline"), self.resolve, side="baseline")
-        canary = parse_selector(_required(query, "canary"), self.resolve, side="canary")
+        params = QueryParams(query)
+        task = params.task()
+        baseline = parse_selector(_selector(params, "baseline"), self.resolve, side="baseline")
+        canary = parse_selector(_selector(params, "canary"), self.resolve, side="canary")
         if baseline.dimension != canary.dimension:
             raise GateError(f"baseline and canary must name the same dimension ({baseline.text} vs {canary.text})")
-        window = query.get("window", DEFAULT_WINDOW)
-        length = parse_window(window)
+        window, length = params.window(DEFAULT_WINDOW)
         policy = GatePolicy(
-            confidence=_number(query, "confidence", GatePolicy.confidence),
-            max_success_degradation=_number(query, "max_degradation", GatePolicy.max_success_degradation),
-            max_latency_degradation=_number(query, "max_latency_degradation", GatePolicy.max_latency_degradation),
-            min_events=int(_number(query, "min_events", GatePolicy.min_events)),
+            confidence=params.number("confidence", GatePolicy.confidence),
+            max_success_degradation=params.number("max_degradation", GatePolicy.max_success_degradation),
+            max_latency_degradation=params.number("max_latency_degradation", GatePolicy.max_latency_degradation),
+            min_events=int(params.number("min_events", GatePolicy.min_events)),
         )
-        threshold = query.get("latency_threshold")
+        threshold = params.optional_number("latency_threshold")
         end = floor_minute(self.clock.now_ns()) + MINUTE_NS
         result = evaluate(
             self.queries,
@@ -66,7 +65,7 @@ class GateRoutes:
             end,
             window=window,
             policy=policy,
-            latency_threshold=None if threshold is None else _number(query, "latency_threshold", 0.0),
+            latency_threshold=threshold,
         )
         return result.to_json()
 
@@ -76,18 +75,5 @@ def add_routes(app: web.Application, routes: GateRoutes) -> None:
     app.router.add_get("/api/v1/gate", routes.gate)
 
 
-def _required(query: Mapping[str, str], name: str) -> str:
-    value = query.get(name)
-    if not value:
-        raise GateError(f"{name} is required, as DIMENSION=VALUE, e.g. {name}=service.version=1.4")
-    return value
-
-
-def _number(query: Mapping[str, str], name: str, default: float) -> float:
-    text = query.get(name)
-    if text is None:
-        return default
-    try:
-        return float(text)
-    except ValueError:
-        raise GateError(f"{name} {text!r} is not a number") from None
+def _selector(params: QueryParams, name: str) -> str:
+    return params.required(name, f", as DIMENSION=VALUE, e.g. {name}=service.version=1.4")

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
-from otel_impact.processors.durations import parse_timestamp
 from otel_impact.processors.impact_queries import ImpactQueries
 from otel_impact.processors.postmortem.markdown import render_markdown
 from otel_impact.processors.postmortem.report import build_postmortem
@@ -30,18 +30,12 @@ class PostmortemRoutes:
         self.clock = clock
 
     async def postmortem(self, request: web.Request) -> web.Response:
-        query = request.query
+        params = QueryParams(request.query)
         try:
-            task = query.get("task")
-            if not task:
-                raise ValueError("task is required, e.g. ?task=checkout")
-            if task not in self.queries.tasks():
-                known = ", ".join(self.queries.tasks()) or "none yet"
-                raise ValueError(f"unknown task {task!r}; known tasks: {known}")
-            start = parse_timestamp(_required(query, "from"), "from")
-            end = parse_timestamp(_required(query, "to"), "to")
-            mitigated_text = query.get("mitigated_at")
-            mitigated = None if mitigated_text is None else parse_timestamp(mitigated_text, "mitigated_at")
+            task = params.task(self.queries.tasks())
+            start = params.required_timestamp("from")
+            end = params.required_timestamp("to")
+            mitigated = params.timestamp("mitigated_at")
             doc = build_postmortem(
                 self.queries,
                 self.slos,
@@ -53,8 +47,8 @@ class PostmortemRoutes:
                 now_ns=self.clock.now_ns(),
             )
         except ValueError as error:
-            return web.json_response({"error": str(error)}, status=400)
-        if query.get("format") == "markdown":
+            return bad_request(error)
+        if params.text("format") == "markdown":
             return web.Response(text=render_markdown(doc), content_type="text/markdown")
         return web.json_response(doc)
 
@@ -62,10 +56,3 @@ class PostmortemRoutes:
 def add_routes(app: web.Application, routes: PostmortemRoutes) -> None:
     """Serve ``GET /api/v1/postmortem`` on ``app``."""
     app.router.add_get("/api/v1/postmortem", routes.postmortem)
-
-
-def _required(query: object, name: str) -> str:
-    value = query.get(name)  # type: ignore[attr-defined]
-    if not value:
-        raise ValueError(f"{name} is required: unix seconds or RFC 3339, e.g. 2026-11-26T21:00:00Z")
-    return str(value)

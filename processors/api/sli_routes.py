@@ -15,12 +15,10 @@ an unknown dimension gets HTTP 400 with ``{"error": reason}``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from aiohttp import web
 
-from otel_impact.processors.durations import MINUTE_NS, floor_minute, parse_timestamp, parse_window
+from otel_impact.processors.api.params import QueryParams, bad_request
+from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.sli.queries import SliQueries
 
 __all__ = ["add_routes"]
@@ -37,33 +35,29 @@ def add_routes(app: web.Application, queries: SliQueries) -> None:
     app.router.add_get("/api/v1/tasks", handlers.tasks)
 
 
-class BadRequest(ValueError):
-    """A request parameter is wrong; the message says which and how to fix it."""
-
-
 class _Handlers:
     def __init__(self, queries: SliQueries) -> None:
         self.queries = queries
 
     async def impact(self, request: web.Request) -> web.Response:
         try:
-            task, start, end, window = self._window(request.query)
-            by = [name.strip() for value in request.query.getall("by", []) for name in value.split(",") if name.strip()]
-            where = _where(request.query)
+            params = QueryParams(request.query)
+            task, start, end, window = self._window(params)
+            by = params.names("by")
+            where = params.pairs("where")
             document = self.queries.impact(task, start, end, by=by, where=where, window=window)
-        except (BadRequest, ValueError) as error:
-            return _bad_request(str(error))
+        except ValueError as error:  # BadRequest, or an unknown dimension
+            return bad_request(error)
         return web.json_response(document)
 
     async def top_customers(self, request: web.Request) -> web.Response:
         try:
-            task, start, end, window = self._window(request.query)
-            limit_text = request.query.get("limit", "10")
-            if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_TOP:
-                raise BadRequest(f"limit {limit_text!r} is not a number from 1 to {MAX_TOP}")
-            document = self.queries.top_customers(task, start, end, limit=int(limit_text), where=_where(request.query))
-        except (BadRequest, ValueError) as error:
-            return _bad_request(str(error))
+            params = QueryParams(request.query)
+            task, start, end, window = self._window(params)
+            limit = params.integer("limit", 10, minimum=1, maximum=MAX_TOP)
+            document = self.queries.top_customers(task, start, end, limit=limit, where=params.pairs("where"))
+        except ValueError as error:  # BadRequest, or an unknown dimension
+            return bad_request(error)
         return web.json_response({**document, "window": window})
 
     async def tasks(self, request: web.Request) -> web.Response:
@@ -81,36 +75,10 @@ class _Handlers:
             }
         )
 
-    def _window(self, query: Mapping[str, str]) -> tuple[str, int, int, str]:
-        task = query.get("task")
-        if not task:
-            raise BadRequest("task is required, e.g. ?task=checkout")
-        if task not in self.queries.engine.tasks:
-            known = ", ".join(self.queries.tasks()) or "none yet"
-            raise BadRequest(f"unknown task {task!r}; known tasks: {known}")
-        window = query.get("window", DEFAULT_WINDOW)
-        length = parse_window(window)
-        end_text = query.get("end")
-        end = floor_minute(self.queries.engine.clock.now_ns()) + MINUTE_NS if end_text is None else _time(end_text)
+    def _window(self, params: QueryParams) -> tuple[str, int, int, str]:
+        task = params.task(self.queries.tasks())
+        window, length = params.window(DEFAULT_WINDOW)
+        end = params.minute("end")
+        if end is None:
+            end = floor_minute(self.queries.engine.clock.now_ns()) + MINUTE_NS
         return task, end - length, end, window
-
-
-def _where(query: Mapping[str, Any]) -> dict[str, str]:
-    where: dict[str, str] = {}
-    for item in query.getall("where", []):  # type: ignore[attr-defined]
-        name, sep, value = str(item).partition("=")
-        if not sep or not name:
-            raise BadRequest(f"where {item!r} is not DIMENSION=VALUE, e.g. where=tier=pro")
-        where[name.strip()] = value
-    return where
-
-
-def _time(text: str) -> int:
-    try:
-        return floor_minute(parse_timestamp(text, "end"))
-    except ValueError as error:
-        raise BadRequest(str(error)) from None
-
-
-def _bad_request(reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=400)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from otel_impact.processors.durations import parse_timestamp
+from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.slo.engine import SloEngine
 
 DAY_NS = 86_400 * 10**9
@@ -39,7 +39,7 @@ def add_routes(app: web.Application, engine: SloEngine) -> None:
 async def _list_slos(request: web.Request) -> web.Response:
     engine = request.app[SLO_ENGINE_KEY]
     snapshot = engine.snapshot()
-    name = request.query.get("name")
+    name = QueryParams(request.query).text("name")
     if name is not None:
         chosen = [slo for slo in snapshot["slos"] if slo["name"] == name]
         if not chosen:
@@ -56,10 +56,13 @@ async def _alert_timeline(request: web.Request) -> web.Response:
     """
     engine = request.app[SLO_ENGINE_KEY]
     now = engine.clock.now_ns()
+    params = QueryParams(request.query)
     try:
-        start = parse_timestamp(request.query["from"], "from") if "from" in request.query else now - DAY_NS
-        end = parse_timestamp(request.query["to"], "to") if "to" in request.query else now + 1
+        start = params.timestamp("from")
+        end = params.timestamp("to")
     except ValueError as error:
-        return web.json_response({"error": str(error)}, status=400)
-    transitions = engine.timeline(start, end, task=request.query.get("task"))
+        return bad_request(error)
+    start = now - DAY_NS if start is None else start
+    end = now + 1 if end is None else end
+    transitions = engine.timeline(start, end, task=params.text("task"))
     return web.json_response({"alerts": [t.to_json() for t in transitions]})

@@ -16,7 +16,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-from otel_impact.processors.cli._admin_client import AdminError, add_admin_arguments, get_json
+from otel_impact.processors.cli._admin_client import AdminConnection, AdminError, add_admin_arguments
 
 EXIT_ERROR = 3
 
@@ -57,8 +57,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         "latency_threshold": args.latency_threshold,
     }
     query += [(name, str(value)) for name, value in optional.items() if value is not None]
+    admin = AdminConnection.from_args(args)
     try:
-        answer = get_json(args.admin, "/api/v1/gate", query, args.timeout)
+        answer = admin.get_json("/api/v1/gate", query)
     except AdminError as error:
         print(f"otel-impact gate: {error}", file=sys.stderr)
         return EXIT_ERROR

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from otel_impact.processors.cli._admin_client import AdminError, add_admin_arguments, get_json
+from otel_impact.processors.cli._admin_client import AdminConnection, AdminError, add_admin_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -40,8 +40,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     query = [("task", args.task), ("from", args.start), ("to", args.end)]
     if args.mitigated_at:
         query.append(("mitigated_at", args.mitigated_at))
+    admin = AdminConnection.from_args(args)
     try:
-        doc = get_json(args.admin, "/api/v1/postmortem", query, args.timeout)
+        doc = admin.get_json("/api/v1/postmortem", query)
     except AdminError as error:
         print(f"otel-impact postmortem: {error}", file=sys.stderr)
         return 2 if error.refused else 1

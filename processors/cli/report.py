@@ -13,7 +13,7 @@ import argparse
 import sys
 from typing import Any, TextIO
 
-from otel_impact.processors.cli._admin_client import AdminError, add_admin_arguments, get_json
+from otel_impact.processors.cli._admin_client import AdminConnection, AdminError, add_admin_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -39,13 +39,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     query = [("task", args.task), ("window", args.window)]
     query += [("by", name) for name in args.by] + [("where", item) for item in args.where]
+    admin = AdminConnection.from_args(args)
     try:
-        impact = get_json(args.admin, "/api/v1/impact", query, args.timeout)
+        impact = admin.get_json("/api/v1/impact", query)
         top = None
         if args.top > 0:
             top_query = [("task", args.task), ("window", args.window), ("limit", str(args.top))]
             top_query += [("where", item) for item in args.where]
-            top = get_json(args.admin, "/api/v1/customers/top", top_query, args.timeout)
+            top = admin.get_json("/api/v1/customers/top", top_query)
     except AdminError as failure:
         print(f"otel-impact report: {failure}", file=sys.stderr)
         return 2 if failure.refused else 1

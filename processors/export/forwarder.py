@@ -26,7 +26,8 @@ from otel_impact.processors.clock import Clock
 from otel_impact.processors.config import ExporterConfig
 from otel_impact.processors.export.clients import DownstreamClient
 from otel_impact.processors.export.queue import PersistentQueue, QueueItem, SendQueue
-from otel_impact.processors.export.retry import Backoff, Outcome
+from otel_impact.processors.export.retry import Outcome
+from otel_impact.processors.retry import Backoff
 
 logger = logging.getLogger("otel_impact.processor")
 
@@ -136,9 +137,8 @@ class Forwarder:
                     return True
                 self._give_up(batch, spans, "permanent_error", outcome)
                 return True
-            delay = self._backoff.delay(attempt, outcome.retry_after)
-            elapsed = self._clock.monotonic() - started
-            if retry.max_elapsed_time and elapsed + delay > retry.max_elapsed_time:
+            delay = self._backoff.next_wait(attempt, self._clock.monotonic() - started, outcome.retry_after)
+            if delay is None:
                 self._give_up(batch, spans, "max_elapsed_time", outcome)
                 return True
             logger.warning(

@@ -9,9 +9,6 @@ success is a success: it is logged and counted, never retried.
 
 from __future__ import annotations
 
-import email.utils
-import random
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
@@ -20,7 +17,20 @@ import grpc
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from otel_impact.processors.config import RetryConfig
+from otel_impact.processors.retry import MAX_SERVER_DELAY, Backoff, parse_retry_after
+
+__all__ = [
+    "MAX_SERVER_DELAY",
+    "RETRYABLE_GRPC",
+    "RETRYABLE_HTTP",
+    "Backoff",
+    "Outcome",
+    "classify_grpc",
+    "classify_http",
+    "parse_retry_after",
+    "retry_info_delay",
+    "success_from_response",
+]
 
 RETRYABLE_GRPC: Final = frozenset(
     {
@@ -35,8 +45,6 @@ RETRYABLE_GRPC: Final = frozenset(
 RETRYABLE_HTTP: Final = frozenset({429, 502, 503, 504})
 STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
 RETRY_INFO_KEY: Final = "google.rpc.retryinfo-bin"  # what the OTel Python exporter reads
-MAX_SERVER_DELAY: Final = 600.0
-"""A server asking for a longer wait than this is capped (a broken header must not stall delivery for days)."""
 
 
 @dataclass(frozen=True)
@@ -103,20 +111,6 @@ def classify_grpc(code: grpc.StatusCode, details: str | None, trailing: Iterable
     return Outcome(ok=False, retryable=retryable, retry_after=delay, reason=code.name, message=details or "")
 
 
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
-
-
 def classify_http(status: int, retry_after: str | None, message: str = "") -> Outcome:
     """The outcome of a non-2xx HTTP answer."""
     return Outcome(
@@ -126,20 +120,3 @@ def classify_http(status: int, retry_after: str | None, message: str = "") -> Ou
         reason=f"HTTP {status}",
         message=message,
     )
-
-
-class Backoff:
-    """Exponential backoff with jitter: ``initial * multiplier**n``, capped, then ±randomization."""
-
-    def __init__(self, config: RetryConfig, rng: random.Random | None = None) -> None:
-        self.config = config
-        self._rng = rng or random.Random()
-
-    def delay(self, attempt: int, server_delay: float | None = None) -> float:
-        """Seconds to wait after failed attempt number ``attempt`` (0 for the first failure)."""
-        if server_delay is not None:
-            return min(max(server_delay, 0.0), MAX_SERVER_DELAY)
-        config = self.config
-        base = min(config.initial_interval * config.multiplier ** min(attempt, 64), config.max_interval)
-        spread = config.randomization_factor * base
-        return float(base - spread + self._rng.random() * 2 * spread)

@@ -9,10 +9,12 @@ Per receiver:
 - the queue holds at most ``queue_size`` distinct alerts; a newer state of an alert already
   queued replaces it (counted as *superseded*, not lost: the newer state goes out);
 - a notification arriving when the queue is full is dropped, counted and logged;
-- a send that fails with a connection error, a timeout, 408, 429 or 5xx is retried with
-  exponential backoff and ±20% jitter (a ``Retry-After`` in seconds is honoured), until
-  ``max_elapsed`` has passed; then it is counted as *failed* and logged. Any other 4xx is
-  *rejected* at once (retrying cannot help) and logged with the receiver's reason.
+- a send that fails with a connection error, a timeout, 408, 429 or 5xx is retried per the
+  processor's one retry policy (`otel_impact.processors.retry`): exponential backoff from
+  ``initial_backoff`` doubling to ``max_backoff`` with ±20% jitter, a ``Retry-After`` (seconds
+  or an HTTP-date) honoured, until ``max_elapsed`` has passed (0: no retries); then it is
+  counted as *failed* and logged. Any other 4xx is *rejected* at once (retrying cannot help)
+  and logged with the receiver's reason.
 
 Time comes from the injected clock and waits from the injected ``sleep``, so tests run the
 backoff without sleeping.
@@ -31,6 +33,7 @@ import aiohttp
 from yarl import URL
 
 from otel_impact.processors.clock import Clock
+from otel_impact.processors.retry import Backoff, BackoffPolicy, parse_retry_after
 
 from .alerting_config import AlertingConfig, DeliveryConfig
 from .alerts import Notification
@@ -92,7 +95,7 @@ async def _post_json(
             if 200 <= response.status < 300:
                 return SendResult(ok=True)
             text = (await response.text(errors="replace"))[:300].strip()
-            retry_after = _retry_after(response.headers.get("Retry-After"))
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
             return SendResult(
                 ok=False,
                 retryable=response.status in _RETRYABLE_STATUS,
@@ -110,16 +113,6 @@ def _loggable(url: str) -> str:
         return str(parsed.with_user(None).with_password(None).with_query(None).with_fragment(None))
     except (ValueError, TypeError):
         return "<unparsable URL>"
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
 
 
 class AlertmanagerReceiver:
@@ -176,6 +169,17 @@ class DeliveryStats:
     queued: int = 0
 
 
+def _backoff_policy(config: DeliveryConfig) -> BackoffPolicy:
+    """The delivery settings as the shared retry policy: doubling waits with ±20% jitter."""
+    return BackoffPolicy(
+        initial_interval=config.initial_backoff,
+        max_interval=config.max_backoff,
+        max_elapsed_time=config.max_elapsed,
+        multiplier=2.0,
+        randomization_factor=0.2,
+    )
+
+
 class _ReceiverQueue:
     """The bounded, coalescing queue and the worker of one receiver."""
 
@@ -184,7 +188,7 @@ class _ReceiverQueue:
         self.config = config
         self.clock = clock
         self.sleep = sleep
-        self.rng = rng
+        self.backoff = Backoff(_backoff_policy(config), rng)
         self.stats = DeliveryStats()
         self.pending: dict[str, Notification] = {}
         self.wakeup = asyncio.Event()
@@ -232,7 +236,6 @@ class _ReceiverQueue:
 
     async def _deliver(self, session: aiohttp.ClientSession, batch: list[Notification]) -> None:
         started = self.clock.monotonic()
-        delay = self.config.initial_backoff
         attempt = 1
         while True:
             result = await self.receiver.send(session, batch)
@@ -245,8 +248,8 @@ class _ReceiverQueue:
                 self.stats.rejected += len(batch)
                 logger.error("%s rejected %d alert(s): %s", self.receiver.name, len(batch), result.reason)
                 return
-            wait = result.retry_after if result.retry_after is not None else delay * self.rng.uniform(0.8, 1.2)
-            if self.closing or self.clock.monotonic() - started + wait > self.config.max_elapsed:
+            wait = self.backoff.next_wait(attempt - 1, self.clock.monotonic() - started, result.retry_after)
+            if self.closing or wait is None or self.config.max_elapsed <= 0:
                 self.stats.failed += len(batch)
                 logger.error(
                     "giving up on %d alert(s) for %s after %d attempts: %s",
@@ -261,7 +264,6 @@ class _ReceiverQueue:
             self.stats.retries += 1
             await self.sleep(wait)
             attempt += 1
-            delay = min(delay * 2, self.config.max_backoff)
             fresh = [n for n in batch if n.fingerprint not in self.pending]
             self.stats.superseded += len(batch) - len(fresh)
             batch = fresh

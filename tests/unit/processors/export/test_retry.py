@@ -12,12 +12,14 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_impact.processors.config import RetryConfig
 from otel_impact.processors.export.retry import (
+    MAX_SERVER_DELAY,
     Backoff,
     classify_grpc,
     classify_http,
     parse_retry_after,
     success_from_response,
 )
+from otel_impact.processors.retry import BackoffPolicy
 
 
 def status_with_retry_info(seconds: int) -> bytes:
@@ -96,3 +98,23 @@ def test_backoff_grows_is_capped_and_jittered() -> None:
     assert len(set(delays)) == len(delays)  # jittered
     assert backoff.delay(10_000) <= 12  # no overflow, still capped
     assert backoff.delay(0, server_delay=3.5) == 3.5  # RetryInfo / Retry-After win
+
+
+def test_retry_after_is_bounded_and_invalid_values_are_ignored() -> None:
+    now = 1445412480.0
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:10 GMT", now=now + 60) == 0.0  # in the past
+    assert parse_retry_after("86400") == MAX_SERVER_DELAY
+    assert parse_retry_after("Wed, 21 Oct 2035 07:28:10 GMT", now=now) == MAX_SERVER_DELAY
+    for invalid in ("", "  ", "-3", "1.5", "+4", "١٢", "Wed, 21 Oct 2015 07:28:10", "Wed, 99 Foo 2015"):
+        assert parse_retry_after(invalid, now=now) is None, invalid
+
+
+def test_backoff_gives_up_when_the_wait_would_pass_max_elapsed() -> None:
+    policy = BackoffPolicy(initial_interval=1, max_interval=8, max_elapsed_time=10, randomization_factor=0)
+    backoff = Backoff(policy)
+    assert [backoff.next_wait(attempt, 0.0) for attempt in range(4)] == [1, 2, 4, 8]
+    assert backoff.next_wait(3, 3.0) is None  # 3 s spent + 8 s more > 10 s
+    assert backoff.next_wait(0, 3.0, server_delay=7.0) == 7.0
+    assert backoff.next_wait(0, 3.0, server_delay=7.5) is None
+    forever = Backoff(BackoffPolicy(initial_interval=1, max_interval=8, max_elapsed_time=0))
+    assert forever.next_wait(50, 1e9) is not None

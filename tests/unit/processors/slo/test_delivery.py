@@ -7,10 +7,12 @@ Time is the injected clock; the dispatcher's waits go through a fake sleep that 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import logging
 import random
 import socket
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,7 +20,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from otel_impact.processors import retry
 from otel_impact.processors.clock import ManualClock
+from otel_impact.processors.export import retry as export_retry
+from otel_impact.processors.slo import delivery
 from otel_impact.processors.slo.alerting_config import DeliveryConfig
 from otel_impact.processors.slo.alerts import Notification, fingerprint
 from otel_impact.processors.slo.delivery import AlertDispatcher, AlertmanagerReceiver, WebhookReceiver
@@ -122,6 +127,49 @@ def test_retry_after_is_honoured() -> None:
         assert len(receiver.requests) == 2
 
     run(scenario)
+
+
+def test_retry_after_as_an_http_date_is_honoured() -> None:
+    async def scenario() -> None:
+        when = email.utils.formatdate(time.time() + 30, usegmt=True)
+        receiver = Receiver([(503, {"Retry-After": when})])
+        await receiver.start()
+        clock = ManualClock()
+        sleep = FakeSleep(clock)
+        dispatcher = _dispatcher([AlertmanagerReceiver(receiver.url)], clock, sleep)
+        await dispatcher.start()
+        dispatcher.submit([note()])
+        await dispatcher.wait_idle()
+        await dispatcher.aclose()
+        await receiver.server.close()
+        [wait] = sleep.waits
+        assert 25.0 <= wait <= 30.0  # the date is whole seconds; the request took a moment
+        assert len(receiver.requests) == 2
+
+    run(scenario)
+
+
+def test_an_invalid_retry_after_falls_back_to_backoff() -> None:
+    async def scenario() -> None:
+        receiver = Receiver([(429, {"Retry-After": "-5"})])
+        await receiver.start()
+        clock = ManualClock()
+        sleep = FakeSleep(clock)
+        dispatcher = _dispatcher([AlertmanagerReceiver(receiver.url)], clock, sleep)
+        await dispatcher.start()
+        dispatcher.submit([note()])
+        await dispatcher.wait_idle()
+        await dispatcher.aclose()
+        await receiver.server.close()
+        [wait] = sleep.waits
+        assert 0.8 <= wait <= 1.2  # the first backoff step, as if no header had come
+
+    run(scenario)
+
+
+def test_delivery_and_span_export_share_one_retry_policy() -> None:
+    assert delivery.parse_retry_after is retry.parse_retry_after is export_retry.parse_retry_after
+    assert delivery.Backoff is retry.Backoff is export_retry.Backoff
 
 
 def test_a_client_error_is_rejected_at_once_and_logged(caplog: pytest.LogCaptureFixture) -> None:
