@@ -11,7 +11,7 @@ Data flows one way through the stages, each a package with one job::
 
 - ``intake``: OTLP/gRPC and OTLP/HTTP receivers, OTLP/JSON decoding, rejection → status mapping.
 - ``pipeline``: per request, accounting, identity rewriting, then hand-off to analysis and export.
-- ``export``: the bounded queue, downstream clients, the retry policy, OTLP metrics export.
+- ``export``: the bounded queue, downstream clients, which answers to retry, OTLP metrics export.
 - ``sli``: per task, segment and time bucket state, its analyzer, its store and its queries.
 - ``slo``: SLO evaluation, the alert state machine, alert delivery and Prometheus rules.
 - ``gate``, ``postmortem``: the canary verdict and incident summaries over `ImpactQueries`.
@@ -19,7 +19,8 @@ Data flows one way through the stages, each a package with one job::
 
 Shared foundations sit at this level: ``clock``, ``durations``, ``batch`` (what an analyzer
 receives), ``impact_queries`` (the typed contract between the SLI state and its readers),
-``accounting``, ``security`` and ``config``.
+``accounting``, ``security``, ``retry`` (the one backoff and ``Retry-After`` policy, used by span
+forwarding and alert delivery) and ``config`` (the reading and checking of config values).
 
 Import rule: a stage imports the foundations and the stages to its left or above it in the
 picture, never one to its right or below it; nothing imports ``api`` but the assembly, and the
