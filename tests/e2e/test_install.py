@@ -92,3 +92,12 @@ def test_processor_install_serves_help(artifacts: tuple[Path, Path], tmp_path: P
     config = tmp_path / "config.yaml"
     config.write_text("sli:\n  tasks:\n    - name: checkout\n")
     assert run(bin_dir / "otel-impact", "check-config", config, cwd=tmp_path).stdout.startswith("ok: ")
+
+
+def test_folders_are_mapped_into_the_namespace_not_global() -> None:
+    code = (
+        "import importlib.util as u, otel_impact.instrumentation, otel_impact.processors, otel_impact.proto;"
+        "print(u.find_spec('processors'), u.find_spec('instrumentation'), u.find_spec('proto'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd="/").stdout
+    assert out.split() == ["None", "None", "None"]
