@@ -111,9 +111,15 @@ def test_retries_with_exponential_backoff_until_accepted() -> None:
     run(scenario)
 
 
-def test_retry_after_is_honoured() -> None:
+def _deliver_once_after(status: int, headers: dict[str, str]) -> list[float]:
+    """One notification to a receiver that first answers ``status`` with ``headers``, then accepts.
+
+    Returns the waits the dispatcher slept; the receiver must have seen exactly the two requests.
+    """
+    waits: list[float] = []
+
     async def scenario() -> None:
-        receiver = Receiver([(429, {"Retry-After": "7"})])
+        receiver = Receiver([(status, headers)])
         await receiver.start()
         clock = ManualClock()
         sleep = FakeSleep(clock)
@@ -123,48 +129,28 @@ def test_retry_after_is_honoured() -> None:
         await dispatcher.wait_idle()
         await dispatcher.aclose()
         await receiver.server.close()
-        assert sleep.waits == [7.0]
+        waits.extend(sleep.waits)
         assert len(receiver.requests) == 2
 
     run(scenario)
+    return waits
+
+
+def test_retry_after_is_honoured() -> None:
+    waits = _deliver_once_after(429, {"Retry-After": "7"})
+    assert waits == [7.0]
 
 
 def test_retry_after_as_an_http_date_is_honoured() -> None:
-    async def scenario() -> None:
-        when = email.utils.formatdate(time.time() + 30, usegmt=True)
-        receiver = Receiver([(503, {"Retry-After": when})])
-        await receiver.start()
-        clock = ManualClock()
-        sleep = FakeSleep(clock)
-        dispatcher = _dispatcher([AlertmanagerReceiver(receiver.url)], clock, sleep)
-        await dispatcher.start()
-        dispatcher.submit([note()])
-        await dispatcher.wait_idle()
-        await dispatcher.aclose()
-        await receiver.server.close()
-        [wait] = sleep.waits
-        assert 25.0 <= wait <= 30.0  # the date is whole seconds; the request took a moment
-        assert len(receiver.requests) == 2
-
-    run(scenario)
+    waits = _deliver_once_after(503, {"Retry-After": email.utils.formatdate(time.time() + 30, usegmt=True)})
+    [wait] = waits
+    assert 25.0 <= wait <= 30.0  # the date is whole seconds; the request took a moment
 
 
 def test_an_invalid_retry_after_falls_back_to_backoff() -> None:
-    async def scenario() -> None:
-        receiver = Receiver([(429, {"Retry-After": "-5"})])
-        await receiver.start()
-        clock = ManualClock()
-        sleep = FakeSleep(clock)
-        dispatcher = _dispatcher([AlertmanagerReceiver(receiver.url)], clock, sleep)
-        await dispatcher.start()
-        dispatcher.submit([note()])
-        await dispatcher.wait_idle()
-        await dispatcher.aclose()
-        await receiver.server.close()
-        [wait] = sleep.waits
-        assert 0.8 <= wait <= 1.2  # the first backoff step, as if no header had come
-
-    run(scenario)
+    waits = _deliver_once_after(429, {"Retry-After": "-5"})
+    [wait] = waits
+    assert 0.8 <= wait <= 1.2  # the first backoff step, as if no header had come
 
 
 def test_delivery_and_span_export_share_one_retry_policy() -> None:
