@@ -146,7 +146,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.add_component(_SloComponent(slo_engine))
 
     dashboard_config: DashboardConfig = config.section("dashboard")
-    board = DashboardRoutes(dashboard_config, queries, slos, service.clock)
+    board = DashboardRoutes(dashboard_config, queries, slo_engine, service.clock)
     gate = GateRoutes(queries, queries.resolve_dimension, service.clock)
     notes = PostmortemRoutes(
         queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock

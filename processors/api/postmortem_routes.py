@@ -1,7 +1,7 @@
 """``GET /api/v1/postmortem?task=T&from=TS&to=TS[&mitigated_at=TS][&format=markdown]``.
 
-Times are unix seconds or RFC 3339 with a zone. The answer is the `build_postmortem` document
-as JSON, or its Markdown with ``format=markdown``; HTTP 400 with the reason for a bad request.
+Times are unix seconds or RFC 3339 with a zone. The answer is the `build_postmortem` report
+as JSON (`postmortem_document`), or its Markdown with ``format=markdown``; HTTP 400 with the reason for a bad request.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from otel_impact.processors.api.documents import postmortem_document
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import parse_timestamp
 from otel_impact.processors.impact_queries import ImpactQueries
 from otel_impact.processors.postmortem.markdown import render_markdown
 from otel_impact.processors.postmortem.report import build_postmortem
+from otel_impact.processors.slo.alert_state import AlertTransition
 from otel_impact.processors.slo.config import SloConfig
-from otel_impact.processors.slo.engine import AlertTransition
 
 Timeline = Callable[[int, int, str], Sequence[AlertTransition]]
 """``(start_ns, end_ns, task) -> transitions``, e.g. a bound `SloEngine.timeline`."""
@@ -42,7 +43,7 @@ class PostmortemRoutes:
             end = parse_timestamp(_required(query, "to"), "to")
             mitigated_text = query.get("mitigated_at")
             mitigated = None if mitigated_text is None else parse_timestamp(mitigated_text, "mitigated_at")
-            doc = build_postmortem(
+            postmortem = build_postmortem(
                 self.queries,
                 self.slos,
                 self.timeline(start, end, task),
@@ -54,6 +55,7 @@ class PostmortemRoutes:
             )
         except ValueError as error:
             return web.json_response({"error": str(error)}, status=400)
+        doc = postmortem_document(postmortem)
         if query.get("format") == "markdown":
             return web.Response(text=render_markdown(doc), content_type="text/markdown")
         return web.json_response(doc)

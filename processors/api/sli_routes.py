@@ -3,7 +3,7 @@
 ``add_routes(app, queries)`` adds:
 
 * ``GET /api/v1/impact?task=T&window=W[&by=ATTR[,ATTR]][&where=ATTR=VALUE][&end=TIME]``: the
-  impact document (see `SliQueries.impact`).
+  impact document (`impact_document` of `SliQueries.impact`).
 * ``GET /api/v1/customers/top?task=T&window=W[&limit=N][&where=ATTR=VALUE][&end=TIME]``: the
   most impacted customers, as pseudonyms, with bounds.
 * ``GET /api/v1/tasks``: the known tasks, dimensions and latency thresholds.
@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from otel_impact.processors.api.documents import impact_document, top_customers_document
 from otel_impact.processors.durations import MINUTE_NS, floor_minute, parse_timestamp, parse_window
 from otel_impact.processors.sli.queries import SliQueries
 
@@ -50,10 +51,10 @@ class _Handlers:
             task, start, end, window = self._window(request.query)
             by = [name.strip() for value in request.query.getall("by", []) for name in value.split(",") if name.strip()]
             where = _where(request.query)
-            document = self.queries.impact(task, start, end, by=by, where=where, window=window)
+            report = self.queries.impact(task, start, end, by=by, where=where, window=window)
         except (BadRequest, ValueError) as error:
             return _bad_request(str(error))
-        return web.json_response(document)
+        return web.json_response(impact_document(report))
 
     async def top_customers(self, request: web.Request) -> web.Response:
         try:
@@ -61,10 +62,10 @@ class _Handlers:
             limit_text = request.query.get("limit", "10")
             if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_TOP:
                 raise BadRequest(f"limit {limit_text!r} is not a number from 1 to {MAX_TOP}")
-            document = self.queries.top_customers(task, start, end, limit=int(limit_text), where=_where(request.query))
+            top = self.queries.top_customers(task, start, end, limit=int(limit_text), where=_where(request.query))
         except (BadRequest, ValueError) as error:
             return _bad_request(str(error))
-        return web.json_response({**document, "window": window})
+        return web.json_response(top_customers_document(top, window))
 
     async def tasks(self, request: web.Request) -> web.Response:
         queries = self.queries

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from otel_impact.processors.durations import parse_timestamp
 from otel_impact.processors.slo.engine import SloEngine
+from otel_impact.processors.slo.render import transition_json
 
 DAY_NS = 86_400 * 10**9
 
@@ -62,4 +63,4 @@ async def _alert_timeline(request: web.Request) -> web.Response:
     except ValueError as error:
         return web.json_response({"error": str(error)}, status=400)
     transitions = engine.timeline(start, end, task=request.query.get("task"))
-    return web.json_response({"alerts": [t.to_json() for t in transitions]})
+    return web.json_response({"alerts": [transition_json(t) for t in transitions]})
