@@ -1,9 +1,10 @@
 """The JSON documents of the impact API, from the typed answers of the SLI state and its readers.
 
 The stages hand the HTTP layer frozen dataclasses (`ImpactReport`, `TopCustomers`,
-`Postmortem`, `AlertTransition`); this module is where they become JSON, and the only place
-their wire shape is written down. Key order is part of the shape: clients and the tests diff
-answers as text.
+`Postmortem`); this module is where they become JSON. The SLO engine's own documents (the
+``/api/v1/slos`` snapshot, alert transitions, notification bodies) are rendered by
+``slo.render``, whose forms of `Bounds` and `AlertTransition` are reused here so each is
+written once. Key order is part of the shape: clients and the tests diff answers as text.
 """
 
 from __future__ import annotations
