@@ -161,9 +161,9 @@ class SliQueries:
                 latency_rank_error=round(params.kll_rank_error, 5),
                 sketch_window_start_ns=min(everything.sketch_start, start),
             ),
-            dimensions=list(group_by),
+            dimensions=tuple(group_by),
             where=dict(where or {}),
-            segments=segments,
+            segments=tuple(segments),
         )
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:

@@ -188,10 +188,10 @@ class InMemoryImpactStore:
             accuracy=Accuracy("exact", 0.0, 0.0, start_ns),
             dimensions=tuple(by),
             where=dict(where or {}),
-            segments=[
+            segments=tuple(
                 SegmentImpact(**self._summary(buckets), segment=dict(zip(by, key, strict=True)))
                 for key, buckets in sorted(groups.items())
-            ],
+            ),
         )
 
     def resolve_dimension(self, name: str) -> str:
