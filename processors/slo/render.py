@@ -142,10 +142,9 @@ def slo_document(evaluation: SloEvaluation, active: ActiveLookup) -> dict[str, A
     """One SLO of the snapshot, with its segments and the state of their alerts."""
     slo, now = evaluation.slo, evaluation.at_ns
     start_ns, end_ns, length = period_bounds(slo.window, now)
-    segment_docs = [_segment_doc(result, active(slo.name, result.key)) for result in evaluation.segments]
-    levels = [doc["alert"]["state"] for doc in segment_docs]
-    scores = [doc["impact"]["score"] for doc in segment_docs if doc["impact"]]
-    severities = [doc["impact"]["severity"] for doc in segment_docs if doc["impact"]]
+    alerts = [active(slo.name, result.key) for result in evaluation.segments]
+    levels = [alert.labels["severity"] for alert in alerts if alert is not None]
+    impacts = [result.impact for result in evaluation.segments if result.impact is not None]
     telemetry = evaluation.telemetry
     return {
         "name": slo.name,
@@ -162,10 +161,10 @@ def slo_document(evaluation: SloEvaluation, active: ActiveLookup) -> dict[str, A
         "reason": evaluation.reason,
         "telemetry": None if telemetry is None else {"complete": telemetry[0], "reason": telemetry[1]},
         "alert_state": "page" if "page" in levels else "ticket" if "ticket" in levels else "ok",
-        "budget_remaining": min((doc["budget"]["remaining"] for doc in segment_docs), default=None),
-        "score": max(scores, default=None),
-        "severity": min(severities, key=severity_rank, default=None),
-        "segments": segment_docs,
+        "budget_remaining": min((result.budget.remaining for result in evaluation.segments), default=None),
+        "score": max((round(impact.score, 3) for impact in impacts), default=None),
+        "severity": min((impact.severity for impact in impacts), key=severity_rank, default=None),
+        "segments": [_segment_doc(result, alert) for result, alert in zip(evaluation.segments, alerts, strict=True)],
     }
 
 
