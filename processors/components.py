@@ -123,8 +123,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))
 
-    dashboard_config = config.dashboard
-    board = DashboardRoutes(dashboard_config, queries, slos, service.clock)
+    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock)
     gate = GateRoutes(queries, queries.resolve_dimension, service.clock)
     notes = PostmortemRoutes(
         queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock

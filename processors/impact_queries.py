@@ -1,18 +1,34 @@
-"""The read side of the SLI engine, as its consumers see it: `ImpactQueries` and `EventCounts`.
+"""The read side of the SLI engine, as its consumers see it: `ImpactQueries` and its answers.
 
-The SLI engine (``processors.sli``) implements `ImpactQueries`; the SLO engine, the canary gate
-and the dashboard depend on nothing else of it. Every assumption they make about the answers is
-written here, so a second implementation (the in-memory one some tests use) can be checked
-against the same text.
+The SLI engine (``processors.sli``) implements `ImpactQueries`; the SLO engine, the canary gate,
+the postmortem and the dashboard depend on nothing else of it. Every assumption they make about
+the answers is written here, so a second implementation (the in-memory one some tests use) can
+be checked against the same text.
+
+The answers are frozen dataclasses (`EventCounts`, `ImpactReport` with its `SegmentImpact` rows
+and `Bounds`), never JSON documents: a reader in the same process gets typed values and need not
+re-validate them. Only the HTTP layer (``processors.api``) turns them into JSON.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-__all__ = ["EventCounts", "ImpactQueries"]
+__all__ = [
+    "NO_LATENCY",
+    "Accuracy",
+    "Bounds",
+    "EventCounts",
+    "EventTotals",
+    "ImpactFigures",
+    "ImpactQueries",
+    "ImpactReport",
+    "LatencyQuantiles",
+    "SegmentImpact",
+    "Telemetry",
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +45,127 @@ class EventCounts:
     latency_met: Mapping[float, int]
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """An estimate with its lower and upper bounds; ``upper`` is ``None`` when unbounded.
+
+    ``upper`` is ``None`` when telemetry is incomplete: the estimate and ``lower`` are then lower
+    bounds, never a sign of health.
+    """
+
+    estimate: float
+    lower: float
+    upper: float | None
+
+    def whole(self, *, lower_bound_only: bool = False) -> Bounds:
+        """These bounds rounded to whole numbers (users are counted in whole people), with no
+        upper bound when ``lower_bound_only``."""
+        upper = None if lower_bound_only or self.upper is None else round(self.upper)
+        return Bounds(round(self.estimate), round(self.lower), upper)
+
+    def describe(self) -> str:
+        """``12 (10-14)``, or ``at least 10 (estimate 12)`` without an upper bound."""
+        if self.upper is None:
+            return f"at least {self.lower:.0f} (estimate {self.estimate:.0f})"
+        return f"{self.estimate:.0f} ({self.lower:.0f}-{self.upper:.0f})"
+
+
+@dataclass(frozen=True)
+class EventTotals:
+    """All events, the good ones and the bad ones (``good + bad == total``)."""
+
+    total: int
+    good: int
+    bad: int
+
+
+@dataclass(frozen=True)
+class LatencyQuantiles:
+    """Latency quantiles in milliseconds; ``None`` when no duration was seen."""
+
+    p50: float | None
+    p95: float | None
+    p99: float | None
+
+
+NO_LATENCY = LatencyQuantiles(None, None, None)
+
+
+@dataclass(frozen=True)
+class ImpactFigures:
+    """What failed, for whom and at what cost, over one window (a whole task or one segment).
+
+    ``success_ratio`` is ``good / total`` (``None`` without events); ``users`` are the distinct
+    users seen and ``impacted_users`` those with at least one bad event; ``revenue_at_risk`` is
+    the value at stake in the bad events; ``latency_met`` maps each counted latency threshold in
+    seconds to the events at most that slow.
+    """
+
+    events: EventTotals
+    success_ratio: float | None
+    users: Bounds
+    impacted_users: Bounds
+    revenue_at_risk: float
+    latency_ms: LatencyQuantiles
+    latency_met: Mapping[float, int]
+
+
+@dataclass(frozen=True)
+class SegmentImpact(ImpactFigures):
+    """The figures of one segment: ``segment`` maps each grouping dimension to its value."""
+
+    segment: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Telemetry:
+    """Whether the task's span volume looked whole for the window, and if not, why.
+
+    ``late_clamped_events`` / ``future_clamped_events`` count events whose end time lay outside
+    the accepted lateness and was clamped to the edge.
+    """
+
+    complete: bool
+    reason: str | None
+    late_clamped_events: int = 0
+    future_clamped_events: int = 0
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """How exact the estimates are: the bounds' confidence, the sketches' stated errors, and the
+    start of the oldest sketch bucket merged (a window may be widened to its bucket edge)."""
+
+    users_bounds: str
+    users_relative_error: float
+    latency_rank_error: float
+    sketch_window_start_ns: int
+
+
+@dataclass(frozen=True)
+class ImpactReport(ImpactFigures):
+    """The impact of one task over ``[start_ns, end_ns)``: the figures of the whole window, then
+    of each segment (grouped by ``dimensions``, filtered by ``where``), worst first.
+
+    ``window`` is the window's name as asked (``15m``) or derived from its length.
+    ``estimates_are_lower_bounds`` is true when telemetry is incomplete (every ``upper`` is then
+    ``None``); ``overflow_events`` counts events folded into the overflow series because a
+    dimension had too many values.
+    """
+
+    task: str
+    window: str
+    start_ns: int
+    end_ns: int
+    telemetry: Telemetry
+    estimates_are_lower_bounds: bool
+    overflow_events: int
+    accuracy: Accuracy
+    dimensions: Sequence[str]
+    where: Mapping[str, str]
+    segments: Sequence[SegmentImpact]
+
+
 @runtime_checkable
 class ImpactQueries(Protocol):
     """Read access to the SLI engine's rolled-up events.
@@ -40,13 +177,17 @@ class ImpactQueries(Protocol):
     from 5 minutes to 35 days is answered. Resolution is one minute while the window starts in
     the last 6 hours; an older start is widened outward to its rolled-up bucket (10 minutes up
     to 3 days back, 1 hour beyond), so a 1d window may count up to 10 extra minutes and a 30d
-    window up to an extra hour. An unknown task raises ``KeyError``.
+    window up to an extra hour. An unknown task raises ``KeyError``; an unknown dimension or a
+    bad window raises ``ValueError``.
 
-    ``impact`` returns the JSON document of ``GET /api/v1/impact`` for that window: at least
-    ``events{total,good,bad}``, ``users`` and ``impacted_users`` as ``{estimate,lower,upper}``
-    (``upper`` is null when telemetry is incomplete and the estimates are lower bounds),
-    ``revenue_at_risk``, ``telemetry{complete}`` and ``segments[]`` (each with ``segment``, a dict
-    of dimension name to value, and the same fields).
+    ``impact`` returns the `ImpactReport` of that window (the answer of ``GET /api/v1/impact``):
+    segments are grouped by ``by`` (default: every dimension) and ``window`` names the window in
+    the report (default: derived from its length). When telemetry is incomplete every ``upper``
+    bound is ``None`` and the estimates are lower bounds.
+
+    ``resolve_dimension`` maps what a user typed (a dimension's name, ``flag:<key>`` or the
+    attribute it reads) to the dimension's name; ``ValueError`` naming the configured dimensions
+    if none matches.
 
     ``telemetry_complete`` says whether the task's span volume looks complete at ``at_ns``, and
     if not, why: estimates are then lower bounds, never a sign of health.
@@ -57,6 +198,8 @@ class ImpactQueries(Protocol):
     def dimensions(self, task: str) -> Sequence[str]: ...
 
     def latency_thresholds(self, task: str) -> Sequence[float]: ...
+
+    def resolve_dimension(self, name: str) -> str: ...
 
     def counts(
         self,
@@ -76,6 +219,7 @@ class ImpactQueries(Protocol):
         *,
         by: Sequence[str] = (),
         where: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]: ...
+        window: str | None = None,
+    ) -> ImpactReport: ...
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]: ...

@@ -1,7 +1,7 @@
 """``GET /api/v1/postmortem?task=T&from=TS&to=TS[&mitigated_at=TS][&format=markdown]``.
 
-Times are unix seconds or RFC 3339 with a zone. The answer is the `build_postmortem` document
-as JSON, or its Markdown with ``format=markdown``; HTTP 400 with the reason for a bad request.
+Times are unix seconds or RFC 3339 with a zone. The answer is the `build_postmortem` report
+as JSON (`postmortem_document`), or its Markdown with ``format=markdown``; HTTP 400 with the reason for a bad request.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from otel_impact.processors.api.documents import postmortem_document
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.impact_queries import ImpactQueries
 from otel_impact.processors.postmortem.markdown import render_markdown
 from otel_impact.processors.postmortem.report import build_postmortem
+from otel_impact.processors.slo.alert_state import AlertTransition
 from otel_impact.processors.slo.config import SloConfig
-from otel_impact.processors.slo.engine import AlertTransition
 
 Timeline = Callable[[int, int, str], Sequence[AlertTransition]]
 """``(start_ns, end_ns, task) -> transitions``, e.g. a bound `SloEngine.timeline`."""
@@ -36,7 +37,7 @@ class PostmortemRoutes:
             start = params.required_timestamp("from")
             end = params.required_timestamp("to")
             mitigated = params.timestamp("mitigated_at")
-            doc = build_postmortem(
+            postmortem = build_postmortem(
                 self.queries,
                 self.slos,
                 self.timeline(start, end, task),
@@ -48,6 +49,7 @@ class PostmortemRoutes:
             )
         except ValueError as error:
             return bad_request(error)
+        doc = postmortem_document(postmortem)
         if params.text("format") == "markdown":
             return web.Response(text=render_markdown(doc), content_type="text/markdown")
         return web.json_response(doc)

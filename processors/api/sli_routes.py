@@ -3,7 +3,7 @@
 ``add_routes(app, queries)`` adds:
 
 * ``GET /api/v1/impact?task=T&window=W[&by=ATTR[,ATTR]][&where=ATTR=VALUE][&end=TIME]``: the
-  impact document (see `SliQueries.impact`).
+  impact document (`impact_document` of `SliQueries.impact`).
 * ``GET /api/v1/customers/top?task=T&window=W[&limit=N][&where=ATTR=VALUE][&end=TIME]``: the
   most impacted customers, as pseudonyms, with bounds.
 * ``GET /api/v1/tasks``: the known tasks, dimensions and latency thresholds.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from otel_impact.processors.api.documents import impact_document, top_customers_document
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.sli.queries import SliQueries
@@ -45,20 +46,20 @@ class _Handlers:
             task, start, end, window = self._window(params)
             by = params.names("by")
             where = params.pairs("where")
-            document = self.queries.impact(task, start, end, by=by, where=where, window=window)
+            report = self.queries.impact(task, start, end, by=by, where=where, window=window)
         except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
-        return web.json_response(document)
+        return web.json_response(impact_document(report))
 
     async def top_customers(self, request: web.Request) -> web.Response:
         try:
             params = QueryParams(request.query)
             task, start, end, window = self._window(params)
             limit = params.integer("limit", 10, minimum=1, maximum=MAX_TOP)
-            document = self.queries.top_customers(task, start, end, limit=limit, where=params.pairs("where"))
+            top = self.queries.top_customers(task, start, end, limit=limit, where=params.pairs("where"))
         except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
-        return web.json_response({**document, "window": window})
+        return web.json_response(top_customers_document(top, window))
 
     async def tasks(self, request: web.Request) -> web.Response:
         queries = self.queries

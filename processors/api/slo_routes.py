@@ -21,6 +21,7 @@ from aiohttp import web
 
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.slo.engine import SloEngine
+from otel_impact.processors.slo.render import transition_json
 
 DAY_NS = 86_400 * 10**9
 
@@ -65,4 +66,4 @@ async def _alert_timeline(request: web.Request) -> web.Response:
     start = now - DAY_NS if start is None else start
     end = now + 1 if end is None else end
     transitions = engine.timeline(start, end, task=params.text("task"))
-    return web.json_response({"alerts": [t.to_json() for t in transitions]})
+    return web.json_response({"alerts": [transition_json(t) for t in transitions]})

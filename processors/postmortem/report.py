@@ -1,21 +1,73 @@
 """Gathering an incident's numbers: impact by segment, error budget consumed, alert timeline.
 
-`build_postmortem` returns a JSON-ready document for one task over ``[start, end)``; the
-Markdown is rendered from it by `render_markdown`, here or in the CLI.
+`build_postmortem` returns a typed `Postmortem` for one task over ``[start, end)``; the HTTP
+layer turns it into the JSON document, and `render_markdown` renders that document as Markdown,
+here or in the CLI.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
 
-from otel_impact.processors.durations import SECOND_NS, format_duration
-from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.slo.alerts import rfc3339
+from otel_impact.processors.impact_queries import ImpactQueries, ImpactReport
+from otel_impact.processors.slo.alert_state import AlertTransition
 from otel_impact.processors.slo.burn import tally
 from otel_impact.processors.slo.config import SloConfig
-from otel_impact.processors.slo.engine import AlertTransition
 from otel_impact.processors.slo.windows import period_bounds
+
+__all__ = ["BudgetConsumed", "Mitigation", "Postmortem", "SegmentBudget", "build_postmortem"]
+
+
+@dataclass(frozen=True)
+class Mitigation:
+    """When the impact was mitigated, and from when the time to mitigate is measured."""
+
+    at_ns: int
+    since_ns: int
+    measured_from: Literal["the first alert", "the start of the incident"]
+
+
+@dataclass(frozen=True)
+class SegmentBudget:
+    """One SLO segment's events in the incident and the share of its period's budget they spent.
+
+    ``budget_consumed`` is ``None`` when the period allows no bad event (no traffic).
+    """
+
+    segment: Mapping[str, str]
+    events_in_incident: int
+    bad_in_incident: int
+    allowed_bad_in_period: float
+    budget_consumed: float | None
+
+
+@dataclass(frozen=True)
+class BudgetConsumed:
+    """The error budget one SLO lost to the incident, segment by segment."""
+
+    slo: str
+    objective: float
+    sli: str
+    window: str
+    period_start_ns: int
+    segments: tuple[SegmentBudget, ...]
+
+
+@dataclass(frozen=True)
+class Postmortem:
+    """An incident's numbers: its impact, the budgets it consumed and its alert timeline."""
+
+    task: str
+    start_ns: int
+    end_ns: int
+    generated_at_ns: int
+    mitigation: Mitigation | None
+    first_alert_ns: int | None
+    impact: ImpactReport
+    budgets: tuple[BudgetConsumed, ...]
+    alerts: tuple[AlertTransition, ...]
 
 
 def build_postmortem(
@@ -28,8 +80,8 @@ def build_postmortem(
     *,
     mitigated_ns: int | None,
     now_ns: int,
-) -> dict[str, Any]:
-    """The postmortem document of ``task`` for ``[start_ns, end_ns)``.
+) -> Postmortem:
+    """The postmortem of ``task`` for ``[start_ns, end_ns)``.
 
     ``timeline`` is the alert transitions of the task in that range (oldest first). Time to
     mitigate runs from the first alert that fired in the range, or from the start when none
@@ -44,29 +96,28 @@ def build_postmortem(
     impact = queries.impact(task, start_ns, end_ns)
     fired = [t for t in timeline if t.event == "fired"]
     first_alert = fired[0].at_ns if fired else None
-    mitigation: dict[str, Any] | None = None
+    mitigation: Mitigation | None = None
     if mitigated_ns is not None:
-        origin = first_alert if first_alert is not None and first_alert <= mitigated_ns else start_ns
-        mitigation = {
-            "at": rfc3339(mitigated_ns),
-            "time_to_mitigate": format_duration((mitigated_ns - origin) // SECOND_NS),
-            "measured_from": "the first alert" if origin == first_alert else "the start of the incident",
-        }
-    return {
-        "task": task,
-        "from": rfc3339(start_ns),
-        "to": rfc3339(end_ns),
-        "duration": format_duration((end_ns - start_ns) // SECOND_NS),
-        "generated_at": rfc3339(now_ns),
-        "mitigation": mitigation,
-        "first_alert": None if first_alert is None else rfc3339(first_alert),
-        "impact": impact,
-        "budgets": [_budget(queries, slo, start_ns, end_ns) for slo in slos if slo.task == task],
-        "alerts": [t.to_json() for t in timeline],
-    }
+        from_alert = first_alert is not None and first_alert <= mitigated_ns
+        mitigation = Mitigation(
+            at_ns=mitigated_ns,
+            since_ns=first_alert if from_alert and first_alert is not None else start_ns,
+            measured_from="the first alert" if from_alert else "the start of the incident",
+        )
+    return Postmortem(
+        task=task,
+        start_ns=start_ns,
+        end_ns=end_ns,
+        generated_at_ns=now_ns,
+        mitigation=mitigation,
+        first_alert_ns=first_alert,
+        impact=impact,
+        budgets=tuple(_budget(queries, slo, start_ns, end_ns) for slo in slos if slo.task == task),
+        alerts=tuple(timeline),
+    )
 
 
-def _budget(queries: ImpactQueries, slo: SloConfig, start_ns: int, end_ns: int) -> dict[str, Any]:
+def _budget(queries: ImpactQueries, slo: SloConfig, start_ns: int, end_ns: int) -> BudgetConsumed:
     period_start, _, _ = period_bounds(slo.window, end_ns)
     incident = queries.counts(slo.task, start_ns, end_ns, by=slo.by)
     period = queries.counts(slo.task, period_start, end_ns, by=slo.by)
@@ -75,19 +126,19 @@ def _budget(queries: ImpactQueries, slo: SloConfig, start_ns: int, end_ns: int) 
         bad = tally(incident.get(key), slo.sli)
         allowed = slo.error_budget * tally(period.get(key), slo.sli).total
         segments.append(
-            {
-                "segment": dict(zip(slo.by, key, strict=True)),
-                "events_in_incident": bad.total,
-                "bad_in_incident": bad.bad,
-                "allowed_bad_in_period": round(allowed, 3),
-                "budget_consumed": None if allowed == 0 else round(bad.bad / allowed, 6),
-            }
+            SegmentBudget(
+                segment=dict(zip(slo.by, key, strict=True)),
+                events_in_incident=bad.total,
+                bad_in_incident=bad.bad,
+                allowed_bad_in_period=round(allowed, 3),
+                budget_consumed=None if allowed == 0 else round(bad.bad / allowed, 6),
+            )
         )
-    return {
-        "slo": slo.name,
-        "objective": slo.objective,
-        "sli": slo.sli.describe(),
-        "window": slo.window.label,
-        "period_start": rfc3339(period_start),
-        "segments": segments,
-    }
+    return BudgetConsumed(
+        slo=slo.name,
+        objective=slo.objective,
+        sli=slo.sli.describe(),
+        window=slo.window.label,
+        period_start_ns=period_start,
+        segments=tuple(segments),
+    )

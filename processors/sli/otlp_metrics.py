@@ -95,6 +95,8 @@ def build_metrics_request(queries: SliQueries, *, service_name: str = "otel-impa
                         ("lower", bounds.lower),
                         ("upper", bounds.upper),
                     ):
+                        if value is None:  # a sketch's bounds always have an upper end
+                            continue
                         gauge_point = gauge.gauge.data_points.add()
                         _stamp(gauge_point, 0, now, [*base, window, _kv("bound", bound)])
                         gauge_point.as_double = round(value, 1)

@@ -139,7 +139,8 @@ class SliCollector(Collector):
                             ("lower", bounds.lower),
                             ("upper", bounds.upper),
                         ):
-                            family.add_metric([name, *series.values, window, bound], round(value, 1))
+                            if value is not None:  # a sketch's bounds always have an upper end
+                                family.add_metric([name, *series.values, window, bound], round(value, 1))
         metrics: list[Metric] = [users, impacted]
         self._users_cache = (monotonic, metrics)
         return metrics

@@ -11,7 +11,7 @@ quantiles come from a KLL sketch whose normalized rank error is stated in every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -24,16 +24,52 @@ from otel_impact.processors.durations import (
     floor_minute,
     format_duration,
 )
-from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
+from otel_impact.processors.impact_queries import (
+    Accuracy,
+    Bounds,
+    EventCounts,
+    EventTotals,
+    ImpactQueries,
+    ImpactReport,
+    LatencyQuantiles,
+    SegmentImpact,
+    Telemetry,
+)
 
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, Series
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
 from .tasks import TaskState
 
-__all__ = ["EventCounts", "ImpactQueries", "SliQueries"]
+__all__ = ["CustomerBadEvents", "EventCounts", "ImpactQueries", "SliQueries", "TopCustomers"]
 
 QUANTILES = (0.5, 0.95, 0.99)
+
+
+@dataclass(frozen=True)
+class CustomerBadEvents:
+    """One impacted customer (a pseudonym) with its bad events: an estimate and its bounds."""
+
+    customer: str
+    bad_events: int
+    lower: int
+    upper: int
+
+
+@dataclass(frozen=True)
+class TopCustomers:
+    """The most impacted customers of a task over ``[start_ns, end_ns)``, heaviest first.
+
+    ``max_error`` bounds the error of any count; ``impacted_users`` are all the distinct users
+    with a bad event in the window (whole numbers).
+    """
+
+    task: str
+    start_ns: int
+    end_ns: int
+    customers: tuple[CustomerBadEvents, ...]
+    max_error: int
+    impacted_users: Bounds
 
 
 class SliQueries:
@@ -82,8 +118,8 @@ class SliQueries:
         by: Sequence[str] = (),
         where: Mapping[str, str] | None = None,
         window: str | None = None,
-    ) -> dict[str, Any]:
-        """The JSON document of ``GET /api/v1/impact`` for ``[start_ns, end_ns)``.
+    ) -> ImpactReport:
+        """The `ImpactReport` of ``[start_ns, end_ns)`` (the answer of ``GET /api/v1/impact``).
 
         Segments are grouped by ``by`` (default: every dimension) and sorted by bad events.
         """
@@ -98,41 +134,37 @@ class SliQueries:
             reason = f"the processor's state covers only the last {covered} of this window"
         lower_only = not complete
         everything = _Accumulator(self.engine, state)
-        segments = []
+        segments: list[SegmentImpact] = []
         for key, members in self._groups(state, group_by, where).items():
             group = _Accumulator(self.engine, state)
             for series in members:
                 group.add(series, start, end)
                 everything.add(series, start, end)
             if group.row[COL_TOTAL] or group.sketch_cells:
-                segments.append({"segment": dict(zip(group_by, key, strict=True)), **group.document(lower_only)})
-        segments.sort(key=lambda s: (-s["events"]["bad"], -s["events"]["total"], sorted(s["segment"].items())))
+                segments.append(
+                    SegmentImpact(**group.figures(lower_only), segment=dict(zip(group_by, key, strict=True)))
+                )
+        segments.sort(key=lambda s: (-s.events.bad, -s.events.total, sorted(s.segment.items())))
         params = self.engine.sketch_params
-        document: dict[str, Any] = {
-            "task": task,
-            "window": window or format_duration((end - start) // SECOND_NS),
-            "start": _iso(start),
-            "end": _iso(end),
-            **everything.document(lower_only),
-            "telemetry": {
-                "complete": complete,
-                "reason": reason,
-                "late_clamped_events": state.late_clamped,
-                "future_clamped_events": state.future_clamped,
-            },
-            "estimates_are_lower_bounds": lower_only,
-            "overflow_events": state.overflow_events,
-            "accuracy": {
-                "users_bounds": f"{BOUND_STD_DEVS} standard deviations (about 95%)",
-                "users_relative_error": round(params.hll_relative_error, 5),
-                "latency_rank_error": round(params.kll_rank_error, 5),
-                "sketch_window_start": _iso(min(everything.sketch_start, start)),
-            },
-            "dimensions": list(group_by),
-            "where": dict(where or {}),
-            "segments": segments,
-        }
-        return document
+        return ImpactReport(
+            **everything.figures(lower_only),
+            task=task,
+            window=window or format_duration((end - start) // SECOND_NS),
+            start_ns=start,
+            end_ns=end,
+            telemetry=Telemetry(complete, reason, state.late_clamped, state.future_clamped),
+            estimates_are_lower_bounds=lower_only,
+            overflow_events=state.overflow_events,
+            accuracy=Accuracy(
+                users_bounds=f"{BOUND_STD_DEVS} standard deviations (about 95%)",
+                users_relative_error=round(params.hll_relative_error, 5),
+                latency_rank_error=round(params.kll_rank_error, 5),
+                sketch_window_start_ns=min(everything.sketch_start, start),
+            ),
+            dimensions=tuple(group_by),
+            where=dict(where or {}),
+            segments=tuple(segments),
+        )
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
         """Whether the task's event volume looks whole at ``at_ns`` (telemetry loss, article F1).
@@ -163,7 +195,7 @@ class SliQueries:
 
     def top_customers(
         self, task: str, start_ns: int, end_ns: int, *, limit: int = 10, where: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
+    ) -> TopCustomers:
         """The most impacted customers (pseudonyms) by bad events, from the heavy-hitters sketch."""
         state = self._task(task)
         start, end = _window(start_ns, end_ns)
@@ -172,17 +204,16 @@ class SliQueries:
             for series in members:
                 for _, cell in series.sketches.overlapping(start, end):
                     merger.add(cell)
-        return {
-            "task": task,
-            "start": _iso(start),
-            "end": _iso(end),
-            "customers": [
-                {"customer": key, "bad_events": estimate, "lower": lower, "upper": upper}
-                for key, estimate, lower, upper in merger.top(limit)
-            ],
-            "max_error": merger.top_error_bound,
-            "impacted_users": merger.impacted().as_json(),
-        }
+        return TopCustomers(
+            task=task,
+            start_ns=start,
+            end_ns=end,
+            customers=tuple(
+                CustomerBadEvents(key, estimate, lower, upper) for key, estimate, lower, upper in merger.top(limit)
+            ),
+            max_error=merger.top_error_bound,
+            impacted_users=merger.impacted().whole(),
+        )
 
     def resolve_dimension(self, name: str) -> str:
         """A dimension's name from what a user typed (its name or ``flag:<key>``); ValueError if none."""
@@ -232,17 +263,18 @@ class _Accumulator:
             self.sketch_cells += 1
             self.sketch_start = min(self.sketch_start, bucket_start)
 
-    def document(self, lower_only: bool) -> dict[str, Any]:
+    def figures(self, lower_only: bool) -> dict[str, Any]:
+        """The `ImpactFigures` fields of what was added (keyword arguments for a report or a segment)."""
         counts = _event_counts(self.row, self.state.thresholds_s)
         p50, p95, p99 = self.merger.quantiles_ms(QUANTILES)
         return {
-            "events": {"total": counts.total, "good": counts.good, "bad": counts.bad},
+            "events": EventTotals(counts.total, counts.good, counts.bad),
             "success_ratio": None if not counts.total else round(counts.good / counts.total, 6),
-            "users": self.merger.users().as_json(lower_bound_only=lower_only),
-            "impacted_users": self.merger.impacted().as_json(lower_bound_only=lower_only),
+            "users": self.merger.users().whole(lower_bound_only=lower_only),
+            "impacted_users": self.merger.impacted().whole(lower_bound_only=lower_only),
             "revenue_at_risk": round(float(self.row[COL_REVENUE]), 2),
-            "latency_ms": {"p50": _ms(p50), "p95": _ms(p95), "p99": _ms(p99)},
-            "latency_met": {format(t, "g"): n for t, n in counts.latency_met.items()},
+            "latency_ms": LatencyQuantiles(_ms(p50), _ms(p95), _ms(p99)),
+            "latency_met": dict(counts.latency_met),
         }
 
 
@@ -262,10 +294,6 @@ def _window(start_ns: int, end_ns: int) -> tuple[int, int]:
     if end - start > MAX_WINDOW_S * SECOND_NS:
         raise ValueError("the window is longer than 35 days")
     return start, end
-
-
-def _iso(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def _ms(value: float | None) -> float | None:

@@ -29,7 +29,9 @@ import datasketches as ds
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Bounds", "SketchCell", "SketchMerger", "SketchParams"]
+from otel_impact.processors.impact_queries import Bounds
+
+__all__ = ["SketchCell", "SketchMerger", "SketchParams"]
 
 HLL_TYPE: Final = ds.tgt_hll_type.HLL_4
 BOUND_STD_DEVS: Final = 2
@@ -53,20 +55,6 @@ class SketchParams:
     def hll_relative_error(self) -> float:
         """HLL relative standard error at one standard deviation (about 1.6% at lg_k=12)."""
         return float(1.04 / (1 << self.hll_lg_k) ** 0.5)
-
-
-@dataclass(frozen=True)
-class Bounds:
-    estimate: float
-    lower: float
-    upper: float
-
-    def as_json(self, *, lower_bound_only: bool = False) -> dict[str, float | None]:
-        return {
-            "estimate": round(self.estimate),
-            "lower": round(self.lower),
-            "upper": None if lower_bound_only else round(self.upper),
-        }
 
 
 class SketchCell:

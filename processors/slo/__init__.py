@@ -2,13 +2,17 @@
 
 Modules, one concern each:
 
-- `queries`: the SLI engine's query API this package consumes (`ImpactQueries`, `EventCounts`);
+- ``processors.impact_queries``: the SLI engine's query contract this package consumes
+  (`ImpactQueries`, `EventCounts`, `ImpactReport`);
 - `config`, `alerting_config`, `settings`: the ``slos:`` and ``alerting:`` config sections;
 - `windows`: SLO periods (rolling, calendar month) and the scaled SRE Workbook table;
 - `burn`: budgets, burn rates and the multiwindow decision with the low-traffic guard;
 - `scoring`: impact score and severity from impacted users by tier and revenue at risk;
 - `alerts`, `delivery`: notifications, Alertmanager v2 and webhook delivery off the intake path;
-- `engine`: the evaluation loop; `api`: ``GET /api/v1/slos``; `rules`: Prometheus rules.
+- `evaluate`: one SLO at one instant as a typed `SloEvaluation` (and the budget history);
+- `alert_state`: the alert state machine and the alert timeline (`AlertTransition`);
+- `render`: evaluations as the ``GET /api/v1/slos`` document and as notifications;
+- `engine`: the evaluation loop; `rules`: Prometheus rules.
 """
 
 from otel_impact import ConfigurationErrors

@@ -12,10 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ALERT_NAME", "Notification", "fingerprint", "rfc3339"]
+from .alerting_config import SEVERITIES
+
+__all__ = ["ALERT_NAME", "Notification", "fingerprint", "rfc3339", "severity_rank"]
 
 ALERT_NAME = "ImpactSLOBurnRate"
 """The ``alertname`` of every SLO burn alert, from the processor and from the generated rules."""
+
+_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+def severity_rank(severity: str) -> int:
+    """0 for SEV1 (the worst), rising to SEV4; any other severity (``unknown``) ranks below all."""
+    return _RANK.get(severity, len(SEVERITIES))
+
 
 _FNV_OFFSET = 14695981039346656037
 _FNV_PRIME = 1099511628211

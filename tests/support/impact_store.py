@@ -1,7 +1,7 @@
 """An in-memory, deterministic implementation of the SLO engine's `ImpactQueries` contract.
 
 A unit-level stand-in for the SLI engine: tests feed it synthetic events per minute and
-segment, and it answers `counts`, `impact` and `telemetry_complete` exactly as the contract
+segment, and it answers `counts`, `impact` (a typed `ImpactReport`) and `telemetry_complete` exactly as the contract
 describes (bounds floored to the minute, grouping by dimension names, ``unknown`` for a
 missing value, KeyError for an unknown task). Distinct users are counted exactly; the
 optional ``user_error`` widens the reported bounds around the exact count, as a sketch would.
@@ -15,7 +15,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from otel_impact.processors.impact_queries import EventCounts
+from otel_impact.processors.impact_queries import (
+    NO_LATENCY,
+    Accuracy,
+    Bounds,
+    EventCounts,
+    EventTotals,
+    ImpactReport,
+    SegmentImpact,
+    Telemetry,
+)
 
 MINUTE_NS = 60 * 1_000_000_000
 
@@ -161,19 +170,35 @@ class InMemoryImpactStore:
         *,
         by: Sequence[str] = (),
         where: Mapping[str, str] | None = None,
-    ) -> dict[str, Any]:
+        window: str | None = None,
+    ) -> ImpactReport:
         self.impact_calls.append((task, tuple(by), dict(where) if where else None))
         groups = self._select(task, start_ns, end_ns, by, where)
         everything = [bucket for buckets in groups.values() for bucket in buckets]
-        document = self._summary(everything)
-        document["task"] = task
-        document["window"] = f"{(end_ns - start_ns) // MINUTE_NS}m"
-        document["telemetry"] = {"complete": self._tasks[task].complete[0]}
-        document["segments"] = [
-            {"segment": dict(zip(by, key, strict=True)), **self._summary(buckets)}
-            for key, buckets in sorted(groups.items())
-        ]
-        return document
+        complete, reason = self._tasks[task].complete
+        return ImpactReport(
+            **self._summary(everything),
+            task=task,
+            window=window or f"{(end_ns - start_ns) // MINUTE_NS}m",
+            start_ns=start_ns,
+            end_ns=end_ns,
+            telemetry=Telemetry(complete, reason),
+            estimates_are_lower_bounds=not complete,
+            overflow_events=0,
+            accuracy=Accuracy("exact", 0.0, 0.0, start_ns),
+            dimensions=tuple(by),
+            where=dict(where or {}),
+            segments=tuple(
+                SegmentImpact(**self._summary(buckets), segment=dict(zip(by, key, strict=True)))
+                for key, buckets in sorted(groups.items())
+            ),
+        )
+
+    def resolve_dimension(self, name: str) -> str:
+        for task in self._tasks.values():
+            if name in task.dimensions:
+                return name
+        raise ValueError(f"unknown dimension {name!r}")
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
         return self._tasks[task].complete
@@ -184,17 +209,18 @@ class InMemoryImpactStore:
         users: set[str] = set().union(*(b.users for b in buckets)) if buckets else set()
         impacted: set[str] = set().union(*(b.impacted for b in buckets)) if buckets else set()
         return {
-            "events": {"total": total, "good": total - bad, "bad": bad},
+            "events": EventTotals(total, total - bad, bad),
             "success_ratio": (total - bad) / total if total else None,
             "users": self._bounds(len(users)),
             "impacted_users": self._bounds(len(impacted)),
             "revenue_at_risk": sum(b.revenue for b in buckets),
-            "latency_ms": {"p50": None, "p95": None, "p99": None},
+            "latency_ms": NO_LATENCY,
+            "latency_met": {},
         }
 
-    def _bounds(self, exact: int) -> dict[str, float]:
-        return {
-            "estimate": float(exact),
-            "lower": float(math.floor(exact * (1 - self.user_error))),
-            "upper": float(math.ceil(exact * (1 + self.user_error))),
-        }
+    def _bounds(self, exact: int) -> Bounds:
+        return Bounds(
+            float(exact),
+            float(math.floor(exact * (1 - self.user_error))),
+            float(math.ceil(exact * (1 + self.user_error))),
+        )

@@ -12,11 +12,21 @@ from support.impact_store import InMemoryImpactStore
 from otel_impact.processors.api.dashboard_config import DashboardConfig
 from otel_impact.processors.api.dashboard_routes import STATIC, DashboardRoutes, add_routes
 from otel_impact.processors.clock import ManualClock
+from otel_impact.processors.slo.evaluate import BudgetHistory
+
+
+class _NoSlos:
+    """An SLO engine with no SLOs configured."""
+
+    slos = ()
+
+    def budget_histories(self, now_ns: int | None = None) -> tuple[BudgetHistory, ...]:
+        return ()
 
 
 async def _fetch(paths: list[str]) -> dict[str, tuple[int, dict[str, str], bytes]]:
     app = web.Application()
-    add_routes(app, DashboardRoutes(DashboardConfig(), InMemoryImpactStore(), (), ManualClock()))
+    add_routes(app, DashboardRoutes(DashboardConfig(), InMemoryImpactStore(), _NoSlos(), ManualClock()))
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     answers = {}

@@ -17,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from support.otlp_traces import batch, request, span
 
+from otel_impact.processors.api.documents import impact_document
 from otel_impact.processors.api.sli_routes import add_routes
 from otel_impact.processors.cli import build_parser
 from otel_impact.processors.cli.report import run as run_report
@@ -91,7 +92,7 @@ def test_impact_over_http_is_the_query_document() -> None:
         status, body = await get(base, "/api/v1/impact", task="checkout", window="15m")
         assert status == 200
         end = engine.clock.now_ns() - engine.clock.now_ns() % MINUTE + MINUTE
-        expected = SliQueries(engine).impact("checkout", end - 15 * MINUTE, end, window="15m")
+        expected = impact_document(SliQueries(engine).impact("checkout", end - 15 * MINUTE, end, window="15m"))
         assert without_quantiles(body) == without_quantiles(expected)  # KLL merges are randomized
         assert body["events"] == {"total": 300, "good": 250, "bad": 50}
         assert body["revenue_at_risk"] == 500.0

@@ -6,6 +6,7 @@ import pytest
 from support.otlp_traces import batch, request, span
 
 import otel_impact.processors.sli as sli
+from otel_impact.processors.api.documents import impact_document
 from otel_impact.processors.batch import BatchAnalyzer
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import EventCounts, ImpactQueries, SliConfig, SliEngine, SliQueries
@@ -58,7 +59,7 @@ def test_engine_is_an_analyzer_and_queries_fit_the_contract() -> None:
     }
     assert queries.counts("checkout", now - 5 * MINUTE, now, by=["tier"], where={"tier": "pro"}) == {}
     assert queries.counts("checkout", now - 40 * 86_400 * 10**9 // 8, now)[()].total == 5  # 5 days
-    assert queries.impact("checkout", now - 5 * MINUTE, now + MINUTE)["events"]["total"] == 5
+    assert impact_document(queries.impact("checkout", now - 5 * MINUTE, now + MINUTE))["events"]["total"] == 5
     assert queries.telemetry_complete("checkout", now) == (True, None)
     for call in (
         lambda: queries.counts("nope", now - MINUTE, now),

@@ -16,6 +16,7 @@ from support.otlp_traces import batch, sdk_request
 
 import otel_impact
 from otel_impact import ImpactSpanProcessor, Pseudonymizer, load_hash_key
+from otel_impact.processors.api.documents import impact_document, top_customers_document
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.queries import SliQueries
@@ -69,13 +70,13 @@ def test_task_roots_count_once_and_children_are_attribution(sdk: tuple[TracerPro
     counts = queries.counts("checkout", start, end, by=["tier"])
     assert counts[("pro",)].total == 2 and counts[("pro",)].bad == 2
     assert counts[("free",)].total == 1 and counts[("free",)].good == 1
-    impact = queries.impact("checkout", start, end)
+    impact = impact_document(queries.impact("checkout", start, end))
     assert impact["events"] == {"total": 3, "good": 1, "bad": 2}
     assert impact["impacted_users"]["estimate"] == 2 and impact["users"]["estimate"] == 3
     assert impact["revenue_at_risk"] == 60.0
     pro = next(s for s in impact["segments"] if s["segment"] == {"tier": "pro"})
     assert pro["impacted_users"] == {"estimate": 2, "lower": 2, "upper": 2}
-    top = queries.top_customers("checkout", start, end)
+    top = top_customers_document(queries.top_customers("checkout", start, end))
     key = load_hash_key()
     assert key is not None
     pseudonyms = Pseudonymizer(key)
@@ -153,8 +154,8 @@ def test_raw_identity_never_reaches_answers(sdk: tuple[TracerProvider, InMemoryS
     engine, queries, clock = engine_at_now(SliConfig(user_attribute="enduser.id"))
     engine.analyze(batch(sdk_request(exporter.get_finished_spans()), clock.now_ns()))
     start, end = window(clock)
-    impact = queries.impact("login", start, end)
-    top = queries.top_customers("login", start, end)
+    impact = impact_document(queries.impact("login", start, end))
+    top = top_customers_document(queries.top_customers("login", start, end))
     assert impact["impacted_users"]["estimate"] == 1
     assert [c["customer"] for c in top["customers"]] == ["(not a pseudonym)"]
     assert_no_canary(repr((impact, top)).encode(), where="SLI answers")

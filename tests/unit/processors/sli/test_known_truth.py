@@ -10,6 +10,7 @@ import pytest
 from support import sli_workload
 from support.otlp_traces import batch
 
+from otel_impact.processors.api.documents import impact_document, top_customers_document
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.queries import SliQueries
@@ -53,7 +54,7 @@ def within(bounds: dict[str, float], truth: int) -> bool:
 
 def check_answers(queries: SliQueries, truth: sli_workload.Truth) -> None:
     end = START + 31 * MINUTE
-    impact = queries.impact("checkout", START, end)
+    impact = impact_document(queries.impact("checkout", START, end))
     assert impact["telemetry"]["complete"] is True
     assert impact["events"]["total"] == sum(truth.total.values())
     assert impact["events"]["bad"] == sum(truth.bad.values())
@@ -104,7 +105,7 @@ def check_answers(queries: SliQueries, truth: sli_workload.Truth) -> None:
     )
 
     # The whales top the impacted customers, their counts within the sketch's bounds.
-    top = queries.top_customers("checkout", START, end, limit=5)
+    top = top_customers_document(queries.top_customers("checkout", START, end, limit=5))
     whales = dict(truth.bad_by_customer.most_common(sli_workload.WHALES))
     assert {c["customer"] for c in top["customers"]} == set(whales)
     for customer in top["customers"]:
@@ -120,13 +121,13 @@ def test_restart_keeps_the_answers(workload: Any, tmp_path: Path) -> None:
     engine, clock = run(workload, tmp_path)
     queries = SliQueries(engine)
     end = START + 31 * MINUTE
-    before = queries.impact("checkout", START, end)
+    before = impact_document(queries.impact("checkout", START, end))
     engine.close()
     restarted = SliEngine(SliConfig.from_mapping(CONFIG), clock=clock, state_dir=tmp_path)
     after_queries = SliQueries(restarted)
     # Exactly the same answers, but for latency quantiles: merging KLL sketches is randomized
     # (within the stated rank error, which check_answers verifies against the truth).
-    assert without_quantiles(after_queries.impact("checkout", START, end)) == without_quantiles(before)
+    assert without_quantiles(impact_document(after_queries.impact("checkout", START, end))) == without_quantiles(before)
     check_answers(after_queries, workload[1])
     assert after_queries.telemetry_complete("checkout", end) == (True, None)
     restarted.close()

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from support.otlp_traces import SERVER, batch, request, span
 
+from otel_impact.processors.api.documents import impact_document
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.queries import SliQueries
@@ -73,7 +74,7 @@ def test_success_rules_per_task() -> None:
     engine.analyze(batch(request(spans), now))
     assert counts(queries, "checkout", now) == (7, 4)
     end = now - now % MINUTE + MINUTE
-    assert queries.impact("checkout", end - 10 * MINUTE, end)["revenue_at_risk"] == 25.0 * 3 + 99.5
+    assert impact_document(queries.impact("checkout", end - 10 * MINUTE, end))["revenue_at_risk"] == 25.0 * 3 + 99.5
 
 
 def test_match_rules_define_tasks_without_the_sdk() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from support.otlp_traces import batch, request, span
 
+from otel_impact.processors.api.documents import impact_document
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.queries import SliQueries
@@ -56,7 +57,7 @@ def test_late_and_future_spans_are_clamped_and_counted() -> None:
     }
     assert per_minute == {-5: 2, -2: 1, 0: 2}
     assert queries.counts("checkout", minute - HOUR, minute + 2 * MINUTE)[()].total == 5
-    impact = queries.impact("checkout", minute - 10 * MINUTE, minute + MINUTE)
+    impact = impact_document(queries.impact("checkout", minute - 10 * MINUTE, minute + MINUTE))
     assert impact["telemetry"]["late_clamped_events"] == 2 and impact["telemetry"]["future_clamped_events"] == 1
 
 
@@ -83,7 +84,7 @@ def test_old_buckets_roll_up_and_long_windows_stay_exact() -> None:
     series = engine.tasks["checkout"].series[("pro",)]
     assert series.counts.stamps[2] is not None and (series.counts.stamps[2] >= 0).sum() > 0  # rolled into hours
     assert series.counts.expired == 0
-    impact = queries.impact("checkout", end - 30 * DAY, end)
+    impact = impact_document(queries.impact("checkout", end - 30 * DAY, end))
     assert impact["events"]["total"] == counts[30].total
     assert impact["users"]["estimate"] == pytest.approx(20 * 24, rel=0.05)
     assert impact["telemetry"]["complete"] is False  # the window starts before the processor's state does
@@ -110,7 +111,7 @@ def test_series_caps_send_new_segments_to_one_visible_overflow_segment() -> None
     end = now - now % MINUTE + MINUTE
     counts = queries.counts("checkout", end - 10 * MINUTE, end, by=["tier"])
     assert counts[("_overflow",)].total == 7 and sum(c.total for c in counts.values()) == 10
-    impact = queries.impact("checkout", end - 10 * MINUTE, end)
+    impact = impact_document(queries.impact("checkout", end - 10 * MINUTE, end))
     assert impact["overflow_events"] == 7
     overflow = next(s for s in impact["segments"] if s["segment"] == {"tier": "_overflow"})
     assert overflow["impacted_users"]["estimate"] == 7
@@ -139,7 +140,7 @@ def test_a_sharp_drop_in_volume_marks_telemetry_incomplete() -> None:
     complete, reason = queries.telemetry_complete("checkout", clock.now_ns())
     assert complete is False and reason is not None and "fell to" in reason
     end = clock.now_ns() - clock.now_ns() % MINUTE + MINUTE
-    impact = queries.impact("checkout", end - 15 * MINUTE, end)
+    impact = impact_document(queries.impact("checkout", end - 15 * MINUTE, end))
     assert impact["telemetry"]["complete"] is False
     assert impact["telemetry"]["reason"].startswith("span volume for task 'checkout' fell to 5%")
     assert impact["estimates_are_lower_bounds"] is True and impact["users"]["upper"] is None

@@ -1,0 +1,135 @@
+"""The JSON documents of the impact API, from the typed answers of the SLI state and its readers.
+
+The stages hand the HTTP layer frozen dataclasses (`ImpactReport`, `TopCustomers`,
+`Postmortem`); this module is where they become JSON. The SLO engine's own documents (the
+``/api/v1/slos`` snapshot, alert transitions, notification bodies) are rendered by
+``slo.render``, whose forms of `Bounds` and `AlertTransition` are reused here so each is
+written once. Key order is part of the shape: clients and the tests diff answers as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+from otel_impact.processors.durations import SECOND_NS, format_duration
+from otel_impact.processors.impact_queries import ImpactFigures, ImpactReport
+from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
+from otel_impact.processors.sli.queries import TopCustomers
+from otel_impact.processors.slo.alerts import rfc3339
+from otel_impact.processors.slo.render import bounds_json, transition_json
+
+__all__ = ["impact_document", "postmortem_document", "top_customers_document"]
+
+
+def impact_document(report: ImpactReport) -> dict[str, Any]:
+    """The answer of ``GET /api/v1/impact``: the whole window's figures, then each segment's."""
+    return {
+        "task": report.task,
+        "window": report.window,
+        "start": _iso(report.start_ns),
+        "end": _iso(report.end_ns),
+        **_figures(report),
+        "telemetry": {
+            "complete": report.telemetry.complete,
+            "reason": report.telemetry.reason,
+            "late_clamped_events": report.telemetry.late_clamped_events,
+            "future_clamped_events": report.telemetry.future_clamped_events,
+        },
+        "estimates_are_lower_bounds": report.estimates_are_lower_bounds,
+        "overflow_events": report.overflow_events,
+        "accuracy": {
+            "users_bounds": report.accuracy.users_bounds,
+            "users_relative_error": report.accuracy.users_relative_error,
+            "latency_rank_error": report.accuracy.latency_rank_error,
+            "sketch_window_start": _iso(report.accuracy.sketch_window_start_ns),
+        },
+        "dimensions": list(report.dimensions),
+        "where": dict(report.where),
+        "segments": [{"segment": dict(segment.segment), **_figures(segment)} for segment in report.segments],
+    }
+
+
+def top_customers_document(top: TopCustomers, window: str | None = None) -> dict[str, Any]:
+    """The answer of ``GET /api/v1/customers/top`` (customers as pseudonyms, with bounds), with
+    the ``window`` as asked when given."""
+    document: dict[str, Any] = {
+        "task": top.task,
+        "start": _iso(top.start_ns),
+        "end": _iso(top.end_ns),
+        "customers": [
+            {"customer": c.customer, "bad_events": c.bad_events, "lower": c.lower, "upper": c.upper}
+            for c in top.customers
+        ],
+        "max_error": top.max_error,
+        "impacted_users": bounds_json(top.impacted_users),
+    }
+    if window is not None:
+        document["window"] = window
+    return document
+
+
+def postmortem_document(postmortem: Postmortem) -> dict[str, Any]:
+    """The answer of ``GET /api/v1/postmortem`` (and what `render_markdown` reads)."""
+    mitigation = postmortem.mitigation
+    return {
+        "task": postmortem.task,
+        "from": rfc3339(postmortem.start_ns),
+        "to": rfc3339(postmortem.end_ns),
+        "duration": format_duration((postmortem.end_ns - postmortem.start_ns) // SECOND_NS),
+        "generated_at": rfc3339(postmortem.generated_at_ns),
+        "mitigation": None
+        if mitigation is None
+        else {
+            "at": rfc3339(mitigation.at_ns),
+            "time_to_mitigate": format_duration((mitigation.at_ns - mitigation.since_ns) // SECOND_NS),
+            "measured_from": mitigation.measured_from,
+        },
+        "first_alert": None if postmortem.first_alert_ns is None else rfc3339(postmortem.first_alert_ns),
+        "impact": impact_document(postmortem.impact),
+        "budgets": [_budget(budget) for budget in postmortem.budgets],
+        "alerts": [transition_json(t) for t in postmortem.alerts],
+    }
+
+
+def _budget(budget: BudgetConsumed) -> dict[str, Any]:
+    return {
+        "slo": budget.slo,
+        "objective": budget.objective,
+        "sli": budget.sli,
+        "window": budget.window,
+        "period_start": rfc3339(budget.period_start_ns),
+        "segments": [
+            {
+                "segment": dict(s.segment),
+                "events_in_incident": s.events_in_incident,
+                "bad_in_incident": s.bad_in_incident,
+                "allowed_bad_in_period": s.allowed_bad_in_period,
+                "budget_consumed": s.budget_consumed,
+            }
+            for s in budget.segments
+        ],
+    }
+
+
+def _figures(figures: ImpactFigures) -> dict[str, Any]:
+    events = figures.events
+    latency = figures.latency_ms
+    return {
+        "events": {"total": events.total, "good": events.good, "bad": events.bad},
+        "success_ratio": figures.success_ratio,
+        "users": bounds_json(figures.users),
+        "impacted_users": bounds_json(figures.impacted_users),
+        "revenue_at_risk": figures.revenue_at_risk,
+        "latency_ms": {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99},
+        "latency_met": _latency_met(figures.latency_met),
+    }
+
+
+def _latency_met(met: Mapping[float, int]) -> dict[str, int]:
+    return {format(threshold, "g"): count for threshold, count in met.items()}
+
+
+def _iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns / 1e9, tz=timezone.utc).isoformat().replace("+00:00", "Z")
