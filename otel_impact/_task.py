@@ -169,8 +169,9 @@ class user_task:
             log_once(
                 "user_task:name",
                 logging.WARNING,
-                "otel-impact: user_task() got a name that is not a string of 1 to 128 printable characters; "
+                "otel-impact: user_task() got a name that is not a string of 1 to %d printable characters; "
                 "the code runs without a task.",
+                attrs.MAX_TASK_NAME_LENGTH,
             )
             handle = TaskHandle("", trace.INVALID_SPAN, value)
             self._handle = handle
