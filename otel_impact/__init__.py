@@ -22,7 +22,8 @@ from ._pseudonymize import Pseudonymizer
 from ._settings import SdkSettings
 from ._setup import ImpactResourceDetector, configure, impact_resource
 from ._span_processor import ImpactSpanProcessor
-from ._task import TaskHandle, current_task, user_task
+from ._task import current_task, user_task
+from ._task_handle import TaskHandle
 from .version import __version__
 
 __all__ = [

@@ -49,6 +49,9 @@ HASH_KEY_ID: Final = "impact.hash.key_id"
 OUTCOME_SUCCESS: Final = "success"
 OUTCOME_FAILURE: Final = "failure"
 
+ERROR_TYPE: Final = "error.type"
+"""Semantic convention attribute: the low-cardinality class of error on a failed task's span."""
+
 # -- W3C baggage -------------------------------------------------------------------------------
 # Baggage carries only the pseudonym, tier, flags and task, never the raw ID.
 

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import Final, TypeAlias
 
 from opentelemetry.context import Context, create_key, get_current
 
 from . import _attributes as attrs
-
-if TYPE_CHECKING:
-    from ._task import TaskHandle
+from ._task_handle import TaskHandle
 
 AttributeValue: TypeAlias = "str | bool | int | float | tuple[str, ...]"
 
