@@ -12,8 +12,9 @@ follows too (`otel_impact._attributes.raw_identity_keys`): the configured ones p
 pseudonymized, while one that is a pseudonym is left alone.
 
 Only requests that carry such an attribute are decoded and re-encoded; the others are forwarded
-as their original bytes. Detection first searches the raw bytes for the key names (in C; a
-request without them is done), then uses the lean view (a map lookup per configured key);
+as their original bytes. Detection first searches the raw bytes (in C): for the raw identity
+key names, and for ``impact.customer.hash`` each occurrence must be followed by a pseudonym, so
+a request from the SDK is done there. Otherwise it uses the lean view (a map lookup per key);
 links are opaque in the view, so their bytes are searched for the key names.
 """
 
@@ -35,6 +36,12 @@ from otel_impact.proto.view import TracesData
 
 _PSEUDONYM_VALUE: Final = re.compile(b"\\x0a\\x20" + PSEUDONYM_PATTERN.pattern.encode())
 """The undecoded AnyValue bytes of a pseudonym: a string (field 1) of 32 bytes, then the pseudonym."""
+
+
+def _claimed_pseudonym_kv(key: str) -> re.Pattern[bytes]:
+    """``key`` followed by an AnyValue holding a pseudonym, as every OTLP encoder writes a KeyValue
+    (key, then value: field 2, 34 bytes). Starts at the name, not the key's tag: faster to find."""
+    return re.compile(re.escape(key.encode()) + b"\\x12\\x22" + _PSEUDONYM_VALUE.pattern)
 
 
 def build_rewriter(config: PseudonymizationConfig, environ: Mapping[str, str] | None = None) -> IdentityRewriter | None:
@@ -83,6 +90,8 @@ class IdentityRewriter:
         self._raw_keys = frozenset(self.keys)
         self._watched = self._raw_keys | frozenset(self.claimed)
         self._key_bytes = tuple(key.encode() for key in (*self.keys, *self.claimed))
+        self._raw_key_bytes = tuple(key.encode() for key in self.keys)
+        self._claim_checks = tuple((key.encode(), _claimed_pseudonym_kv(key)) for key in self.claimed)
         self._pseudonymizer = pseudonymizer
         self.replaced = 0
         self.removed = 0
@@ -92,8 +101,19 @@ class IdentityRewriter:
         return self._pseudonymizer.key_id
 
     def may_need_rewrite(self, data: bytes) -> bool:
-        """A cheap first test on the raw bytes: False when no watched key name occurs at all."""
-        return any(raw in data for raw in self._key_bytes)
+        """A cheap first test on the raw bytes (in C, no decoding).
+
+        False when no raw identity key name occurs at all and each occurrence of a claimed key
+        name is a KeyValue holding a pseudonym (the SDK's ``impact.customer.hash``): the common
+        request then costs a few byte searches, not a walk over its spans.
+        """
+        if any(raw in data for raw in self._raw_key_bytes):
+            return True
+        for name, valid in self._claim_checks:
+            seen = data.count(name)
+            if seen and len(valid.findall(data)) != seen:
+                return True
+        return False
 
     def needs_rewrite(self, view: TracesData) -> bool:
         """Whether any resource, span, event or link in ``view`` carries a raw identity."""

@@ -168,3 +168,30 @@ def test_the_processor_counts_every_task_name_the_sdk_accepts(hash_key: str) -> 
     engine.analyze(batch(sdk_request(spans), clock.now_ns()))
     assert SliQueries(engine).tasks() == [longest]
     assert engine.untracked_task_events == 0
+
+
+def test_sdk_requests_holding_only_pseudonyms_are_not_rewritten_by_the_processor(hash_key: str) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(ImpactSpanProcessor(trust_incoming_baggage=False))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for customer in CANARIES:
+        with (
+            otel_impact.set_customer(customer, tier="pro"),
+            otel_impact.user_task("checkout", tracer_provider=provider),
+        ):
+            with provider.get_tracer("t").start_as_current_span("child"):
+                pass
+    data = sdk_request(exporter.get_finished_spans())
+    rewriter = IdentityRewriter(CONFIGURED, PSEUDONYMIZER)
+    assert data.count(wire.CUSTOMER_HASH.encode()) == 6
+    assert not rewriter.may_need_rewrite(data)  # a byte search, no walk over the spans
+    assert not rewriter.needs_rewrite(view.parse_traces(data))
+
+    mixed = sdk_request(raw_spans({wire.CUSTOMER_HASH: "0123456789abcdef" * 2, "enduser.id": CANARY_EMAIL}))
+    assert rewriter.may_need_rewrite(mixed) and rewriter.needs_rewrite(view.parse_traces(mixed))
+    _, replaced, removed = rewriter.rewrite(mixed)
+    assert (replaced, removed) == (1, 0)  # the pseudonym is kept as it is, not counted
+
+    forged = sdk_request(raw_spans({wire.CUSTOMER_HASH: "x" * 32}))  # the length of a pseudonym, not its shape
+    assert rewriter.may_need_rewrite(forged) and rewriter.needs_rewrite(view.parse_traces(forged))
