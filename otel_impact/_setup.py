@@ -100,9 +100,9 @@ def _sdk_exporter_slots(provider: TracerProvider) -> list[tuple[Any, str]]:
     slots: list[tuple[Any, str]] = []
     for processor in tuple(getattr(active, "_span_processors", ())):
         inner = getattr(processor, "_batch_processor", None)
-        if inner is not None and vars(inner).get("_exporter") is not None:
+        if inner is not None and _own_fields(inner).get("_exporter") is not None:
             slots.append((inner, "_exporter"))
-        elif vars(processor).get("span_exporter") is not None:
+        elif _own_fields(processor).get("span_exporter") is not None:
             slots.append((processor, "span_exporter"))
     return slots
 
@@ -112,10 +112,15 @@ def _sdk_replace_resource(provider: TracerProvider, resource: Resource) -> bool:
 
     Returns ``False``, changing nothing, when the provider does not keep it in ``_resource``.
     """
-    if vars(provider).get("_resource") is not provider.resource:
+    if _own_fields(provider).get("_resource") is not provider.resource:
         return False
     provider._resource = resource
     return True
+
+
+def _own_fields(obj: object) -> dict[str, Any]:
+    fields = getattr(obj, "__dict__", None)
+    return fields if isinstance(fields, dict) else {}
 
 
 def configure(
