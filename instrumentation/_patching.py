@@ -3,8 +3,17 @@
 Hooks are composed, never replaced: ours runs first, then the hook the user (or their distro)
 passed, with the same arguments, so a user's hook sees the attribution and an explicit
 ``set_customer`` in it wins. Composing twice does not call ours twice. An instrumentation takes
-its hooks either as arguments of its instrumentor's ``_instrument`` (`hook_instrument_arguments`)
-or as attributes of the middleware it builds (`hook_middleware_attribute`).
+its hooks either as keyword arguments of its instrumentor's public ``instrument(**kwargs)``
+(`hook_instrument_arguments`) or as attributes of the middleware it builds
+(`hook_middleware_attribute`).
+
+Why patch at all: under ``opentelemetry-instrument`` the distro calls ``instrument()`` on each
+instrumentor itself, with no way for us to add arguments, and an instrumentor instruments once
+(a second ``instrument(request_hook=...)`` is ignored), so calling it first with our hooks
+would drop the hooks of a user who instruments in code. Only public names are replaced (the
+instrumentor's ``instrument``, the middleware's ``__init__``); every patch is undone by
+`undo_all`, and the tests in tests/unit/instrumentation check that the instrumentors still
+take the hook arguments we pass.
 """
 
 from __future__ import annotations
@@ -41,16 +50,24 @@ def compose(ours: Callable[..., None], theirs: Callable[..., Any] | None) -> Cal
 
 @dataclass
 class Patch:
-    """``owner.name`` replaced by ``replacement``; `undo` puts ``original`` back."""
+    """``owner.name`` replaced by ``replacement``; `undo` puts ``original`` back.
+
+    ``inherited`` means ``owner`` had no ``name`` of its own (it came from a base class): undo
+    removes the replacement instead of setting the original on ``owner``.
+    """
 
     owner: Any
     name: str
     original: Any
     replacement: Any
+    inherited: bool = False
 
     def undo(self) -> None:
         if getattr(self.owner, self.name, None) is self.replacement:
-            setattr(self.owner, self.name, self.original)
+            if self.inherited:
+                delattr(self.owner, self.name)
+            else:
+                setattr(self.owner, self.name, self.original)
 
 
 _lock = threading.Lock()
@@ -63,10 +80,11 @@ def patch(owner: Any, name: str, make: Callable[[Any], Any]) -> bool:
         original = getattr(owner, name)
         if getattr(original, _ORIGINAL, None) is not None:
             return False
+        inherited = isinstance(owner, type) and name not in vars(owner)
         replacement = make(original)
         setattr(replacement, _ORIGINAL, original)
         setattr(owner, name, replacement)
-        _patches.append(Patch(owner, name, original, replacement))
+        _patches.append(Patch(owner, name, original, replacement, inherited))
         return True
 
 
@@ -79,18 +97,22 @@ def undo_all() -> None:
 
 def hook_instrument_arguments(instrumentor: type, **hooks: Callable[..., None]) -> bool:
     """Compose each of ``hooks`` into the hook argument of that name of every later
-    ``instrumentor().instrument(...)`` call. Returns ``False`` when already done."""
+    ``instrumentor().instrument(...)`` call. Returns ``False`` when already done.
+
+    ``instrument(**kwargs)`` is `BaseInstrumentor`'s public entry point, and it hands its keyword
+    arguments to the instrumentation, which documents its hooks as such arguments.
+    """
 
     def make(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
-        def _instrument(self: Any, **kwargs: Any) -> Any:
+        def instrument(self: Any, **kwargs: Any) -> Any:
             for name, hook in hooks.items():
                 kwargs[name] = compose(hook, kwargs.get(name))
             return original(self, **kwargs)
 
-        return _instrument
+        return instrument
 
-    return patch(instrumentor, "_instrument", make)
+    return patch(instrumentor, "instrument", make)
 
 
 def hook_middleware_attribute(middleware: type, name: str, hook: Callable[..., None]) -> bool:

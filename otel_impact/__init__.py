@@ -13,15 +13,17 @@ Then, inside requests::
         ...
 """
 
+from ._attributes import is_pseudonym
 from ._context import ContextScope, set_customer, set_feature_flag
 from ._exceptions import ConfigurationError, ConfigurationErrors, HashKeyError, OtelImpactError
 from ._hash_key import HashKey, load_hash_key
 from ._pii_guard import PiiGuardSpanExporter
-from ._pseudonymize import Pseudonymizer, is_pseudonym
+from ._pseudonymize import Pseudonymizer
 from ._settings import SdkSettings
 from ._setup import ImpactResourceDetector, configure, impact_resource
 from ._span_processor import ImpactSpanProcessor
-from ._task import TaskHandle, current_task, user_task
+from ._task import current_task, user_task
+from ._task_handle import TaskHandle
 from .version import __version__
 
 __all__ = [

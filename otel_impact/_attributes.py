@@ -1,12 +1,22 @@
-"""Names on the wire.
+"""The wire contract: the one definition of every name and limit on the wire, imported by the
+SDK and the processor.
 
 Semantic conventions have no customer or tenant attributes, so otel-impact's own live under
-``impact.*``. Every name that leaves the process is defined here and nowhere else.
+``impact.*``. Every name that leaves the process, every limit a value must keep to, the shape of
+a pseudonym and the rules for raw identity attributes are defined here and nowhere else: the SDK
+(state, baggage, PII guard) and the impact processor (identity rewriter, SLI engine) import
+them, so what one side writes the other side reads the same way.
+
+This module imports nothing of otel-impact; everything else may import it.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from typing import Final
+
+# -- span attributes ---------------------------------------------------------------------------
 
 CUSTOMER_HASH: Final = "impact.customer.hash"
 """Keyed pseudonym of the customer ID: 32 lowercase hex characters (128 bits)."""
@@ -39,13 +49,50 @@ HASH_KEY_ID: Final = "impact.hash.key_id"
 OUTCOME_SUCCESS: Final = "success"
 OUTCOME_FAILURE: Final = "failure"
 
-# W3C baggage keys. Baggage carries only the pseudonym, tier, flags and task, never the raw ID.
+ERROR_TYPE: Final = "error.type"
+"""Semantic convention attribute: the low-cardinality class of error on a failed task's span."""
+
+# -- W3C baggage -------------------------------------------------------------------------------
+# Baggage carries only the pseudonym, tier, flags and task, never the raw ID.
+
 BAGGAGE_CUSTOMER_HASH: Final = CUSTOMER_HASH
 BAGGAGE_CUSTOMER_TIER: Final = CUSTOMER_TIER
 BAGGAGE_FEATURE_FLAGS: Final = FEATURE_FLAGS
 BAGGAGE_TASK_NAME: Final = TASK_NAME
 BAGGAGE_KEYS: Final = (BAGGAGE_CUSTOMER_HASH, BAGGAGE_CUSTOMER_TIER, BAGGAGE_FEATURE_FLAGS, BAGGAGE_TASK_NAME)
 BAGGAGE_PREFIX: Final = "impact."
+
+# -- limits on values --------------------------------------------------------------------------
+# The SDK refuses values over these limits (logged once, never raised); the processor counts a
+# task only when its name is within MAX_TASK_NAME_LENGTH, so any name the SDK accepts is counted.
+
+MAX_TASK_NAME_LENGTH: Final = 128
+"""Characters in a task name (``impact.task.name``), on both sides of the wire."""
+
+MAX_TIER_LENGTH: Final = 64
+"""Characters in a tier name (``impact.customer.tier``)."""
+
+MAX_FLAG_KEY_LENGTH: Final = 128
+"""Characters in a feature flag key (before ``=`` in ``impact.feature_flags``)."""
+
+MAX_FLAG_VARIANT_LENGTH: Final = 128
+"""Characters in a feature flag variant (after ``=`` in ``impact.feature_flags``)."""
+
+MAX_FLAGS: Final = 32
+"""Feature flags per request."""
+
+# -- pseudonyms --------------------------------------------------------------------------------
+
+PSEUDONYM_PATTERN: Final = re.compile(r"[0-9a-f]{32}")
+"""The shape of a pseudonym (use with ``fullmatch``): 32 lowercase hex characters."""
+
+
+def is_pseudonym(value: object) -> bool:
+    """True when ``value`` has the shape of a pseudonym: 32 lowercase hex characters."""
+    return isinstance(value, str) and PSEUDONYM_PATTERN.fullmatch(value) is not None
+
+
+# -- raw identity (PII) rules ------------------------------------------------------------------
 
 DEFAULT_PII_ATTRIBUTES: Final = ("enduser.id", "user.id", "user.email")
 """Raw identity attributes the PII guard replaces by the keyed pseudonym by default."""
@@ -55,4 +102,19 @@ FEATURE_FLAG_CONTEXT_ID: Final = "feature_flag.context.id"
 ``feature_flag.evaluation`` span events. It is usually the customer or user ID."""
 
 ALWAYS_PSEUDONYMIZED: Final = (FEATURE_FLAG_CONTEXT_ID,)
-"""Attributes the PII guard pseudonymizes whatever ``OTEL_IMPACT_PII_ATTRIBUTES`` lists."""
+"""Attributes pseudonymized whatever list of raw identity attributes is configured."""
+
+CLAIMED_PSEUDONYMS: Final = (CUSTOMER_HASH,)
+"""Attributes whose values must already be pseudonyms: a value of any other shape is a raw
+identity (say, an ID a service without the SDK put there) and is pseudonymized like one."""
+
+
+def raw_identity_keys(configured: Iterable[str]) -> tuple[str, ...]:
+    """The attributes whose every value is a raw identity: ``configured`` plus `ALWAYS_PSEUDONYMIZED`.
+
+    The one rule shared by the SDK's PII guard (``configured`` is ``OTEL_IMPACT_PII_ATTRIBUTES``)
+    and the processor's identity rewriter (``pseudonymization.attributes``). Order is kept and
+    duplicates are dropped. `CLAIMED_PSEUDONYMS` are left out even when configured: both sides
+    always check them, and a value that already is a pseudonym must not be pseudonymized again.
+    """
+    return tuple(key for key in dict.fromkeys((*configured, *ALWAYS_PSEUDONYMIZED)) if key not in CLAIMED_PSEUDONYMS)

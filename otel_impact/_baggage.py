@@ -35,7 +35,6 @@ from opentelemetry.propagators.textmap import (
 )
 
 from . import _attributes as attrs
-from ._pseudonymize import is_pseudonym
 from ._state import STATE_KEY, ImpactState, valid_flag, valid_task_name, valid_tier
 
 BAGGAGE_CONTEXT_KEY: str | None
@@ -106,7 +105,7 @@ def state_from_baggage(entries: Mapping[str, object]) -> ImpactState | None:
     ID that a misbehaving caller put there, and it must not be stamped on spans.
     """
     raw_hash = entries.get(attrs.BAGGAGE_CUSTOMER_HASH)
-    customer_hash = raw_hash if isinstance(raw_hash, str) and is_pseudonym(raw_hash) else None
+    customer_hash = raw_hash if isinstance(raw_hash, str) and attrs.is_pseudonym(raw_hash) else None
     tier = valid_tier(entries.get(attrs.BAGGAGE_CUSTOMER_TIER))
     flags = decode_flags(entries.get(attrs.BAGGAGE_FEATURE_FLAGS))
     task = valid_task_name(entries.get(attrs.BAGGAGE_TASK_NAME))

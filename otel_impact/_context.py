@@ -30,7 +30,7 @@ from ._baggage import context_with_state
 from ._log import log_once, logger
 from ._runtime import get_runtime
 from ._span_write import write_attributes
-from ._state import EMPTY_STATE, MAX_FLAGS, AttributeValue, ImpactState, current_state, valid_flag, valid_tier
+from ._state import EMPTY_STATE, AttributeValue, ImpactState, current_state, valid_flag, valid_tier
 
 
 class ContextScope:
@@ -141,12 +141,12 @@ def set_feature_flag(key: str, variant: str) -> ContextScope:
             )
             return ContextScope(None)
         state = current_state() or EMPTY_STATE
-        if len(state.flags) >= MAX_FLAGS and all(existing != flag[0] for existing, _ in state.flags):
+        if len(state.flags) >= attrs.MAX_FLAGS and all(existing != flag[0] for existing, _ in state.flags):
             log_once(
                 "set_feature_flag:too-many",
                 logging.WARNING,
                 "otel-impact: more than %d feature flags in one request; further flags are not recorded.",
-                MAX_FLAGS,
+                attrs.MAX_FLAGS,
             )
             return ContextScope(None)
         state = state.with_flag(*flag)

@@ -4,9 +4,11 @@ Other code (an instrumentation's ``response_hook``, a library, a colleague) may 
 identity attributes such as ``enduser.id``. `PiiGuardSpanExporter` wraps any span exporter and,
 before each export, replaces the values of the configured attributes on spans, span events,
 links and resources by the keyed pseudonym that `set_customer` would produce for the same ID.
-An ``impact.customer.hash`` whose value is not a pseudonym is treated the same way, and so is
 ``feature_flag.context.id`` (the OpenFeature targeting key on ``feature_flag.evaluation``
-events), whatever the configured list says.
+events) is treated the same way whatever the configured list says, and so is an
+``impact.customer.hash`` whose value is not a pseudonym. These rules are the wire contract's
+(`otel_impact._attributes.raw_identity_keys`), shared with the impact processor's identity
+rewriter.
 
 Without a key a raw value cannot be pseudonymized, so the attribute is removed instead.
 
@@ -29,7 +31,7 @@ from opentelemetry.trace import Link
 
 from . import _attributes as attrs
 from ._log import log_once
-from ._pseudonymize import Pseudonymizer, is_pseudonym
+from ._pseudonymize import Pseudonymizer
 from ._runtime import get_runtime
 
 _UNSET: Any = object()
@@ -39,8 +41,11 @@ class AttributeGuard:
     """Rewrites raw identity values in attribute mappings. Thread-safe; keeps counters."""
 
     def __init__(self, keys: Iterable[str], pseudonymizer: Pseudonymizer | None) -> None:
-        self.keys = frozenset(keys) | frozenset(attrs.ALWAYS_PSEUDONYMIZED)
-        self._watched = self.keys | {attrs.CUSTOMER_HASH}
+        self.keys = frozenset(attrs.raw_identity_keys(keys))
+        """Attributes whose every value is a raw identity."""
+        self.claimed = frozenset(attrs.CLAIMED_PSEUDONYMS)
+        """Attributes whose values must be pseudonyms; other values are raw identities."""
+        self._watched = self.keys | self.claimed
         self._pseudonymizer = pseudonymizer
         self._lock = threading.Lock()
         self.replaced = 0
@@ -55,10 +60,7 @@ class AttributeGuard:
         # Set operations over the keys: `in` on an SDK attribute mapping raises and catches a
         # KeyError per missing key, which made every span stamped by otel-impact cost µs here.
         present = self._watched.intersection(attributes)
-        dirty = [key for key in present if key in self.keys]
-        claimed_hash = attrs.CUSTOMER_HASH in present and attrs.CUSTOMER_HASH not in self.keys
-        if claimed_hash and not is_pseudonym(attributes[attrs.CUSTOMER_HASH]):
-            dirty.append(attrs.CUSTOMER_HASH)
+        dirty = [key for key in present if key in self.keys or not attrs.is_pseudonym(attributes[key])]
         if not dirty:
             return None
         cleaned = dict(attributes)

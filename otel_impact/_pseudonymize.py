@@ -21,7 +21,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
-import re
 from collections.abc import Callable
 from typing import Final, Literal
 
@@ -34,13 +33,6 @@ DEFAULT_ALGORITHM: Final[Algorithm] = "hmac-sha256"
 DEFAULT_MEMO_SIZE: Final = 4096
 MEMO_MAX_ID_BYTES: Final = 256
 """IDs longer than this many bytes are hashed but not memoized, so the memo's memory stays bounded."""
-
-_PSEUDONYM = re.compile(r"\A[0-9a-f]{32}\Z")
-
-
-def is_pseudonym(value: object) -> bool:
-    """True when ``value`` has the shape of a pseudonym: 32 lowercase hex characters."""
-    return isinstance(value, str) and _PSEUDONYM.match(value) is not None
 
 
 def canonical_id_bytes(customer_id: object) -> bytes | None:

@@ -54,41 +54,20 @@ def install_baggage_filter(trust_incoming: bool) -> ImpactBaggageFilter:
 def guard_exporters(provider: TracerProvider, runtime: Runtime | None = None) -> int:
     """Wrap the exporter of each simple or batch span processor of ``provider`` in the PII guard.
 
-    Returns how many exporters are guarded. The SDK has no public way to reach a processor's
-    exporter, so this knows the layouts of the SDK's own processors; processors of other kinds
-    are left alone (wrap their exporter in `PiiGuardSpanExporter` yourself).
+    Returns how many exporters are guarded. Processors of other kinds are left alone (wrap their
+    exporter in `PiiGuardSpanExporter` yourself).
     """
     runtime = runtime or get_runtime()
     guarded = 0
-    for processor in _span_processors(provider):
-        for holder, name in _exporter_slots(processor):
-            exporter = getattr(holder, name, None)
-            if exporter is None:
-                continue
-            if not isinstance(exporter, PiiGuardSpanExporter):
-                setattr(
-                    holder,
-                    name,
-                    PiiGuardSpanExporter(
-                        exporter, attributes=runtime.settings.pii_attributes, pseudonymizer=runtime.pseudonymizer
-                    ),
-                )
-            guarded += 1
+    for holder, name in _sdk_exporter_slots(provider):
+        exporter = getattr(holder, name)
+        if not isinstance(exporter, PiiGuardSpanExporter):
+            guard = PiiGuardSpanExporter(
+                exporter, attributes=runtime.settings.pii_attributes, pseudonymizer=runtime.pseudonymizer
+            )
+            setattr(holder, name, guard)
+        guarded += 1
     return guarded
-
-
-def _span_processors(provider: TracerProvider) -> tuple[Any, ...]:
-    active = getattr(provider, "_active_span_processor", None)
-    return tuple(getattr(active, "_span_processors", ()))
-
-
-def _exporter_slots(processor: Any) -> list[tuple[Any, str]]:
-    inner = getattr(processor, "_batch_processor", None)
-    if inner is not None and "_exporter" in vars(inner):  # BatchSpanProcessor since 1.28
-        return [(inner, "_exporter")]
-    if "span_exporter" in vars(processor):  # SimpleSpanProcessor, and BatchSpanProcessor before 1.28
-        return [(processor, "span_exporter")]
-    return []
 
 
 def add_key_id_to_resource(provider: TracerProvider, runtime: Runtime | None = None) -> bool:
@@ -97,10 +76,51 @@ def add_key_id_to_resource(provider: TracerProvider, runtime: Runtime | None = N
     Returns ``False`` when there is no key or the provider's layout is unknown.
     """
     extra = impact_resource(runtime)
-    if not extra.attributes or not hasattr(provider, "_resource"):
+    if not extra.attributes:
         return False
-    provider._resource = provider.resource.merge(extra)
+    return _sdk_replace_resource(provider, provider.resource.merge(extra))
+
+
+# -- The SDK's private fields ------------------------------------------------------------------
+# The SDK has no public way to list a provider's span processors, to reach a processor's
+# exporter, or to change a provider's resource once it is made; `configure` must do all three on
+# a provider it did not make. These two functions are the only places here that read or write
+# SDK internals. Each checks the layout it expects and does nothing when it differs; the tests
+# in tests/unit/sdk/test_configure.py fail, naming the field, when an SDK upgrade moves one.
+
+
+def _sdk_exporter_slots(provider: TracerProvider) -> list[tuple[Any, str]]:
+    """``(holder, attribute)`` of each exporter of ``provider``'s simple and batch span processors.
+
+    Reads ``TracerProvider._active_span_processor._span_processors``, then per processor
+    ``BatchSpanProcessor._batch_processor._exporter`` (SDK 1.28 and later) or ``span_exporter``
+    (``SimpleSpanProcessor``, and ``BatchSpanProcessor`` before 1.28). Unknown layouts give none.
+    """
+    active = getattr(provider, "_active_span_processor", None)
+    slots: list[tuple[Any, str]] = []
+    for processor in tuple(getattr(active, "_span_processors", ())):
+        inner = getattr(processor, "_batch_processor", None)
+        if inner is not None and _own_fields(inner).get("_exporter") is not None:
+            slots.append((inner, "_exporter"))
+        elif _own_fields(processor).get("span_exporter") is not None:
+            slots.append((processor, "span_exporter"))
+    return slots
+
+
+def _sdk_replace_resource(provider: TracerProvider, resource: Resource) -> bool:
+    """Make ``resource`` ``provider``'s resource (the field behind its read-only ``resource``).
+
+    Returns ``False``, changing nothing, when the provider does not keep it in ``_resource``.
+    """
+    if _own_fields(provider).get("_resource") is not provider.resource:
+        return False
+    provider._resource = resource
     return True
+
+
+def _own_fields(obj: object) -> dict[str, Any]:
+    fields = getattr(obj, "__dict__", None)
+    return fields if isinstance(fields, dict) else {}
 
 
 def configure(

@@ -10,24 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import Final, TypeAlias
 
 from opentelemetry.context import Context, create_key, get_current
 
 from . import _attributes as attrs
-
-if TYPE_CHECKING:
-    from ._task import TaskHandle
+from ._task_handle import TaskHandle
 
 AttributeValue: TypeAlias = "str | bool | int | float | tuple[str, ...]"
 
 STATE_KEY: Final = create_key("otel-impact-state")
-
-MAX_TIER_CHARS: Final = 64
-MAX_TASK_CHARS: Final = 128
-MAX_FLAG_KEY_CHARS: Final = 128
-MAX_FLAG_VARIANT_CHARS: Final = 128
-MAX_FLAGS: Final = 32
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,14 +95,14 @@ def current_state(context: Context | None = None) -> ImpactState | None:
 
 def valid_tier(tier: object) -> str | None:
     """``tier`` when it is a usable tier name, else ``None``."""
-    if isinstance(tier, str) and 0 < len(tier) <= MAX_TIER_CHARS and tier.isprintable():
+    if isinstance(tier, str) and 0 < len(tier) <= attrs.MAX_TIER_LENGTH and tier.isprintable():
         return tier
     return None
 
 
 def valid_task_name(name: object) -> str | None:
     """``name`` when it is a usable task name, else ``None``."""
-    if isinstance(name, str) and 0 < len(name) <= MAX_TASK_CHARS and name.isprintable():
+    if isinstance(name, str) and 0 < len(name) <= attrs.MAX_TASK_NAME_LENGTH and name.isprintable():
         return name
     return None
 
@@ -127,8 +119,8 @@ def valid_flag(key: object, variant: object) -> tuple[str, str] | None:
         variant = str(variant)
     if not isinstance(key, str) or not isinstance(variant, str):
         return None
-    if not (0 < len(key) <= MAX_FLAG_KEY_CHARS) or "=" in key or "," in key or not key.isprintable():
+    if not (0 < len(key) <= attrs.MAX_FLAG_KEY_LENGTH) or "=" in key or "," in key or not key.isprintable():
         return None
-    if not (0 < len(variant) <= MAX_FLAG_VARIANT_CHARS) or "," in variant or not variant.isprintable():
+    if not (0 < len(variant) <= attrs.MAX_FLAG_VARIANT_LENGTH) or "," in variant or not variant.isprintable():
         return None
     return key, variant

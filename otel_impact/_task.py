@@ -23,87 +23,24 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Final, TypeVar, cast
 
 from opentelemetry import context as context_api
 from opentelemetry import trace
-from opentelemetry.trace import SpanKind, Status, StatusCode, TracerProvider
+from opentelemetry.trace import SpanKind, TracerProvider
 
 from . import _attributes as attrs
 from ._baggage import context_with_state
 from ._log import log_once
 from ._state import EMPTY_STATE, current_state, valid_task_name
+from ._task_handle import TaskHandle, valid_task_value
 from .version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-ERROR_TYPE: Final = "error.type"
 _TRACER_NAME: Final = "otel_impact"
-
-
-class TaskHandle:
-    """An open task. Set its outcome or value while it runs.
-
-    ``outcome`` is ``None`` until set explicitly or until the task ends.
-    """
-
-    __slots__ = ("_error_type", "_outcome", "_value", "name", "span")
-
-    def __init__(self, name: str, span: trace.Span, value: float | None) -> None:
-        self.name = name
-        self.span = span
-        self._outcome: str | None = None
-        self._error_type: str | None = None
-        self._value = value
-
-    @property
-    def outcome(self) -> str | None:
-        return self._outcome
-
-    @property
-    def value(self) -> float | None:
-        return self._value
-
-    def succeed(self) -> None:
-        """Mark the task successful, whatever happens next."""
-        self._outcome = attrs.OUTCOME_SUCCESS
-        self._error_type = None
-
-    def fail(self, error_type: str | None = None) -> None:
-        """Mark the task failed. ``error_type`` (low cardinality, no user data) goes to ``error.type``."""
-        self._outcome = attrs.OUTCOME_FAILURE
-        self._error_type = error_type if isinstance(error_type, str) and error_type else None
-
-    def set_value(self, value: float) -> None:
-        """Money at stake in this task, reported as revenue at risk if it fails."""
-        checked = _valid_value(value)
-        if checked is not None:
-            self._value = checked
-
-    def _finish(self, exc: BaseException | None) -> None:
-        span = self.span
-        outcome = self._outcome
-        if outcome is None:
-            outcome = attrs.OUTCOME_FAILURE if exc is not None else attrs.OUTCOME_SUCCESS
-        if not span.is_recording():
-            span.end()
-            return
-        if exc is not None:
-            span.record_exception(exc)
-        finished: dict[str, Any] = {attrs.TASK_OUTCOME: outcome}
-        if self._value is not None:
-            finished[attrs.TASK_VALUE] = self._value
-        if outcome == attrs.OUTCOME_FAILURE:
-            error_type = self._error_type or (type(exc).__qualname__ if exc is not None else None)
-            if error_type:
-                finished[ERROR_TYPE] = error_type
-            # The description names the error type only: exception messages may hold user data.
-            span.set_status(Status(StatusCode.ERROR, error_type or "task failed"))
-        span.set_attributes(finished)
-        span.end()
 
 
 class user_task:
@@ -163,14 +100,15 @@ class user_task:
         if self._handle is not None:
             raise RuntimeError("a user_task object can be entered once; make a new one per use")
         name = valid_task_name(self._name)
-        value = _valid_value(self._value) if self._value is not None else None
+        value = valid_task_value(self._value) if self._value is not None else None
         tracer = trace.get_tracer(_TRACER_NAME, __version__, tracer_provider=self._tracer_provider)
         if name is None:
             log_once(
                 "user_task:name",
                 logging.WARNING,
-                "otel-impact: user_task() got a name that is not a string of 1 to 128 printable characters; "
+                "otel-impact: user_task() got a name that is not a string of 1 to %d printable characters; "
                 "the code runs without a task.",
+                attrs.MAX_TASK_NAME_LENGTH,
             )
             handle = TaskHandle("", trace.INVALID_SPAN, value)
             self._handle = handle
@@ -200,14 +138,3 @@ def current_task() -> TaskHandle | None:
     """The innermost task open in the current context, or ``None``."""
     state = current_state()
     return None if state is None else state.task_handle
-
-
-def _valid_value(value: object) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        log_once(
-            "user_task:value",
-            logging.WARNING,
-            "otel-impact: a task value must be a finite number; it was ignored.",
-        )
-        return None
-    return float(value)

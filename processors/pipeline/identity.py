@@ -4,30 +4,44 @@ A Java or Go service may put a raw ``enduser.id`` on its spans. `IdentityRewrite
 configured attributes' values (on resources, spans, span events and span links) with exactly
 the keyed pseudonym the SDK's ``set_customer`` would give for the same ID and key, so both kinds
 of service count as the same customer. A value that cannot be pseudonymized (a float, a map)
-is removed rather than forwarded raw. If ``impact.customer.hash`` is configured, values that
-already are pseudonyms are left alone.
+is removed rather than forwarded raw.
+
+Which attributes hold raw identities is the wire contract's rule, the one the SDK's PII guard
+follows too (`otel_impact._attributes.raw_identity_keys`): the configured ones plus
+``feature_flag.context.id``; and an ``impact.customer.hash`` whose value is not a pseudonym is
+pseudonymized, while one that is a pseudonym is left alone.
 
 Only requests that carry such an attribute are decoded and re-encoded; the others are forwarded
-as their original bytes. Detection first searches the raw bytes for the key names (in C; a
-request without them is done), then uses the lean view (a map lookup per configured key);
+as their original bytes. Detection first searches the raw bytes (in C): for the raw identity
+key names, and for ``impact.customer.hash`` each occurrence must be followed by a pseudonym, so
+a request from the SDK is done there. Otherwise it uses the lean view (a map lookup per key);
 links are opaque in the view, so their bytes are searched for the key names.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from otel_impact import ConfigurationError, HashKey, Pseudonymizer, is_pseudonym, load_hash_key
+from otel_impact import ConfigurationError, HashKey, Pseudonymizer, load_hash_key
+from otel_impact._attributes import CLAIMED_PSEUDONYMS, PSEUDONYM_PATTERN, is_pseudonym, raw_identity_keys
 from otel_impact._hash_key import read_key_file
 from otel_impact._pseudonymize import ALGORITHMS
 from otel_impact.processors.config import PseudonymizationConfig
 from otel_impact.proto.view import TracesData
 
-CUSTOMER_HASH = "impact.customer.hash"
+_PSEUDONYM_VALUE: Final = re.compile(b"\\x0a\\x20" + PSEUDONYM_PATTERN.pattern.encode())
+"""The undecoded AnyValue bytes of a pseudonym: a string (field 1) of 32 bytes, then the pseudonym."""
+
+
+def _claimed_pseudonym_kv(key: str) -> re.Pattern[bytes]:
+    """``key`` followed by an AnyValue holding a pseudonym, as every OTLP encoder writes a KeyValue
+    (key, then value: field 2, 34 bytes). Starts at the name, not the key's tag: faster to find."""
+    return re.compile(re.escape(key.encode()) + b"\\x12\\x22" + _PSEUDONYM_VALUE.pattern)
 
 
 def build_rewriter(config: PseudonymizationConfig, environ: Mapping[str, str] | None = None) -> IdentityRewriter | None:
@@ -62,12 +76,22 @@ def build_rewriter(config: PseudonymizationConfig, environ: Mapping[str, str] | 
 
 
 class IdentityRewriter:
-    """Finds and rewrites raw identity attributes in OTLP trace requests. Not thread-safe (one event loop)."""
+    """Finds and rewrites raw identity attributes in OTLP trace requests. Not thread-safe (one event loop).
+
+    ``attributes`` are the configured raw identity attributes; the rewriter also watches the
+    ones the wire contract always treats as raw identity or as claimed pseudonyms.
+    """
 
     def __init__(self, attributes: Iterable[str], pseudonymizer: Pseudonymizer) -> None:
-        self.keys = tuple(dict.fromkeys(attributes))
-        self._key_set = frozenset(self.keys)
-        self._key_bytes = tuple(key.encode() for key in self.keys)
+        self.keys = raw_identity_keys(attributes)
+        """Attributes whose every value is a raw identity."""
+        self.claimed = CLAIMED_PSEUDONYMS
+        """Attributes whose values must be pseudonyms; other values are raw identities."""
+        self._raw_keys = frozenset(self.keys)
+        self._watched = self._raw_keys | frozenset(self.claimed)
+        self._key_bytes = tuple(key.encode() for key in (*self.keys, *self.claimed))
+        self._raw_key_bytes = tuple(key.encode() for key in self.keys)
+        self._claim_checks = tuple((key.encode(), _claimed_pseudonym_kv(key)) for key in self.claimed)
         self._pseudonymizer = pseudonymizer
         self.replaced = 0
         self.removed = 0
@@ -77,31 +101,48 @@ class IdentityRewriter:
         return self._pseudonymizer.key_id
 
     def may_need_rewrite(self, data: bytes) -> bool:
-        """A cheap first test on the raw bytes: False when no configured key name occurs at all."""
-        return any(raw in data for raw in self._key_bytes)
+        """A cheap first test on the raw bytes (in C, no decoding).
+
+        False when no raw identity key name occurs at all and each occurrence of a claimed key
+        name is a KeyValue holding a pseudonym (the SDK's ``impact.customer.hash``): the common
+        request then costs a few byte searches, not a walk over its spans.
+        """
+        if any(raw in data for raw in self._raw_key_bytes):
+            return True
+        for name, valid in self._claim_checks:
+            seen = data.count(name)
+            if seen and len(valid.findall(data)) != seen:
+                return True
+        return False
 
     def needs_rewrite(self, view: TracesData) -> bool:
-        """Whether any resource, span, event or link in ``view`` carries a configured attribute."""
-        keys = self.keys
-        key_bytes = self._key_bytes
+        """Whether any resource, span, event or link in ``view`` carries a raw identity."""
         for resource_spans in view.resource_spans:
-            attrs = resource_spans.resource.attributes
-            if any(key in attrs for key in keys):
+            if self._raw_in(resource_spans.resource.attributes):
                 return True
             for scope in resource_spans.scope_spans:
                 for span in scope.spans:
-                    attrs = span.attributes
-                    for key in keys:
-                        if key in attrs:
-                            return True
+                    if self._raw_in(span.attributes):
+                        return True
                     if span.events:
                         for event in span.events:
-                            if any(key in event.attributes for key in keys):
+                            if self._raw_in(event.attributes):
                                 return True
-                    if span.links:
+                    if span.links:  # opaque in the view: any watched key name counts
                         for link in span.links:
-                            if any(raw in link for raw in key_bytes):
+                            if any(raw in link for raw in self._key_bytes):
                                 return True
+        return False
+
+    def _raw_in(self, attrs: Any) -> bool:
+        """Whether a view attribute map holds a raw identity (a raw key, or a claim that is not a pseudonym)."""
+        for key in self.keys:
+            if key in attrs:
+                return True
+        for key in self.claimed:
+            raw = attrs.get(key)
+            if raw is not None and _PSEUDONYM_VALUE.fullmatch(raw) is None:
+                return True
         return False
 
     def rewrite(self, data: bytes) -> tuple[bytes, int, int]:
@@ -126,15 +167,16 @@ class IdentityRewriter:
         return request.SerializeToString(), replaced, removed
 
     def _clean(self, attributes: Any) -> tuple[int, int]:
-        if not any(kv.key in self._key_set for kv in attributes):
+        watched = self._watched
+        if not any(kv.key in watched for kv in attributes):
             return 0, 0
         kept: list[KeyValue] = []
         replaced = removed = 0
         for kv in attributes:
-            if kv.key not in self._key_set:
+            if kv.key not in watched or (kv.key not in self._raw_keys and _is_pseudonym_value(kv.value)):
                 kept.append(kv)
                 continue
-            value = self._pseudonymize(kv.key, kv.value)
+            value = self._pseudonymize(kv.value)
             if value is None:
                 removed += 1
                 continue
@@ -144,27 +186,29 @@ class IdentityRewriter:
         attributes.extend(kept)
         return replaced, removed
 
-    def _pseudonymize(self, key: str, value: AnyValue) -> AnyValue | None:
+    def _pseudonymize(self, value: AnyValue) -> AnyValue | None:
         kind = value.WhichOneof("value")
         if kind == "array_value":
-            items = [self._scalar(key, item) for item in value.array_value.values]
+            items = [self._scalar(item) for item in value.array_value.values]
             kept = [item for item in items if item is not None]
             if not kept:
                 return None
             result = AnyValue()
             result.array_value.values.extend(AnyValue(string_value=item) for item in kept)
             return result
-        scalar = self._scalar(key, value)
+        scalar = self._scalar(value)
         return None if scalar is None else AnyValue(string_value=scalar)
 
-    def _scalar(self, key: str, value: AnyValue) -> str | None:
+    def _scalar(self, value: AnyValue) -> str | None:
         kind = value.WhichOneof("value")
         if kind == "string_value":
-            if key == CUSTOMER_HASH and is_pseudonym(value.string_value):
-                return value.string_value
             return self._pseudonymizer.pseudonymize(value.string_value)
         if kind == "int_value":
             return self._pseudonymizer.pseudonymize(value.int_value)
         if kind == "bytes_value":
             return self._pseudonymizer.pseudonymize(value.bytes_value)
         return None
+
+
+def _is_pseudonym_value(value: AnyValue) -> bool:
+    return value.WhichOneof("value") == "string_value" and is_pseudonym(value.string_value)

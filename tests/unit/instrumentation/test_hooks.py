@@ -396,7 +396,7 @@ def test_grpc_aio_server_is_attributed_inside_the_opentelemetry_server_span(
 
 def test_instrumentor_enables_and_disables(provider: TracerProvider, monkeypatch: pytest.MonkeyPatch) -> None:
 
-    original = FlaskInstrumentor._instrument
+    original = FlaskInstrumentor.instrument
     monkeypatch.setenv("OTEL_IMPACT_CUSTOMER_HEADER", "X-Customer-Id")
     instrumentor = auto.ImpactInstrumentor()
     instrumentor.instrument(tracer_provider=provider)
@@ -405,27 +405,27 @@ def test_instrumentor_enables_and_disables(provider: TracerProvider, monkeypatch
         assert status.enabled
         assert {"flask", "django", "asgi", "wsgi", "grpc_server", "grpc_aio_server"} <= set(status.hooks)
         assert status.openfeature_hook
-        assert FlaskInstrumentor._instrument is not original
+        assert FlaskInstrumentor.instrument is not original
         assert any(type(hook).__name__ == "ImpactFeatureFlagHook" for hook in api.get_hooks())
         assert auto.enable(provider) is status  # idempotent
     finally:
         instrumentor.uninstrument()
     assert auto.status().reason == "disabled"
-    assert FlaskInstrumentor._instrument is original
+    assert FlaskInstrumentor.instrument is original
     assert not any(type(hook).__name__ == "ImpactFeatureFlagHook" for hook in api.get_hooks())
 
 
 def test_a_framework_switched_off_by_name_is_not_armed(
     provider: TracerProvider, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    original = FlaskInstrumentor._instrument
+    original = FlaskInstrumentor.instrument
     monkeypatch.setenv("OTEL_IMPACT_CUSTOMER_HEADER", "X-Customer-Id")
     monkeypatch.setenv("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "flask,grpc_server")
     status = auto.enable(provider)
     try:
         assert status.enabled and "flask" not in status.hooks and "grpc_server" not in status.hooks
         assert {"django", "asgi", "wsgi"} <= set(status.hooks)
-        assert FlaskInstrumentor._instrument is original
+        assert FlaskInstrumentor.instrument is original
     finally:
         auto.disable()
 

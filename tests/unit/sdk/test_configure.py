@@ -14,7 +14,7 @@ from support.canaries import CANARY_EMAIL
 import otel_impact
 from otel_impact import ImpactSpanProcessor, PiiGuardSpanExporter, SdkSettings
 from otel_impact._baggage import ImpactBaggageFilter
-from otel_impact._setup import guard_exporters
+from otel_impact._setup import _sdk_exporter_slots, _sdk_replace_resource, guard_exporters
 
 FORGED = {
     "baggage": "impact.customer.tier=enterprise,impact.customer.hash=" + "a" * 32 + ",other=kept",
@@ -78,3 +78,33 @@ def test_the_resource_detector_entry_point(hash_key: str) -> None:
     (entry,) = [e for e in entry_points(group="opentelemetry_resource_detector") if e.name == "otel_impact"]
     detected = entry.load()().detect()
     assert detected.attributes["impact.hash.key_id"] == otel_impact.impact_resource().attributes["impact.hash.key_id"]
+
+
+def test_the_sdk_still_has_the_layout_configure_reaches_into() -> None:
+    """`configure` reaches SDK fields that have no public API (see `_sdk_exporter_slots` and
+    `_sdk_replace_resource`). When an SDK upgrade moves one, this names it; `configure` then
+    guards no exporter (and warns) or leaves the resource as it is."""
+    provider = TracerProvider(resource=Resource({"service.name": "svc"}), shutdown_on_exit=False)
+    batch_exporter, simple_exporter = InMemorySpanExporter(), InMemorySpanExporter()
+    batch = BatchSpanProcessor(batch_exporter)
+    provider.add_span_processor(batch)
+    provider.add_span_processor(SimpleSpanProcessor(simple_exporter))
+    try:
+        active = getattr(provider, "_active_span_processor", None)
+        assert batch in tuple(getattr(active, "_span_processors", ())), (
+            "opentelemetry-sdk changed shape: TracerProvider._active_span_processor._span_processors "
+            "no longer lists the added span processors"
+        )
+        exporters = [getattr(holder, name) for holder, name in _sdk_exporter_slots(provider)]
+        assert exporters == [batch_exporter, simple_exporter], (
+            "opentelemetry-sdk changed shape: BatchSpanProcessor._batch_processor._exporter or "
+            "SimpleSpanProcessor.span_exporter no longer holds the exporter"
+        )
+        merged = provider.resource.merge(Resource({"impact.hash.key_id": "k"}))
+        assert _sdk_replace_resource(provider, merged), (
+            "opentelemetry-sdk changed shape: TracerProvider keeps its resource elsewhere than in `_resource`"
+        )
+        assert provider.resource is merged
+        assert provider.get_tracer("t").resource is merged  # tracers made later carry it
+    finally:
+        provider.shutdown()

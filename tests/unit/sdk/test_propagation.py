@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import requests
+from opentelemetry import baggage as baggage_api
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.requests import RequestsInstrumentor
 from opentelemetry.sdk.resources import Resource
@@ -14,6 +15,7 @@ from support.processes import service
 
 import otel_impact
 from otel_impact import is_pseudonym
+from otel_impact._baggage import BAGGAGE_CONTEXT_KEY
 
 KEY_ENV = {"OTEL_IMPACT_HASH_KEY": TEST_KEY_HEX}
 
@@ -65,3 +67,14 @@ def test_forged_baggage_is_ignored_by_an_edge_service_that_does_not_trust_it() -
     assert len(spans) == 2
     for span in spans:  # ...and was not believed
         assert not any(key.startswith("impact.") for key in span.attributes)
+
+
+def test_the_api_still_keeps_baggage_where_the_direct_read_looks() -> None:
+    """`_baggage` reads and writes the API's baggage dict under its context key, for speed (one
+    parse per request, one context copy per change), falling back to the public functions when
+    the key is gone. This fails, naming the change, when an API upgrade moves it."""
+    assert BAGGAGE_CONTEXT_KEY is not None, "opentelemetry-api no longer has opentelemetry.baggage._BAGGAGE_KEY"
+    ctx = baggage_api.set_baggage("k", "v")
+    assert dict(ctx.get(BAGGAGE_CONTEXT_KEY) or {}) == {"k": "v"}, (
+        "opentelemetry-api no longer keeps the baggage dict under opentelemetry.baggage._BAGGAGE_KEY"
+    )

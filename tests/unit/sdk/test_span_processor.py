@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 from opentelemetry import baggage, context, trace
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk.trace import SpanLimits, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -173,3 +174,37 @@ def test_writing_onto_a_running_span(monkeypatch: pytest.MonkeyPatch, fast: bool
     assert first.attributes is not None and len(first.attributes) == 4
     assert first.attributes["impact.customer.tier"] == "pro" and first.dropped_attributes == 1
     assert "impact.customer.tier" not in (second.attributes or {})
+
+
+def test_the_sdk_spans_still_have_the_layout_the_span_writer_writes_to() -> None:
+    """Fails when an SDK upgrade changes the span fields `_span_write` writes to directly. The
+    writer then takes the public ``Span.set_attributes`` route (same attributes, slower: the
+    span processor's overhead figures no longer hold); update `_span_write` to the new layout."""
+    provider, _, _ = make_provider()
+    span = provider.get_tracer("t").start_span("s")
+    problem = _span_write.layout_problem(span)
+    span.end()
+    assert problem is None, f"opentelemetry-sdk changed shape: {problem}"
+    assert _span_write.layout_problem(span) is not None  # an ended span is not written to directly
+
+
+@pytest.mark.parametrize("values", [STATE.span_attributes, {"impact.customer.tier": "pro"}, {}])
+def test_a_span_of_another_layout_gets_the_same_attributes_through_the_public_api(values: Any) -> None:
+    """The fallback: a span whose fields are not the known layout is written with ``set_attributes``."""
+
+    class OtherAttributes(BoundedAttributes):  # not exactly the SDK's container: the public route
+        pass
+
+    results = []
+    for changed in (False, True):
+        provider, exporter, _ = make_provider()
+        with provider.get_tracer("t").start_as_current_span("s", attributes={"http.route": "/x"}) as span:
+            if changed:
+                span._attributes = OtherAttributes(  # type: ignore[attr-defined]
+                    maxlen=128, attributes=dict(span.attributes or {}), immutable=False
+                )
+                assert _span_write.layout_problem(span) is not None
+            _span_write.write_starting(span, values)
+            write_attributes(span, {"impact.task.name": "checkout"})
+        results.append(dict(exporter.get_finished_spans()[0].attributes or {}))
+    assert results[0] == results[1] == {"http.route": "/x", **values, "impact.task.name": "checkout"}
