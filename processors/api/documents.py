@@ -18,7 +18,8 @@ from otel_impact.processors.impact_queries import ImpactFigures, ImpactReport
 from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
 from otel_impact.processors.sli.queries import TopCustomers
 from otel_impact.processors.slo.alerts import rfc3339
-from otel_impact.processors.slo.render import bounds_json, transition_json
+from otel_impact.processors.slo.notify import bounds_json
+from otel_impact.processors.slo.render import transition_json
 
 __all__ = ["impact_document", "postmortem_document", "top_customers_document"]
 

@@ -29,7 +29,7 @@ from .alerting_config import AlertingConfig
 from .alerts import ALERT_NAME, Notification, severity_rank
 from .config import SloConfig
 from .evaluate import SegmentEvaluation
-from .render import firing_notification
+from .notify import firing_notification
 
 __all__ = ["TIMELINE_LENGTH", "ActiveAlert", "AlertStates", "AlertTransition"]
 
