@@ -15,20 +15,23 @@ Caches. Spans repeat the same few raw values, so the analyzer remembers what eac
 Every cache is bounded by entries and by key size; a key longer than its limit is decoded each
 time and not remembered, so a hostile value cannot make a cache large:
 
-========================  ============================  ==================  =================
-cache                     key                           entries (when full)  key size
-========================  ============================  ==================  =================
-``_tasks_by_raw``         raw ``impact.task.name``      4096 (emptied)      ≤ 260 bytes
-``_resource_memo``        raw resource key attributes   4096 (emptied)      ≤ 1 KiB in total
-``_status_memo``          raw span status               4096 (no more)      ≤ 256 bytes
-``_http_memo``            raw HTTP status code          4096 (no more)      ≤ 256 bytes
-``_user_texts``           raw user attribute            16384 (emptied)     ≤ 256 bytes
-``TaskState.raw_keys``    raw segment key, per task     4096 (emptied)      ≤ 1 KiB in total
-========================  ============================  ==================  =================
+=======================  ===========================  ===================  ================  ==========
+cache                    key                          entries (when full)  key size          worst case
+=======================  ===========================  ===================  ================  ==========
+``_tasks_by_raw``        raw ``impact.task.name``     4096 (emptied)       ≤ 260 bytes       1.5 MB
+``_resource_memo``       raw resource key attributes  4096 (emptied)       ≤ 1 KiB in total  9 MB
+``_status_memo``         raw span status              4096 (no more)       ≤ 256 bytes       1.5 MB
+``_http_memo``           raw HTTP status code         4096 (no more)       ≤ 256 bytes       1.5 MB
+``_user_texts``          raw user attribute           16384 (emptied)      ≤ 256 bytes       11 MB
+``TaskState.raw_keys``   raw segment key              4096 per task,       ≤ 1 KiB in total  18 MB
+                                                      16384 in all
+                                                      (emptied)
+=======================  ===========================  ===================  ================  ==========
 
-That is at most about 20 MB when every key is at its limit, and about 4 MB in practice (keys of
-a few dozen bytes). The segment reader keeps its own two caches of raw feature-flag values
-(4096 entries each, see `SegmentReader`).
+The worst case is every key at its limit, about 45 MB in all (plus the segment reader's two
+caches of raw ``impact.feature_flags`` values, 4096 entries each with keys ≤ 1 KiB, emptied
+when full: see ``segments.py``); in practice keys are a few dozen bytes and the caches a few
+MB. Per batch, the pending groups hold the batch's own events only.
 """
 
 from __future__ import annotations
@@ -73,6 +76,8 @@ _VALUE_KEY_BYTES: Final = 256
 """The longest raw status, HTTP code or user value the caches remember."""
 _COMPOSITE_KEY_BYTES: Final = 1024
 """The most bytes of raw values a resource key or a segment key may hold to be remembered."""
+_RAW_KEYS_LIMIT: Final = 16384
+"""Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
 PSEUDONYM: Final = re.compile(r"[0-9a-f]{32}")
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 """Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
@@ -100,10 +105,14 @@ class SliAnalyzer:
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
         self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
+        self._raw_keys_held = 0
+        """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
+        pruning empties a task's memo without counting down)."""
 
     def forget_tasks(self) -> None:
         """Drop what the caches know of tasks (after the state's tasks were replaced)."""
         self._tasks_by_raw.clear()
+        self._raw_keys_held = 0
 
     # -- hot path -------------------------------------------------------------------------------
 
@@ -338,9 +347,15 @@ class SliAnalyzer:
         if series is None:
             series = state.new_series(task, values, now) if state.has_room(task) else state.overflow_series(task, now)
         if _key_bytes(key) <= _COMPOSITE_KEY_BYTES:
-            if len(task.raw_keys) >= _MEMO_LIMIT:
+            if self._raw_keys_held >= _RAW_KEYS_LIMIT:
+                for each in state.tasks.values():
+                    each.raw_keys.clear()
+                self._raw_keys_held = 0
+            elif len(task.raw_keys) >= _MEMO_LIMIT:
+                self._raw_keys_held -= len(task.raw_keys)
                 task.raw_keys.clear()
             task.raw_keys[key] = series
+            self._raw_keys_held += 1
         return series
 
 
