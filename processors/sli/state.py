@@ -11,8 +11,8 @@ Everything here runs on the engine's thread (the processor's event loop); nothin
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -30,8 +30,8 @@ __all__ = ["BucketRow", "SeriesRecord", "SliState", "StateError", "StateSnapshot
 
 logger = logging.getLogger("otel_impact.sli")
 
-BucketRow = tuple[int, int, int, bytes]
-"""One saved bucket: ``(tier, slot, stamp, bytes)`` (a count row or a sketch cell)."""
+BucketRow = tuple[int, int, int, int, bytes]
+"""One saved bucket: ``(series id, tier, slot, stamp, bytes)`` (a count row or a sketch cell)."""
 
 
 class StateError(Exception):
@@ -50,11 +50,7 @@ class TaskRecord:
 
 @dataclass(frozen=True)
 class SeriesRecord:
-    """One series as saved: its cumulative totals (array bytes) and buckets.
-
-    In a snapshot from `SliState.take_changes`, ``counts`` and ``sketches`` hold only the buckets
-    changed since the previous one; in a snapshot a store loads, every saved bucket.
-    """
+    """One series as saved, without its buckets: identity and cumulative totals (array bytes)."""
 
     id: int
     task: str
@@ -67,19 +63,25 @@ class SeriesRecord:
     expo_offset: int
     expo_counts: bytes
     expo_zero: int
-    counts: list[BucketRow] = field(default_factory=list)
-    sketches: list[BucketRow] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class StateSnapshot:
-    """The state as plain data: counters, every task's counters, and series."""
+    """The state as plain data: counters, every task's counters, series and their buckets.
+
+    From `SliState.take_changes`: the series and buckets changed since the previous one, in
+    lists. From `StateStore.load`: every saved series, and every saved bucket in ``counts`` and
+    ``sketches``, which are read from the file as they are iterated (so a restore does not hold
+    the whole file in memory): iterate them once, before the store's next call.
+    """
 
     coverage_start_ns: int
     untracked_task_events: int
     task_events: int
     tasks: list[TaskRecord]
     series: list[SeriesRecord]
+    counts: Iterable[BucketRow]
+    sketches: Iterable[BucketRow]
 
 
 class SliState:
@@ -242,6 +244,11 @@ class SliState:
         Marks everything returned as saved (touched series and dirty buckets are cleared).
         """
         touched, self.touched = self.touched, set()
+        counts: list[BucketRow] = []
+        sketches: list[BucketRow] = []
+        for series in touched:
+            counts.extend((series.id, *row) for row in series.counts.take_dirty())
+            sketches.extend((series.id, *cell) for cell in series.sketches.take_dirty())
         return StateSnapshot(
             coverage_start_ns=self.coverage_start_ns,
             untracked_task_events=self.untracked_task_events,
@@ -250,6 +257,8 @@ class SliState:
                 TaskRecord(t.name, t.overflow_events, t.late_clamped, t.future_clamped) for t in self.tasks.values()
             ],
             series=[_record(series) for series in touched],
+            counts=counts,
+            sketches=sketches,
         )
 
     def restore(self, snapshot: StateSnapshot) -> None:
@@ -268,6 +277,7 @@ class SliState:
                 saved.late_clamped,
                 saved.future_clamped,
             )
+        by_id: dict[int, Series] = {}
         for record in sorted(snapshot.series, key=lambda r: r.id):
             if len(record.values) != len(self.reader.names):
                 raise StateError(f"series {record.id} has a segment that does not fit the dimensions")
@@ -279,10 +289,11 @@ class SliState:
             series.expo.offset = record.expo_offset
             series.expo.counts = np.frombuffer(record.expo_counts, dtype=np.int64).copy()
             series.expo.zero_count = record.expo_zero
-            for tier, slot, stamp, row in record.counts:
-                series.counts.load(tier, slot, stamp, row)
-            for tier, slot, stamp, cell in record.sketches:
-                series.sketches.load(tier, slot, stamp, cell)
+            by_id[record.id] = series
+        for series_id, tier, slot, stamp, row in snapshot.counts:
+            _saved(by_id, series_id).counts.load(tier, slot, stamp, row)
+        for series_id, tier, slot, stamp, cell in snapshot.sketches:
+            _saved(by_id, series_id).sketches.load(tier, slot, stamp, cell)
         self.rebuild_volumes()
 
 
@@ -299,9 +310,14 @@ def _record(series: Series) -> SeriesRecord:
         expo_offset=series.expo.offset,
         expo_counts=series.expo.counts.tobytes(),
         expo_zero=series.expo.zero_count,
-        counts=series.counts.take_dirty(),
-        sketches=series.sketches.take_dirty(),
     )
+
+
+def _saved(by_id: dict[int, Series], series_id: int) -> Series:
+    series = by_id.get(series_id)
+    if series is None:
+        raise StateError(f"a bucket refers to series {series_id}, which is not saved")
+    return series
 
 
 def _array(data: bytes, dtype: type[np.generic], size: int) -> npt.NDArray[np.generic]:

@@ -18,6 +18,7 @@ import json
 import logging
 import sqlite3
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
@@ -100,8 +101,8 @@ class StateStore:
     def load(self) -> StateSnapshot | None:
         """The last checkpoint, or ``None`` when the file holds none yet.
 
-        Raises `StateError` (or a ``sqlite3.DatabaseError``, ``ValueError``, ``KeyError``,
-        ``TypeError``: see `RESTORE_ERRORS`) when the content does not read back; the caller then
+        The snapshot's buckets are read as they are iterated. Reading, or restoring the snapshot,
+        raises one of `RESTORE_ERRORS` when the content does not read back; the caller then
         calls `discard`.
         """
         db = self._db
@@ -115,10 +116,6 @@ class StateStore:
                 "SELECT name, overflow_events, late_clamped, future_clamped FROM tasks"
             )
         ]
-        buckets: dict[str, dict[int, list[BucketRow]]] = {"counts": {}, "sketches": {}}
-        for table, column in (("counts", "row"), ("sketches", "cell")):
-            for sid, tier, slot, stamp, data in db.execute(f"SELECT series, tier, slot, stamp, {column} FROM {table}"):
-                buckets[table].setdefault(int(sid), []).append((int(tier), int(slot), int(stamp), bytes(data)))
         series: list[SeriesRecord] = []
         rows = db.execute(
             "SELECT id, task, segment, created_ns, last_ns, cumulative, hist_counts, hist_sum,"
@@ -141,20 +138,21 @@ class StateStore:
                     expo_offset=int(offset),
                     expo_counts=bytes(expo),
                     expo_zero=int(zero),
-                    counts=buckets["counts"].pop(int(sid), []),
-                    sketches=buckets["sketches"].pop(int(sid), []),
                 )
             )
-        for orphans in buckets.values():
-            for sid in orphans:
-                raise StateError(f"a bucket refers to series {sid}, which is not saved")
         return StateSnapshot(
             coverage_start_ns=int(meta["coverage_start_ns"]),
             untracked_task_events=int(counters["untracked_task_events"]),
             task_events=int(counters["task_events"]),
             tasks=tasks,
             series=series,
+            counts=self._buckets("SELECT series, tier, slot, stamp, row FROM counts"),
+            sketches=self._buckets("SELECT series, tier, slot, stamp, cell FROM sketches"),
         )
+
+    def _buckets(self, query: str) -> Iterator[BucketRow]:
+        for sid, tier, slot, stamp, data in self._db.execute(query):
+            yield int(sid), int(tier), int(slot), int(stamp), bytes(data)
 
     def discard(self, error: BaseException) -> None:
         """Move the file aside as corrupt (its content did not restore) and start an empty one."""
@@ -200,13 +198,8 @@ class StateStore:
                         series.expo_zero,
                     ),
                 )
-                db.executemany(
-                    "INSERT OR REPLACE INTO counts VALUES (?, ?, ?, ?, ?)", [(series.id, *row) for row in series.counts]
-                )
-                db.executemany(
-                    "INSERT OR REPLACE INTO sketches VALUES (?, ?, ?, ?, ?)",
-                    [(series.id, *cell) for cell in series.sketches],
-                )
+            db.executemany("INSERT OR REPLACE INTO counts VALUES (?, ?, ?, ?, ?)", changes.counts)
+            db.executemany("INSERT OR REPLACE INTO sketches VALUES (?, ?, ?, ?, ?)", changes.sketches)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

@@ -52,13 +52,13 @@ def test_a_saved_state_loads_back_equal(tmp_path: Path) -> None:
     store = StateStore.open(tmp_path, fingerprint=state.fingerprint())
     store.save(state.take_changes())
     snapshot = store.load()
-    store.close()
     assert snapshot is not None
     assert (snapshot.task_events, snapshot.untracked_task_events) == (state.task_events, 0)
     assert {t.name for t in snapshot.tasks} == {"checkout", "search"}
 
     restored = SliState(CONFIG, now_ns=T0 + 99 * MINUTE)
-    restored.restore(snapshot)
+    restored.restore(snapshot)  # reads the buckets from the file as it goes
+    store.close()
     assert restored.coverage_start_ns == state.coverage_start_ns == T0
     assert restored.task_events == state.task_events == 72
     assert restored.series_count == state.series_count
@@ -80,12 +80,14 @@ def test_a_saved_state_loads_back_equal(tmp_path: Path) -> None:
     assert fresh.id > max(s.id for s in after.values())
 
 
-def test_take_changes_returns_only_what_changed(tmp_path: Path) -> None:
+def test_take_changes_returns_only_what_changed() -> None:
     state = filled_state()
     first = state.take_changes()
-    assert first.series and all(record.counts for record in first.series)
+    assert first.series and first.counts and first.sketches
+    assert {row[0] for row in first.counts} == {record.id for record in first.series}
     again = state.take_changes()
-    assert again.series == [] and again.task_events == first.task_events
+    assert (again.series, again.counts, again.sketches) == ([], [], [])
+    assert again.task_events == first.task_events
     assert {t.name for t in again.tasks} == {"checkout", "search"}  # every task's counters, always
 
 
@@ -104,8 +106,10 @@ def test_a_bucket_of_an_unsaved_series_does_not_load(tmp_path: Path) -> None:
         db.execute("DELETE FROM series WHERE id = (SELECT MIN(id) FROM series)")
     db.close()
     store = StateStore.open(tmp_path, fingerprint=state.fingerprint())
+    snapshot = store.load()
+    assert snapshot is not None
     with pytest.raises(StateError, match="not saved"):
-        store.load()
+        SliState(CONFIG, now_ns=T0).restore(snapshot)
     store.discard(StateError("test"))
     assert store.load() is None
     assert len(list(tmp_path.glob(f"{STATE_FILE}.corrupt-*"))) == 1
@@ -121,6 +125,8 @@ def test_a_snapshot_that_does_not_fit_the_dimensions_does_not_restore() -> None:
         snapshot.task_events,
         snapshot.tasks,
         [type(record)(**{**record.__dict__, "values": (*record.values, "extra")})],
+        [],
+        [],
     )
     with pytest.raises(RESTORE_ERRORS):
         SliState(CONFIG, now_ns=T0).restore(bad)
