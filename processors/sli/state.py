@@ -264,8 +264,9 @@ class SliState:
     def restore(self, snapshot: StateSnapshot) -> None:
         """Load a full snapshot into this freshly built state.
 
-        Raises `StateError` or ``ValueError`` when the snapshot does not fit the layout; the state
-        is then partly filled and must be `reset`.
+        Raises `StateError` or ``ValueError`` when the snapshot does not fit the layout (and
+        whatever iterating its buckets raises, e.g. a store's read errors); the state is then
+        partly filled and must be `reset`.
         """
         self.coverage_start_ns = snapshot.coverage_start_ns
         self.untracked_task_events = snapshot.untracked_task_events
