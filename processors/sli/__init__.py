@@ -6,6 +6,11 @@ bounds, revenue at risk and the most impacted customers. `SliQueries` answers wi
 state (`ImpactQueries`, the contract the SLO engine builds on); ``api.sli_routes`` serves it as JSON,
 `SliCollector` as Prometheus series, and `build_metrics_request` as an OTLP metrics export.
 
+Inside the engine: ``state.SliState`` (tasks, series, counters), ``analyzer.SliAnalyzer`` (the
+per-span hot loop and its bounded caches) and ``store.StateStore`` (SQLite checkpoints of the
+state as ``state.StateSnapshot`` records). Modules import one way: config, sketches -> buckets
+-> aggregates -> tasks -> segments -> state -> analyzer, store -> engine -> queries -> exports.
+
 Wiring it into a server takes a few lines::
 
     config = SliConfig.from_mapping(raw_config.get("sli"))

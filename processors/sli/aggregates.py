@@ -4,7 +4,7 @@ A `Series` holds its time buckets (`CountTiers`, `SketchTiers`) and, for ``/metr
 OTLP export, cumulative counters since it was created: events by outcome, latency-threshold
 hits, revenue at risk, a fixed-bucket latency histogram and an exponential histogram.
 
-The engine's hot loop does not touch any of this per span: it fills a `PendingGroup` per
+The analyzer's hot loop does not touch any of this per span: it fills a `PendingGroup` per
 (series, minute); `BatchArrays` computes what every group of a batch needs in a few numpy calls,
 and `Series.fold` applies each group once per batch.
 """
@@ -15,7 +15,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate, chain
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -24,9 +24,6 @@ from otel_impact.processors.durations import MINUTE_NS
 
 from .buckets import CountTiers, Layout, SketchTiers
 from .sketches import SketchParams
-
-if TYPE_CHECKING:
-    from .tasks import TaskState
 
 __all__ = [
     "COL_BAD",
@@ -57,14 +54,18 @@ once (2 MB); past it, each group is counted on its own."""
 DEFAULT_HISTOGRAM_BOUNDS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+TaskT = TypeVar("TaskT")
+"""The task a pending group belongs to (`TaskState` for the engine; this module never reads it)."""
+
+
 @dataclass(slots=True)
-class PendingGroup:
+class PendingGroup(Generic[TaskT]):
     """One batch's events for one series in one minute (filled by the hot loop).
 
     ``task`` is ``None`` for events of a task that is not tracked (beyond ``max_tasks``).
     """
 
-    task: TaskState | None
+    task: TaskT | None
     series: Series | None
     minute: int
     bad: int = 0
@@ -101,7 +102,7 @@ class BatchArrays:
     """Each group's exponential-histogram counts: (lowest index, counts from it on, zero durations)."""
 
     @classmethod
-    def of(cls, groups: Sequence[PendingGroup]) -> BatchArrays:
+    def of(cls, groups: Sequence[PendingGroup[Any]]) -> BatchArrays:
         """Arrays for ``groups`` (each with at least one event and a series)."""
         sizes = [len(group.durations_ns) for group in groups]
         starts = [0, *accumulate(sizes)]
@@ -113,7 +114,7 @@ class BatchArrays:
 
 
 def _rows(
-    groups: Sequence[PendingGroup], sizes: list[int], ns: npt.NDArray[np.int64], group_of: npt.NDArray[np.intp]
+    groups: Sequence[PendingGroup[Any]], sizes: list[int], ns: npt.NDArray[np.int64], group_of: npt.NDArray[np.intp]
 ) -> tuple[list[npt.NDArray[np.float64]], list[npt.NDArray[np.int64]]]:
     """Count rows and histogram rows of every group, one pass per distinct series layout."""
     count_rows: list[npt.NDArray[np.float64]] = [np.empty(0)] * len(groups)
@@ -280,7 +281,7 @@ class Series:
         self.created_ns = created_ns
         self.last_ns = created_ns
 
-    def fold(self, group: PendingGroup, batch: BatchArrays, index: int) -> None:
+    def fold(self, group: PendingGroup[Any], batch: BatchArrays, index: int) -> None:
         """Apply one pending group, number ``index`` of ``batch``."""
         row = batch.count_rows[index]
         start_ns = group.minute * MINUTE_NS

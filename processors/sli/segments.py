@@ -4,7 +4,7 @@ The hot loop builds an *undecoded* key per task event: the raw AnyValue bytes of
 dimension (from the span, else from its resource), followed, when flag dimensions are
 configured, by one flags part: the raw ``impact.feature_flags`` bytes when they name every
 configured flag, else the variants found in ``feature_flag.evaluation`` span events. Keys
-repeat, so each distinct key is decoded once (`decode`) and memoized per task by the engine.
+repeat, so each distinct key is decoded once (`decode`) and memoized per task by the analyzer.
 
 A missing value is ``unknown``. A flag variant comes from ``impact.feature_flags``
 (``key=variant`` strings) or, failing that, from a ``feature_flag.evaluation`` span event
@@ -27,6 +27,9 @@ FEATURE_FLAGS: Final = "impact.feature_flags"
 FLAG_EVENT: Final = "feature_flag.evaluation"
 MAX_VALUE_LENGTH: Final = 128
 _MEMO_LIMIT: Final = 4096
+"""Entries of each cache of raw ``impact.feature_flags`` values (emptied when full)."""
+_MEMO_KEY_BYTES: Final = 1024
+"""The longest raw ``impact.feature_flags`` value the caches remember; longer ones are parsed each time."""
 
 KeyFunction = Callable[[Any, Any, tuple[Any, ...], Any, int], tuple[Any, ...]]
 """``(span attributes, span, resource values, task, minute) -> (task, minute, *segment key)``.
@@ -90,11 +93,13 @@ class SegmentReader:
         """The flags part of a key when ``raw`` may not name every flag: learn, and read events."""
         if raw is not None and raw not in self._complete:
             parsed = self._parse(raw)
-            if len(self._complete) >= _MEMO_LIMIT:
-                self._complete.clear()
-                self._complete[None] = not self._flags
-            self._complete[raw] = all(flag in parsed for flag in self._flags)
-            if self._complete[raw]:
+            complete = all(flag in parsed for flag in self._flags)
+            if len(raw) <= _MEMO_KEY_BYTES:
+                if len(self._complete) >= _MEMO_LIMIT:
+                    self._complete.clear()
+                    self._complete[None] = not self._flags
+                self._complete[raw] = complete
+            if complete:
                 return raw
         found = dict(self._parse(raw)) if raw is not None else {}
         if span.events:
@@ -116,9 +121,10 @@ class SegmentReader:
                 flag, sep, variant = item.partition("=")
                 if sep and flag:
                     parsed[flag] = variant
-            if len(self._parsed) >= _MEMO_LIMIT:
-                self._parsed.clear()
-            self._parsed[raw] = parsed
+            if len(raw) <= _MEMO_KEY_BYTES:
+                if len(self._parsed) >= _MEMO_LIMIT:
+                    self._parsed.clear()
+                self._parsed[raw] = parsed
         return parsed
 
     # -- decoding (once per distinct key) ---------------------------------------------------------

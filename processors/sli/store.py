@@ -1,4 +1,4 @@
-"""SQLite checkpoints of the SLI engine's state under the state directory.
+"""SQLite checkpoints of the SLI state under the state directory.
 
 One file, ``<state dir>/sli-state.sqlite``. A checkpoint writes only what changed since the
 previous one (touched series, changed buckets and sketch cells) in one transaction, so a crash
@@ -18,17 +18,13 @@ import json
 import logging
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-import numpy as np
+from .state import BucketRow, SeriesRecord, StateError, StateSnapshot, TaskRecord
 
-if TYPE_CHECKING:
-    from .aggregates import Series
-    from .engine import SliEngine
-
-__all__ = ["STATE_FILE", "StateStore"]
+__all__ = ["RESTORE_ERRORS", "STATE_FILE", "StateError", "StateStore"]
 
 logger = logging.getLogger("otel_impact.sli")
 
@@ -51,12 +47,16 @@ CREATE TABLE IF NOT EXISTS sketches (
 """
 
 
-class StateError(Exception):
-    """The state file's content does not restore."""
+RESTORE_ERRORS: Final = (StateError, sqlite3.DatabaseError, ValueError, KeyError, TypeError)
+"""What reading a checkpoint back (`StateStore.load`, `SliState.restore`) raises on bad content."""
 
 
 class StateStore:
-    """The engine's checkpoint file. Use `open`; every method runs on the caller's thread."""
+    """The checkpoint file of an `SliState`, as `StateSnapshot` records.
+
+    Use `open`; every method runs on the caller's thread. The store knows the file format only:
+    it never builds series or tasks (that is `SliState.restore`).
+    """
 
     def __init__(self, path: Path, connection: sqlite3.Connection, fingerprint: str) -> None:
         self.path = path
@@ -96,61 +96,74 @@ class StateStore:
             raise
         return connection
 
-    # -- restore ----------------------------------------------------------------------------------
+    # -- load -----------------------------------------------------------------------------------
 
-    def restore_into(self, engine: SliEngine) -> None:
-        """Load the last checkpoint into a freshly built engine; on bad content, start fresh."""
-        try:
-            self._restore(engine)
-        except (StateError, sqlite3.DatabaseError, ValueError, KeyError, TypeError) as error:
-            engine.reset_state()
-            self._db.close()
-            _move_aside(self.path, "corrupt", f"its content does not restore ({error})")
-            self._db = self._connect(self.path)
+    def load(self) -> StateSnapshot | None:
+        """The last checkpoint, or ``None`` when the file holds none yet.
 
-    def _restore(self, engine: SliEngine) -> None:
+        The snapshot's buckets are read as they are iterated. Reading, or restoring the snapshot,
+        raises one of `RESTORE_ERRORS` when the content does not read back; the caller then
+        calls `discard`.
+        """
         db = self._db
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         if not meta:
-            return
+            return None
         counters = json.loads(meta["counters"])
-        engine.coverage_start_ns = int(meta["coverage_start_ns"])
-        engine.untracked_task_events = int(counters["untracked_task_events"])
-        engine.task_events = int(counters["task_events"])
-        for name, overflow, late, future in db.execute(
-            "SELECT name, overflow_events, late_clamped, future_clamped FROM tasks"
-        ):
-            task = engine.ensure_task(name)
-            task.overflow_events, task.late_clamped, task.future_clamped = int(overflow), int(late), int(future)
-        by_id: dict[int, Series] = {}
+        tasks = [
+            TaskRecord(str(name), int(overflow), int(late), int(future))
+            for name, overflow, late, future in db.execute(
+                "SELECT name, overflow_events, late_clamped, future_clamped FROM tasks"
+            )
+        ]
+        series: list[SeriesRecord] = []
         rows = db.execute(
             "SELECT id, task, segment, created_ns, last_ns, cumulative, hist_counts, hist_sum,"
             " expo_offset, expo_counts, expo_zero FROM series ORDER BY id"
         )
         for sid, task_name, segment, created, last, cumulative, hist, hist_sum, offset, expo, zero in rows:
             values = tuple(json.loads(segment))
-            if len(values) != len(engine.reader.names) or not all(isinstance(v, str) for v in values):
+            if not all(isinstance(v, str) for v in values):
                 raise StateError(f"series {sid} has a segment that does not fit the dimensions")
-            series = engine.new_series(engine.ensure_task(task_name), values, int(created), int(sid))
-            series.last_ns = int(last)
-            series.cumulative[:] = _array(cumulative, np.float64, series.cumulative.size)
-            series.hist_counts[:] = _array(hist, np.int64, series.hist_counts.size)
-            series.hist_sum_s = float(hist_sum)
-            series.expo.offset = int(offset)
-            series.expo.counts = np.frombuffer(expo, dtype=np.int64).copy()
-            series.expo.zero_count = int(zero)
-            by_id[int(sid)] = series
-        for sid, tier, slot, stamp, row in db.execute("SELECT series, tier, slot, stamp, row FROM counts"):
-            _series(by_id, sid).counts.load(int(tier), int(slot), int(stamp), bytes(row))
-        for sid, tier, slot, stamp, cell in db.execute("SELECT series, tier, slot, stamp, cell FROM sketches"):
-            _series(by_id, sid).sketches.load(int(tier), int(slot), int(stamp), bytes(cell))
-        engine.rebuild_volumes()
-        logger.info("restored SLI state: %d series of %d tasks from %s", len(by_id), len(engine.tasks), self.path)
+            series.append(
+                SeriesRecord(
+                    id=int(sid),
+                    task=str(task_name),
+                    values=values,
+                    created_ns=int(created),
+                    last_ns=int(last),
+                    cumulative=bytes(cumulative),
+                    hist_counts=bytes(hist),
+                    hist_sum_s=float(hist_sum),
+                    expo_offset=int(offset),
+                    expo_counts=bytes(expo),
+                    expo_zero=int(zero),
+                )
+            )
+        return StateSnapshot(
+            coverage_start_ns=int(meta["coverage_start_ns"]),
+            untracked_task_events=int(counters["untracked_task_events"]),
+            task_events=int(counters["task_events"]),
+            tasks=tasks,
+            series=series,
+            counts=self._buckets("SELECT series, tier, slot, stamp, row FROM counts"),
+            sketches=self._buckets("SELECT series, tier, slot, stamp, cell FROM sketches"),
+        )
+
+    def _buckets(self, query: str) -> Iterator[BucketRow]:
+        for sid, tier, slot, stamp, data in self._db.execute(query):
+            yield int(sid), int(tier), int(slot), int(stamp), bytes(data)
+
+    def discard(self, error: BaseException) -> None:
+        """Move the file aside as corrupt (its content did not restore) and start an empty one."""
+        self._db.close()
+        _move_aside(self.path, "corrupt", f"its content does not restore ({error})")
+        self._db = self._connect(self.path)
 
     # -- save -------------------------------------------------------------------------------------
 
-    def save(self, engine: SliEngine, touched: Iterable[Series]) -> None:
-        """Write one checkpoint: counters, touched series and their changed buckets."""
+    def save(self, changes: StateSnapshot) -> None:
+        """Write one checkpoint in one transaction: counters, tasks, and the changed series and buckets."""
         started = time.perf_counter()
         db = self._db
         db.execute("BEGIN")
@@ -158,17 +171,17 @@ class StateStore:
             meta = {
                 "schema": SCHEMA_VERSION,
                 "fingerprint": self.fingerprint,
-                "coverage_start_ns": str(engine.coverage_start_ns),
+                "coverage_start_ns": str(changes.coverage_start_ns),
                 "counters": json.dumps(
-                    {"untracked_task_events": engine.untracked_task_events, "task_events": engine.task_events}
+                    {"untracked_task_events": changes.untracked_task_events, "task_events": changes.task_events}
                 ),
             }
             db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", meta.items())
             db.executemany(
                 "INSERT OR REPLACE INTO tasks VALUES (?, ?, ?, ?)",
-                [(t.name, t.overflow_events, t.late_clamped, t.future_clamped) for t in engine.tasks.values()],
+                [(t.name, t.overflow_events, t.late_clamped, t.future_clamped) for t in changes.tasks],
             )
-            for series in touched:
+            for series in changes.series:
                 db.execute(
                     "INSERT OR REPLACE INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
@@ -177,22 +190,16 @@ class StateStore:
                         json.dumps(list(series.values)),
                         series.created_ns,
                         series.last_ns,
-                        series.cumulative.tobytes(),
-                        series.hist_counts.tobytes(),
+                        series.cumulative,
+                        series.hist_counts,
                         series.hist_sum_s,
-                        series.expo.offset,
-                        series.expo.counts.tobytes(),
-                        series.expo.zero_count,
+                        series.expo_offset,
+                        series.expo_counts,
+                        series.expo_zero,
                     ),
                 )
-                db.executemany(
-                    "INSERT OR REPLACE INTO counts VALUES (?, ?, ?, ?, ?)",
-                    [(series.id, *row) for row in series.counts.take_dirty()],
-                )
-                db.executemany(
-                    "INSERT OR REPLACE INTO sketches VALUES (?, ?, ?, ?, ?)",
-                    [(series.id, *cell) for cell in series.sketches.take_dirty()],
-                )
+            db.executemany("INSERT OR REPLACE INTO counts VALUES (?, ?, ?, ?, ?)", changes.counts)
+            db.executemany("INSERT OR REPLACE INTO sketches VALUES (?, ?, ?, ?, ?)", changes.sketches)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -207,20 +214,6 @@ class StateStore:
 
     def close(self) -> None:
         self._db.close()
-
-
-def _series(by_id: dict[int, Series], series_id: int) -> Series:
-    series = by_id.get(int(series_id))
-    if series is None:
-        raise StateError(f"a bucket refers to series {series_id}, which is not saved")
-    return series
-
-
-def _array(data: bytes, dtype: type[np.generic], size: int) -> np.ndarray:
-    array = np.frombuffer(data, dtype=dtype)
-    if array.size != size:
-        raise StateError("a saved array has the wrong length")
-    return array
 
 
 def _move_aside(path: Path, why: str, reason: str) -> None:

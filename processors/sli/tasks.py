@@ -3,7 +3,7 @@
 A span is an event of task X when it carries ``impact.task.name = X`` and is not marked as an
 inherited task span (``impact.task.root = false``), or when it has no task name and matches a
 configured task's ``match`` rules. `TaskState` holds a task's compiled rules, its series and
-its counters; the engine's hot loop reads its fields directly.
+its counters; the analyzer's hot loop reads its fields directly.
 """
 
 from __future__ import annotations
@@ -16,10 +16,15 @@ from .config import SPAN_KINDS, SliConfig, SuccessConfig, TaskConfig, TaskMatch
 if TYPE_CHECKING:
     from .aggregates import Series
 
-__all__ = ["CompiledMatch", "TaskState"]
+__all__ = ["MAX_TASK_NAME_LENGTH", "CompiledMatch", "TaskState"]
 
 OVERFLOW: Final = "_overflow"
 UNKNOWN: Final = "unknown"
+MAX_TASK_NAME_LENGTH: Final = 64
+"""The longest ``impact.task.name`` (in characters) the processor tracks; longer names are not
+task events. The processor's one copy of this limit for spans (``config.TASK_NAME_PATTERN``
+spells the same 64 for configured names). The SDK accepts up to 128
+(``otel_impact._state.MAX_TASK_CHARS``): the two still differ."""
 
 
 class TaskState:

@@ -1,0 +1,368 @@
+"""The SLI hot loop: derive task events from a batch's spans and fold them into an `SliState`.
+
+`SliAnalyzer.analyze(batch)` runs on the processor's event loop for every accepted trace
+request. Its hot loop reads each span's attributes through the lean view (undecoded AnyValue
+bytes), skips spans that are not task events after one or two key tests, and files each event
+into a pending group per (task, segment, minute); the groups are folded into the series' buckets
+and sketches once per batch, with the numpy work done for all groups at once (`BatchArrays`).
+Nothing here raises on bad span data: odd values are counted or read as ``unknown``.
+
+Time: an event's time is its span's end. Ends older than ``lateness`` before the batch's arrival
+are clamped to that bound, ends further than ``future_tolerance`` ahead are clamped to the
+arrival time; both are counted per task (``late_clamped``, ``future_clamped``).
+
+Caches. Spans repeat the same few raw values, so the analyzer remembers what each decodes to.
+Every cache is bounded by entries and by key size; a key longer than its limit is decoded each
+time and not remembered, so a hostile value cannot make a cache large:
+
+=======================  ===========================  ===================  ================  ==========
+cache                    key                          entries (when full)  key size          worst case
+=======================  ===========================  ===================  ================  ==========
+``_tasks_by_raw``        raw ``impact.task.name``     4096 (emptied)       ≤ 260 bytes       1.5 MB
+``_resource_memo``       raw resource key attributes  4096 (emptied)       ≤ 1 KiB in total  9 MB
+``_status_memo``         raw span status              4096 (no more)       ≤ 256 bytes       1.5 MB
+``_http_memo``           raw HTTP status code         4096 (no more)       ≤ 256 bytes       1.5 MB
+``_user_texts``          raw user attribute           16384 (emptied)      ≤ 256 bytes       11 MB
+``TaskState.raw_keys``   raw segment key              4096 per task,       ≤ 1 KiB in total  18 MB
+                                                      16384 in all
+                                                      (emptied)
+=======================  ===========================  ===================  ================  ==========
+
+The worst case is every key at its limit, about 45 MB in all (plus the segment reader's two
+caches of raw ``impact.feature_flags`` values, 4096 entries each with keys ≤ 1 KiB, emptied
+when full: see ``segments.py``); in practice keys are a few dozen bytes and the caches a few
+MB. Per batch, the pending groups hold the batch's own events only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Final
+
+from otel_impact._attributes import TASK_NAME, TASK_OUTCOME, TASK_ROOT, TASK_VALUE
+from otel_impact.processors.batch import TraceBatch
+from otel_impact.processors.durations import MINUTE_NS
+from otel_impact.proto import view
+
+from .aggregates import BatchArrays, PendingGroup, Series
+from .segments import _text
+from .state import SliState
+from .tasks import MAX_TASK_NAME_LENGTH, CompiledMatch, TaskState, compile_matches
+
+__all__ = ["NOT_A_PSEUDONYM", "SliAnalyzer"]
+
+logger = logging.getLogger("otel_impact.sli")
+
+HTTP_STATUS: Final = "http.response.status_code"
+HTTP_STATUS_OLD: Final = "http.status_code"
+ERROR_TYPE: Final = "error.type"
+HTTP_ROUTE: Final = "http.route"
+SERVICE_NAME: Final = "service.name"
+STATUS_ERROR: Final = 2
+# AnyValue bytes: bool false, and the strings "false", "success", "failure".
+_NOT_ROOT_BOOL: Final = b"\x10\x00"
+_NOT_ROOT_STR: Final = b"\x0a\x05false"
+_NOT_ROOT: Final = (_NOT_ROOT_BOOL, _NOT_ROOT_STR)
+_SUCCESS: Final = b"\x0a\x07success"
+_FAILURE: Final = b"\x0a\x07failure"
+_MEMO_LIMIT: Final = 4096
+"""Entries of each cache but the user texts (see the module docstring)."""
+_USER_MEMO_LIMIT: Final = 16384
+"""Distinct user values whose text is remembered (about 4 MB); the memo is emptied when full."""
+_TASK_KEY_BYTES: Final = 4 * MAX_TASK_NAME_LENGTH + 4
+"""The longest raw task name worth remembering: the longest valid name in UTF-8, plus its header."""
+_VALUE_KEY_BYTES: Final = 256
+"""The longest raw status, HTTP code or user value the caches remember."""
+_COMPOSITE_KEY_BYTES: Final = 1024
+"""The most bytes of raw values a resource key or a segment key may hold to be remembered."""
+_RAW_KEYS_LIMIT: Final = 16384
+"""Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
+PSEUDONYM: Final = re.compile(r"[0-9a-f]{32}")
+NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
+"""Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
+
+PendingGroups = dict[tuple[Any, ...], PendingGroup[TaskState]]
+
+
+class SliAnalyzer:
+    """Folds trace batches into ``state``. See the module docstring for the contract and the caches."""
+
+    def __init__(self, state: SliState) -> None:
+        config = state.config
+        self.state = state
+        self.config = config
+        self.reader = state.reader
+        self.batches = 0
+        self.errors = 0
+        """Batches whose analysis failed (a bug; the batch is still forwarded)."""
+        self._tasks_by_raw: dict[bytes, TaskState | None] = {}
+        self._matches = compile_matches(config)
+        self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
+        self._http_memo: dict[bytes, int] = {}
+        self._status_memo: dict[bytes, int] = {}
+        self._user_texts: dict[bytes, str] = {}
+        self._lateness_ns = round(config.lateness_s * 1e9)
+        self._future_ns = round(config.future_tolerance_s * 1e9)
+        self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
+        self._raw_keys_held = 0
+        """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
+        pruning empties a task's memo without counting down)."""
+
+    def forget_tasks(self) -> None:
+        """Drop what the caches know of tasks (after the state's tasks were replaced)."""
+        self._tasks_by_raw.clear()
+        self._raw_keys_held = 0
+
+    # -- hot path -------------------------------------------------------------------------------
+
+    def analyze(self, batch: TraceBatch) -> None:
+        """Fold one batch's task events in. Never raises: errors are counted and logged."""
+        if not self.config.enabled:
+            return
+        try:
+            pending = self._collect(batch)
+            self._fold(pending)
+        except Exception:  # a bug must not cost the batch its forwarding
+            self.errors += 1
+            logger.exception(
+                "SLI analysis failed for a batch of %d spans; the batch is still forwarded", batch.span_count
+            )
+        self.batches += 1
+
+    def _collect(self, batch: TraceBatch) -> PendingGroups:
+        # Attributes are read as ``attrs[key] if key in attrs``: two container calls that cost
+        # less together than one ``attrs.get`` (whose argument parsing dominates), and a missing
+        # key costs only the ``in``. Events are grouped by (task, minute, *segment key).
+        now = batch.received_ns
+        low = now - self._lateness_ns
+        high = now + self._future_ns
+        pending: PendingGroups = {}
+        key_of = self.reader.key
+        user_key = self.config.user_attribute
+        http_memo = self._http_memo
+        status_memo = self._status_memo
+        untracked = 0
+        for resource_spans in batch.view.resource_spans:
+            resource_values, matches = self._resource_context(resource_spans.resource.attributes)
+            for scope_spans in resource_spans.scope_spans:
+                for span in scope_spans.spans:
+                    attrs = span.attributes
+                    if TASK_NAME in attrs:
+                        if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
+                            continue
+                        task_ref: Any = attrs[TASK_NAME]
+                    elif matches:
+                        task_ref = self._match(span, attrs, matches)
+                        if task_ref is None:
+                            continue
+                    else:
+                        continue
+                    end = span.end_time_unix_nano
+                    duration = end - span.start_time_unix_nano
+                    if duration < 0:
+                        duration = 0
+                    clamped = 0
+                    if end < low:
+                        end, clamped = low, 1
+                    elif end > high:
+                        end, clamped = now, 2
+                    minute = end // MINUTE_NS
+                    pending_key = key_of(attrs, span, resource_values, task_ref, minute)
+                    group = pending.get(pending_key)
+                    if group is None:
+                        group = pending[pending_key] = self._group_for(task_ref, pending_key[2:], minute, now)
+                    task = group.task
+                    if task is None:
+                        untracked += 1
+                        continue
+                    if clamped:
+                        if clamped == 1:
+                            task.late_clamped += 1
+                        else:
+                            task.future_clamped += 1
+                    raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
+                    if raw_outcome == _FAILURE:
+                        bad = True
+                    elif raw_outcome == _SUCCESS:
+                        bad = False
+                    else:
+                        bad = False
+                        if task.status_error:
+                            status = span.status
+                            if status:
+                                code = status_memo.get(status)
+                                if code is None:
+                                    code = self._status_code(status)
+                                bad = code == STATUS_ERROR
+                        if not bad:
+                            raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
+                            if not raw_http and HTTP_STATUS_OLD in attrs:
+                                raw_http = attrs[HTTP_STATUS_OLD]
+                            if raw_http is not None:
+                                code = http_memo.get(raw_http)
+                                if code is None:
+                                    code = self._http_code(raw_http)
+                                bad = code in task.http_bad_codes
+                            if not bad and task.slow_ns is not None and duration > task.slow_ns:
+                                bad = True
+                        if task.has_error_rules:
+                            decided = task.bad_error_type(view.decode_str(attrs.get(ERROR_TYPE)))
+                            if decided is not None:
+                                bad = decided
+                    group.durations_ns.append(duration)
+                    if user_key in attrs:
+                        raw_user = attrs[user_key]
+                        group.users.add(raw_user)
+                    else:
+                        raw_user = None
+                    if bad:
+                        group.bad += 1
+                        value = view.decode_double(attrs.get(TASK_VALUE))
+                        group.revenue += task.default_value if value is None or value != value else value
+                        if raw_user is not None:
+                            group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
+        self.state.untracked_task_events += untracked
+        return pending
+
+    def _group_for(self, task_ref: Any, key: object, minute: int, now: int) -> PendingGroup[TaskState]:
+        """A new pending group for a (task, segment key, minute) first seen in this batch."""
+        if isinstance(task_ref, TaskState):
+            task: TaskState | None = task_ref
+        else:
+            task = self._tasks_by_raw.get(task_ref)
+            if task is None and task_ref not in self._tasks_by_raw:
+                task = self._task_for_raw(task_ref)
+        if task is None:
+            return PendingGroup(None, None, minute)
+        series = task.raw_keys.get(key)
+        if series is None:
+            series = self._series_for(task, key, now)
+        return PendingGroup(task, series, minute)
+
+    def _fold(self, pending: PendingGroups) -> None:
+        groups = [group for group in pending.values() if group.durations_ns]
+        if not groups:
+            return
+        batch = BatchArrays.of(groups)
+        user_text = self._user_texts
+        touched = self.state.touched
+        offset = 0
+        for index, group in enumerate(groups):
+            task, series = group.task, group.series
+            assert task is not None and series is not None
+            count = len(group.durations_ns)
+            users = {user_text.get(raw) or self._user_text(raw) for raw in group.users}
+            users.discard("")
+            bad_users: dict[str, int] = {}
+            top_keys: dict[str, int] = {}
+            for raw, bad_count in group.bad_users.items():
+                user = user_text.get(raw) or self._user_text(raw)
+                if not user:
+                    continue
+                bad_users[user] = bad_users.get(user, 0) + bad_count
+                top = user if PSEUDONYM.fullmatch(user) else NOT_A_PSEUDONYM
+                top_keys[top] = top_keys.get(top, 0) + bad_count
+            group.users, group.bad_users, group.top_keys = users, bad_users, top_keys
+            series.fold(group, batch, index)
+            offset += count
+            task.volume[group.minute] = task.volume.get(group.minute, 0) + count
+            if series is task.overflow_series:
+                task.overflow_events += count
+            touched.add(series)
+        self.state.task_events += offset
+
+    # -- cache misses: tasks, series, resources, values ------------------------------------------
+
+    def _resource_context(self, attributes: Any) -> tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]:
+        get = attributes.get
+        memo_key = tuple(get(key) for key in self._resource_keys)
+        context = self._resource_memo.get(memo_key)
+        if context is None:
+            service = view.decode_str(memo_key[0])
+            matches = tuple(m for m in self._matches if m.applies_to_service(service))
+            context = (self.reader.resource_values(attributes), matches)
+            if _key_bytes(memo_key) <= _COMPOSITE_KEY_BYTES:
+                if len(self._resource_memo) >= _MEMO_LIMIT:
+                    self._resource_memo.clear()
+                self._resource_memo[memo_key] = context
+        return context
+
+    def _match(self, span: Any, attrs: Any, matches: tuple[CompiledMatch, ...]) -> TaskState | None:
+        kind = span.kind
+        name = span.name
+        route = None
+        for match in matches:
+            if match.http_routes and route is None:
+                route = view.decode_str(attrs.get(HTTP_ROUTE))
+            if match.matches(kind, name, route):
+                return self.state.tasks.get(match.task)
+        return None
+
+    def _user_text(self, raw: bytes) -> str:
+        """A user attribute's value as text (memoized: the same customers come back batch after batch)."""
+        if raw and raw[0] == 0x0A and len(raw) > 1 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
+            text = raw[2:].decode("utf-8", "replace")
+        else:
+            text = _text(raw) if raw else ""
+        if len(raw) <= _VALUE_KEY_BYTES:
+            if len(self._user_texts) >= _USER_MEMO_LIMIT:
+                self._user_texts.clear()
+            self._user_texts[raw] = text
+        return text
+
+    def _status_code(self, raw: bytes) -> int:
+        code = view.status_code(raw)
+        if len(self._status_memo) < _MEMO_LIMIT and len(raw) <= _VALUE_KEY_BYTES:
+            self._status_memo[raw] = code
+        return code
+
+    def _http_code(self, raw: bytes) -> int:
+        code = view.decode_int(raw)
+        if code is None:
+            text = view.decode_str(raw)
+            code = int(text) if text is not None and text.isdigit() and len(text) <= 3 else 0
+        if len(self._http_memo) < _MEMO_LIMIT and len(raw) <= _VALUE_KEY_BYTES:
+            self._http_memo[raw] = code
+        return code
+
+    def _task_for_raw(self, raw: bytes) -> TaskState | None:
+        name = view.decode_str(raw)
+        task = None
+        state = self.state
+        if name is not None and 0 < len(name) <= MAX_TASK_NAME_LENGTH:
+            task = state.tasks.get(name)
+            if task is None and self.config.auto_tasks and len(state.tasks) < self.config.max_tasks:
+                task = state.ensure_task(name)
+        if len(raw) <= _TASK_KEY_BYTES:
+            if len(self._tasks_by_raw) >= _MEMO_LIMIT:
+                self._tasks_by_raw.clear()
+            self._tasks_by_raw[raw] = task
+        return task
+
+    def _series_for(self, task: TaskState, key: object, now: int) -> Series:
+        state = self.state
+        values = self.reader.decode(key)
+        series = task.series.get(values)
+        if series is None:
+            series = state.new_series(task, values, now) if state.has_room(task) else state.overflow_series(task, now)
+        if _key_bytes(key) <= _COMPOSITE_KEY_BYTES:
+            if self._raw_keys_held >= _RAW_KEYS_LIMIT:
+                for each in state.tasks.values():
+                    each.raw_keys.clear()
+                self._raw_keys_held = 0
+            elif len(task.raw_keys) >= _MEMO_LIMIT:
+                self._raw_keys_held -= len(task.raw_keys)
+                task.raw_keys.clear()
+            task.raw_keys[key] = series
+            self._raw_keys_held += 1
+        return series
+
+
+def _key_bytes(key: object) -> int:
+    """Bytes of raw values (and text) in a cache key: a value, or a tuple of values and tuples."""
+    if isinstance(key, bytes | str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_key_bytes(part) for part in key)
+    return 0
