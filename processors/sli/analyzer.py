@@ -37,10 +37,17 @@ MB. Per batch, the pending groups hold the batch's own events only.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any, Final
 
-from otel_impact._attributes import TASK_NAME, TASK_OUTCOME, TASK_ROOT, TASK_VALUE
+from otel_impact._attributes import (
+    ERROR_TYPE,
+    MAX_TASK_NAME_LENGTH,
+    PSEUDONYM_PATTERN,
+    TASK_NAME,
+    TASK_OUTCOME,
+    TASK_ROOT,
+    TASK_VALUE,
+)
 from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import view
@@ -48,7 +55,7 @@ from otel_impact.proto import view
 from .aggregates import BatchArrays, PendingGroup, Series
 from .segments import _text
 from .state import SliState
-from .tasks import MAX_TASK_NAME_LENGTH, CompiledMatch, TaskState, compile_matches
+from .tasks import CompiledMatch, TaskState, compile_matches
 
 __all__ = ["NOT_A_PSEUDONYM", "SliAnalyzer"]
 
@@ -56,7 +63,6 @@ logger = logging.getLogger("otel_impact.sli")
 
 HTTP_STATUS: Final = "http.response.status_code"
 HTTP_STATUS_OLD: Final = "http.status_code"
-ERROR_TYPE: Final = "error.type"
 HTTP_ROUTE: Final = "http.route"
 SERVICE_NAME: Final = "service.name"
 STATUS_ERROR: Final = 2
@@ -78,7 +84,6 @@ _COMPOSITE_KEY_BYTES: Final = 1024
 """The most bytes of raw values a resource key or a segment key may hold to be remembered."""
 _RAW_KEYS_LIMIT: Final = 16384
 """Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
-PSEUDONYM: Final = re.compile(r"[0-9a-f]{32}")
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 """Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
 
@@ -261,7 +266,7 @@ class SliAnalyzer:
                 if not user:
                     continue
                 bad_users[user] = bad_users.get(user, 0) + bad_count
-                top = user if PSEUDONYM.fullmatch(user) else NOT_A_PSEUDONYM
+                top = user if PSEUDONYM_PATTERN.fullmatch(user) else NOT_A_PSEUDONYM
                 top_keys[top] = top_keys.get(top, 0) + bad_count
             group.users, group.bad_users, group.top_keys = users, bad_users, top_keys
             series.fold(group, batch, index)

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
+from otel_impact._attributes import MAX_TASK_NAME_LENGTH
 from otel_impact.processors.config import Fields, Problems
 
 from .config_entries import (
@@ -62,7 +63,7 @@ __all__ = [
 
 SECTION: Final = "sli"
 NAME_PATTERN: Final = re.compile(r"[a-z_][a-z0-9_]*")
-TASK_NAME_PATTERN: Final = re.compile(r"[\w.:/-]{1,64}")
+TASK_NAME_PATTERN: Final = re.compile(rf"[\w.:/-]{{1,{MAX_TASK_NAME_LENGTH}}}")
 RESERVED_DIMENSIONS: Final = frozenset({"task", "outcome", "threshold", "window", "bound", "le"})
 
 
@@ -131,7 +132,7 @@ class SliConfig:
                 problems.add(
                     f"{where}.name",
                     f"{task.name!r} is not a task name",
-                    "use 1-64 letters, digits, '.', '_', ':', '/', '-'",
+                    f"use 1-{MAX_TASK_NAME_LENGTH} letters, digits, '.', '_', ':', '/', '-'",
                 )
             if task.name in names:
                 problems.add(f"{where}.name", f"task {task.name!r} is defined twice", "merge the entries")

@@ -16,15 +16,10 @@ from .config import SPAN_KINDS, SliConfig, SuccessConfig, TaskConfig, TaskMatch
 if TYPE_CHECKING:
     from .aggregates import Series
 
-__all__ = ["MAX_TASK_NAME_LENGTH", "CompiledMatch", "TaskState"]
+__all__ = ["CompiledMatch", "TaskState"]
 
 OVERFLOW: Final = "_overflow"
 UNKNOWN: Final = "unknown"
-MAX_TASK_NAME_LENGTH: Final = 64
-"""The longest ``impact.task.name`` (in characters) the processor tracks; longer names are not
-task events. The processor's one copy of this limit for spans (``config.TASK_NAME_PATTERN``
-spells the same 64 for configured names). The SDK accepts up to 128
-(``otel_impact._state.MAX_TASK_CHARS``): the two still differ."""
 
 
 class TaskState:

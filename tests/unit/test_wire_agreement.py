@@ -146,10 +146,6 @@ def test_the_sdk_accepts_task_names_up_to_the_wire_limit() -> None:
     assert valid_task_name(longest + "t") is None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the SLI engine's task-name limit is to be read from otel_impact._attributes.MAX_TASK_NAME_LENGTH",
-)
 def test_the_processor_counts_every_task_name_the_sdk_accepts(hash_key: str) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
