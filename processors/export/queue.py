@@ -240,7 +240,7 @@ class PersistentQueue(SendQueue):
         try:
             self._rewrite_inflight(sorted(self._sent))
         except OSError as error:
-            self.health.failed(error, "the in-flight log")
+            self.health.failed(error, request=False)
         if seqs:
             logger.info(
                 "otel-impact: restored %d queued requests (%d spans, %d possibly sent before) from %s",
@@ -321,7 +321,7 @@ class PersistentQueue(SendQueue):
         except OSError as error:
             with contextlib.suppress(OSError):
                 os.unlink(path if placed else unfinished)
-            self.health.failed(error, "a request")
+            self.health.failed(error)
             raise
         self.health.succeeded()
 
@@ -341,7 +341,7 @@ class PersistentQueue(SendQueue):
             # The marks only flag possible duplicates after a crash: delivery goes on without them.
             with contextlib.suppress(OSError):
                 self._inflight.truncate(end)  # no half record: later ones stay aligned
-            self.health.failed(error, "the in-flight log")
+            self.health.failed(error, request=False)
             return
         if self._inflight.tell() > _INFLIGHT_LOG_COMPACT_BYTES:
             self._compact_inflight()
@@ -351,7 +351,7 @@ class PersistentQueue(SendQueue):
         try:
             self._rewrite_inflight(sorted(self._sent))
         except OSError as error:
-            self.health.failed(error, "the in-flight log")
+            self.health.failed(error, request=False)
         self._inflight = open(os.path.join(self.directory, _INFLIGHT_LOG), "ab", buffering=0)  # noqa: SIM115
 
     def _forget(self, item: QueueItem) -> None:

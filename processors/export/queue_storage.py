@@ -85,27 +85,38 @@ class StorageHealth:
         """Failed writes by reason since start (the keys never change)."""
         self._since: float | None = None
         self._failed = 0
+        self._refused = 0
 
     @property
     def failing(self) -> bool:
         """Whether the last write of a request failed (an outage is going on)."""
         return self._since is not None
 
-    def failed(self, error: OSError, what: str) -> None:
-        """Count a failed write of ``what``; the first of an outage is logged."""
+    def failed(self, error: OSError, *, request: bool = True) -> None:
+        """Count a failed write: of a ``request`` (refused to its sender) or of the in-flight log.
+
+        The first failure of an outage is logged; the outage ends at the next request written whole.
+        """
         reason = storage_error_reason(error)
         self.errors[reason] += 1
         self._failed += 1
-        if self._since is None:
-            self._since = self._monotonic()
-            logger.error(
-                "otel-impact: cannot write %s of the persistent queue in %s (%s: %s); senders are told to "
-                "retry until writes succeed again; counted in otel_impact_queue_storage_errors_total",
-                what,
-                self.directory,
-                reason,
-                error,
-            )
+        self._refused += request
+        if self._since is not None:
+            return
+        self._since = self._monotonic()
+        if request:
+            consequence = "senders are told to retry until writes succeed again"
+        else:
+            consequence = "delivery goes on, but requests sent meanwhile are not marked as possible duplicates"
+        logger.error(
+            "otel-impact: cannot write %s of the persistent queue in %s (%s: %s); %s; "
+            "counted in otel_impact_queue_storage_errors_total",
+            "a request" if request else "the in-flight log",
+            self.directory,
+            reason,
+            error,
+            consequence,
+        )
 
     def succeeded(self) -> None:
         """Note a request written whole; ends an outage (logged with its duration and failed writes)."""
@@ -114,13 +125,15 @@ class StorageHealth:
         duration = self._monotonic() - self._since
         logger.warning(
             "otel-impact: the persistent queue in %s is writable again after %.1fs; %d writes failed meanwhile "
-            "(their senders were told to retry)",
+            "(%d requests refused: their senders were told to retry)",
             self.directory,
             duration,
             self._failed,
+            self._refused,
         )
         self._since = None
         self._failed = 0
+        self._refused = 0
 
 
 def set_aside(directory: str, name: str) -> str | None:

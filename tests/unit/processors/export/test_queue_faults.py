@@ -273,3 +273,25 @@ def test_through_the_pipeline_a_full_disk_rejects_for_retry_then_heals_and_the_b
     assert sample(accounting, "otel_impact_exporter_dropped_requests_total", exporter=name, reason="corrupt_file") == 1
     left, right = books(accounting, name)
     assert left == right == 17
+
+
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends_with_its_duration(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    now = [100.0]
+    health = queue_storage.StorageHealth("queue-dir", monotonic=lambda: now[0])
+    with caplog.at_level(logging.INFO, logger="otel_impact.processor"):
+        health.succeeded()  # no outage: nothing to say
+        health.failed(OSError(errno.ENOSPC, "No space left on device"), request=False)
+        for _ in range(4):
+            now[0] += 10
+            health.failed(OSError(errno.ENOSPC, "No space left on device"))
+        health.failed(OSError(errno.EROFS, "Read-only file system"))
+        now[0] += 2.5
+        health.succeeded()
+        health.succeeded()
+    assert health.errors == {"no_space": 5, "short_write": 0, "read_only": 1, "permission": 0, "io_error": 0}
+    assert [record.levelname for record in caplog.records] == ["ERROR", "WARNING"]
+    started, ended = (record.getMessage() for record in caplog.records)
+    assert "the in-flight log" in started and "no_space" in started
+    assert "after 42.5s" in ended and "6 writes failed" in ended and "5 requests refused" in ended
