@@ -6,9 +6,13 @@ For each downstream exporter ``e``, at any moment::
         = sent_spans{e} + dropped_spans{e} + queue_spans{e}
 
 and ``received_spans`` = accepted + rejected (rejected-to-sender, who keeps and retries them).
-``restored`` is what a persistent queue brought back from disk at start; ``dropped`` is data
-given up *explicitly* (a downstream refused it permanently, retries ran past
-``max_elapsed_time``, or the drain deadline passed without a persistent queue), by reason.
+``restored`` is what a persistent queue found on disk at start; ``dropped`` is data given up
+*explicitly* (a downstream refused it permanently, retries ran past ``max_elapsed_time``, the
+drain deadline passed without a persistent queue, or a queue file was corrupt at start), by
+reason. A corrupt file's spans were accepted in an earlier run: they count as restored and as
+dropped with reason ``corrupt_file`` (as far as its header tells; a file whose header is
+unreadable counts as one dropped request with 0 spans). A write the persistent queue could not
+make rejects the request to the sender (``storage_error``), so a full disk leaves the books.
 Nothing else leaves the books. Requests are counted alongside spans; a request whose body
 cannot be parsed is rejected before its spans are known, so it counts as a request only.
 
@@ -18,9 +22,46 @@ All metric names start with ``otel_impact_``. The registry is injected (a fresh
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+DROP_REASONS = ("permanent_error", "max_elapsed_time", "shutdown", "corrupt_file")
+"""The ``reason`` values of ``otel_impact_exporter_dropped_spans`` and ``_requests``."""
+
+
+class StorageErrors(Collector):
+    """``otel_impact_queue_storage_errors_total{exporter,reason}``, read from each persistent queue's tally.
+
+    A queue counts its failed writes in a plain mapping with fixed keys (no Prometheus inside the
+    queue); the scrape copies it. Each failed write made a request fail: its sender was told to
+    retry (``storage_error``), so these are not losses.
+    """
+
+    NAME = "otel_impact_queue_storage_errors"
+    DOCUMENTATION = "Writes the persistent queue could not make (the sender was told to retry), by reason."
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._tallies: dict[str, Mapping[str, int]] = {}
+        registry.register(self)
+
+    def watch(self, exporter: str, tally: Mapping[str, int]) -> None:
+        """Expose ``tally`` (reason → failed writes, keys fixed) for ``exporter``."""
+        self._tallies = {**self._tallies, exporter: tally}
+
+    def describe(self) -> Iterable[Metric]:
+        return [CounterMetricFamily(self.NAME, self.DOCUMENTATION, labels=("exporter", "reason"))]
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.NAME, self.DOCUMENTATION, labels=("exporter", "reason"))
+        for exporter, tally in self._tallies.items():
+            for reason, count in dict(tally).items():
+                family.add_metric((exporter, reason), count)
+        return [family]
 
 
 class Accounting:
@@ -87,7 +128,7 @@ class Accounting:
         )
         self.dropped_spans = Counter(
             "otel_impact_exporter_dropped_spans",
-            "Spans given up explicitly, by reason: permanent_error, max_elapsed_time, shutdown.",
+            "Spans given up explicitly, by reason: permanent_error, max_elapsed_time, shutdown, corrupt_file.",
             ["exporter", "reason"],
             registry=r,
         )
@@ -133,7 +174,7 @@ class Accounting:
         )
         self.restored_spans = Counter(
             "otel_impact_queue_restored_spans",
-            "Spans a persistent queue brought back from disk at start.",
+            "Spans a persistent queue found on disk at start (those of corrupt files are also counted as dropped).",
             ["exporter"],
             registry=r,
         )
@@ -143,6 +184,13 @@ class Accounting:
             ["exporter"],
             registry=r,
         )
+        self.corrupt_files = Counter(
+            "otel_impact_queue_corrupt_files",
+            "Persistent queue files found corrupt at start and moved aside; each was an acknowledged request, lost.",
+            ["exporter"],
+            registry=r,
+        )
+        self.storage_errors = StorageErrors(r)
         self.analyzer_errors = Counter(
             "otel_impact_analyzer_errors", "Exceptions raised by batch analyzers.", ["analyzer"], registry=r
         )
@@ -156,7 +204,8 @@ class Accounting:
             counter.labels(name)
         for counter in (self.restored_spans, self.redelivered_spans):
             counter.labels(name)
-        for reason in ("permanent_error", "max_elapsed_time", "shutdown"):
+        self.corrupt_files.labels(name)
+        for reason in DROP_REASONS:
             self.dropped_spans.labels(name, reason)
             self.dropped_requests.labels(name, reason)
         self.queue_capacity_bytes.labels(name).set(max_bytes)

@@ -68,8 +68,13 @@ class Forwarder:
         self._queue_requests = a.queue_requests.labels(self.name)
         self._queue_bytes = a.queue_bytes.labels(self.name)
         if isinstance(queue, PersistentQueue):
-            a.restored_spans.labels(self.name).inc(queue.restored_spans)
+            # A corrupt file's spans were accepted in an earlier run: restored, then dropped.
+            a.restored_spans.labels(self.name).inc(queue.restored_spans + queue.corrupt_spans)
             a.redelivered_spans.labels(self.name).inc(queue.redelivered_spans)
+            a.corrupt_files.labels(self.name).inc(queue.corrupt_files)
+            a.dropped_spans.labels(self.name, "corrupt_file").inc(queue.corrupt_spans)
+            a.dropped_requests.labels(self.name, "corrupt_file").inc(queue.corrupt_files)
+            a.storage_errors.watch(self.name, queue.health.errors)
         self.update_gauges()
 
     def update_gauges(self) -> None:

@@ -15,6 +15,15 @@ Items that had been handed to the downstream but not acknowledged are marked ``s
 (possible duplicates: delivery is at least once). Without ``fsync`` the data is in the
 operating system's page cache when the sender is answered: it survives the process, not a
 power cut; with ``fsync`` every item is flushed to the disk first.
+
+A file is written under a temporary name (``<seq>.req.tmp``) and renamed into place, so a
+``.req`` file is always whole and its sender was told it was accepted. A write that fails (a
+full disk) leaves no file behind and raises `OSError`: the pipeline tells the sender to retry,
+and the next `put` uses a fresh sequence number, so intake recovers by itself once space
+returns (`queue_storage.StorageHealth` counts and logs the outage). At restore, a ``.tmp``
+file (its sender was never told it was accepted) is deleted; a ``.req`` file that cannot be
+parsed is moved aside to ``<name>.corrupt``, logged as lost, and counted in
+`corrupt_files` / `corrupt_spans`.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
 import os
 import re
@@ -31,12 +41,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from otel_impact.processors.export.queue_storage import (
+    CorruptFileError,
+    StorageHealth,
+    corrupt_seqs,
+    set_aside,
+    write_all,
+)
+
 logger = logging.getLogger("otel_impact.processor")
 
 _HEADER: Final = struct.Struct("<4sQIII")  # magic, seq, spans, length, crc32(payload)
 _MAGIC: Final = b"OIQ1"
 _SEQ: Final = struct.Struct("<Q")
 _ITEM_FILE = re.compile(r"\A(\d{20})\.req\Z")
+_UNFINISHED_FILE = re.compile(r"\A(\d{20})\.req\.tmp\Z")
+_UNFINISHED_SUFFIX: Final = ".tmp"
 _INFLIGHT_LOG: Final = "inflight.log"
 _INFLIGHT_LOG_COMPACT_BYTES: Final = 1 << 20
 
@@ -77,8 +97,8 @@ class SendQueue:
     def put(self, data: bytes, spans: int) -> QueueItem:
         """Queue ``data``; the caller checked `has_room`. Durable when it returns (for a persistent queue)."""
         item = QueueItem(self._next_seq, data, spans)
+        self._next_seq += 1  # also when storing fails: a failed write never blocks its number
         self._store(item)
-        self._next_seq += 1
         self._add(item)
         return item
 
@@ -175,8 +195,14 @@ class PersistentQueue(SendQueue):
         self.directory = directory
         self.fsync = fsync
         os.makedirs(directory, mode=0o700, exist_ok=True)
+        self.health = StorageHealth(directory)
+        """Failed writes by reason, and the outage logging."""
         self.restored_spans = 0
         self.redelivered_spans = 0
+        self.corrupt_files = 0
+        """Queue files found corrupt at restore (each was one acknowledged request, now lost)."""
+        self.corrupt_spans = 0
+        """Spans in those files, as far as their headers tell (0 for a file whose header is unreadable)."""
         self._sent: set[int] = set()
         self._restore()
         self._inflight = open(os.path.join(directory, _INFLIGHT_LOG), "ab", buffering=0)  # noqa: SIM115
@@ -190,7 +216,14 @@ class PersistentQueue(SendQueue):
 
     def _restore(self) -> None:
         inflight = self._read_inflight()
-        seqs = sorted(int(m.group(1)) for name in os.listdir(self.directory) if (m := _ITEM_FILE.match(name)))
+        names = os.listdir(self.directory)
+        for name in names:
+            if _UNFINISHED_FILE.match(name):
+                # Never renamed into place: its sender got an error (or no answer) and keeps the data.
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(self.directory, name))
+                logger.info("otel-impact: deleted an unfinished queue write %s (never acknowledged)", name)
+        seqs = sorted(int(m.group(1)) for name in names if (m := _ITEM_FILE.match(name)))
         for seq in seqs:
             item = self._load(seq)
             if item is None:
@@ -202,8 +235,12 @@ class PersistentQueue(SendQueue):
             self.restored_spans += item.spans
             if item.sent_before:
                 self.redelivered_spans += item.spans
-            self._next_seq = seq + 1
-        self._rewrite_inflight(sorted(self._sent))
+        # Numbers are never used again: not those of corrupt files, nor those the in-flight log names.
+        self._next_seq = max([0, *seqs, *corrupt_seqs(names), *(seq for seq in inflight if seq < 1 << 62)]) + 1
+        try:
+            self._rewrite_inflight(sorted(self._sent))
+        except OSError as error:
+            self.health.failed(error, request=False)
         if seqs:
             logger.info(
                 "otel-impact: restored %d queued requests (%d spans, %d possibly sent before) from %s",
@@ -214,18 +251,29 @@ class PersistentQueue(SendQueue):
             )
 
     def _load(self, seq: int) -> QueueItem | None:
+        """The item in ``seq``'s file; a corrupt file is moved aside, counted and logged (None)."""
         path = self._path(seq)
-        with open(path, "rb") as handle:
-            raw = handle.read()
-        if len(raw) >= _HEADER.size:
-            magic, stored_seq, spans, length, crc = _HEADER.unpack_from(raw)
-            data = raw[_HEADER.size :]
-            if magic == _MAGIC and stored_seq == seq and len(data) == length and zlib.crc32(data) == crc:
-                return QueueItem(seq, data, spans)
-        # A file cut short by a kill between open() and write(): its sender was never answered.
-        logger.warning("otel-impact: discarding an incomplete queue file %s (never acknowledged)", path)
-        os.unlink(path)
-        return None
+        try:
+            try:
+                with open(path, "rb") as handle:
+                    raw = handle.read()
+            except OSError as error:
+                raise CorruptFileError(f"unreadable: {error.strerror or error}") from error
+            return _parse(seq, raw)
+        except CorruptFileError as corrupt:
+            self.corrupt_files += 1
+            self.corrupt_spans += corrupt.spans or 0
+            aside = set_aside(self.directory, os.path.basename(path))
+            logger.error(
+                "otel-impact: queue file %s is corrupt (%s); %s; its request was acknowledged to the sender "
+                "before and is lost (%s); counted in otel_impact_queue_corrupt_files_total and "
+                'otel_impact_exporter_dropped_spans_total{reason="corrupt_file"}',
+                path,
+                corrupt.reason,
+                f"moved aside to {aside}" if aside else "it could not be moved aside",
+                "an unknown number of spans" if corrupt.spans is None else f"{corrupt.spans} spans",
+            )
+            return None
 
     def _read_inflight(self) -> set[int]:
         try:
@@ -237,28 +285,45 @@ class PersistentQueue(SendQueue):
         return {value for (value,) in _SEQ.iter_unpack(raw[:whole])}
 
     def _rewrite_inflight(self, seqs: Iterable[int]) -> None:
+        """Replace the in-flight log atomically; on failure the old one stays (a superset: still right)."""
         path = os.path.join(self.directory, _INFLIGHT_LOG)
-        with open(path + ".tmp", "wb") as handle:
-            handle.write(b"".join(_SEQ.pack(seq) for seq in seqs))
-        os.replace(path + ".tmp", path)
+        try:
+            with open(path + ".tmp", "wb") as handle:
+                handle.write(b"".join(_SEQ.pack(seq) for seq in seqs))
+            os.replace(path + ".tmp", path)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(path + ".tmp")
+            raise
 
     def _store(self, item: QueueItem) -> None:
+        """Write ``item`` whole under its name, or raise `OSError` leaving no file behind."""
         header = _HEADER.pack(_MAGIC, item.seq, item.spans, len(item.data), zlib.crc32(item.data))
-        fd = os.open(self._path(item.seq), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        path = self._path(item.seq)
+        unfinished = path + _UNFINISHED_SUFFIX
+        placed = False
         try:
-            written = os.writev(fd, [header, item.data])
-            if written != len(header) + len(item.data):
-                raise OSError(f"short write to {self._path(item.seq)} (is the disk full?)")
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        if self.fsync:  # the new directory entry too
-            directory = os.open(self.directory, os.O_RDONLY)
+            fd = os.open(unfinished, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             try:
-                os.fsync(directory)
+                write_all(fd, (header, item.data))
+                if self.fsync:
+                    os.fsync(fd)
             finally:
-                os.close(directory)
+                os.close(fd)
+            os.replace(unfinished, path)
+            placed = True
+            if self.fsync:  # the new directory entry too
+                directory = os.open(self.directory, os.O_RDONLY)
+                try:
+                    os.fsync(directory)
+                finally:
+                    os.close(directory)
+        except OSError as error:
+            with contextlib.suppress(OSError):
+                os.unlink(path if placed else unfinished)
+            self.health.failed(error)
+            raise
+        self.health.succeeded()
 
     def mark_sent(self, items: Iterable[QueueItem]) -> None:
         fresh = [item for item in items if not item.sent]
@@ -267,13 +332,26 @@ class PersistentQueue(SendQueue):
         for item in fresh:
             item.sent = True
         self._sent.update(item.seq for item in fresh)
-        self._inflight.write(b"".join(_SEQ.pack(item.seq) for item in fresh))
+        record = b"".join(_SEQ.pack(item.seq) for item in fresh)
+        end = self._inflight.seek(0, os.SEEK_END)
+        try:
+            if self._inflight.write(record) != len(record):
+                raise OSError(errno.ENOSPC, "short write to the in-flight log")
+        except OSError as error:
+            # The marks only flag possible duplicates after a crash: delivery goes on without them.
+            with contextlib.suppress(OSError):
+                self._inflight.truncate(end)  # no half record: later ones stay aligned
+            self.health.failed(error, request=False)
+            return
         if self._inflight.tell() > _INFLIGHT_LOG_COMPACT_BYTES:
             self._compact_inflight()
 
     def _compact_inflight(self) -> None:
         self._inflight.close()
-        self._rewrite_inflight(sorted(self._sent))
+        try:
+            self._rewrite_inflight(sorted(self._sent))
+        except OSError as error:
+            self.health.failed(error, request=False)
         self._inflight = open(os.path.join(self.directory, _INFLIGHT_LOG), "ab", buffering=0)  # noqa: SIM115
 
     def _forget(self, item: QueueItem) -> None:
@@ -288,3 +366,20 @@ class PersistentQueue(SendQueue):
         """Release the in-flight log (after the consumers stopped)."""
         if not self._inflight.closed:
             self._inflight.close()
+
+
+def _parse(seq: int, raw: bytes) -> QueueItem:
+    """The item stored in ``raw`` (the file of ``seq``); raises `CorruptFileError` saying what is wrong."""
+    if len(raw) < _HEADER.size:
+        raise CorruptFileError(f"{len(raw)} bytes, shorter than the {_HEADER.size}-byte header")
+    magic, stored_seq, spans, length, crc = _HEADER.unpack_from(raw)
+    if magic != _MAGIC:
+        raise CorruptFileError("not a queue file: wrong header")
+    if stored_seq != seq:
+        raise CorruptFileError(f"its header names request {stored_seq}, not {seq}", spans)
+    data = raw[_HEADER.size :]
+    if len(data) != length:
+        raise CorruptFileError(f"truncated or overlong: {len(data)} of {length} payload bytes", spans)
+    if zlib.crc32(data) != crc:
+        raise CorruptFileError("checksum mismatch", spans)
+    return QueueItem(seq, data, spans)

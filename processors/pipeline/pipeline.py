@@ -130,7 +130,8 @@ class Pipeline:
         except OSError as error:
             for forwarder, item in done:
                 forwarder.queue.unput(item)
-            logger.error("otel-impact: cannot write to the persistent queue (%s); telling senders to retry", error)
+            # The queue logs the outage once when it starts and once when it ends.
+            logger.debug("otel-impact: cannot write to the persistent queue (%s); telling senders to retry", error)
             return Rejection("storage_error", "the persistent queue cannot be written; retry later", 5.0)
         for forwarder in forwarders:
             forwarder.update_gauges()
