@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from otel_impact.processors.api.postmortem_routes import PostmortemRoutes
 from otel_impact.processors.api.sli_routes import add_routes as add_sli_routes
 from otel_impact.processors.api.slo_routes import add_routes as add_slo_routes
 from otel_impact.processors.export.metrics_export import MetricsExport
+from otel_impact.processors.periodic import Periodic
 from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
 from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
@@ -48,31 +47,19 @@ class ImpactComponents:
 
 
 class _SliComponent:
-    """Ticks the SLI engine and checkpoints it at shutdown."""
+    """Ticks the SLI engine (pruning, checkpoints) and checkpoints it a last time at shutdown."""
 
     name = "sli engine"
 
     def __init__(self, engine: SliEngine) -> None:
         self.engine = engine
-        self._task: asyncio.Task[None] | None = None
+        self._ticks = Periodic("SLI engine periodic work", TICK_SECONDS, engine.tick)
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="sli-tick")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)
-            try:
-                self.engine.tick()
-            except Exception:  # a failed checkpoint is logged; intake goes on
-                logger.exception("otel-impact: SLI engine periodic work failed")
+        self._ticks.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._ticks.stop()
         self.engine.close()
 
 

@@ -11,8 +11,6 @@ not carry: a failure is counted and logged, not retried or queued.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
 
@@ -21,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from otel_impact.processors.config import ExporterConfig
 from otel_impact.processors.export import DownstreamClient, make_client
+from otel_impact.processors.periodic import Periodic
 
 logger = logging.getLogger("otel_impact.processor")
 
@@ -40,17 +39,12 @@ class MetricsExport(Collector):
         self.counts: dict[tuple[str, str], int] = {}
         self._clients: list[tuple[str, DownstreamClient]] = []
         self._failing: set[str] = set()
-        self._task: asyncio.Task[None] | None = None
+        self._loop = Periodic("OTLP metrics export", interval, self.export_once)
 
     async def start(self) -> None:
         self._clients = [(e.name, make_client(e, "metrics")) for e in self.exporters]
         if self._clients:
-            self._task = asyncio.create_task(self._run(), name="otlp-metrics-export")
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval)
-            await self.export_once()
+            self._loop.start()
 
     async def export_once(self) -> None:
         """Build the request once and send it to every downstream; never raises."""
@@ -77,11 +71,7 @@ class MetricsExport(Collector):
                 )
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._loop.stop()
         for _, client in self._clients:
             await client.close()
         self._clients = []
