@@ -3,67 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
-from support.otlp_traces import batch, request, span
+from support.sli_http import MINUTE, build_engine, serving
 
 from otel_impact.processors.api.documents import impact_document
-from otel_impact.processors.api.sli_routes import add_routes
 from otel_impact.processors.cli import build_parser
 from otel_impact.processors.cli.report import run as run_report
-from otel_impact.processors.clock import ManualClock
-from otel_impact.processors.sli import SliConfig, SliEngine
+from otel_impact.processors.sli import SliEngine
 from otel_impact.processors.sli.queries import SliQueries
-
-MINUTE = 60 * 10**9
-T0 = 1_800_000_000 * 10**9 // MINUTE * MINUTE
-CONFIG = SliConfig.from_mapping(
-    {"dimensions": [{"name": "tier", "attribute": "impact.customer.tier"}, {"name": "variant", "flag": "new_checkout"}]}
-)
-
-
-def build_engine() -> SliEngine:
-    clock = ManualClock(start_ns=T0)
-    engine = SliEngine(CONFIG, clock=clock)
-    clock.advance(20 * 60)
-    now = clock.now_ns()
-    spans = []
-    for i in range(300):
-        tier = ("free", "pro", "enterprise")[i % 3]
-        variant = "on" if i % 2 else "off"
-        bad = tier == "pro" and variant == "on"
-        attributes = {
-            "impact.task.name": "checkout",
-            "impact.customer.tier": tier,
-            "impact.feature_flags": [f"new_checkout={variant}"],
-            "impact.customer.hash": f"{i % 120:032x}",
-            "impact.task.value": 10.0,
-        }
-        spans.append(span(end_ns=now - (i % 10) * MINUTE, attributes=attributes, error=bad, duration_ms=50 + i))
-    engine.analyze(batch(request(spans), now))
-    return engine
-
-
-@contextlib.asynccontextmanager
-async def serving(engine: SliEngine) -> AsyncIterator[str]:
-    app = web.Application()
-    add_routes(app, SliQueries(engine))
-    server = TestServer(app, host="127.0.0.1", port=0)
-    await server.start_server()
-    try:
-        yield f"http://127.0.0.1:{server.port}"
-    finally:
-        await server.close()
 
 
 def with_server(test: Callable[[str, SliEngine], Awaitable[None]]) -> None:
@@ -184,15 +136,6 @@ def test_report_prints_a_table_with_bounds() -> None:
         all_row = next(line for line in lines if line.startswith("ALL"))
         assert all_row.split()[1:3] == ["300", "50"] and "500.00" in all_row
         assert "Most impacted customers (pseudonyms):" in text
-
-        # The installed command, as a user runs it: a bad task is refused with the reason and exit code 2.
-        process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "otel_impact.processors.cli", "report", "--admin", base, "--task", "nope",
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=os.path.dirname(__file__),
-        )  # fmt: skip
-        stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
-        assert process.returncode == 2, stderr
-        assert b"unknown task 'nope'" in stderr and stdout == b""
 
     with_server(check)
 
