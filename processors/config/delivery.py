@@ -130,7 +130,7 @@ def _read_secret(fields: Fields, key: str, path: str) -> str | None:
 
 
 def _parse_exporter(raw: object, path: str, problems: Problems) -> ExporterConfig:
-    fields = Fields({"endpoint": raw} if isinstance(raw, str) else raw, path, problems)
+    fields = Fields.shorthand(raw, path, problems, string_means="endpoint")
     endpoint = fields.take_str("endpoint", "", if_missing="write e.g. grpc://collector:4317")
     name = fields.take_str("name", "")
     headers = fields.take_str_map("headers")

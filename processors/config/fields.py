@@ -287,6 +287,14 @@ class Fields:
             out[name] = str(item)
         return out
 
+    @classmethod
+    def shorthand(cls, raw: object, path: str, problems: Problems, *, string_means: str) -> Fields:
+        """A mapping, or a bare string written for the mapping ``{string_means: string}``.
+
+        E.g. ``window: 30d`` for ``window: {rolling: 30d}``, or an exporter given as its endpoint.
+        """
+        return cls({string_means: raw} if isinstance(raw, str) else raw, path, problems)
+
     def take_section(self, key: str) -> Fields:
         """The mapping at ``key`` (empty when not set), read with the same problems."""
         return Fields(self._get(key), self.at(key), self.problems)

@@ -288,7 +288,7 @@ def _read_sli(slo: Fields) -> SliSpec:
     raw = slo.take("sli")
     if raw is None:
         return SliSpec()
-    fields = Fields({"kind": raw} if isinstance(raw, str) else raw, slo.at("sli"), slo.problems)
+    fields = Fields.shorthand(raw, slo.at("sli"), slo.problems, string_means="kind")
     spec = SliSpec(
         kind=fields.take_str("kind", "success_ratio", if_missing="set `kind`"),  # type: ignore[arg-type]
         threshold_seconds=fields.take_float("threshold_seconds", None, minimum=0),
@@ -303,7 +303,7 @@ def _read_window(slo: Fields) -> WindowSpec:
     raw = slo.take("window")
     if raw is None:
         return WindowSpec()
-    fields = Fields({"rolling": raw} if isinstance(raw, str) else raw, slo.at("window"), slo.problems)
+    fields = Fields.shorthand(raw, slo.at("window"), slo.problems, string_means="rolling")
     is_rolling, is_calendar = fields.has("rolling"), fields.has("calendar")
     rolling = fields.take_duration("rolling", ROLLING_WINDOWS["30d"])
     calendar = fields.take("calendar")
