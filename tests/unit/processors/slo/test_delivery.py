@@ -14,6 +14,7 @@ import random
 import socket
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -88,9 +89,21 @@ def _dispatcher(receivers: list[Any], clock: ManualClock, sleep: FakeSleep, **co
     return AlertDispatcher(receivers, DeliveryConfig(**config), clock, sleep=sleep, rng=random.Random(7))
 
 
-def test_retries_with_exponential_backoff_until_accepted() -> None:
+@dataclass
+class Delivered:
+    """What one notification's delivery did: the dispatcher's sleeps, its stats and the requests seen."""
+
+    waits: list[float]
+    stats: dict[str, int]
+    requests: list[Any]
+
+
+def _deliver_one(answers: list[tuple[int, dict[str, str]]]) -> Delivered:
+    """Deliver one notification to an Alertmanager that gives ``answers`` first, then accepts."""
+    delivered = Delivered([], {}, [])
+
     async def scenario() -> None:
-        receiver = Receiver([(503, {}), (502, {}), (200, {})])
+        receiver = Receiver(answers)
         await receiver.start()
         clock = ManualClock()
         sleep = FakeSleep(clock)
@@ -100,40 +113,29 @@ def test_retries_with_exponential_backoff_until_accepted() -> None:
         await dispatcher.wait_idle()
         await dispatcher.aclose()
         await receiver.server.close()
-        assert len(receiver.requests) == 3
-        first, second = sleep.waits
-        assert 0.8 <= first <= 1.2 and 1.6 <= second <= 2.4  # 1s then 2s, with ±20% jitter
-        stats = dispatcher.stats()[f"alertmanager {receiver.url}"]
-        assert (stats["sent"], stats["retries"], stats["failed"], stats["queued"]) == (1, 2, 0, 0)
-        body = receiver.requests[-1][1]
-        assert body == [note().alertmanager_json()]
+        delivered.waits.extend(sleep.waits)
+        delivered.stats.update(dispatcher.stats()[f"alertmanager {receiver.url}"])
+        delivered.requests.extend(receiver.requests)
 
     run(scenario)
+    return delivered
+
+
+def test_retries_with_exponential_backoff_until_accepted() -> None:
+    delivered = _deliver_one([(503, {}), (502, {}), (200, {})])
+    assert len(delivered.requests) == 3
+    first, second = delivered.waits
+    assert 0.8 <= first <= 1.2 and 1.6 <= second <= 2.4  # 1s then 2s, with ±20% jitter
+    stats = delivered.stats
+    assert (stats["sent"], stats["retries"], stats["failed"], stats["queued"]) == (1, 2, 0, 0)
+    assert delivered.requests[-1][1] == [note().alertmanager_json()]
 
 
 def _deliver_once_after(status: int, headers: dict[str, str]) -> list[float]:
-    """One notification to a receiver that first answers ``status`` with ``headers``, then accepts.
-
-    Returns the waits the dispatcher slept; the receiver must have seen exactly the two requests.
-    """
-    waits: list[float] = []
-
-    async def scenario() -> None:
-        receiver = Receiver([(status, headers)])
-        await receiver.start()
-        clock = ManualClock()
-        sleep = FakeSleep(clock)
-        dispatcher = _dispatcher([AlertmanagerReceiver(receiver.url)], clock, sleep)
-        await dispatcher.start()
-        dispatcher.submit([note()])
-        await dispatcher.wait_idle()
-        await dispatcher.aclose()
-        await receiver.server.close()
-        waits.extend(sleep.waits)
-        assert len(receiver.requests) == 2
-
-    run(scenario)
-    return waits
+    """The waits before a receiver that first answers ``status`` with ``headers`` accepts."""
+    delivered = _deliver_one([(status, headers)])
+    assert len(delivered.requests) == 2
+    return delivered.waits
 
 
 def test_retry_after_is_honoured() -> None:
