@@ -3,8 +3,8 @@
 Exit codes: 0 after a graceful stop (SIGTERM/SIGINT), 2 for a configuration error (each
 problem is printed, naming the field and the fix), 1 when the service cannot start (a port in
 use, an unreadable state directory): one line on stderr says why, e.g. ``otel-impact serve:
-cannot listen on 127.0.0.1:4317 for OTLP/gRPC: address already in use (choose another with
---otlp-grpc or stop the other process)``.
+cannot start: cannot listen on 127.0.0.1:4317 for OTLP/gRPC: address already in use (choose
+another with --otlp-grpc or stop the other process)``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     import prometheus_client  # noqa: PLC0415
 
     from otel_impact.processors.components import attach_impact  # noqa: PLC0415
-    from otel_impact.processors.service import ListenError, ProcessorService  # noqa: PLC0415
+    from otel_impact.processors.service import ProcessorService  # noqa: PLC0415
 
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series only add noise to the accounting
 
@@ -54,10 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(service.run())
-    except ListenError as error:
-        print(f"otel-impact serve: {error}", file=sys.stderr)
-        return 1
-    except OSError as error:
+    except OSError as error:  # a `ListenError` names the server, the address and the fix
         print(f"otel-impact serve: cannot start: {error}", file=sys.stderr)
         return 1
     return 0
