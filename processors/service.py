@@ -56,8 +56,8 @@ class ListenError(OSError):
         self.address = address
         if cause.errno is not None and cause.errno > 0:
             reason = os.strerror(cause.errno).lower()
-        else:
-            reason = str(cause) or type(cause).__name__
+        else:  # a host that does not resolve (a negative getaddrinfo code), or no code at all
+            reason = cause.strerror.lower() if cause.strerror else str(cause) or type(cause).__name__
         if cause.errno == errno.EADDRINUSE:
             fix = f"choose another with {flag} or stop the other process"
         elif cause.errno == errno.EACCES:

@@ -68,9 +68,8 @@ class GrpcReceiver(OtlpReceiver):
         )
         server.add_generic_rpc_handlers((handler,))
         address = str(endpoint)
-        if endpoint.port != 0:
-            # gRPC core reports a failed bind as a raw log line and no reason: find it out first.
-            _probe_bind(endpoint.host, endpoint.port)
+        # gRPC core reports a failed bind (or lookup) as a raw log line and no reason: find it out first.
+        _probe_bind(endpoint.host, endpoint.port)
         try:
             if self.listener.tls is not None:
                 self.port = server.add_secure_port(address, grpc_server_credentials(self.listener.tls))
