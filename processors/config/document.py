@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -51,17 +51,23 @@ def read_document(path: str, problems: Problems, environ: Mapping[str, str] | No
     return ConfigDocument(_expand(data, "", env, problems, variables), frozenset(variables))
 
 
-def read_yaml(path: str, environ: Mapping[str, str] | None = None) -> Any:
+def read_yaml(path: str, environ: Mapping[str, str] | None = None, *, sections: Collection[str] | None = None) -> Any:
     """The parsed YAML document in ``path`` (``None`` for an empty file), references replaced.
+
+    With ``sections``, a tool reading only some top-level keys gets only those (when the
+    document is a mapping), and references elsewhere in the file need no variable.
 
     Raises `ConfigurationError` for a file that cannot be read, is larger than 1 MiB or is not
     valid YAML (naming the line and column): nothing of it can be read then; and
     `ConfigurationErrors` naming every field that refers to an unset variable.
     """
+    data = _parse(path)
+    if sections is not None and isinstance(data, Mapping):
+        data = {key: value for key, value in data.items() if key in sections}
     problems = Problems()
-    document = read_document(path, problems, environ)
+    expanded = _expand(data, "", os.environ if environ is None else environ, problems, set())
     problems.raise_if_any()
-    return document.data
+    return expanded
 
 
 def _parse(path: str) -> Any:

@@ -69,3 +69,10 @@ def test_a_malformed_reference_is_a_problem(tmp_path: Path) -> None:
         read_yaml(write(tmp_path, "a: ${env:1-bad}\n"), {})
     (problem,) = raised.value.problems
     assert problem.setting == "a" and "not a variable reference" in problem.problem
+
+
+def test_a_tool_reading_some_sections_needs_only_their_variables(tmp_path: Path) -> None:
+    path = write(tmp_path, "receivers:\n  grpc:\n    auth:\n      bearer_token: ${env:UNSET}\nslos: []\n")
+    assert read_yaml(path, {}, sections=("slos", "alerting")) == {"slos": []}
+    with pytest.raises(ConfigurationErrors):
+        read_yaml(path, {})
