@@ -13,6 +13,12 @@ flag                        environment variable        file
 ``--state DIR``             ``OTEL_IMPACT_STATE_DIR``   ``state_dir``
 =========================== =========================== ==========================================
 
+String values in the file may refer to environment variables as ``${env:NAME}`` (see
+``config.document``). The process also reads the SDK's ``OTEL_IMPACT_HASH_KEY`` /
+``OTEL_IMPACT_HASH_KEY_FILE`` for pseudonymization; `unknown_variables` names every other
+``OTEL_IMPACT_*`` variable, with the closest known name (a misspelled variable is otherwise
+silently ignored).
+
 An endpoint of ``none`` turns that server off. The file's top-level keys are the delivery
 path's (``receivers``, ``admin``, ``exporters``, ``pseudonymization``, ``state_dir``,
 ``drain_timeout``, ``log_level``, read by ``config.delivery``) and one per analysis stage, each
@@ -23,17 +29,24 @@ read by the parser next to the stage's code: ``sli`` (``sli.config``), ``slos``
 Part of the assembly (it imports the stages' sections): the stages import
 ``otel_impact.processors.config``, never this module. Every problem is noted with its field
 (``exporters[1].endpoint``) and fix; `load_config` raises one `ConfigurationErrors` with all of them.
+Besides each section's own checks, the loader checks what the file proves wrong across
+sections: an SLO's ``by:`` dimension or latency threshold that the ``sli`` section does not
+count (`check_slos_against_sli`).
 """
 
 from __future__ import annotations
 
+import difflib
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Final
 
 from otel_impact import ConfigurationError, ConfigurationErrors
+from otel_impact.instrumentation.settings import KNOWN_VARIABLES as SDK_VARIABLES
 from otel_impact.processors.api.dashboard_config import DashboardConfig, parse_dashboard_section
+from otel_impact.processors.cli._admin_client import TOKEN_ENV
 from otel_impact.processors.config import (
     ExporterConfig,
     Fields,
@@ -47,17 +60,28 @@ from otel_impact.processors.config import (
     parse_listener,
     parse_pseudonymization,
     parse_receivers,
-    read_yaml,
+    read_document,
 )
 from otel_impact.processors.config.model import DEFAULT_ADMIN
 from otel_impact.processors.sli.config import SliConfig, parse_sli_section
 from otel_impact.processors.slo.alerting_config import AlertingConfig, parse_alerting_section
 from otel_impact.processors.slo.config import SloConfig, parse_slos_section
 
-__all__ = ["ConfigurationErrors", "Overrides", "ServeConfig", "load_config", "parse_config"]
+__all__ = [
+    "PROCESSOR_VARIABLES",
+    "ConfigurationErrors",
+    "Overrides",
+    "ServeConfig",
+    "check_slos_against_sli",
+    "load_config",
+    "parse_config",
+    "unknown_variables",
+]
 
 ENV_PREFIX: Final = "OTEL_IMPACT_"
 FLAGS: Final = {"OTLP_GRPC": "--otlp-grpc", "OTLP_HTTP": "--otlp-http", "ADMIN": "--admin", "STATE_DIR": "--state"}
+PROCESSOR_VARIABLES: Final = frozenset({*(ENV_PREFIX + name for name in (*FLAGS, "FORWARD", "CONFIG")), TOKEN_ENV})
+"""Every ``OTEL_IMPACT_*`` variable the processor's commands read (the SDK's are `SDK_VARIABLES`)."""
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 
 
@@ -110,15 +134,31 @@ class Overrides:
     state_dir: str | None = None
 
 
-def load_config(overrides: Overrides = Overrides(), environ: Mapping[str, str] | None = None) -> ServeConfig:
-    """Build and validate the config; raises `ConfigurationErrors` listing every problem."""
+def load_config(
+    overrides: Overrides = Overrides(),
+    environ: Mapping[str, str] | None = None,
+    *,
+    warn: Callable[[str], None] | None = None,
+) -> ServeConfig:
+    """Build and validate the config; raises `ConfigurationErrors` listing every problem.
+
+    With ``warn``, each unknown ``OTEL_IMPACT_*`` variable of ``environ`` is passed to it once
+    (`unknown_variables`), counting the variables the file refers to as known.
+    """
     env = os.environ if environ is None else environ
     config_file = overrides.config_file or env.get(f"{ENV_PREFIX}CONFIG") or None
-    try:
-        raw = read_yaml(config_file) if config_file else None
-    except ConfigurationError as error:  # nothing of the file can be read
-        raise ConfigurationErrors([error]) from None
     problems = Problems()
+    referenced: frozenset[str] = frozenset()
+    raw = None
+    if config_file:
+        try:
+            document = read_document(config_file, problems, env)
+        except ConfigurationError as error:  # nothing of the file can be read
+            raise ConfigurationErrors([error]) from None
+        raw, referenced = document.data, document.variables
+    if warn is not None:
+        for warning in unknown_variables(env, referenced):
+            warn(warning)
     config = parse_config(raw, problems)
     config = _apply_overrides(config, overrides, env, problems)
     config.validate(problems)
@@ -126,11 +166,30 @@ def load_config(overrides: Overrides = Overrides(), environ: Mapping[str, str] |
     return config
 
 
+def unknown_variables(environ: Mapping[str, str], referenced: frozenset[str] = frozenset()) -> list[str]:
+    """One warning for every ``OTEL_IMPACT_*`` variable in ``environ`` that nothing reads.
+
+    Known are the processor's `PROCESSOR_VARIABLES`, the SDK's `SDK_VARIABLES` (the processor
+    reads its hash-key variables) and the ``referenced`` names of the config file. Each warning
+    names the closest known variable, when one is close.
+    """
+    known = PROCESSOR_VARIABLES | SDK_VARIABLES | referenced
+    warnings: list[str] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in known:
+            continue
+        close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}?" if close else "see docs/processor-config.md for the variables it reads"
+        warnings.append(f"{name} is not a variable otel-impact reads (ignored); {hint}")
+    return warnings
+
+
 def parse_config(raw: object, problems: Problems) -> ServeConfig:
     """Read a YAML document (``None`` for none) into a `ServeConfig`, noting every problem of
-    every section in ``problems``. The delivery path's settings are not validated yet
-    (`ServeConfig.validate`)."""
+    every section in ``problems``, including those between sections (`check_slos_against_sli`).
+    The delivery path's settings are not validated yet (`ServeConfig.validate`)."""
     top = Fields(raw, "", problems)
+    raw_slos = top.take("slos")
     config = ServeConfig(
         receivers=parse_receivers(top.take("receivers"), "receivers", problems),
         admin=parse_listener(top.take("admin"), "admin", problems, default_endpoint=DEFAULT_ADMIN),
@@ -140,12 +199,51 @@ def parse_config(raw: object, problems: Problems) -> ServeConfig:
         drain_timeout=top.take_duration("drain_timeout", 10.0),
         log_level=top.take_str("log_level", "info"),
         sli=parse_sli_section(top.take("sli"), "sli", problems),
-        slos=parse_slos_section(top.take("slos"), "slos", problems),
+        slos=parse_slos_section(raw_slos, "slos", problems),
         alerting=parse_alerting_section(top.take("alerting"), "alerting", problems),
         dashboard=parse_dashboard_section(top.take("dashboard"), "dashboard", problems),
     )
     top.done()
+    if isinstance(raw_slos, list):  # the parser leaves out an item that is not a mapping
+        paths = [f"slos[{index}]" for index, item in enumerate(raw_slos) if isinstance(item, Mapping)]
+        check_slos_against_sli(config.slos, paths, config.sli, problems)
     return config
+
+
+def check_slos_against_sli(slos: tuple[SloConfig, ...], paths: list[str], sli: SliConfig, problems: Problems) -> None:
+    """Note each SLO (at ``paths``, one per SLO) that needs what the ``sli`` section does not
+    count: a ``by:`` dimension it does not define, or a latency threshold its task lacks.
+
+    The SLO engine could only report these at run time, on every evaluation.
+    """
+    dimensions = [dimension.name for dimension in sli.dimensions]
+    for slo, path in zip(slos, paths, strict=True):
+        for index, name in enumerate(slo.by):
+            if name not in dimensions:
+                problems.add(
+                    f"{path}.by[{index}]",
+                    f"dimension {name!r} is not defined in sli.dimensions (it has: {', '.join(dimensions) or 'none'})",
+                    f"add {{name: {name}, attribute: ...}} to sli.dimensions or remove it from by",
+                )
+        threshold = slo.sli.threshold_seconds
+        if slo.sli.kind != "latency" or threshold is None or threshold <= 0:
+            continue
+        task = sli.task(slo.task)
+        thresholds = sli.thresholds_for(task)
+        if any(math.isclose(known, threshold, rel_tol=1e-9) for known in thresholds):
+            continue
+        shown = ", ".join(f"{known:g}s" for known in thresholds) or "none"
+        if task is not None:
+            where = f"sli.tasks[{sli.tasks.index(task)}].latency_thresholds"
+            owner = f"task {slo.task!r} counts {shown}"
+        else:
+            where = "sli.latency_thresholds"
+            owner = f"task {slo.task!r} is not in sli.tasks and the default thresholds are {shown}"
+        problems.add(
+            f"{path}.sli.threshold_seconds",
+            f"{threshold:g}s is not a latency threshold the SLI engine counts ({owner})",
+            f"add {threshold:g}s to {where} or use one of {shown}",
+        )
 
 
 def _apply_overrides(

@@ -9,18 +9,23 @@ the receivers, then accepts data. `shutdown` (on SIGTERM or SIGINT through
 `run`) stops intake first (new requests are told to retry), lets running calls finish, drains
 the queues until ``drain_timeout``, then stops the forwarders: what is left stays on disk with
 ``--state``, or is counted as dropped without it. Calling `shutdown` twice is harmless.
+
+A server that cannot bind its address stops the start with a `ListenError` naming the server,
+the address and the flag that chooses another; the shutdown that follows a start that never
+accepted data says nothing about draining (there was nothing to drain).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import re
 import signal
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Protocol
 
 from prometheus_client import CollectorRegistry
@@ -39,6 +44,28 @@ from .serve_config import ServeConfig
 logger = logging.getLogger("otel_impact.processor")
 
 RECEIVER_GRACE_SECONDS = 2.0
+
+
+class ListenError(OSError):
+    """A server could not listen on its address. The message is one line, e.g. ``cannot listen
+    on 127.0.0.1:4317 for OTLP/gRPC: address already in use (choose another with --otlp-grpc or
+    stop the other process)``."""
+
+    def __init__(self, server: str, address: str, flag: str, cause: OSError) -> None:
+        self.server = server
+        self.address = address
+        if cause.errno is not None and cause.errno > 0:
+            reason = os.strerror(cause.errno).lower()
+        else:  # a host that does not resolve (a negative getaddrinfo code), or no code at all
+            reason = cause.strerror.lower() if cause.strerror else str(cause) or type(cause).__name__
+        if cause.errno == errno.EADDRINUSE:
+            fix = f"choose another with {flag} or stop the other process"
+        elif cause.errno == errno.EACCES:
+            fix = f"choose a port above 1023 with {flag}, or grant the process the right to bind it"
+        else:
+            fix = f"check the address given with {flag} or in the config file"
+        super().__init__(f"cannot listen on {address} for {server}: {reason} ({fix})")
+        self.errno = cause.errno
 
 
 class ServiceComponent(Protocol):
@@ -90,6 +117,8 @@ class ProcessorService:
         self._lock_file: IO[bytes] | None = None
         self._stopped = asyncio.Event()
         self._shutdown_started = False
+        self._accepted = False
+        """Whether `start` got as far as accepting data (else there is nothing to drain)."""
 
     def add_analyzer(self, analyzer: BatchAnalyzer) -> None:
         """Register a per-batch analyzer (see `BatchAnalyzer`); call before `start`."""
@@ -142,17 +171,20 @@ class ProcessorService:
         for forwarder in self.forwarders:
             forwarder.start()
         if config.admin.endpoint is not None:
-            self.ports["admin"] = await self.admin.start()
+            self.ports["admin"] = await _listen("admin", config.admin.endpoint, "--admin", self.admin.start)
         for component in self.components:
             await component.start()
         receivers = config.receivers
         if receivers.grpc.endpoint is not None:
             self.grpc = GrpcReceiver(receivers.grpc, receivers.max_request_bytes, pipeline)
-            self.ports["otlp_grpc"] = await self.grpc.start()
+            grpc_port = await _listen("OTLP/gRPC", receivers.grpc.endpoint, "--otlp-grpc", self.grpc.start)
+            self.ports["otlp_grpc"] = grpc_port
         if receivers.http.endpoint is not None:
             self.http = HttpReceiver(receivers.http, receivers.max_request_bytes, pipeline)
-            self.ports["otlp_http"] = await self.http.start()
+            http_port = await _listen("OTLP/HTTP", receivers.http.endpoint, "--otlp-http", self.http.start)
+            self.ports["otlp_http"] = http_port
         pipeline.accepting = True
+        self._accepted = True
         self.accounting.ready.set(1)
         self._log_start()
 
@@ -195,18 +227,20 @@ class ProcessorService:
             await self._stopped.wait()
             return
         self._shutdown_started = True
-        deadline = self.clock.monotonic() + self.config.drain_timeout
+        accepted = self._accepted  # a start that failed before accepting has nothing to drain or report
+        deadline = self.clock.monotonic() + (self.config.drain_timeout if accepted else 0.0)
         if self.pipeline is not None:
             self.pipeline.accepting = False
         self.accounting.ready.set(0)
-        logger.info("otel-impact: stopping intake; draining for up to %.0fs", self.config.drain_timeout)
+        if accepted:
+            logger.info("otel-impact: stopping intake; draining for up to %.0fs", self.config.drain_timeout)
         if self.grpc is not None:
             await self.grpc.stop(RECEIVER_GRACE_SECONDS)
         if self.http is not None:
             await self.http.stop()
         await asyncio.gather(*(forwarder.drain(deadline) for forwarder in self.forwarders))
         left = sum(await asyncio.gather(*(forwarder.abort() for forwarder in self.forwarders)))
-        if left == 0:
+        if left == 0 and accepted:
             logger.info("otel-impact: drained; everything received was delivered or accounted for")
         for component in reversed(self.components):
             try:
@@ -233,3 +267,11 @@ class ProcessorService:
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(signum)
             await self.shutdown()
+
+
+async def _listen(server: str, address: object, flag: str, start: Callable[[], Awaitable[int]]) -> int:
+    """``await start()`` (a server's bind), its failure turned into a `ListenError` naming the server."""
+    try:
+        return await start()
+    except OSError as error:
+        raise ListenError(server, str(address), flag, error) from None

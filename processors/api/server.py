@@ -76,7 +76,11 @@ class AdminServer:
         runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls))
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # the address cannot be bound: release what was set up, the caller reports it
+            await runner.cleanup()
+            raise
         self._runner = runner
         for address in runner.addresses:
             if isinstance(address, tuple) and len(address) >= 2:

@@ -41,8 +41,11 @@ def needs_processor_extra(run: Handler) -> Handler:
     return guarded
 
 
-def add_override_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", metavar="FILE", help="the YAML config file")
+def add_override_flags(parser: argparse.ArgumentParser, *, config_flag: bool = True) -> None:
+    """Add the flags that override the config file; ``--config FILE`` too unless ``config_flag``
+    is false (``check-config`` takes its file as an argument)."""
+    if config_flag:
+        parser.add_argument("--config", metavar="FILE", help="the YAML config file")
     parser.add_argument("--otlp-grpc", metavar="HOST:PORT", help="OTLP/gRPC receiver (default localhost:4317)")
     parser.add_argument("--otlp-http", metavar="HOST:PORT", help="OTLP/HTTP receiver (default localhost:4318)")
     parser.add_argument("--admin", metavar="HOST:PORT", help="/healthz, /readyz, /metrics (default localhost:9464)")
@@ -56,8 +59,12 @@ def add_override_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state", metavar="DIR", help="durable state (the persistent queue) lives here")
 
 
-def load(args: argparse.Namespace) -> ServeConfig | None:
-    """The validated `ServeConfig`, or None after printing every problem to stderr (needs the processor extra)."""
+def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfig | None:
+    """The validated `ServeConfig`, or None after printing every problem to stderr (needs the processor extra).
+
+    The file is ``config_file``, else ``--config``. Each unknown ``OTEL_IMPACT_*`` variable is
+    warned about on stderr, once.
+    """
     from otel_impact.processors.serve_config import ConfigurationErrors, Overrides, load_config  # noqa: PLC0415
 
     overrides = Overrides(
@@ -65,11 +72,11 @@ def load(args: argparse.Namespace) -> ServeConfig | None:
         otlp_http=args.otlp_http,
         admin=args.admin,
         forward=tuple(args.forward),
-        config_file=args.config,
+        config_file=config_file or getattr(args, "config", None),
         state_dir=args.state,
     )
     try:
-        return load_config(overrides)
+        return load_config(overrides, warn=lambda warning: print(f"otel-impact: warning: {warning}", file=sys.stderr))
     except ConfigurationErrors as errors:
         for problem in errors.problems:
             print(f"otel-impact: config error: {problem}", file=sys.stderr)

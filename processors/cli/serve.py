@@ -2,7 +2,9 @@
 
 Exit codes: 0 after a graceful stop (SIGTERM/SIGINT), 2 for a configuration error (each
 problem is printed, naming the field and the fix), 1 when the service cannot start (a port in
-use, an unreadable state directory).
+use, an unreadable state directory): one line on stderr says why, e.g. ``otel-impact serve:
+cannot start: cannot listen on 127.0.0.1:4317 for OTLP/gRPC: address already in use (choose
+another with --otlp-grpc or stop the other process)``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(service.run())
-    except OSError as error:
-        logging.getLogger("otel_impact.processor").error("otel-impact: cannot start: %s", error)
+    except OSError as error:  # a `ListenError` names the server, the address and the fix
+        print(f"otel-impact serve: cannot start: {error}", file=sys.stderr)
         return 1
     return 0

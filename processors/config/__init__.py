@@ -2,7 +2,8 @@
 
 - `fields`: `Fields` and `Problems`, the one way every section is read and checked: each problem
   is noted with its field path and fix, and the owner of the `Problems` raises them all at once.
-- `document`: `read_yaml`, the parsed YAML of a config file.
+- `document`: `read_document` / `read_yaml`, the parsed YAML of a config file with its
+  ``${env:NAME}`` references replaced.
 - `model`, `delivery`: the settings of the delivery path (receivers, admin server, exporters,
   pseudonymization) and their parsers.
 
@@ -16,7 +17,7 @@ imports a stage.
 from otel_impact import ConfigurationErrors
 
 from .delivery import parse_endpoint, parse_exporters, parse_listener, parse_pseudonymization, parse_receivers
-from .document import read_yaml
+from .document import ConfigDocument, read_document, read_yaml
 from .fields import Fields, Problems, describe, join, parse_size
 from .model import (
     ClientTls,
@@ -33,6 +34,7 @@ from .model import (
 
 __all__ = [
     "ClientTls",
+    "ConfigDocument",
     "ConfigurationErrors",
     "ExporterConfig",
     "Fields",
@@ -53,5 +55,6 @@ __all__ = [
     "parse_pseudonymization",
     "parse_receivers",
     "parse_size",
+    "read_document",
     "read_yaml",
 ]

@@ -10,6 +10,7 @@ past it is refused by gRPC before the processor sees it (not counted).
 from __future__ import annotations
 
 import logging
+import socket
 
 import grpc
 from grpc import aio
@@ -67,6 +68,8 @@ class GrpcReceiver(OtlpReceiver):
         )
         server.add_generic_rpc_handlers((handler,))
         address = str(endpoint)
+        # gRPC core reports a failed bind (or lookup) as a raw log line and no reason: find it out first.
+        _probe_bind(endpoint.host, endpoint.port)
         try:
             if self.listener.tls is not None:
                 self.port = server.add_secure_port(address, grpc_server_credentials(self.listener.tls))
@@ -75,7 +78,7 @@ class GrpcReceiver(OtlpReceiver):
         except RuntimeError:  # grpc reports a failed bind this way
             self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {address} for OTLP/gRPC (is the port in use?)")
+            raise OSError(f"gRPC could not bind {address}")
         await server.start()
         self._server = server
         return self.port
@@ -85,3 +88,25 @@ class GrpcReceiver(OtlpReceiver):
         if self._server is not None:
             await self._server.stop(grace)
             self._server = None
+
+
+def _probe_bind(host: str, port: int) -> None:
+    """Raise the `OSError` of binding ``host:port`` when none of its addresses can be bound.
+
+    As gRPC does, the bind succeeds when any address the host resolves to can be bound, with
+    ``SO_REUSEADDR``. The probe socket is closed at once; gRPC binds right after.
+    """
+    first: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(
+        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    ):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as error:
+                first = first or error
+                continue
+            return
+    if first is not None:
+        raise first

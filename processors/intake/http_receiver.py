@@ -116,7 +116,11 @@ class HttpReceiver(OtlpReceiver):
         site = web.TCPSite(
             runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls), reuse_port=False
         )
-        await site.start()
+        try:
+            await site.start()
+        except OSError:  # the address cannot be bound: release what was set up, the caller reports it
+            await runner.cleanup()
+            raise
         self._runner = runner
         self.port = _bound_port(runner, endpoint.port)
         return self.port

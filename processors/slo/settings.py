@@ -47,4 +47,4 @@ def load_slo_settings(path: str | Path) -> SloSettings:
     Raises `ConfigurationError` for an unreadable file or bad YAML (with its line), and
     `ConfigurationErrors` listing every problem of the sections.
     """
-    return SloSettings.from_mapping(read_yaml(str(path)))
+    return SloSettings.from_mapping(read_yaml(str(path), sections=("slos", "alerting")))

@@ -38,8 +38,9 @@ def test_the_documented_example_is_valid(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("s3cret\n")
     text = (TESTDATA / "config.yaml").read_text().replace("/etc/otel-impact/ingest-token", str(token))
-    config = load_config(Overrides(config_file=write(tmp_path, text)), environ={})
+    config = load_config(Overrides(config_file=write(tmp_path, text)), environ={"VENDOR_API_KEY": "k"})
     collector, vendor = config.exporters
+    assert dict(vendor.headers)["x-api-key"] == "k"
     assert collector.protocol == "grpc" and collector.target == "otel-collector:4317"
     assert collector.retry.max_elapsed_time == 300 and collector.queue.max_bytes == 256 << 20
     assert vendor.protocol == "http" and vendor.uses_tls and vendor.traces_url.endswith("/v1/traces")
