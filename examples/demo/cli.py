@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 from collections.abc import Sequence
 
 from demo.runner import DemoOptions, run_demo
@@ -27,6 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv`` and run the demo; returns the exit code."""
     args = build_parser().parse_args(argv)
+    # Ctrl-C stops everything, even when started from a shell that ignores SIGINT for background jobs.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if not 0 <= args.fault_rate <= 1 or args.rate <= 0 or args.customers < 1 or args.refresh <= 0:
         print("otel-impact demo: --fault-rate is 0 to 1; --rate, --customers and --refresh must be positive")
         return 2
