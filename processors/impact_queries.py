@@ -20,6 +20,7 @@ __all__ = [
     "NO_LATENCY",
     "Accuracy",
     "Bounds",
+    "Completeness",
     "EventCounts",
     "EventTotals",
     "ImpactFigures",
@@ -132,6 +133,37 @@ class Telemetry:
 
 
 @dataclass(frozen=True)
+class Completeness:
+    """Whether the data of one task's window ``[start_ns, end_ns)`` is whole, and if not, why.
+
+    This is the one answer to "is this window complete?": the impact report's ``telemetry``, the
+    SLO snapshot, the canary gate, the dashboard and the postmortem all read it and none decides
+    on its own. A window is incomplete when:
+
+    * the processor's state is younger than the window (``state_covers_window`` is false): events
+      before ``covered_from_ns`` were never counted;
+    * or the task's span volume dropped at the window's end (``telemetry_lost``; ``loss`` says
+      how): spans may be lost.
+
+    ``reason`` is ``None`` when complete, else one sentence for people (the loss first when both
+    hold). ``observed_seconds`` is how much of the window the state has seen up to now (from
+    ``max(start, covered_from)`` to ``min(end, now)``): a budget over an incomplete window is
+    over those seconds only. ``start_ns`` and ``end_ns`` are the window as answered (rounded up
+    to the minute, like every query).
+    """
+
+    complete: bool
+    reason: str | None
+    start_ns: int
+    end_ns: int
+    covered_from_ns: int
+    observed_seconds: float
+    state_covers_window: bool = True
+    telemetry_lost: bool = False
+    loss: str | None = None
+
+
+@dataclass(frozen=True)
 class Accuracy:
     """How exact the estimates are: the bounds' confidence, the sketches' stated errors, and the
     start of the oldest sketch bucket merged (a window may be widened to its bucket edge)."""
@@ -191,6 +223,12 @@ class ImpactQueries(Protocol):
 
     ``telemetry_complete`` says whether the task's span volume looks complete at ``at_ns``, and
     if not, why: estimates are then lower bounds, never a sign of health.
+
+    ``window_completeness`` is the one decision on whether the window ``[start_ns, end_ns)`` of a
+    task is complete (the processor's state covers it and no telemetry loss is detected), as a
+    `Completeness` with the reason. ``impact`` reports it as its ``telemetry``; every other reader
+    (SLOs, the gate, the dashboard, the postmortem) asks it rather than deciding on its own.
+    Windows are rounded as for ``counts``; an unknown task raises ``KeyError``.
     """
 
     def tasks(self) -> Sequence[str]: ...
@@ -223,3 +261,5 @@ class ImpactQueries(Protocol):
     ) -> ImpactReport: ...
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]: ...
+
+    def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness: ...

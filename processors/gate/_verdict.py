@@ -102,7 +102,9 @@ class GateResult:
     policy: GatePolicy
     signals: tuple[SignalResult, ...] = field(default_factory=tuple)
     telemetry_reason: str | None = None
-    """Why the task's telemetry looked incomplete (which makes every signal inconclusive)."""
+    """Why the window looked incomplete (which makes every signal inconclusive)."""
+    observed_seconds: float | None = None
+    """How much of the window the processor's state has seen (``None`` when not asked)."""
 
     @property
     def verdict(self) -> Verdict:
@@ -123,7 +125,7 @@ class GateResult:
         }[verdict]
         parts = [head]
         if self.telemetry_reason:
-            parts.append(f"Telemetry is incomplete ({self.telemetry_reason}), so no signal can pass or fail.")
+            parts.append(f"The window is incomplete ({self.telemetry_reason}), so no signal can pass or fail.")
         for s in self.signals:
             parts.append(
                 f"{s.signal}: the canary ({self.canary_label}) failed {s.canary.failures} of {s.canary.total} "
@@ -150,7 +152,11 @@ class GateResult:
             "test": TEST_NAME,
             "confidence": self.policy.confidence,
             "min_events": self.policy.min_events,
-            "telemetry": {"complete": self.telemetry_reason is None, "reason": self.telemetry_reason},
+            "telemetry": {
+                "complete": self.telemetry_reason is None,
+                "reason": self.telemetry_reason,
+                "observed_seconds": self.observed_seconds,
+            },
             "explanation": self.explanation(),
         }
 

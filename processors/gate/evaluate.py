@@ -55,8 +55,9 @@ def evaluate(
     """Compare the canary's failures with the baseline's: task success and, when the task counts
     one, a latency threshold (``latency_threshold`` or the task's smallest).
 
-    Incomplete telemetry for the task makes every signal inconclusive: missing spans would make
-    the canary look better than it is. Raises `GateError` for an unknown task or threshold.
+    An incomplete window (`ImpactQueries.window_completeness`: the processor's state is younger
+    than the window, or telemetry loss is detected) makes every signal inconclusive, with the
+    reason in the answer: missing spans would make either side look better than it is. Raises `GateError` for an unknown task or threshold.
     """
     if task not in queries.tasks():
         known = ", ".join(queries.tasks()) or "none yet"
@@ -92,10 +93,21 @@ def evaluate(
                 policy,
             )
         )
-    complete, reason = queries.telemetry_complete(task, end_ns)
-    if not complete:
+    completeness = queries.window_completeness(task, start_ns, end_ns)
+    reason = None
+    if not completeness.complete:
         signals = [_inconclusive(s) for s in signals]
-    return GateResult(task, window, baseline.text, canary.text, policy, tuple(signals), telemetry_reason=reason)
+        reason = completeness.reason or "the window's telemetry is incomplete"
+    return GateResult(
+        task,
+        window,
+        baseline.text,
+        canary.text,
+        policy,
+        tuple(signals),
+        telemetry_reason=reason,
+        observed_seconds=completeness.observed_seconds,
+    )
 
 
 def _inconclusive(signal: SignalResult) -> SignalResult:

@@ -27,6 +27,7 @@ from otel_impact.processors.durations import (
 from otel_impact.processors.impact_queries import (
     Accuracy,
     Bounds,
+    Completeness,
     EventCounts,
     EventTotals,
     ImpactQueries,
@@ -127,11 +128,8 @@ class SliQueries:
         start, end = _window(start_ns, end_ns)
         names = self.engine.reader.names
         group_by = tuple(self.resolve_dimension(name) for name in by) if by else names
-        complete, reason = self.telemetry_complete(task, end)
-        if complete and start < floor_minute(self.engine.coverage_start_ns):
-            complete = False
-            covered = format_duration(max(0, end - self.engine.coverage_start_ns) // SECOND_NS)
-            reason = f"the processor's state covers only the last {covered} of this window"
+        completeness = self.window_completeness(task, start, end)
+        complete, reason = completeness.complete, completeness.reason
         lower_only = not complete
         everything = _Accumulator(self.engine, state)
         segments: list[SegmentImpact] = []
@@ -190,6 +188,40 @@ class SliQueries:
                 "so impact figures are lower bounds"
             )
         return True, None
+
+    def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness:
+        """Whether ``[start_ns, end_ns)`` of ``task`` is complete: the one decision every reader uses.
+
+        Incomplete when the window starts before the minute the processor's state began (events
+        before it were never counted) or when the span volume dropped at the window's end
+        (`telemetry_complete`); the loss is named first when both hold. What the state has seen
+        is measured up to the clock's now, so the reason changes as the state grows.
+        """
+        self._task(task)
+        start, end = _window(start_ns, end_ns)
+        covered_from = self.engine.coverage_start_ns
+        now = self.engine.clock.now_ns()
+        observed_ns = max(0, min(end, now) - max(start, covered_from))
+        covers = start >= floor_minute(covered_from)
+        volume_ok, loss = self.telemetry_complete(task, end)
+        reason = loss
+        if reason is None and not covers:
+            if observed_ns == 0:
+                reason = "the processor's state began after this window: it holds none of its events"
+            else:
+                covered = format_duration(observed_ns // SECOND_NS)
+                reason = f"the processor's state covers only the last {covered} of this window"
+        return Completeness(
+            complete=volume_ok and covers,
+            reason=reason,
+            start_ns=start,
+            end_ns=end,
+            covered_from_ns=covered_from,
+            observed_seconds=observed_ns / SECOND_NS,
+            state_covers_window=covers,
+            telemetry_lost=not volume_ok,
+            loss=loss,
+        )
 
     # -- beyond the contract --------------------------------------------------------------------
 

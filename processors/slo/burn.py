@@ -27,7 +27,11 @@ __all__ = [
     "ConditionResult",
     "Tally",
     "alert_level",
+    "budget_covers",
+    "budget_left",
+    "budget_spent",
     "evaluate_conditions",
+    "spoken_duration",
     "tally",
 ]
 
@@ -91,6 +95,49 @@ class Budget:
             return cls(0, 0, 0.0, 0.0, 1.0)
         consumed = period.bad / allowed
         return cls(period.total, period.bad, allowed, consumed, 1.0 - consumed)
+
+
+def _times(consumed: float) -> str:
+    """``26×`` or ``1.3×``: how many budgets were spent."""
+    return f"{consumed:.0f}×" if consumed >= 10 else f"{consumed:.1f}".rstrip("0").rstrip(".") + "×"
+
+
+def budget_left(consumed: float) -> str:
+    """The budget left in words: ``82.3% left``, or ``exhausted: 26× the budget spent`` once all
+    of it is spent (never a negative percentage)."""
+    if consumed >= 1:
+        return f"exhausted: {_times(consumed)} the budget spent"
+    return f"{(1 - consumed) * 100:.1f}% left"
+
+
+def budget_spent(consumed: float) -> str:
+    """The budget spent in words: ``17.5% of the budget spent``, or ``exhausted: 20× the budget
+    spent`` once all of it is."""
+    if consumed >= 1:
+        return f"exhausted: {_times(consumed)} the budget spent"
+    return f"{consumed * 100:.1f}% of the budget spent"
+
+
+def spoken_duration(seconds: float) -> str:
+    """A duration as people say it, rounded down to its largest unit: ``45 seconds``,
+    ``12 minutes``, ``3 hours``, ``29 days``."""
+    whole = int(max(0.0, seconds))
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        if whole >= size:
+            count = whole // size
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    return f"{whole} second{'' if whole == 1 else 's'}"
+
+
+def budget_covers(observed_seconds: float, state_covers_period: bool, period_label: str) -> str:
+    """What period a budget is of: ``the 12 minutes observed`` while the processor's state is
+    younger than the SLO's period (its budget counts those events only), else ``the 30d period``
+    (``the calendar month`` for a calendar window)."""
+    if not state_covers_period:
+        return f"the {spoken_duration(observed_seconds)} observed"
+    if period_label == "calendar_month":
+        return "the calendar month"
+    return f"the {period_label} period"
 
 
 @dataclass(frozen=True)

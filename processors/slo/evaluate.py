@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from otel_impact.processors.durations import MINUTE_NS
-from otel_impact.processors.impact_queries import EventCounts, ImpactQueries
+from otel_impact.processors.impact_queries import Completeness, EventCounts, ImpactQueries
 
 from .alerting_config import AlertingConfig
 from .burn import Budget, ConditionResult, MissingThreshold, Tally, alert_level, evaluate_conditions, tally
@@ -64,7 +64,11 @@ class SegmentEvaluation:
 class SloEvaluation:
     """One SLO at ``at_ns``: ``ok`` with its segments, or ``no_data`` / ``error`` with the reason.
 
-    ``telemetry`` is ``(complete, reason)`` for the SLO's task when it was evaluated.
+    ``completeness`` is `ImpactQueries.window_completeness` of the SLO's period so far: what the
+    snapshot reports as the SLO's ``telemetry``, and what its budgets cover (while the processor's
+    state is younger than the period, only ``completeness.observed_seconds`` of it). ``telemetry``
+    is ``(complete, reason)`` of its telemetry-loss part alone: a loss holds firing alerts (it
+    would look like recovery), a young state does not (the burn windows are what it has seen).
     """
 
     slo: SloConfig
@@ -73,6 +77,7 @@ class SloEvaluation:
     reason: str | None = None
     segments: tuple[SegmentEvaluation, ...] = ()
     telemetry: tuple[bool, str | None] | None = None
+    completeness: Completeness | None = None
 
 
 def evaluate_slo(
@@ -100,13 +105,14 @@ def evaluate_slo(
     for answer in windows.values():
         keys.update(answer)
     keys.update(also)
-    telemetry = queries.telemetry_complete(slo.task, now)
+    completeness = queries.window_completeness(slo.task, start_ns, now)
+    telemetry = (not completeness.telemetry_lost, completeness.loss)
     dimensions = tuple(queries.dimensions(slo.task))
     segments = tuple(
         _evaluate_segment(slo, alerting, queries, key, now, period_seconds, period, windows, dimensions)
         for key in sorted(keys)
     )
-    return SloEvaluation(slo, now, "ok", None, segments, telemetry)
+    return SloEvaluation(slo, now, "ok", None, segments, telemetry, completeness)
 
 
 def runtime_problem(slo: SloConfig, queries: ImpactQueries) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 from otel_impact.processors.impact_queries import Bounds
 
 from .alerts import Notification
+from .burn import budget_left
 from .config import SloConfig
 from .evaluate import SegmentEvaluation
 from .scoring import ImpactScore
@@ -66,7 +67,7 @@ def firing_notification(
         "description": (
             f"SLO {slo.objective:g}% {slo.sli.describe()} for task {slo.task} over {slo.window.label}. "
             f"Conditions: {', '.join(c.name for c in firing)}. Burn rates: {burns}. "
-            f"Budget remaining: {result.budget.remaining:.1%}."
+            f"Error budget of the period: {budget_left(result.budget.consumed)}."
         ),
         "conditions": ",".join(c.name for c in firing),
         "budget_remaining": f"{result.budget.remaining:.4f}",

@@ -11,6 +11,7 @@ from typing import Any
 
 from .alert_state import ActiveAlert, AlertTransition
 from .alerts import rfc3339, severity_rank
+from .burn import budget_covers, budget_left
 from .evaluate import SegmentEvaluation, SloEvaluation
 from .notify import impact_score_json
 from .windows import period_bounds, window_name
@@ -54,7 +55,11 @@ def slo_document(evaluation: SloEvaluation, active: ActiveLookup) -> dict[str, A
     alerts = [active(slo.name, result.key) for result in evaluation.segments]
     levels = [alert.labels["severity"] for alert in alerts if alert is not None]
     impacts = [result.impact for result in evaluation.segments if result.impact is not None]
-    telemetry = evaluation.telemetry
+    completeness = evaluation.completeness
+    telemetry = None if completeness is None else {"complete": completeness.complete, "reason": completeness.reason}
+    coverage = _coverage(evaluation)
+    budgets = [result.budget for result in evaluation.segments]
+    least = min(budgets, key=lambda budget: budget.remaining, default=None)
     return {
         "name": slo.name,
         "task": slo.task,
@@ -68,16 +73,35 @@ def slo_document(evaluation: SloEvaluation, active: ActiveLookup) -> dict[str, A
         "runbook": slo.runbook,
         "status": evaluation.status,
         "reason": evaluation.reason,
-        "telemetry": None if telemetry is None else {"complete": telemetry[0], "reason": telemetry[1]},
+        "telemetry": telemetry,
         "alert_state": "page" if "page" in levels else "ticket" if "ticket" in levels else "ok",
-        "budget_remaining": min((result.budget.remaining for result in evaluation.segments), default=None),
+        "budget_remaining": None if least is None else least.remaining,
+        "budget": None
+        if least is None
+        else {"remaining": least.remaining, **coverage, "text": budget_left(least.consumed)},
         "score": max((round(impact.score, 3) for impact in impacts), default=None),
         "severity": min((impact.severity for impact in impacts), key=severity_rank, default=None),
-        "segments": [_segment_doc(result, alert) for result, alert in zip(evaluation.segments, alerts, strict=True)],
+        "segments": [
+            _segment_doc(result, alert, coverage) for result, alert in zip(evaluation.segments, alerts, strict=True)
+        ],
     }
 
 
-def _segment_doc(result: SegmentEvaluation, active: ActiveAlert | None) -> dict[str, Any]:
+def _coverage(evaluation: SloEvaluation) -> dict[str, Any]:
+    """What the SLO's budgets are of: ``observed_seconds`` of the period the processor's state has
+    seen and ``covers`` in words (``the 12 minutes observed`` while the state is younger)."""
+    completeness = evaluation.completeness
+    if completeness is None:
+        return {"observed_seconds": None, "covers": None}
+    return {
+        "observed_seconds": round(completeness.observed_seconds, 3),
+        "covers": budget_covers(
+            completeness.observed_seconds, completeness.state_covers_window, evaluation.slo.window.label
+        ),
+    }
+
+
+def _segment_doc(result: SegmentEvaluation, active: ActiveAlert | None, coverage: Mapping[str, Any]) -> dict[str, Any]:
     budget = result.budget
     return {
         "segment": result.where,
@@ -87,6 +111,8 @@ def _segment_doc(result: SegmentEvaluation, active: ActiveAlert | None) -> dict[
             "allowed_bad": budget.allowed_bad,
             "consumed": budget.consumed,
             "remaining": budget.remaining,
+            **coverage,
+            "text": budget_left(budget.consumed),
         },
         "burn_rates": {window_name(w): b for w, b in result.burns.items()},
         "conditions": [

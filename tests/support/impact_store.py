@@ -1,8 +1,8 @@
 """An in-memory, deterministic implementation of the SLO engine's `ImpactQueries` contract.
 
 A unit-level stand-in for the SLI engine: tests feed it synthetic events per minute and
-segment, and it answers `counts`, `impact` (a typed `ImpactReport`) and `telemetry_complete` exactly as the contract
-describes (bounds floored to the minute, grouping by dimension names, ``unknown`` for a
+segment, and it answers `counts`, `impact` (a typed `ImpactReport`), `telemetry_complete` and
+`window_completeness` exactly as the contract describes (bounds floored to the minute, grouping by dimension names, ``unknown`` for a
 missing value, KeyError for an unknown task). Distinct users are counted exactly; the
 optional ``user_error`` widens the reported bounds around the exact count, as a sketch would.
 """
@@ -19,6 +19,7 @@ from otel_impact.processors.impact_queries import (
     NO_LATENCY,
     Accuracy,
     Bounds,
+    Completeness,
     EventCounts,
     EventTotals,
     ImpactReport,
@@ -27,6 +28,10 @@ from otel_impact.processors.impact_queries import (
 )
 
 MINUTE_NS = 60 * 1_000_000_000
+
+
+def _ceil_minute(ns: int) -> int:
+    return -(-ns // MINUTE_NS) * MINUTE_NS
 
 
 @dataclass
@@ -55,6 +60,8 @@ class InMemoryImpactStore:
         self._tasks: dict[str, _Task] = {}
         self.user_error = user_error
         self.impact_calls: list[tuple[str, tuple[str, ...], dict[str, str] | None]] = []
+        self.state_start_ns = 0
+        """Since when the store holds every event (`set_state_start`); 0 covers every window."""
 
     # -- feeding ---------------------------------------------------------------------------------
 
@@ -111,6 +118,10 @@ class InMemoryImpactStore:
 
     def set_telemetry(self, task: str, complete: bool, reason: str | None = None) -> None:
         self._tasks[task].complete = (complete, reason)
+
+    def set_state_start(self, at_ns: int) -> None:
+        """Make the store's state begin at ``at_ns``: a window starting before it is incomplete."""
+        self.state_start_ns = at_ns
 
     # -- the contract ----------------------------------------------------------------------------
 
@@ -175,7 +186,8 @@ class InMemoryImpactStore:
         self.impact_calls.append((task, tuple(by), dict(where) if where else None))
         groups = self._select(task, start_ns, end_ns, by, where)
         everything = [bucket for buckets in groups.values() for bucket in buckets]
-        complete, reason = self._tasks[task].complete
+        completeness = self.window_completeness(task, start_ns, end_ns)
+        complete, reason = completeness.complete, completeness.reason
         return ImpactReport(
             **self._summary(everything),
             task=task,
@@ -202,6 +214,20 @@ class InMemoryImpactStore:
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
         return self._tasks[task].complete
+
+    def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness:
+        """The telemetry set by `set_telemetry`, and whether the window starts before `set_state_start`."""
+        volume_ok, loss = self._tasks[task].complete
+        start, end = _ceil_minute(start_ns), _ceil_minute(end_ns)
+        covered_from = self.state_start_ns
+        covers = start >= covered_from - covered_from % MINUTE_NS
+        observed = max(0, end - max(start, covered_from)) / 1e9
+        reason = loss
+        if reason is None and not covers:
+            reason = f"the processor's state covers only the last {observed:g}s of this window"
+        return Completeness(
+            volume_ok and covers, reason, start, end, covered_from, observed, covers, not volume_ok, loss
+        )
 
     def _summary(self, buckets: Sequence[_Bucket]) -> dict[str, Any]:
         total = sum(b.total for b in buckets)
