@@ -55,9 +55,10 @@ def evaluate(
     """Compare the canary's failures with the baseline's: task success and, when the task counts
     one, a latency threshold (``latency_threshold`` or the task's smallest).
 
-    An incomplete window (`ImpactQueries.window_completeness`: the processor's state is younger
-    than the window, or telemetry loss is detected) makes every signal inconclusive, with the
-    reason in the answer: missing spans would make either side look better than it is. Raises `GateError` for an unknown task or threshold.
+    An incomplete window (`ImpactQueries.window_completeness`: the processor's state is
+    younger than the window, or telemetry loss is detected) makes every signal inconclusive,
+    with the reason in the answer: missing spans would make either side look better than it
+    is. Raises `GateError` for an unknown task or threshold.
     """
     if task not in queries.tasks():
         known = ", ".join(queries.tasks()) or "none yet"

@@ -98,12 +98,12 @@ class Budget:
 
 
 def _times(consumed: float) -> str:
-    """``26×`` or ``1.3×``: how many budgets were spent."""
+    """``26x`` or ``1.3x`` (with a multiplication sign): how many budgets were spent."""
     return f"{consumed:.0f}×" if consumed >= 10 else f"{consumed:.1f}".rstrip("0").rstrip(".") + "×"
 
 
 def budget_left(consumed: float) -> str:
-    """The budget left in words: ``82.3% left``, or ``exhausted: 26× the budget spent`` once all
+    """The budget left in words: ``82.3% left``, or ``exhausted: 26x the budget spent`` once all
     of it is spent (never a negative percentage)."""
     if consumed >= 1:
         return f"exhausted: {_times(consumed)} the budget spent"
@@ -111,7 +111,7 @@ def budget_left(consumed: float) -> str:
 
 
 def budget_spent(consumed: float) -> str:
-    """The budget spent in words: ``17.5% of the budget spent``, or ``exhausted: 20× the budget
+    """The budget spent in words: ``17.5% of the budget spent``, or ``exhausted: 20x the budget
     spent`` once all of it is."""
     if consumed >= 1:
         return f"exhausted: {_times(consumed)} the budget spent"
