@@ -4,7 +4,8 @@ A unit-level stand-in for the SLI engine: tests feed it synthetic events per min
 segment, and it answers `counts`, `impact` (a typed `ImpactReport`), `telemetry_complete`
 and `window_completeness` exactly as the contract describes (bounds floored to the minute,
 grouping by dimension names, ``unknown`` for a missing value, KeyError for an unknown task).
-Distinct users are counted exactly; the optional ``user_error`` widens the reported bounds around the exact count, as a sketch would.
+Distinct users are counted exactly; the optional ``user_error`` widens
+the reported bounds around the exact count, as a sketch would.
 """
 
 from __future__ import annotations
