@@ -27,7 +27,7 @@ def render(
         lines.append("waiting for the first spans to reach the processor…")
         return "\n".join(lines) + "\n"
     telemetry = impact.get("telemetry") or {}
-    note = "" if telemetry.get("complete", True) else "  (lower bounds: the processor is younger than the window)"
+    note = "" if telemetry.get("complete", True) else f"  (lower bounds: {telemetry.get('reason') or 'incomplete'})"
     lines.append(f"Checkout, last {impact['window']}{note}")
     header = ("tier", "variant", "checkouts", "failed", "success", "impacted users", "revenue at risk")
     rows = [header]
@@ -47,7 +47,9 @@ def render(
         )
     lines += _table(rows)
     for slo in (slos or {}).get("slos", []):
-        lines += ["", f"SLO {slo['name']}: {slo['objective']:g}% of checkouts succeed"]
+        budget = slo.get("budget") or {}
+        covers = f" · budgets of {budget['covers']}" if budget.get("covers") else ""
+        lines += ["", f"SLO {slo['name']}: {slo['objective']:g}% of checkouts succeed{covers}"]
         slo_rows = [("tier", "state", *(f"burn {w}" for w in BURN_SHOWN), "budget left", "severity")]
         for segment in slo.get("segments", []):
             burns = segment.get("burn_rates", {})
@@ -57,7 +59,7 @@ def render(
                     ",".join(str(v) for v in segment["segment"].values()) or "all",
                     str(segment["alert"]["state"]).upper(),
                     *(_burn(burns.get(w)) for w in BURN_SHOWN),
-                    f"{segment['budget']['remaining'] * 100:.0f}%",
+                    _budget(segment["budget"]),
                     str(impact_doc.get("severity", "–")),
                 )
             )
@@ -69,6 +71,15 @@ def _users(value: Mapping[str, Any]) -> str:
     if value.get("upper") is None:
         return f"≥ {round(value['lower']):,}"
     return f"{round(value['estimate']):,} ({round(value['lower']):,}–{round(value['upper']):,})"
+
+
+def _budget(budget: Mapping[str, Any]) -> str:
+    """The processor's words for the budget left (``82.3% left``, ``exhausted: 26x the budget
+    spent``), never a bare negative percentage."""
+    if budget.get("text"):
+        return str(budget["text"])
+    remaining = budget["remaining"]
+    return "exhausted" if remaining <= 0 else f"{remaining * 100:.0f}% left"
 
 
 def _burn(value: float | None) -> str:

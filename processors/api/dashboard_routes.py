@@ -16,7 +16,7 @@ from aiohttp import web
 from otel_impact.processors.api.dashboard_config import DashboardConfig
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
-from otel_impact.processors.durations import SECOND_NS
+from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, parse_window
 from otel_impact.processors.impact_queries import ImpactQueries
 from otel_impact.processors.slo.config import SloConfig
 from otel_impact.processors.slo.evaluate import BudgetHistory
@@ -72,9 +72,15 @@ class DashboardRoutes:
         """Tasks with their runbooks, whether SLOs are configured, and each SLO's budget history.
 
         A budget history's ``t`` is seconds since the epoch and ``budget_remaining`` a fraction
-        (negative once spent), for the segment with the least budget left.
+        (negative once spent), for the segment with the least budget left. ``now`` is the
+        server's time (seconds since the epoch) and ``telemetry`` maps each task to the
+        `ImpactQueries.window_completeness` of the window ending at the end of this minute (as
+        ``/api/v1/impact`` answers it): ``complete``, ``reason``, ``observed_seconds``,
+        ``state_covers_window`` and ``covered_from`` (seconds since the epoch).
         """
         now = self.clock.now_ns()
+        end = floor_minute(now) + MINUTE_NS
+        start = end - parse_window(window)
         slos = self.slo.slos
         tasks = []
         for task in self.queries.tasks():
@@ -86,11 +92,23 @@ class DashboardRoutes:
             "default_window": self.config.default_window,
             "window": window,
             "tasks": tasks,
+            "now": now / SECOND_NS,
+            "telemetry": {task["name"]: self._telemetry(task["name"], start, end) for task in tasks},
             "slos_enabled": bool(slos),
             "budget_history": {
                 history.slo: [{"t": p.at_ns // SECOND_NS, "budget_remaining": p.remaining} for p in history.points]
                 for history in self.slo.budget_histories(now)
             },
+        }
+
+    def _telemetry(self, task: str, start_ns: int, end_ns: int) -> dict[str, Any]:
+        completeness = self.queries.window_completeness(task, start_ns, end_ns)
+        return {
+            "complete": completeness.complete,
+            "reason": completeness.reason,
+            "observed_seconds": round(completeness.observed_seconds, 3),
+            "state_covers_window": completeness.state_covers_window,
+            "covered_from": completeness.covered_from_ns / SECOND_NS,
         }
 
 

@@ -18,6 +18,7 @@ from otel_impact.processors.impact_queries import ImpactFigures, ImpactReport
 from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
 from otel_impact.processors.sli.queries import TopCustomers
 from otel_impact.processors.slo.alerts import rfc3339
+from otel_impact.processors.slo.burn import budget_covers, budget_spent
 from otel_impact.processors.slo.notify import bounds_json
 from otel_impact.processors.slo.render import transition_json
 
@@ -101,6 +102,10 @@ def _budget(budget: BudgetConsumed) -> dict[str, Any]:
         "sli": budget.sli,
         "window": budget.window,
         "period_start": rfc3339(budget.period_start_ns),
+        "observed_seconds": None if budget.observed_seconds is None else round(budget.observed_seconds, 3),
+        "covers": None
+        if budget.observed_seconds is None
+        else budget_covers(budget.observed_seconds, budget.state_covers_period, budget.window),
         "segments": [
             {
                 "segment": dict(s.segment),
@@ -108,6 +113,7 @@ def _budget(budget: BudgetConsumed) -> dict[str, Any]:
                 "bad_in_incident": s.bad_in_incident,
                 "allowed_bad_in_period": s.allowed_bad_in_period,
                 "budget_consumed": s.budget_consumed,
+                "budget_text": None if s.budget_consumed is None else budget_spent(s.budget_consumed),
             }
             for s in budget.segments
         ],

@@ -88,12 +88,27 @@ def _budgets(budgets: Sequence[Mapping[str, Any]]) -> list[str]:
             f"{budget['slo']} ({budget['objective']:g}% {budget['sli']}, {budget['window']})",
             _segment(segment["segment"]),
             _int(segment["bad_in_incident"]),
-            "–" if segment["budget_consumed"] is None else _pct(segment["budget_consumed"]),
+            _consumed(segment, budget.get("covers")),
         )
         for budget in budgets
         for segment in budget["segments"]
     ]
-    return [*lines, *_table(("SLO", "segment", "failed in the incident", "budget of the period consumed"), rows)]
+    table = _table(("SLO", "segment", "failed in the incident", "budget of the period consumed"), rows)
+    observed = sorted({str(b["covers"]) for b in budgets if str(b.get("covers") or "").endswith(" observed")})
+    if observed:
+        table += [
+            f"The processor's state is younger than the SLO's period: budgets are of {' and '.join(observed)} only.",
+            "",
+        ]
+    return [*lines, *table]
+
+
+def _consumed(segment: Mapping[str, Any], covers: str | None) -> str:
+    """``17.5% of the budget spent`` or ``exhausted: 20x the budget spent``, with the period it is of."""
+    if segment["budget_consumed"] is None:
+        return "–"
+    text = segment.get("budget_text") or _pct(segment["budget_consumed"])
+    return f"{text} (of {covers})" if covers else text
 
 
 def _alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:

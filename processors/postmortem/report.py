@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.processors.impact_queries import ImpactQueries, ImpactReport
 from otel_impact.processors.slo.alert_state import AlertTransition
 from otel_impact.processors.slo.burn import tally
@@ -45,7 +46,11 @@ class SegmentBudget:
 
 @dataclass(frozen=True)
 class BudgetConsumed:
-    """The error budget one SLO lost to the incident, segment by segment."""
+    """The error budget one SLO lost to the incident, segment by segment.
+
+    The budget is of the period the processor's state has seen (`ImpactQueries.window_completeness`
+    of the period): ``observed_seconds`` of it, all of it when ``state_covers_period``.
+    """
 
     slo: str
     objective: float
@@ -53,6 +58,8 @@ class BudgetConsumed:
     window: str
     period_start_ns: int
     segments: tuple[SegmentBudget, ...]
+    observed_seconds: float | None = None
+    state_covers_period: bool = True
 
 
 @dataclass(frozen=True)
@@ -119,6 +126,7 @@ def build_postmortem(
 
 def _budget(queries: ImpactQueries, slo: SloConfig, start_ns: int, end_ns: int) -> BudgetConsumed:
     period_start, _, _ = period_bounds(slo.window, end_ns)
+    completeness = queries.window_completeness(slo.task, period_start, max(end_ns, period_start + MINUTE_NS))
     incident = queries.counts(slo.task, start_ns, end_ns, by=slo.by)
     period = queries.counts(slo.task, period_start, end_ns, by=slo.by)
     segments = []
@@ -141,4 +149,6 @@ def _budget(queries: ImpactQueries, slo: SloConfig, start_ns: int, end_ns: int) 
         window=slo.window.label,
         period_start_ns=period_start,
         segments=tuple(segments),
+        observed_seconds=completeness.observed_seconds,
+        state_covers_period=completeness.state_covers_window,
     )

@@ -105,7 +105,7 @@ def evaluate_slo(
     for answer in windows.values():
         keys.update(answer)
     keys.update(also)
-    completeness = queries.window_completeness(slo.task, start_ns, now)
+    completeness = queries.window_completeness(slo.task, start_ns, max(now, start_ns + MINUTE_NS))
     telemetry = (not completeness.telemetry_lost, completeness.loss)
     dimensions = tuple(queries.dimensions(slo.task))
     segments = tuple(
@@ -214,10 +214,14 @@ class BudgetHistory:
 
 def budget_history(slo: SloConfig, queries: ImpactQueries, now: int, *, points: int = HISTORY_POINTS) -> BudgetHistory:
     """Up to ``points`` evenly spread samples of the budget left, from a minute into the SLO's
-    period to ``now``. Raises ``KeyError`` for a task the SLI engine does not know."""
+    period (or into the processor's state, when it is younger than the period: before it began
+    nothing was counted) to ``now``. Raises ``KeyError`` for a task the SLI engine does not know."""
     start, _, _ = period_bounds(slo.window, now)
-    first = start + MINUTE_NS
     empty = BudgetHistory(slo.name, start, {}, ())
+    if now <= start + MINUTE_NS:
+        return empty
+    covered_from = queries.window_completeness(slo.task, start, now).covered_from_ns
+    first = max(start, covered_from - covered_from % MINUTE_NS) + MINUTE_NS
     if now <= first:
         return empty
     step = max(MINUTE_NS, (now - first) // (points - 1))

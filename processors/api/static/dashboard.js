@@ -78,36 +78,65 @@ function burnClass(rate) {
   return "";
 }
 
+const SVG = "http://www.w3.org/2000/svg";
+
+function svgEl(tag, attrs, text) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [key, value] of Object.entries(attrs || {})) node.setAttribute(key, value);
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function timeLabel(seconds, span) {
+  const d = new Date(seconds * 1000);
+  if (span > 2 * 86400) return d.toLocaleDateString("en-US", { month: "short", day: "numeric" });
+  return d.toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", hour12: false });
+}
+
 function budgetChart(points) {
-  // points: [{t: seconds, budget_remaining: fraction}], drawn as remaining budget over the SLO period
-  const width = 520, height = 90, pad = 4;
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("class", "chart");
-  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
-  svg.setAttribute("role", "img");
+  // points: [{t: seconds, budget_remaining: fraction}]: the budget left over time, with a time
+  // axis (x) and a budget-remaining axis in percent (y)
+  const width = 560, height = 160, left = 56, right = 12, top = 10, bottom = 36;
+  const svg = svgEl("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img" });
+  const plotW = width - left - right, plotH = height - top - bottom;
+  svg.append(svgEl("text", { class: "axis-title", x: 12, y: top + plotH / 2, transform: `rotate(-90 12 ${top + plotH / 2})`, "text-anchor": "middle" }, "budget left %"));
+  svg.append(svgEl("text", { class: "axis-title", x: left + plotW / 2, y: height - 2, "text-anchor": "middle" }, "time"));
   if (!points || points.length < 2) {
     svg.setAttribute("aria-label", "not enough history for a chart yet");
+    svg.append(svgEl("text", { class: "axis-label", x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle" }, "not enough history for a chart yet"));
     return svg;
   }
   const t0 = points[0].t, t1 = points[points.length - 1].t;
   // drawn between -100% and +100%: an overspent budget is pinned to the bottom, its number is in the table
   const clamp = (v) => Math.max(-1, Math.min(1, v));
   const values = points.map((p) => clamp(p.budget_remaining));
-  const lo = Math.min(0, ...values), hi = 1;
-  const x = (t) => pad + ((t - t0) / Math.max(1, t1 - t0)) * (width - 2 * pad);
-  const y = (v) => pad + (1 - (v - lo) / (hi - lo)) * (height - 2 * pad);
-  const ns = "http://www.w3.org/2000/svg";
-  const zero = document.createElementNS(ns, "line");
-  zero.setAttribute("class", "zero");
-  zero.setAttribute("x1", pad); zero.setAttribute("x2", width - pad);
-  zero.setAttribute("y1", y(0)); zero.setAttribute("y2", y(0));
-  const path = document.createElementNS(ns, "polyline");
-  path.setAttribute("class", "line");
-  path.setAttribute("points", points.map((p) => `${x(p.t).toFixed(1)},${y(clamp(p.budget_remaining)).toFixed(1)}`).join(" "));
-  svg.append(zero, path);
+  const lo = Math.min(0, ...values) < 0 ? -1 : 0, hi = 1;
+  const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * plotW;
+  const y = (v) => top + (1 - (v - lo) / (hi - lo)) * plotH;
+  svg.append(svgEl("line", { class: "axis", x1: left, x2: left, y1: top, y2: top + plotH }));
+  svg.append(svgEl("line", { class: "axis", x1: left, x2: left + plotW, y1: top + plotH, y2: top + plotH }));
+  for (const v of lo < 0 ? [1, 0.5, 0, -0.5, -1] : [1, 0.5, 0]) {
+    svg.append(svgEl("line", { class: "grid", x1: left, x2: left + plotW, y1: y(v), y2: y(v) }));
+    svg.append(svgEl("text", { class: "axis-label", x: left - 6, y: y(v) + 4, "text-anchor": "end" }, `${Math.round(v * 100)}%`));
+  }
+  const span = t1 - t0;
+  for (const [t, anchor] of [[t0, "start"], [(t0 + t1) / 2, "middle"], [t1, "end"]]) {
+    svg.append(svgEl("line", { class: "axis", x1: x(t), x2: x(t), y1: top + plotH, y2: top + plotH + 4 }));
+    svg.append(svgEl("text", { class: "axis-label", x: x(t), y: top + plotH + 16, "text-anchor": anchor }, timeLabel(t, span)));
+  }
+  svg.append(svgEl("line", { class: "zero", x1: left, x2: left + plotW, y1: y(0), y2: y(0) }));
+  svg.append(svgEl("polyline", { class: "line",
+    points: points.map((p) => `${x(p.t).toFixed(1)},${y(clamp(p.budget_remaining)).toFixed(1)}`).join(" ") }));
   const last = points[points.length - 1].budget_remaining;
   svg.setAttribute("aria-label", `error budget remaining over the SLO period, now ${fmtPct(last, 1)}`);
   return svg;
+}
+
+function budgetText(budget, remaining) {
+  // the API's words ("82.3% left", "exhausted: 26× the budget spent"), never a bare negative percentage
+  if (budget && budget.text) return budget.text;
+  if (remaining === null || remaining === undefined) return "–";
+  return remaining <= 0 ? "exhausted" : `${fmtPct(remaining, 1)} left`;
 }
 
 function renderSlo(slo, history) {
@@ -116,8 +145,11 @@ function renderSlo(slo, history) {
     el("div", { class: "slo-head" },
       el("span", { class: `badge state-${state}`, text: state.toUpperCase() }),
       el("strong", { text: slo.name }),
-      el("span", { class: "muted", text: `objective ${slo.objective}% · ${windowText(slo.window)}` +
-        (slo.budget_remaining !== null && slo.budget_remaining !== undefined ? ` · budget left ${fmtPct(slo.budget_remaining, 1)}` : "") }),
+      el("span", { class: "muted", text: `objective ${slo.objective}% · ${windowText(slo.window)}` }),
+      slo.budget_remaining !== null && slo.budget_remaining !== undefined
+        ? el("span", { class: "budget", "data-field": "budget", "data-value": String(slo.budget_remaining),
+          text: `error budget${slo.budget && slo.budget.covers ? " of " + slo.budget.covers : ""}: ${budgetText(slo.budget, slo.budget_remaining)}` })
+        : null,
       slo.severity ? el("span", { class: "badge state-page", text: `${slo.severity} · score ${fmtInt(slo.score)}` }) : null),
     slo.reason ? el("div", { class: "muted", text: slo.reason }) : null);
   const alertOf = (seg) => (seg.alert && seg.alert.state) || "ok";
@@ -131,7 +163,8 @@ function renderSlo(slo, history) {
       return el("tr", { "data-segment": JSON.stringify(seg.segment || {}) },
         el("td", { text: segmentText(seg.segment) }),
         el("td", {}, el("span", { class: `badge state-${alert}`, text: alert.toUpperCase() })),
-        el("td", { text: seg.budget ? fmtPct(seg.budget.remaining, 1) : "–" }),
+        el("td", { "data-field": "budget.remaining", "data-value": seg.budget ? String(seg.budget.remaining) : "",
+          text: seg.budget ? budgetText(seg.budget, seg.budget.remaining) : "–" }),
         ...BURN_WINDOWS.map((w) => {
           const rate = burns[w];
           return el("td", { class: burnClass(rate), "data-burn": w, text: rate === null || rate === undefined ? "–" : rate.toFixed(2) + "×" });
@@ -140,10 +173,18 @@ function renderSlo(slo, history) {
     box.append(el("table", {}, el("thead", {}, head), el("tbody", {}, ...rows)));
   }
   box.append(budgetChart(history));
+  if (slo.budget && slo.budget.covers) box.append(el("div", { class: "muted chart-note", text: `error budget left over ${slo.budget.covers}` }));
   return box;
 }
 
-function renderTask(task, impact, slos, top, histories) {
+function telemetryWarning(telemetry) {
+  const reason = telemetry.reason || "unknown reason";
+  if (telemetry.state_covers_window === false && reason.startsWith("the processor's state"))
+    return `First run: ${reason} (it started after the window's start). Figures are lower bounds (≥), not health; pick a shorter window for complete figures.`;
+  return `Telemetry incomplete: ${reason}. Figures below are lower bounds, not health.`;
+}
+
+function renderTask(task, impact, slos, top, histories, completeness) {
   const state = worstState(slos);
   const section = el("section", { class: `task state-${state}`, "data-task": task.name, "data-state": state });
   const runbooks = (task.runbooks || []).map((r) => el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.title || r.url }));
@@ -155,11 +196,13 @@ function renderTask(task, impact, slos, top, histories) {
     section.append(el("div", { class: "muted", text: "No events for this task in the selected window." }));
     return section;
   }
-  const telemetry = impact.telemetry || {};
+  // one decision for the whole page: the overview's completeness of this window (the same
+  // function answers the impact document's telemetry)
+  const telemetry = completeness || impact.telemetry || {};
   section.setAttribute("data-telemetry-complete", String(Boolean(telemetry.complete)));
   if (!telemetry.complete) {
-    section.append(el("div", { class: "warning", "data-field": "telemetry.reason",
-      text: `Telemetry incomplete: ${telemetry.reason || "unknown reason"}. Figures below are lower bounds, not health.` }));
+    section.append(el("div", { class: "warning", "data-field": "telemetry.reason", "data-value": telemetry.reason || "",
+      text: telemetryWarning(telemetry) }));
   }
   const events = impact.events || {};
   const latency = impact.latency_ms || {};
@@ -196,7 +239,7 @@ function renderTask(task, impact, slos, top, histories) {
   return section;
 }
 
-function renderBanner(allSlos, impacts) {
+function renderBanner(allSlos, incomplete) {
   const banner = document.getElementById("banner");
   const state = worstState(allSlos);
   banner.className = `banner state-${state}`;
@@ -213,7 +256,6 @@ function renderBanner(allSlos, impacts) {
     text = [slo.name + (seg.segment && Object.keys(seg.segment).length ? ` (${segmentText(seg.segment)})` : ""), burn, slo.severity, impacted]
       .filter(Boolean).join(" · ");
   }
-  const incomplete = impacts.filter((i) => i && i.telemetry && !i.telemetry.complete).length;
   if (incomplete) text += ` · telemetry incomplete for ${incomplete} task(s)`;
   document.getElementById("banner-text").textContent = text;
 }
@@ -229,19 +271,21 @@ async function refresh() {
     const slosDoc = overview.slos_enabled ? await getJson("api/v1/slos") : { slos: [] };
     const allSlos = slosDoc.slos || [];
     const sections = [];
-    const impacts = [];
+    const telemetry = overview.telemetry || {};
+    let incomplete = 0;
     for (const task of overview.tasks) {
       const q = `task=${encodeURIComponent(task.name)}&window=${encodeURIComponent(windowName)}`;
       const [impact, top] = await Promise.all([
         getJson(`api/v1/impact?${q}`).catch(() => null),
         getJson(`api/v1/customers/top?${q}`).catch(() => null),
       ]);
-      impacts.push(impact);
-      sections.push(renderTask(task, impact, allSlos.filter((s) => s.task === task.name), top, overview.budget_history || {}));
+      const completeness = telemetry[task.name] || (impact && impact.telemetry);
+      if (completeness && !completeness.complete) incomplete += 1;
+      sections.push(renderTask(task, impact, allSlos.filter((s) => s.task === task.name), top, overview.budget_history || {}, completeness));
     }
     const main = document.getElementById("tasks");
     main.replaceChildren(...(sections.length ? sections : [el("p", { class: "muted", text: "No user tasks seen yet. Send spans with impact.task.name, or configure tasks." })]));
-    renderBanner(allSlos, impacts);
+    renderBanner(allSlos, incomplete);
     const now = new Date();
     const updated = document.getElementById("updated");
     updated.textContent = `updated ${now.toLocaleTimeString()}`;
