@@ -90,7 +90,8 @@ function svgEl(tag, attrs, text) {
 function timeLabel(seconds, span) {
   const d = new Date(seconds * 1000);
   if (span > 2 * 86400) return d.toLocaleDateString("en-US", { month: "short", day: "numeric" });
-  return d.toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", hour12: false });
+  const withSeconds = span < 600 ? { second: "2-digit" } : {};
+  return d.toLocaleTimeString("en-US", { hour: "2-digit", minute: "2-digit", ...withSeconds, hour12: false });
 }
 
 function budgetChart(points) {
@@ -106,7 +107,8 @@ function budgetChart(points) {
     svg.append(svgEl("text", { class: "axis-label", x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle" }, "not enough history for a chart yet"));
     return svg;
   }
-  const t0 = points[0].t, t1 = points[points.length - 1].t;
+  // at least a minute wide, so the first minutes of a young processor read as time, not a dot
+  const t1 = points[points.length - 1].t, t0 = Math.min(points[0].t, t1 - 60);
   // drawn between -100% and +100%: an overspent budget is pinned to the bottom, its number is in the table
   const clamp = (v) => Math.max(-1, Math.min(1, v));
   const values = points.map((p) => clamp(p.budget_remaining));
