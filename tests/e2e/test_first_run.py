@@ -98,6 +98,8 @@ def test_the_first_run_page_reads_right(fresh: Processor) -> None:
     assert 'data-telemetry-complete="false"' in dom and "covers only the last" in dom
     assert "error budget of the " in dom and " observed: exhausted: " in dom
     assert "budget left %" in dom and ">time<" in dom  # the chart's axes are labelled
-    assert not re.search(r"<td[^>]*>-\d+(\.\d+)?%</td>|budget[^<]*: -\d", dom), "a budget reads as a negative percentage"
+    assert not re.search(r"<td[^>]*>-\d+(\.\d+)?%</td>|budget[^<]*: -\d", dom), (
+        "a budget reads as a negative percentage"
+    )
     picture = screenshot(url, ARTIFACTS / "dashboard-first-run.png")
     assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
