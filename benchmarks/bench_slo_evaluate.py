@@ -18,6 +18,7 @@ from typing import Any
 from _harness import Case, measure, report, write_json
 
 from otel_impact.processors.clock import ManualClock
+from otel_impact.processors.impact_queries import Completeness
 from otel_impact.processors.slo import EventCounts, SloEngine
 from otel_impact.processors.slo.alerting_config import AlertingConfig
 from otel_impact.processors.slo.config import SloConfig
@@ -65,6 +66,9 @@ class PrecomputedQueries:
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
         return True, None
 
+    def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness:
+        return Completeness(True, None, start_ns, end_ns, 0, (end_ns - start_ns) / 1e9)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -86,7 +90,7 @@ def main() -> None:
                 queries.counts("checkout", 0, int(window * 1e9), by=("tier",))
             for tier in TIERS:
                 queries.impact("checkout", 0, 1, by=(), where={"tier": tier})
-            queries.telemetry_complete("checkout", 0)
+            queries.window_completeness("checkout", 0, int(30 * 86400 * 1e9))
 
     def evaluate(n: int) -> None:
         for _ in range(n):
