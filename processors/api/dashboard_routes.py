@@ -93,7 +93,7 @@ class DashboardRoutes:
             "window": window,
             "tasks": tasks,
             "now": now / SECOND_NS,
-            "telemetry": {task["name"]: self._telemetry(task["name"], start, end) for task in tasks},
+            "telemetry": {name: self._telemetry(name, start, end) for name in self.queries.tasks()},
             "slos_enabled": bool(slos),
             "budget_history": {
                 history.slo: [{"t": p.at_ns // SECOND_NS, "budget_remaining": p.remaining} for p in history.points]
