@@ -76,7 +76,7 @@ class DashboardRoutes:
         server's time (seconds since the epoch) and ``telemetry`` maps each task to the
         `ImpactQueries.window_completeness` of the window ending at the end of this minute (as
         ``/api/v1/impact`` answers it): ``complete``, ``reason``, ``observed_seconds``,
-        ``state_covers_window`` and ``covered_from`` (seconds since the epoch).
+        ``state_covers_window``, ``telemetry_lost`` and ``covered_from`` (seconds since the epoch).
         """
         now = self.clock.now_ns()
         end = floor_minute(now) + MINUTE_NS
@@ -108,6 +108,7 @@ class DashboardRoutes:
             "reason": completeness.reason,
             "observed_seconds": round(completeness.observed_seconds, 3),
             "state_covers_window": completeness.state_covers_window,
+            "telemetry_lost": completeness.telemetry_lost,
             "covered_from": completeness.covered_from_ns / SECOND_NS,
         }
 

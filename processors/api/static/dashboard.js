@@ -181,7 +181,7 @@ function renderSlo(slo, history) {
 
 function telemetryWarning(telemetry) {
   const reason = telemetry.reason || "unknown reason";
-  if (telemetry.state_covers_window === false && reason.startsWith("the processor's state"))
+  if (telemetry.state_covers_window === false && telemetry.telemetry_lost === false)
     return `First run: ${reason} (it started after the window's start). Figures are lower bounds (≥), not health; pick a shorter window for complete figures.`;
   return `Telemetry incomplete: ${reason}. Figures below are lower bounds, not health.`;
 }
