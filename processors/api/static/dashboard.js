@@ -102,6 +102,8 @@ function budgetChart(points) {
   const plotW = width - left - right, plotH = height - top - bottom;
   svg.append(svgEl("text", { class: "axis-title", x: 12, y: top + plotH / 2, transform: `rotate(-90 12 ${top + plotH / 2})`, "text-anchor": "middle" }, "budget left %"));
   svg.append(svgEl("text", { class: "axis-title", x: left + plotW / 2, y: height - 2, "text-anchor": "middle" }, "time"));
+  svg.append(svgEl("line", { class: "axis", x1: left, x2: left, y1: top, y2: top + plotH }));
+  svg.append(svgEl("line", { class: "axis", x1: left, x2: left + plotW, y1: top + plotH, y2: top + plotH }));
   if (!points || points.length < 2) {
     svg.setAttribute("aria-label", "not enough history for a chart yet");
     svg.append(svgEl("text", { class: "axis-label", x: left + plotW / 2, y: top + plotH / 2, "text-anchor": "middle" }, "not enough history for a chart yet"));
@@ -115,8 +117,6 @@ function budgetChart(points) {
   const lo = Math.min(0, ...values) < 0 ? -1 : 0, hi = 1;
   const x = (t) => left + ((t - t0) / Math.max(1, t1 - t0)) * plotW;
   const y = (v) => top + (1 - (v - lo) / (hi - lo)) * plotH;
-  svg.append(svgEl("line", { class: "axis", x1: left, x2: left, y1: top, y2: top + plotH }));
-  svg.append(svgEl("line", { class: "axis", x1: left, x2: left + plotW, y1: top + plotH, y2: top + plotH }));
   for (const v of lo < 0 ? [1, 0.5, 0, -0.5, -1] : [1, 0.5, 0]) {
     svg.append(svgEl("line", { class: "grid", x1: left, x2: left + plotW, y1: y(v), y2: y(v) }));
     svg.append(svgEl("text", { class: "axis-label", x: left - 6, y: y(v) + 4, "text-anchor": "end" }, `${Math.round(v * 100)}%`));
@@ -182,7 +182,7 @@ function renderSlo(slo, history) {
 function telemetryWarning(telemetry) {
   const reason = telemetry.reason || "unknown reason";
   if (telemetry.state_covers_window === false && telemetry.telemetry_lost === false)
-    return `First run: ${reason} (it started after the window's start). Figures are lower bounds (≥), not health; pick a shorter window for complete figures.`;
+    return `First run: ${reason} (it started after the window's start). Figures are lower bounds (≥), not health, until the processor has run for the whole window.`;
   return `Telemetry incomplete: ${reason}. Figures below are lower bounds, not health.`;
 }
 
