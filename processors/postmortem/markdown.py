@@ -1,9 +1,24 @@
-"""The postmortem document as Markdown, for a postmortem template or an incident ticket."""
+"""The postmortem document as Markdown, for a postmortem template or an incident ticket.
+
+Text that comes from telemetry (task names, segment values, alert summaries, reasons) is escaped
+with `text`: HTML is shown as text, never rendered, and Markdown punctuation and table bars are
+literal, so a span attribute cannot inject a link, an image or a broken table into a ticket.
+"""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def text(value: object) -> str:
+    """``value`` as literal Markdown text on one line: no HTML, links, images or table breaks."""
+    escaped = html.escape(str(value), quote=False)
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", escaped).replace("\r", " ").replace("\n", " ")
 
 
 def render_markdown(doc: Mapping[str, Any]) -> str:
@@ -21,7 +36,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
 
 def _summary(doc: Mapping[str, Any], telemetry: Mapping[str, Any]) -> list[str]:
     lines = [
-        f"# Impact summary: {doc['task']}",
+        f"# Impact summary: {text(doc['task'])}",
         "",
         f"- **Incident window:** {doc['from']} to {doc['to']} ({doc['duration']})",
     ]
@@ -30,15 +45,15 @@ def _summary(doc: Mapping[str, Any], telemetry: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"- **Mitigated at:** {mitigation['at']}; time to mitigate **{mitigation['time_to_mitigate']}**, "
             f"measured from {mitigation['measured_from']}"
-            + (f" ({doc['first_alert']})" if mitigation["measured_from"] == "the first alert" else "")
+            + (f" ({text(doc['first_alert'])})" if mitigation["measured_from"] == "the first alert" else "")
         )
     if doc.get("first_alert"):
-        lines.append(f"- **First alert:** {doc['first_alert']}")
+        lines.append(f"- **First alert:** {text(doc['first_alert'])}")
     if telemetry.get("complete", True):
         lines.append("- **Telemetry:** complete for the window")
     else:
         lines.append(
-            f"- **Telemetry: incomplete** ({telemetry.get('reason')}). The figures below are **lower bounds**."
+            f"- **Telemetry: incomplete** ({text(telemetry.get('reason'))}). The figures below are **lower bounds**."
         )
     return lines
 
@@ -120,7 +135,7 @@ def _alerts(alerts: Sequence[Mapping[str, Any]]) -> list[str]:
         labels = alert["labels"]
         segment = {k: v for k, v in labels.items() if k not in _ALERT_LABELS}
         severity = f"{labels.get('severity', '')} {labels.get('impact_severity', '')}"
-        rows.append((alert["at"], alert["event"], severity, _segment(segment), alert["summary"]))
+        rows.append((alert["at"], alert["event"], text(severity), _segment(segment), text(alert["summary"])))
     return [*lines, *_table(("time", "event", "severity", "segment", "summary"), rows)]
 
 
@@ -173,4 +188,4 @@ def _bounds(value: Mapping[str, Any]) -> str:
 
 
 def _segment(segment: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in segment.items()) or "all"
+    return ", ".join(f"{text(k)}={text(v)}" for k, v in segment.items()) or "all"
