@@ -6,8 +6,8 @@
     pay=grpc /shop.Payments/Charge
 
 ROUTE is the framework's route template exactly as it appears in ``http.route`` (Flask
-``/search/<query>``, FastAPI ``/search/{query}``, Django ``search/<str:query>/``); METHOD is an
-HTTP method or ``*`` for any. ``grpc`` entries name the RPC's full method,
+``/search/<query>``, FastAPI ``/search/{query}``, Django ``search/<str:query>/``), without spaces
+or commas; METHOD is an HTTP method or ``*`` for any. ``grpc`` entries name the RPC's full method,
 ``/package.Service/Method``. The server span that matches becomes the task's root
 (``impact.task.name``, ``impact.task.root=true``) with ``impact.task.outcome`` from the response:
 
@@ -89,7 +89,6 @@ TASKS_FORM: Final = (
 )
 FAILURE_FORM: Final = "list HTTP classes, HTTP codes and gRPC code names separated by commas, e.g. 5xx,429"
 
-_ENTRY_SPLIT = re.compile(r",(?=\s*[^,=\s]+\s*=)")  # a comma starting the next NAME=..., not one inside a route
 _METHOD = re.compile(r"\A[A-Za-z]{1,32}\Z")
 _GRPC_METHOD = re.compile(r"\A/?[^/\s]+/[^/\s]+\Z")
 _HTTP_CLASS = re.compile(r"\A[1-5]xx\Z", re.IGNORECASE)
@@ -176,7 +175,7 @@ class TaskRules:
         http: dict[tuple[str, str], str] = {}
         grpc: dict[str, str] = {}
         problems: list[ConfigurationError] = []
-        for raw in _ENTRY_SPLIT.split(_unquoted(tasks)):
+        for raw in _unquoted(tasks).split(","):
             entry = raw.strip()
             if not entry:
                 continue
