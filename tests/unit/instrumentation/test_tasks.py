@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from support.paths import ROOT
 
 from otel_impact.instrumentation.settings import KNOWN_VARIABLES, ExtractionSettings
 from otel_impact.instrumentation.tasks import GRPC_CLIENT_FAULTS, GRPC_CODES, FailureRule, TaskRules
@@ -155,3 +156,11 @@ def test_a_bad_failure_item_is_reported_and_left_out(item: str) -> None:
     assert len(problems) == 1
     message = str(problems[0])
     assert message.startswith("OTEL_IMPACT_TASK_FAILURE: ") and repr(item) in message and "5xx,429" in message
+
+
+def test_the_example_env_file_names_tasks_as_written_there() -> None:
+    lines = (ROOT / "examples" / "zero-code.env").read_text().splitlines()
+    (value,) = [line.split("=", 1)[1] for line in lines if line.startswith("OTEL_IMPACT_TASKS=")]
+    rules, problems = TaskRules.parse(value)  # as docker --env-file passes it: quotes kept
+    assert problems == []
+    assert rules.match_http("POST", "/api/checkout") == "checkout" and rules.match_http("GET", "/search/<query>")
