@@ -8,7 +8,8 @@ How it plugs in, without taking the single distro or configurator slot:
    instrumentor. Unless ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``otel_impact`` (or is
    ``*``), it calls `enable`: ``otel_impact.configure()`` on that provider (span processor, PII
    guard around its exporters, key id on the resource, untrusted-baggage filter), then, when a
-   request source is configured, arms the framework hooks: the Flask and Django instrumentors
+   request source or ``OTEL_IMPACT_TASKS`` is configured, arms the framework hooks (response
+   hooks too when tasks are named; see `otel_impact.instrumentation.tasks`): the Flask and Django instrumentors
    get our request hooks composed into their hook arguments, every WSGI/ASGI
    ``OpenTelemetryMiddleware`` gets its request hook composed, and ``grpc.server`` and
    ``grpc.aio.server`` get our interceptor. It registers the OpenFeature hook when the OpenFeature SDK is installed.
@@ -17,7 +18,9 @@ How it plugs in, without taking the single distro or configurator slot:
    ``otel_impact`` is an instrumentation name like the others, and for use in code.
 
 Without an SDK tracer provider (no distro, no configurator) one line says what to install and
-the application is left alone. Nothing here raises into the application's start-up.
+the application is left alone. With requests to read but no framework instrumentation that the
+hooks ride on installed, one warning names the packages (`warn_if_nothing_hooked`). Nothing
+here raises into the application's start-up.
 """
 
 from __future__ import annotations
