@@ -173,3 +173,15 @@ def test_an_explicit_user_task_in_the_handler_wins_over_the_rule(processor: Proc
         # counted once per request (the rule did not add the server span), failed as the code said
         assert table["ALL"][:5] == ["3", "3", "0.00%", "3", "3"]
         assert_nothing_leaked(processor, app)
+
+
+def test_without_a_hooked_framework_instrumentation_one_warning_says_what_to_install(processor: Processor) -> None:
+    hooked = "flask,django,fastapi,starlette,grpc_server,grpc_aio_server"  # as if none were installed
+    with shop(processor, OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=hooked) as app:
+        assert post(app, "/api/checkout", CANARY_EMAIL, "pro") == 200
+        log = app.log()
+    warnings = [line for line in log.splitlines() if "no framework instrumentation" in line]
+    assert len(warnings) == 1, log
+    assert "pip install opentelemetry-instrumentation-flask" in warnings[0]
+    assert "opentelemetry-bootstrap -a install" in warnings[0]
+    assert_no_canary(log.encode(), where="the app's output")
