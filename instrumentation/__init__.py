@@ -10,6 +10,9 @@ made in code:
   ``.grpc.ImpactServerInterceptor`` / ``ImpactAioServerInterceptor``.
 * ``otel_impact.instrumentation.openfeature.ImpactFeatureFlagHook`` (the ``openfeature`` extra).
 * `IncomingRequest`: what a customer callable (``OTEL_IMPACT_CUSTOMER_CALLABLE``) receives.
+* `otel_impact.instrumentation.tasks`: user tasks named from server spans by ``OTEL_IMPACT_TASKS``
+  (stamped by ``.flask.response_hook``, ``.wsgi.response_hook``, ``.asgi.client_response_hook``,
+  Django's ``response_hook`` and the gRPC interceptors).
 """
 
 from .auto import AutoInstrumentationStatus, ImpactInstrumentor, status

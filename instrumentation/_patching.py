@@ -118,12 +118,19 @@ def hook_instrument_arguments(instrumentor: type, **hooks: Callable[..., None]) 
 def hook_middleware_attribute(middleware: type, name: str, hook: Callable[..., None]) -> bool:
     """Compose ``hook`` into the ``name`` hook attribute of every ``middleware`` made from now on.
     Returns ``False`` when already done."""
+    return hook_middleware_attributes(middleware, **{name: hook})
+
+
+def hook_middleware_attributes(middleware: type, **hooks: Callable[..., None]) -> bool:
+    """Compose each of ``hooks`` into the hook attribute of that name of every ``middleware`` made
+    from now on. Returns ``False`` when already done."""
 
     def make(original: Callable[..., None]) -> Callable[..., None]:
         @functools.wraps(original)
         def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
             original(self, *args, **kwargs)
-            setattr(self, name, compose(hook, getattr(self, name, None)))
+            for name, hook in hooks.items():
+                setattr(self, name, compose(hook, getattr(self, name, None)))
 
         return __init__
 

@@ -8,7 +8,8 @@ How it plugs in, without taking the single distro or configurator slot:
    instrumentor. Unless ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` names ``otel_impact`` (or is
    ``*``), it calls `enable`: ``otel_impact.configure()`` on that provider (span processor, PII
    guard around its exporters, key id on the resource, untrusted-baggage filter), then, when a
-   request source is configured, arms the framework hooks: the Flask and Django instrumentors
+   request source or ``OTEL_IMPACT_TASKS`` is configured, arms the framework hooks (response
+   hooks too when tasks are named; see `otel_impact.instrumentation.tasks`): the Flask and Django instrumentors
    get our request hooks composed into their hook arguments, every WSGI/ASGI
    ``OpenTelemetryMiddleware`` gets its request hook composed, and ``grpc.server`` and
    ``grpc.aio.server`` get our interceptor. It registers the OpenFeature hook when the OpenFeature SDK is installed.
@@ -17,7 +18,9 @@ How it plugs in, without taking the single distro or configurator slot:
    ``otel_impact`` is an instrumentation name like the others, and for use in code.
 
 Without an SDK tracer provider (no distro, no configurator) one line says what to install and
-the application is left alone. Nothing here raises into the application's start-up.
+the application is left alone. With requests to read but no framework instrumentation that the
+hooks ride on installed, one warning names the packages (`warn_if_nothing_hooked`). Nothing
+here raises into the application's start-up.
 """
 
 from __future__ import annotations
@@ -36,10 +39,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from otel_impact._log import logger
 from otel_impact._setup import configure
 
-from . import _patching
+from . import _patching, _task_stamp
 from ._attribution import install_extractor
 from .extract import RequestExtractor
-from .settings import ExtractionSettings
+from .settings import ENV_TASKS, ExtractionSettings
+from .tasks import TaskRules
 
 INSTRUMENTATION_NAME: Final = "otel_impact"
 """The name that ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` takes to switch otel-impact off."""
@@ -52,6 +56,17 @@ NO_SDK_MESSAGE: Final = (
     "alone. Fix: pip install opentelemetry-distro opentelemetry-exporter-otlp (or set up the SDK in your own "
     "configurator); when you set up the SDK in code, call otel_impact.configure() after it."
 )
+
+# The instrumentors whose requests our hooks see (entry point names of opentelemetry_instrumentor),
+# with the package that provides each.
+HOOKED_INSTRUMENTORS: Final = {
+    "flask": "opentelemetry-instrumentation-flask",
+    "django": "opentelemetry-instrumentation-django",
+    "fastapi": "opentelemetry-instrumentation-fastapi",
+    "starlette": "opentelemetry-instrumentation-starlette",
+    "grpc_server": "opentelemetry-instrumentation-grpc",
+    "grpc_aio_server": "opentelemetry-instrumentation-grpc",
+}
 
 # (name reported in the status, the instrumentor's name in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS or None,
 #  the adapter module under otel_impact.instrumentation, its arming function)
@@ -139,7 +154,17 @@ def enable(tracer_provider: Any = None) -> AutoInstrumentationStatus:
         for problem in (*problems, *more):
             logger.error("otel-impact configuration: %s", problem)
         install_extractor(extractor)
-        hooks = _arm_frameworks(_disabled_names(os.environ)) if extractor.active else ()
+        rules, task_problems = TaskRules.from_env()
+        for problem in task_problems:
+            logger.warning("otel-impact configuration: %s", problem)
+        _task_stamp.install_rules(rules)
+        if rules.active:
+            provider.add_span_processor(_task_stamp.TaskProbeProcessor())
+        disabled = _disabled_names(os.environ)
+        wanted = extractor.active or rules.active
+        hooks = _arm_frameworks(disabled, tasks=rules.active) if wanted else ()
+        if wanted:
+            warn_if_nothing_hooked(settings, rules, disabled)
         openfeature_hook = _register_openfeature() if settings.openfeature_hook else False
         _status = AutoInstrumentationStatus(True, "enabled", hooks, openfeature_hook)
         return _status
@@ -155,6 +180,7 @@ def disable() -> None:
     with _lock:
         _patching.undo_all()
         install_extractor(RequestExtractor(ExtractionSettings()))
+        _task_stamp.install_rules(None)
         if _status.openfeature_hook:
             from .openfeature import unregister_global_hook  # noqa: PLC0415 - the openfeature extra
 
@@ -162,14 +188,18 @@ def disable() -> None:
         _status = AutoInstrumentationStatus(False, "disabled")
 
 
-def _arm_frameworks(disabled: Collection[str]) -> tuple[str, ...]:
+def _arm_frameworks(disabled: Collection[str], *, tasks: bool = False) -> tuple[str, ...]:
     armed: list[str] = []
     for name, instrumentor, module_name, function in _FRAMEWORKS:
         if instrumentor is not None and (instrumentor in disabled or "*" in disabled):
             continue
         try:
             module = importlib.import_module(f"{__package__}.{module_name}")
-            getattr(module, function)()
+            arm = getattr(module, function)
+            if tasks and function == "arm" and module_name != "grpc":
+                arm(tasks=True)
+            else:
+                arm()
             armed.append(name)
         except ImportError:
             logger.debug("otel-impact: %s is not installed; its hook is not armed.", name)
@@ -180,6 +210,52 @@ def _arm_frameworks(disabled: Collection[str]) -> tuple[str, ...]:
                 type(error).__name__,
             )
     return tuple(armed)
+
+
+def installed_instrumentors() -> set[str]:
+    """Names of the ``opentelemetry_instrumentor`` entry points installed in this environment."""
+    from opentelemetry.util._importlib_metadata import entry_points  # noqa: PLC0415 - start-up only
+
+    return {entry_point.name for entry_point in entry_points(group="opentelemetry_instrumentor")}
+
+
+def warn_if_nothing_hooked(
+    settings: ExtractionSettings,
+    rules: TaskRules,
+    disabled: Collection[str],
+    *,
+    installed: Collection[str] | None = None,
+) -> bool:
+    """Warn once when requests are to be read (a customer source or ``OTEL_IMPACT_TASKS``) but no
+    framework instrumentation that our hooks ride on is installed and enabled: every request
+    would pass unseen. Returns True when it warned. Never raises."""
+    try:
+        found = installed_instrumentors() if installed is None else installed
+    except Exception:  # the check is advice: never fail start-up over it
+        return False
+    if "*" in disabled:
+        hooked: set[str] = set()
+    else:
+        hooked = {name for name in HOOKED_INSTRUMENTORS if name in found and name not in disabled}
+    if hooked:
+        return False
+    what = []
+    if settings.has_source:
+        what.append("a request source is configured (OTEL_IMPACT_CUSTOMER_*/OTEL_IMPACT_TIER_*)")
+    if rules.active:
+        what.append(f"{ENV_TASKS} names tasks")
+    logger.warning(
+        "otel-impact: %s, but no framework instrumentation that otel-impact hooks is installed and enabled, "
+        "so no request is attributed and no task is named. Fix: install the one for your framework, e.g. "
+        "pip install %s (Django: %s, FastAPI: %s, gRPC: %s), or run opentelemetry-bootstrap -a install. "
+        "(An app you wrap in the WSGI/ASGI OpenTelemetryMiddleware yourself is hooked too.)",
+        " and ".join(what) or "requests are to be read",
+        HOOKED_INSTRUMENTORS["flask"],
+        HOOKED_INSTRUMENTORS["django"],
+        HOOKED_INSTRUMENTORS["fastapi"],
+        HOOKED_INSTRUMENTORS["grpc_server"],
+    )
+    return True
 
 
 def _register_openfeature() -> bool:

@@ -26,11 +26,13 @@ from typing import Any
 
 from opentelemetry.trace import Span
 
+from . import _task_stamp
 from ._attribution import CustomerFields, active_extractor, attribute_request, attribute_response
 from ._patching import hook_instrument_arguments
 from .incoming import DjangoRequest
 
 _APPLIED = "_otel_impact_applied"
+_PROBE = "_otel_impact_task_probe"
 
 
 def request_hook(span: Span, request: Any) -> None:
@@ -38,18 +40,28 @@ def request_hook(span: Span, request: Any) -> None:
     applied = attribute_request(span, DjangoRequest(request))
     with contextlib.suppress(Exception):  # an HttpRequest takes attributes; anything else is left alone
         setattr(request, _APPLIED, applied)
+        if _task_stamp.rules is not None:
+            setattr(request, _PROBE, _task_stamp.open_probe(span))
 
 
 def response_hook(span: Span, request: Any, response: Any) -> None:
-    """Attribute a server span still without a customer, from ``request.user``. Never raises."""
+    """Attribute a server span still without a customer, from ``request.user``; stamp the task
+    ``OTEL_IMPACT_TASKS`` names for the route (``http.route`` is set once the view is resolved). Never raises."""
+    if _task_stamp.rules is not None:
+        _task_stamp.finish_http(
+            getattr(request, _PROBE, None),
+            getattr(request, "method", None),
+            _task_stamp.http_status(getattr(response, "status_code", None)),
+        )
     if not active_extractor().has_late_sources:
         return
     applied: CustomerFields | None = getattr(request, _APPLIED, None)
     attribute_response(span, DjangoRequest(request, phase="response"), applied)
 
 
-def arm() -> bool:
-    """Compose both hooks into every later ``DjangoInstrumentor().instrument(...)`` call.
+def arm(*, tasks: bool = False) -> bool:
+    """Compose both hooks into every later ``DjangoInstrumentor().instrument(...)`` call (the
+    response hook is always composed: ``tasks`` changes nothing here).
 
     Raises `ImportError` when the Django instrumentation is not installed.
     """

@@ -17,7 +17,11 @@ variable                               meaning
 ``OTEL_IMPACT_TIER_CALLABLE``          ``module:function`` taking the customer ID, returning the tier or ``None``
 ``OTEL_IMPACT_DJANGO_USER_ATTRIBUTE``  attribute of Django's authenticated ``request.user`` used as the ID, e.g. ``pk``
 ``OTEL_IMPACT_OPENFEATURE_HOOK``       register the OpenFeature hook under auto-instrumentation (default ``true``)
+``OTEL_IMPACT_TASKS``                  user tasks named from server spans, e.g. ``checkout=POST /api/checkout``
+``OTEL_IMPACT_TASK_FAILURE``           responses that fail those tasks besides the defaults, e.g. ``5xx,429``
 ====================================== ========================================================
+
+``OTEL_IMPACT_TASKS`` and ``OTEL_IMPACT_TASK_FAILURE`` are read by `otel_impact.instrumentation.tasks`.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ ENV_CUSTOMER_CALLABLE: Final = "OTEL_IMPACT_CUSTOMER_CALLABLE"
 ENV_TIER_CALLABLE: Final = "OTEL_IMPACT_TIER_CALLABLE"
 ENV_DJANGO_USER_ATTRIBUTE: Final = "OTEL_IMPACT_DJANGO_USER_ATTRIBUTE"
 ENV_OPENFEATURE_HOOK: Final = "OTEL_IMPACT_OPENFEATURE_HOOK"
+ENV_TASKS: Final = "OTEL_IMPACT_TASKS"
+ENV_TASK_FAILURE: Final = "OTEL_IMPACT_TASK_FAILURE"
 
 _FIELD_ENV: Final = {
     "customer_header": ENV_CUSTOMER_HEADER,
@@ -68,6 +74,8 @@ KNOWN_VARIABLES: Final = frozenset(
         ENV_PII_ATTRIBUTES,
         ENV_HASH_MEMO_SIZE,
         ENV_OPENFEATURE_HOOK,
+        ENV_TASKS,
+        ENV_TASK_FAILURE,
         *_FIELD_ENV.values(),
     }
 )
