@@ -361,7 +361,7 @@ def json_to_protobuf(body: bytes) -> bytes:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as error:
-        if "recursion" in str(error).lower():
+        if "recursion" in str(error).lower() or "depth" in str(error).lower():
             raise InvalidJson("the JSON is nested too deeply") from None
         raise InvalidJson(f"not valid JSON (JSONDecodeError at position {error.pos})") from None
     if not isinstance(document, dict):

@@ -1,0 +1,184 @@
+"""Mixed load: do gRPC and HTTP senders each get their share of one ``otel-impact serve``?
+
+One ``serve`` (no downstream, default config) on loopback; N gRPC senders and N HTTP senders,
+each a separate load process sending small OTLP/protobuf requests (10 spans) back to back with
+``--clients`` calls in flight. Three phases, each ``--duration`` seconds after a warm-up: gRPC
+alone, HTTP alone, both at once. Reported per transport and phase: requests/s and the median
+latency. The ratio column is the median latency against the same transport alone (the same
+run's baseline): a fair server keeps both transports' mixed figures near each other.
+
+Usage::
+
+    python benchmarks/bench_intake_fairness.py [--quick] [--json FILE] [--clients N] [--duration S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _harness import Case, report, write_json
+
+CLI = str(Path(sys.executable).parent / "otel-impact")
+METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
+
+def role_load(transport: str, port: int, clients: int, warmup: float, duration: float) -> None:
+    """Send for ``warmup`` s, then ``duration`` s more; print ``{"ok": n, "seconds": s, "p50_ms": m}``."""
+    import aiohttp  # noqa: PLC0415
+    from grpc import aio  # noqa: PLC0415
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest  # noqa: PLC0415
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue  # noqa: PLC0415
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span  # noqa: PLC0415
+
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    for number in range(1, 11):
+        spans.append(
+            Span(
+                trace_id=number.to_bytes(16, "big"),
+                span_id=number.to_bytes(8, "big"),
+                name="GET /checkout",
+                kind=2,
+                start_time_unix_nano=1_700_000_000_000_000_000,
+                end_time_unix_nano=1_700_000_000_001_000_000,
+                attributes=[KeyValue(key="http.route", value=AnyValue(string_value="/checkout"))],
+            )
+        )
+    body = request.SerializeToString()
+
+    async def run() -> None:
+        latencies: list[float] = []
+        measuring = False
+        stop = False
+        channel = aio.insecure_channel(f"127.0.0.1:{port}")
+        call = channel.unary_unary(METHOD)
+        session = aiohttp.ClientSession()
+        url = f"http://127.0.0.1:{port}/v1/traces"
+
+        async def send() -> None:
+            if transport == "grpc":
+                await call(body, timeout=30)
+            else:
+                async with session.post(url, data=body, headers={"Content-Type": "application/x-protobuf"}) as reply:
+                    await reply.read()
+                    reply.raise_for_status()
+
+        async def worker() -> None:
+            while not stop:
+                started = time.perf_counter()
+                await send()
+                if measuring:
+                    latencies.append(time.perf_counter() - started)
+
+        tasks = [asyncio.create_task(worker()) for _ in range(clients)]
+        await asyncio.sleep(warmup)
+        measuring, began = True, time.monotonic()
+        await asyncio.sleep(duration)
+        measuring, seconds = False, time.monotonic() - began
+        stop = True
+        await asyncio.gather(*tasks)
+        await session.close()
+        await channel.close()
+        p50 = statistics.median(latencies) * 1000 if latencies else 0.0
+        print(json.dumps({"ok": len(latencies), "seconds": seconds, "p50_ms": p50}), flush=True)
+
+    asyncio.run(run())
+
+
+def start_serve(scratch: str) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    log_path = Path(scratch) / "serve.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(
+            [CLI, "serve", "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--admin", "none"],
+            stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
+        )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        text = log_path.read_text()
+        ports = dict(re.findall(r"(otlp_grpc|otlp_http)=[^ ]*:(\d+)", text))
+        if len(ports) == 2:
+            return process, {name: int(port) for name, port in ports.items()}
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"serve did not start:\n{log_path.read_text()}")
+
+
+def phase(transports: list[str], ports: dict[str, int], clients: int, warmup: float, duration: float) -> dict[str, Any]:
+    """Run one load process per transport at once; their results by transport."""
+    loads = {
+        transport: subprocess.Popen(
+            [sys.executable, __file__, "--role", transport, str(ports[f"otlp_{transport}"]),
+             str(clients), str(warmup), str(duration)],
+            stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        for transport in transports
+    }
+    results = {}
+    for transport, process in loads.items():
+        out, _ = process.communicate(timeout=warmup + duration + 120)
+        if process.returncode != 0:
+            raise RuntimeError(f"the {transport} load failed")
+        results[transport] = json.loads(out.strip().splitlines()[-1])
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short phases, to check that it runs")
+    parser.add_argument("--json", help="write the summary here")
+    parser.add_argument("--clients", type=int, default=16, help="calls in flight per transport")
+    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase")
+    parser.add_argument("--role", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.role:
+        transport, port, clients, warmup, duration = args.role
+        role_load(transport, int(port), int(clients), float(warmup), float(duration))
+        return
+    clients, warmup, duration = (4, 0.5, 1.0) if args.quick else (args.clients, 2.0, args.duration)
+    with tempfile.TemporaryDirectory() as scratch:
+        process, ports = start_serve(scratch)
+        try:
+            alone = {t: phase([t], ports, clients, warmup, duration)[t] for t in ("grpc", "http")}
+            mixed = phase(["grpc", "http"], ports, clients, warmup, duration)
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+    cases = []
+    figures: dict[str, Any] = {}
+    for transport in ("grpc", "http"):
+        for label, result in (("alone", alone[transport]), ("mixed", mixed[transport])):
+            name = f"{transport} {label}"
+            case = Case(name, lambda n: None)
+            case.samples_us.append(max(result["p50_ms"] * 1000, 1e-3))
+            cases.append(case)
+            figures[name] = {"requests_per_s": round(result["ok"] / result["seconds"], 1), "p50_ms": result["p50_ms"]}
+    for transport in ("grpc", "http"):  # each transport's ratio is to itself alone
+        print(f"\n{transport}: requests/s and p50 latency, alone and mixed")
+        for label in ("alone", "mixed"):
+            figure = figures[f"{transport} {label}"]
+            print(f"  {label}: {figure['requests_per_s']:.0f} requests/s, p50 {figure['p50_ms']:.1f} ms")
+    summary = report(
+        f"p50 latency in µs per request, {clients} calls in flight per transport, ratio to gRPC alone",
+        cases,
+        "grpc alone",
+        extra={"figures": figures, "clients": clients, "duration_s": duration},
+    )
+    write_json(summary, args.json)
+
+
+if __name__ == "__main__":
+    main()
