@@ -121,10 +121,19 @@ def phase(transports: list[str], ports: dict[str, int], clients: int, warmup: fl
     """Run one load process per transport at once; their results by transport."""
     loads = {
         transport: subprocess.Popen(
-            [sys.executable, __file__, "--role", transport, str(ports[f"otlp_{transport}"]),
-             str(clients), str(warmup), str(duration)],
-            stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                __file__,
+                "--role",
+                transport,
+                str(ports[f"otlp_{transport}"]),
+                str(clients),
+                str(warmup),
+                str(duration),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for transport in transports
     }
     results = {}

@@ -12,7 +12,7 @@ requests, in interleaved rounds:
   ``json_format.ParseDict`` and a serialization, kept here as the before figure;
 * **json: json_to_protobuf**: the intake's decoder, JSON bytes to the same protobuf bytes.
 
-The JSON decoder's target is 5× the baseline or less.
+The JSON decoder's target is 5 times the baseline or less.
 
 Usage::
 
@@ -93,7 +93,9 @@ def main() -> None:
     protobuf = [build_request(seed, mix="mixed", end_ns=end_ns) for seed in range(requests)]
     otlp_json = [to_otlp_json(data) for data in protobuf]
     for data, body in zip(protobuf, otlp_json, strict=True):  # the same spans either way
-        assert ExportTraceServiceRequest.FromString(json_to_protobuf(body)) == ExportTraceServiceRequest.FromString(data)
+        assert ExportTraceServiceRequest.FromString(json_to_protobuf(body)) == ExportTraceServiceRequest.FromString(
+            data
+        )
     timed = cases(protobuf, otlp_json)
     measure(timed, operations=spans, rounds=rounds)
     baseline = timed[0].name

@@ -10,7 +10,7 @@ same spans does and are decoded on the loop, which spares them the round trip.
 Bounded: at most `WORKERS` bodies are decoded at once and `WAITING` more wait their turn; a
 body beyond that is refused with `Busy` (the receiver answers 503 with ``Retry-After``, and the
 request is counted as rejected with reason ``busy``). Memory held by waiting bodies is thus at
-most ``(WORKERS + WAITING) × max_request_bytes``.
+most ``(WORKERS + WAITING) * max_request_bytes``.
 """
 
 from __future__ import annotations

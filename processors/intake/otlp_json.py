@@ -159,7 +159,7 @@ def _hex_id(size: int) -> Convert:
 
 
 def _enum(enum: EnumDescriptor) -> Convert:
-    names = {value.name: value.number for value in enum.values}
+    names: dict[str, int] = {value.name: value.number for value in enum.values}
     numbers = sorted(names.values())
     noun = _ENUM_NOUNS.get(enum.name, enum.name)
     listed = list(names)
