@@ -96,12 +96,16 @@ def role_load(transport: str, port: int, clients: int, warmup: float, duration: 
     asyncio.run(run())
 
 
-def start_serve(scratch: str) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    log_path = Path(scratch) / "serve.log"
+SERVERS = ("serve",)
+
+
+def start_serve(scratch: str, name: str) -> tuple[subprocess.Popen[str], dict[str, int]]:
+    log_path = Path(scratch) / f"serve-{len(name)}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
+    command = [CLI]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [CLI, "serve", "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--admin", "none"],
+            [*command, "serve", "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--admin", "none"],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
         )  # fmt: skip
     deadline = time.monotonic() + 30
@@ -158,32 +162,45 @@ def main() -> None:
         role_load(transport, int(port), int(clients), float(warmup), float(duration))
         return
     clients, warmup, duration = (4, 0.5, 1.0) if args.quick else (args.clients, 2.0, args.duration)
+    results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        process, ports = start_serve(scratch)
-        try:
-            alone = {t: phase([t], ports, clients, warmup, duration)[t] for t in ("grpc", "http")}
-            mixed = phase(["grpc", "http"], ports, clients, warmup, duration)
-        finally:
-            process.terminate()
-            process.wait(timeout=30)
+        for server in SERVERS:
+            process, ports = start_serve(scratch, server)
+            try:
+                for transport in ("grpc", "http"):
+                    results[f"{server}: {transport} alone"] = phase([transport], ports, clients, warmup, duration)[
+                        transport
+                    ]
+                mixed = phase(["grpc", "http"], ports, clients, warmup, duration)
+                for transport in ("grpc", "http"):
+                    results[f"{server}: {transport} mixed"] = mixed[transport]
+            finally:
+                process.terminate()
+                process.wait(timeout=30)
     cases = []
     figures: dict[str, Any] = {}
-    for transport in ("grpc", "http"):
-        for label, result in (("alone", alone[transport]), ("mixed", mixed[transport])):
-            name = f"{transport} {label}"
-            case = Case(name, lambda n: None)
-            case.samples_us.append(max(result["p50_ms"] * 1000, 1e-3))
-            cases.append(case)
-            figures[name] = {"requests_per_s": round(result["ok"] / result["seconds"], 1), "p50_ms": result["p50_ms"]}
-    for transport in ("grpc", "http"):  # each transport's ratio is to itself alone
-        print(f"\n{transport}: requests/s and p50 latency, alone and mixed")
-        for label in ("alone", "mixed"):
-            figure = figures[f"{transport} {label}"]
-            print(f"  {label}: {figure['requests_per_s']:.0f} requests/s, p50 {figure['p50_ms']:.1f} ms")
+    for name, result in results.items():
+        case = Case(name, lambda n: None)
+        case.samples_us.append(max(result["p50_ms"] * 1000, 1e-3))
+        cases.append(case)
+        figures[name] = {
+            "requests_per_s": round(result["ok"] / result["seconds"], 1),
+            "p50_ms": round(result["p50_ms"], 2),
+        }
+    print(f"\n{clients} calls in flight per transport, small protobuf requests (10 spans)\n")
+    print("| server | transport | alone: requests/s | alone: p50 ms | mixed: requests/s | mixed: p50 ms |")
+    print("|---|---|---|---|---|---|")
+    for server in SERVERS:
+        for transport in ("grpc", "http"):
+            alone, mixed_figure = figures[f"{server}: {transport} alone"], figures[f"{server}: {transport} mixed"]
+            print(
+                f"| {server} | {transport} | {alone['requests_per_s']:.0f} | {alone['p50_ms']:.1f} "
+                f"| {mixed_figure['requests_per_s']:.0f} | {mixed_figure['p50_ms']:.1f} |"
+            )
     summary = report(
-        f"p50 latency in µs per request, {clients} calls in flight per transport, ratio to gRPC alone",
+        "p50 latency in µs per request, ratio to gRPC alone",
         cases,
-        "grpc alone",
+        "serve: grpc alone",
         extra={"figures": figures, "clients": clients, "duration_s": duration},
     )
     write_json(summary, args.json)

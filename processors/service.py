@@ -1,9 +1,7 @@
 """The impact processor as one service: receivers → pipeline → forwarders, plus the admin server.
 
 Everything runs on one asyncio event loop in the main thread (grpc.aio and aiohttp share it),
-so the process uses about one core; run several processes for more. Two things run beside it:
-large OTLP/JSON bodies are decoded in a worker process (`intake.decode_pool`), and grpc.aio's
-poller thread, which is let in sooner by a shorter GIL switch interval (`GIL_SWITCH_INTERVAL`).
+so the process uses about one core; run several processes for more.
 
 Lifecycle: `start` builds the queues (restoring a persistent one) and the forwarders, then the
 pipeline over them and the analyzers added before, starts the forwarders, the admin server and
@@ -27,7 +25,6 @@ import logging
 import os
 import re
 import signal
-import sys
 from collections.abc import Awaitable, Callable, Mapping
 from typing import IO, Protocol
 
@@ -47,14 +44,6 @@ from .serve_config import ServeConfig
 logger = logging.getLogger("otel_impact.processor")
 
 RECEIVER_GRACE_SECONDS = 2.0
-GIL_SWITCH_INTERVAL = 0.0005
-"""Seconds a busy thread keeps the GIL while another waits (Python's default is 0.005).
-
-grpc.aio reads its completion queue on a poller thread that needs the GIL for every event it
-hands to the event loop, several per call. While the loop is busy with HTTP requests, that
-thread waited up to the whole default interval per event, so under mixed load gRPC callers got
-a fraction of the service HTTP callers got (see benchmarks/README.md, intake fairness). A
-shorter interval lets the poller in sooner; it only costs anything while threads contend."""
 
 
 class ListenError(OSError):
@@ -171,8 +160,6 @@ class ProcessorService:
         """Bind everything and start accepting; the chosen ports are in `ports` and in the log."""
         config = self.config
         self._lock_state_dir()
-        if config.receivers.grpc.endpoint is not None:
-            sys.setswitchinterval(GIL_SWITCH_INTERVAL)
         self.forwarders = tuple(
             Forwarder(exporter, self._make_queue(index), make_client(exporter), self.accounting, self.clock)
             for index, exporter in enumerate(config.exporters)
