@@ -2,14 +2,15 @@
 
 One ``serve`` (no downstream, default config) on loopback; N gRPC senders and N HTTP senders,
 each a separate load process sending small OTLP/protobuf requests (10 spans) back to back with
-``--clients`` calls in flight. Three phases, each ``--duration`` seconds after a warm-up: gRPC
-alone, HTTP alone, both at once. Reported per transport and phase: requests/s and the median
-latency. The ratio column is the median latency against the same transport alone (the same
-run's baseline): a fair server keeps both transports' mixed figures near each other.
+``--clients`` calls in flight. Phases of ``--duration`` seconds after a warm-up: gRPC alone,
+HTTP alone (twice each) and both at once (``--rounds`` times); the machine's load drifts, so
+each figure is the median over its phases. Reported per transport: requests/s and the median
+latency, alone and mixed, and the mixed-load share (gRPC requests per HTTP request, the median
+of the rounds). The ratio column is the median latency against gRPC alone in the same run.
 
 Usage::
 
-    python benchmarks/bench_intake_fairness.py [--quick] [--json FILE] [--clients N] [--duration S]
+    python benchmarks/bench_intake_fairness.py [--quick] [--json FILE] [--clients N] [--duration S] [--rounds R]
 """
 
 from __future__ import annotations
@@ -154,40 +155,53 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="short phases, to check that it runs")
     parser.add_argument("--json", help="write the summary here")
     parser.add_argument("--clients", type=int, default=16, help="calls in flight per transport")
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds measured per phase")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds measured per phase")
+    parser.add_argument("--rounds", type=int, default=5, help="mixed-load rounds per server (interleaved)")
     parser.add_argument("--role", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.role:
         transport, port, clients, warmup, duration = args.role
         role_load(transport, int(port), int(clients), float(warmup), float(duration))
         return
-    clients, warmup, duration = (4, 0.5, 1.0) if args.quick else (args.clients, 2.0, args.duration)
-    results: dict[str, dict[str, Any]] = {}
+    clients, warmup, duration = (4, 0.5, 1.0) if args.quick else (args.clients, 1.0, args.duration)
+    rounds = 1 if args.quick else args.rounds
+    samples: dict[str, list[dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as scratch:
-        for server in SERVERS:
-            process, ports = start_serve(scratch, server)
-            try:
-                for transport in ("grpc", "http"):
-                    results[f"{server}: {transport} alone"] = phase([transport], ports, clients, warmup, duration)[
-                        transport
-                    ]
-                mixed = phase(["grpc", "http"], ports, clients, warmup, duration)
-                for transport in ("grpc", "http"):
-                    results[f"{server}: {transport} mixed"] = mixed[transport]
-            finally:
+        servers = {name: start_serve(scratch, name) for name in SERVERS}
+        try:
+            for index in range(rounds):  # interleaved: the machine's load drifts between rounds
+                for name, (_, ports) in servers.items():
+                    kinds = (["grpc"], ["http"], ["grpc", "http"]) if index < 2 else (["grpc", "http"],)
+                    for transports in kinds:
+                        label = "mixed" if len(transports) == 2 else "alone"
+                        for transport, result in phase(transports, ports, clients, warmup, duration).items():
+                            samples.setdefault(f"{name}: {transport} {label}", []).append(result)
+        finally:
+            for process, _ in servers.values():
                 process.terminate()
                 process.wait(timeout=30)
     cases = []
     figures: dict[str, Any] = {}
-    for name, result in results.items():
+    for name, results in samples.items():
         case = Case(name, lambda n: None)
-        case.samples_us.append(max(result["p50_ms"] * 1000, 1e-3))
+        case.samples_us.append(max(statistics.median(r["p50_ms"] for r in results) * 1000, 1e-3))
         cases.append(case)
         figures[name] = {
-            "requests_per_s": round(result["ok"] / result["seconds"], 1),
-            "p50_ms": round(result["p50_ms"], 2),
+            "requests_per_s": round(statistics.median(r["ok"] / r["seconds"] for r in results), 1),
+            "p50_ms": round(statistics.median(r["p50_ms"] for r in results), 2),
+            "rounds": len(results),
         }
-    print(f"\n{clients} calls in flight per transport, small protobuf requests (10 spans)\n")
+    shares = {
+        name: round(
+            statistics.median(
+                g["ok"] / max(h["ok"], 1)
+                for g, h in zip(samples[f"{name}: grpc mixed"], samples[f"{name}: http mixed"], strict=True)
+            ),
+            3,
+        )
+        for name in SERVERS
+    }
+    print(f"\n{clients} calls in flight per transport, small protobuf requests (10 spans); medians over rounds\n")
     print("| server | transport | alone: requests/s | alone: p50 ms | mixed: requests/s | mixed: p50 ms |")
     print("|---|---|---|---|---|---|")
     for server in SERVERS:
@@ -197,11 +211,13 @@ def main() -> None:
                 f"| {server} | {transport} | {alone['requests_per_s']:.0f} | {alone['p50_ms']:.1f} "
                 f"| {mixed_figure['requests_per_s']:.0f} | {mixed_figure['p50_ms']:.1f} |"
             )
+    for server, share in shares.items():
+        print(f"{server}: gRPC requests per HTTP request under mixed load (median of rounds): {share:.2f}")
     summary = report(
         "p50 latency in µs per request, ratio to gRPC alone",
         cases,
         "serve: grpc alone",
-        extra={"figures": figures, "clients": clients, "duration_s": duration},
+        extra={"figures": figures, "grpc_per_http_mixed": shares, "clients": clients, "duration_s": duration},
     )
     write_json(summary, args.json)
 
