@@ -1,7 +1,9 @@
 """The OTLP/HTTP receiver on aiohttp: ``POST /v1/traces`` with protobuf or JSON, optionally gzip.
 
 ``Content-Type`` ``application/x-protobuf`` (or ``application/protobuf``) bodies are passed on
-as they are; ``application/json`` bodies are converted by `otlp_json`. The body is read with a
+as they are; ``application/json`` bodies are converted by `otlp_json`, large ones in a worker
+process (`decode_pool`: a body that finds the workers busy and the waiting room full gets 503
+with ``Retry-After``, counted with reason ``busy``). The body is read with a
 limit of ``max_request_bytes``, checked again after decompression (no gzip bombs): a larger one
 gets 413. The answer is an ``ExportTraceServiceResponse`` in the request's encoding, or a
 ``google.rpc.Status`` with the status codes in `errors`.
@@ -10,12 +12,14 @@ gets 413. The answer is an ``ExportTraceServiceResponse`` in the request's encod
 from __future__ import annotations
 
 import zlib
+from typing import Final
 
 from aiohttp import web
 
 from otel_impact.processors.config import Listener
 from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
-from otel_impact.processors.intake.otlp_json import InvalidJson, json_to_protobuf
+from otel_impact.processors.intake.decode_pool import BUSY_RETRY_AFTER, Busy, DecodePool
+from otel_impact.processors.intake.otlp_json import InvalidJson
 from otel_impact.processors.intake.status import http_body, http_status
 from otel_impact.processors.pipeline import Pipeline, Rejection
 from otel_impact.processors.security import server_ssl_context
@@ -23,6 +27,7 @@ from otel_impact.processors.security import server_ssl_context
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_TYPE = "application/json"
 TRACES_PATH = "/v1/traces"
+BUSY: Final = Rejection("busy", "the processor is decoding other JSON requests; retry later", BUSY_RETRY_AFTER)
 
 
 class HttpReceiver(OtlpReceiver):
@@ -31,6 +36,8 @@ class HttpReceiver(OtlpReceiver):
     def __init__(self, listener: Listener, max_request_bytes: int, pipeline: Pipeline) -> None:
         super().__init__(listener, max_request_bytes, pipeline)
         self._runner: web.AppRunner | None = None
+        self.decoder = DecodePool()
+        """Decodes OTLP/JSON bodies, off the event loop when they are large."""
 
     def _answer(
         self, transport: str, rejection: Rejection, json_encoding: bool, *, counted: bool = False
@@ -95,9 +102,11 @@ class HttpReceiver(OtlpReceiver):
             return self._answer(transport, self.too_large(), json_encoding)
         if json_encoding:
             try:
-                body = json_to_protobuf(body)
+                body = await self.decoder.decode(body)
             except InvalidJson as error:
                 return self._answer(transport, Rejection("invalid", f"invalid OTLP/JSON: {error}"), json_encoding)
+            except Busy:
+                return self._answer(transport, BUSY, json_encoding)
         rejection = self.pipeline.submit(body, transport)
         if rejection is not None:
             return self._answer(transport, rejection, json_encoding, counted=True)
@@ -129,6 +138,7 @@ class HttpReceiver(OtlpReceiver):
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        self.decoder.close()
 
 
 def _bound_port(runner: web.AppRunner, requested: int) -> int:

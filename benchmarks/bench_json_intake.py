@@ -1,0 +1,116 @@
+"""OTLP/JSON intake against OTLP/protobuf intake of the same spans, per span.
+
+The workload is `_workload`'s (512 spans of 12 attributes per request, the mixed kind), each
+request also written as OTLP/JSON the way the collector writes it (hex ids, integer enums,
+lowerCamelCase keys, 64-bit integers as strings). Cases, each timed per span over the same
+requests, in interleaved rounds:
+
+* **protobuf: parse (full OTLP classes)**, the baseline: ``ExportTraceServiceRequest.FromString``
+  of the protobuf bytes, a full decode of every span (upb);
+* **protobuf: parse (lean view)**: what the pipeline parses when an analyzer needs the spans;
+* **json: json + ParseDict (before)**: the decoder as it was, ``json.loads`` then
+  ``json_format.ParseDict`` and a serialization, kept here as the before figure;
+* **json: json_to_protobuf**: the intake's decoder, JSON bytes to the same protobuf bytes.
+
+The JSON decoder's target is 5 times the baseline or less.
+
+Usage::
+
+    python benchmarks/bench_json_intake.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import time
+from typing import Any
+
+import orjson
+from _harness import Case, measure, report, write_json
+from _workload import BATCH, build_request
+from google.protobuf import json_format
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from otel_impact.processors.intake.otlp_json import json_to_protobuf
+from otel_impact.proto import view
+
+TARGET_RATIO = 5.0
+
+
+def to_otlp_json(data: bytes) -> bytes:
+    """``data`` (OTLP/protobuf) as OTLP/JSON: hex ids, integer enums, camelCase keys."""
+    document = json_format.MessageToDict(ExportTraceServiceRequest.FromString(data), use_integers_for_enums=True)
+    for resource_spans in document.get("resourceSpans", ()):
+        for scope_spans in resource_spans.get("scopeSpans", ()):
+            for span in scope_spans.get("spans", ()):
+                for node in (span, *span.get("links", ())):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if key in node:
+                            node[key] = base64.b64decode(node[key]).hex()
+    return orjson.dumps(document)
+
+
+def before(body: bytes) -> bytes:
+    """The decoder as it was (ids from hex to base64, then protobuf's ParseDict), for the before figure."""
+    document = json.loads(body)
+    for resource_spans in document.get("resourceSpans", ()):
+        for scope_spans in resource_spans.get("scopeSpans", ()):
+            for span in scope_spans.get("spans", ()):
+                for node in (span, *span.get("links", ())):
+                    for key in ("traceId", "spanId", "parentSpanId"):
+                        if node.get(key):
+                            node[key] = base64.b64encode(bytes.fromhex(node[key])).decode("ascii")
+    request = ExportTraceServiceRequest()
+    json_format.ParseDict(document, request, ignore_unknown_fields=True)
+    return request.SerializeToString()  # type: ignore[no-any-return]
+
+
+def cases(protobuf: list[bytes], otlp_json: list[bytes]) -> list[Case]:
+    def looping(work: Any, data: list[bytes]) -> Any:
+        def run(spans: int) -> None:
+            for index in range(spans // BATCH):
+                work(data[index % len(data)])
+
+        return run
+
+    return [
+        Case("protobuf: parse (full OTLP classes)", looping(ExportTraceServiceRequest.FromString, protobuf)),
+        Case("protobuf: parse (lean view)", looping(view.parse_traces, protobuf)),
+        Case("json: json + ParseDict (before)", looping(before, otlp_json)),
+        Case("json: json_to_protobuf", looping(json_to_protobuf, otlp_json)),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
+    parser.add_argument("--json", help="write the summary here")
+    args = parser.parse_args()
+    requests, spans, rounds = (2, BATCH * 2, 3) if args.quick else (8, BATCH * 8, 15)
+    end_ns = time.time_ns()
+    protobuf = [build_request(seed, mix="mixed", end_ns=end_ns) for seed in range(requests)]
+    otlp_json = [to_otlp_json(data) for data in protobuf]
+    for data, body in zip(protobuf, otlp_json, strict=True):  # the same spans either way
+        assert ExportTraceServiceRequest.FromString(json_to_protobuf(body)) == ExportTraceServiceRequest.FromString(
+            data
+        )
+    timed = cases(protobuf, otlp_json)
+    measure(timed, operations=spans, rounds=rounds)
+    baseline = timed[0].name
+    summary = report(
+        "OTLP/JSON intake vs OTLP/protobuf parsing, µs per span (512-span requests, 12 attributes)",
+        timed,
+        baseline,
+        extra={
+            "target_ratio": TARGET_RATIO,
+            "json_bytes_per_span": round(sum(map(len, otlp_json)) / (requests * BATCH)),
+            "protobuf_bytes_per_span": round(sum(map(len, protobuf)) / (requests * BATCH)),
+        },
+    )
+    write_json(summary, args.json)
+
+
+if __name__ == "__main__":
+    main()
