@@ -194,6 +194,13 @@ class Accounting:
         self.analyzer_errors = Counter(
             "otel_impact_analyzer_errors", "Exceptions raised by batch analyzers.", ["analyzer"], registry=r
         )
+        self.closed_connections = Counter(
+            "otel_impact_server_closed_connections",
+            "Connections a server closed to protect itself, by server (otlp_http, admin) and reason "
+            "(max_connections, read_header_timeout, read_timeout).",
+            ["server", "reason"],
+            registry=r,
+        )
         self.ready = Gauge("otel_impact_ready", "1 when the processor accepts data.", registry=r)
 
     def new_exporter(self, name: str, max_requests: int, max_bytes: int) -> None:
