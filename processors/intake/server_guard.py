@@ -9,7 +9,9 @@ missing, at the transport level, for one server:
 - **a header deadline**: the request's headers must arrive ``read_header_timeout`` after the
   connection opened, or after the first byte of a keep-alive connection's next request;
 - **a request deadline**: the whole request (headers and body) must arrive, and its answer
-  start, ``read_timeout`` after it began. A client that sends a byte a second is cut off.
+  start, ``read_timeout`` after it began. A client that sends a byte a second is cut off;
+- **an idle deadline**: a connection quiet for ``idle_timeout`` after an answer is closed
+  (aiohttp's ``keepalive_timeout`` does the same, except while it drains an unread body).
 
 A late connection is aborted and counted with reason ``read_header_timeout`` or
 ``read_timeout``. The guard sees the connection through a thin `asyncio.Protocol` wrapped
@@ -90,6 +92,9 @@ class OneLineLogger(logging.Logger):
     def _one_line(self, msg: object, args: Any, kwargs: dict[str, Any]) -> None:
         error = kwargs.get("exc_info")
         text = str(msg) % args if args else str(msg)
+        if isinstance(error, ConnectionError):  # the client went away, or a limit closed its connection
+            logger.debug("otel-impact: %s: %s: %s", self._server, text, error)
+            return
         if isinstance(error, BaseException):
             detail = str(error).splitlines()[0] if str(error) else ""
             text = f"{text}: {type(error).__name__} {detail}".rstrip()
@@ -207,7 +212,11 @@ class ConnectionGuard:
 
     def _expire(self, connection: _Connection, reason: str) -> None:
         connection.timer = None
-        if self._open.pop(connection.transport, None) is not None:
+        if self._open.pop(connection.transport, None) is None:
+            return
+        if reason == "idle_timeout":  # a quiet keep-alive connection: normal, closed without a word
+            connection.transport.close()
+        else:
             self._closed(reason, connection.transport)
 
     # The request's progress, from the application.
@@ -222,13 +231,16 @@ class ConnectionGuard:
         return await handler(request)
 
     async def on_response_prepare(self, request: web.Request, response: web.StreamResponse) -> None:
-        """The answer starts: the request is complete; the connection is idle until its next byte."""
+        """The answer starts: the request is complete; the connection is idle until its next byte.
+
+        aiohttp closes an idle connection after ``keepalive_timeout`` (set to ``idle_timeout``) but
+        not while it drains the unread body of a request answered early: the guard closes it then.
+        """
         connection = self._open.get(request.transport) if request.transport is not None else None
         if connection is not None:
-            if connection.timer is not None:
-                connection.timer.cancel()
-                connection.timer = None
             connection.started = None
+            when = asyncio.get_running_loop().time() + self.limits.idle_timeout
+            self._arm(connection, when, "idle_timeout")
 
 
 class _GuardedProtocol(asyncio.Protocol):
