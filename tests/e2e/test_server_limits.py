@@ -17,6 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from support.oncall import send_release
 from support.otlp_requests import make_request
 from support.processor import Processor, serve
 
@@ -192,8 +193,6 @@ def _status(processor: Processor, path: str) -> tuple[int, str]:
 @pytest.fixture(scope="module")
 def with_checkout(processor: Processor) -> Processor:
     """The processor after one ``checkout`` task, so the routes that need a known task get that far."""
-    from support.oncall import send_release
-
     send_release(processor, "1.0", None)
     processor.wait_for(lambda: _status(processor, "/api/v1/impact?task=checkout")[0] == 200, what="checkout")
     return processor
