@@ -41,8 +41,6 @@ logger = logging.getLogger("otel_impact.processor")
 
 LOG_INTERVAL: Final = 10.0
 """Seconds between two log lines about the same kind of event."""
-CLOSE_REASONS: Final = ("max_connections", "read_header_timeout", "read_timeout")
-"""Why a guard closed a connection (the ``reason`` label of the counter it reports to)."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -136,7 +134,7 @@ class ConnectionGuard:
     """The limits of one server (`ServerLimits`): connection cap, header and request deadlines.
 
     ``on_close(reason)`` is called for every connection the guard closes, with one of
-    `CLOSE_REASONS`. Use `protocol_factory` as the listening socket's protocol factory (or
+    ``accounting.CLOSE_REASONS``. Use `protocol_factory` as the listening socket's protocol factory (or
     `GuardedSite`), add `middleware` first to the application and `on_response_prepare` to its
     signal (`install`).
     """

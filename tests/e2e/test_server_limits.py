@@ -2,7 +2,8 @@
 
 The processor runs with the common open-files limit of 1024 and short header and request timeouts;
 the test opens 1,100 half-sent connections to each HTTP server. A good client must still be
-answered, the slow connections closed, the log stay small; every answer of the admin server
+answered, the slow connections closed, the log stay small (and likewise for 1,100 connections to
+the OTLP/gRPC port that never finish the HTTP/2 preface); every answer of the admin server
 carries the security headers; every time parameter out of range gets a 400 naming it.
 """
 
@@ -15,11 +16,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 
+import grpc
 import pytest
 import requests
 from support.oncall import send_release
 from support.otlp_requests import make_request
-from support.processor import Processor, serve
+from support.processor import Processor, grpc_export, serve
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +31,7 @@ CONFIG = """
 admin: {read_header_timeout: 2s, read_timeout: 3s}
 receivers:
   http: {read_header_timeout: 2s, read_timeout: 3s}
+  grpc: {read_header_timeout: 2s}
 """
 SLOW_BODY = (
     b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 100\r\n\r\n\x0a"
@@ -70,9 +73,12 @@ def _half_sent(port: int, count: int, partial: bytes) -> list[socket.socket]:
 
 
 def _closed(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` (what it sent before, e.g. HTTP/2 settings, is skipped)."""
     sock.settimeout(0.01)
     try:
-        return sock.recv(1024) == b""
+        while sock.recv(4096):
+            pass
+        return True
     except TimeoutError:
         return False
     except OSError:  # reset
@@ -87,7 +93,7 @@ def _answered_within(seconds: float, attempt: object) -> bool:
         try:
             if attempt():
                 return True
-        except (OSError, requests.RequestException):
+        except (OSError, requests.RequestException, grpc.RpcError):
             pass
         time.sleep(0.1)
     return False
@@ -98,6 +104,7 @@ def test_slow_clients_neither_block_good_ones_nor_flood_the_log(processor: Proce
     admin, http = processor.ports["admin"], processor.ports["otlp_http"]
     slow = _half_sent(admin, SLOW, b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
     slow += _half_sent(http, SLOW, SLOW_BODY)
+    slow += _half_sent(processor.ports["otlp_grpc"], SLOW, b"PRI * HTTP/2.0\r\n")  # half the HTTP/2 preface
     try:
 
         def health() -> bool:
@@ -114,6 +121,12 @@ def test_slow_clients_neither_block_good_ones_nor_flood_the_log(processor: Proce
 
         assert _answered_within(10, health), "the admin server did not answer a good client within 10 s"
         assert _answered_within(10, export), "the OTLP/HTTP receiver did not answer a good client within 10 s"
+
+        def grpc_call() -> bool:
+            grpc_export(processor.ports["otlp_grpc"], make_request(2), timeout=2)
+            return True
+
+        assert _answered_within(10, grpc_call), "the OTLP/gRPC receiver did not answer a good client within 10 s"
         deadline = time.monotonic() + 10  # the timeouts are 2 s and 3 s
         while time.monotonic() < deadline and not all(_closed(sock) for sock in slow):
             time.sleep(0.2)

@@ -7,8 +7,9 @@ import resource
 from pathlib import Path
 
 import pytest
+import yaml
 
-from otel_impact.processors.config import ServerLimits
+from otel_impact.processors.config import Problems, ServerLimits, parse_receivers
 from otel_impact.processors.config.model import FILES_RESERVE, default_max_connections
 from otel_impact.processors.intake.grpc_receiver import server_options
 from otel_impact.processors.serve_config import ConfigurationErrors, Overrides, ServeConfig, load_config
@@ -99,3 +100,13 @@ def test_the_grpc_server_options_carry_the_limits() -> None:
     assert options["grpc.max_allowed_incoming_connections"] == 300
     never = dict(server_options(ServerLimits(grpc_max_connection_age=0), 4 << 20))
     assert "grpc.max_connection_age_ms" not in never
+
+
+def test_the_documented_example_sets_the_limits() -> None:
+    raw = yaml.safe_load((Path(__file__).parent / "testdata" / "config.yaml").read_text())
+    del raw["receivers"]["http"]["auth"]  # a placeholder file
+    problems = Problems()
+    receivers = parse_receivers(raw["receivers"], "receivers", problems)
+    assert len(problems) == 0, problems.items
+    assert receivers.http.limits == ServerLimits(max_connections=1000)
+    assert receivers.grpc.limits == ServerLimits() and receivers.max_decompression_ratio == 100
