@@ -84,6 +84,7 @@ class OneLineLogger(logging.Logger):
 
     def __init__(self, server: str, lines: RateLimitedLog) -> None:
         super().__init__(f"otel_impact.processor.{server}")
+        self.parent = logger  # anything not overridden here goes where the processor's lines go
         self._server = server
         self._lines = lines
 
