@@ -44,7 +44,7 @@ async def _is_closed(reader: asyncio.StreamReader, within: float) -> bool:
 
 def test_the_cap_header_request_and_idle_deadlines() -> None:
     closed: list[str] = []
-    limits = ServerLimits(read_header_timeout=0.3, read_timeout=0.6, idle_timeout=0.9, max_connections=3)
+    limits = ServerLimits(read_header_timeout=1.5, read_timeout=3.0, idle_timeout=4.0, max_connections=3)
 
     async def scenario() -> None:
         guard = ConnectionGuard("test", limits, closed.append)
@@ -61,11 +61,11 @@ def test_the_cap_header_request_and_idle_deadlines() -> None:
             extra_reader, extra_writer = await asyncio.open_connection("127.0.0.1", port)
             assert await _is_closed(extra_reader, 1.0)  # the fourth: closed at once
             extra_writer.close()
-            assert closed == ["max_connections"]
-            assert await _is_closed(opened[0][0], 1.0)
-            assert await _is_closed(opened[1][0], 1.0)
+            assert closed[0] == "max_connections"
+            assert await _is_closed(opened[0][0], 5.0)
+            assert await _is_closed(opened[1][0], 5.0)
             assert sorted(closed) == ["max_connections", "read_header_timeout", "read_timeout"]
-            assert await _is_closed(good_reader, 2.0)  # idle after its answer
+            assert await _is_closed(good_reader, 5.0)  # idle after its answer
             assert len(closed) == 3  # idle closes are normal: not counted
             for _, writer in opened:
                 writer.close()
@@ -77,19 +77,19 @@ def test_the_cap_header_request_and_idle_deadlines() -> None:
 
 def test_a_keep_alive_connection_gets_a_new_header_deadline_per_request() -> None:
     closed: list[str] = []
-    limits = ServerLimits(read_header_timeout=0.5, read_timeout=1.0, idle_timeout=5.0)
+    limits = ServerLimits(read_header_timeout=1.0, read_timeout=2.0, idle_timeout=5.0)
 
     async def scenario() -> None:
         runner, port = await _serve(ConnectionGuard("test", limits, closed.append))
         try:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
-            for _ in range(3):  # each request in time, 1.2 s in all: past one header deadline
-                await asyncio.sleep(0.4)
+            for _ in range(3):  # each request in time, 2.4 s in all: past one header deadline
+                await asyncio.sleep(0.8)
                 writer.write(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx")
                 assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
                 await reader.readexactly(1)
             writer.write(b"POST / HTTP/1.1\r\n")  # then one that stalls
-            assert await _is_closed(reader, 2.0)
+            assert await _is_closed(reader, 4.0)
             assert closed == ["read_header_timeout"]
             writer.close()
         finally:
