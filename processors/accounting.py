@@ -32,6 +32,8 @@ from prometheus_client.registry import Collector
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 DROP_REASONS = ("permanent_error", "max_elapsed_time", "shutdown", "corrupt_file")
 """The ``reason`` values of ``otel_impact_exporter_dropped_spans`` and ``_requests``."""
+CLOSE_REASONS = ("max_connections", "read_header_timeout", "read_timeout")
+"""The ``reason`` values of ``otel_impact_server_closed_connections``: why a server's limits closed a connection."""
 
 
 class StorageErrors(Collector):
@@ -194,6 +196,16 @@ class Accounting:
         self.analyzer_errors = Counter(
             "otel_impact_analyzer_errors", "Exceptions raised by batch analyzers.", ["analyzer"], registry=r
         )
+        self.closed_connections = Counter(
+            "otel_impact_server_closed_connections",
+            "Connections a server closed to protect itself, by server (otlp_http, admin) and reason "
+            "(max_connections, read_header_timeout, read_timeout).",
+            ["server", "reason"],
+            registry=r,
+        )
+        for server in ("otlp_http", "admin"):
+            for reason in CLOSE_REASONS:
+                self.closed_connections.labels(server, reason)
         self.ready = Gauge("otel_impact_ready", "1 when the processor accepts data.", registry=r)
 
     def new_exporter(self, name: str, max_requests: int, max_bytes: int) -> None:

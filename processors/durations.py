@@ -20,9 +20,13 @@ MINUTE_NS: Final = 60_000_000_000
 SECOND_NS: Final = 1_000_000_000
 MIN_WINDOW_S: Final = 5 * 60
 MAX_WINDOW_S: Final = 35 * 86_400
+MAX_TIMESTAMP_S: Final = 253_402_300_799
+"""The last second `parse_timestamp` accepts: 9999-12-31T23:59:59Z (the last one ``datetime`` can hold)."""
 
 DURATION_FIX: Final = "write a duration such as 300ms, 5s, 30s, 5m, 1h30m or 7d, or a positive number of seconds"
 """What to tell a user whose duration `parse_duration` refused."""
+
+TIMESTAMP_FIX: Final = "use unix seconds or RFC 3339 from 1970 to 9999, e.g. 2026-11-26T21:00:00Z"
 
 _UNITS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0, "w": 604_800.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
@@ -91,7 +95,8 @@ def ceil_minute(ns: int) -> int:
 def parse_timestamp(text: str, name: str = "time") -> int:
     """Unix seconds (``1767225600``) or RFC 3339 with a zone (``2026-01-01T00:00:00Z``) -> ns.
 
-    Raises ``ValueError`` naming ``name`` and the accepted forms.
+    Raises ``ValueError`` naming ``name`` and the accepted forms, also for a time before 1970 or
+    after `MAX_TIMESTAMP_S` (a huge number is a mistake, never an overflow).
     """
     try:
         seconds = float(text)
@@ -104,5 +109,7 @@ def parse_timestamp(text: str, name: str = "time") -> int:
             raise ValueError(f"{name} {text!r} has no time zone; add Z or an offset") from None
         seconds = parsed.timestamp()
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{name} {text!r} is not a time")
+        raise ValueError(f"{name} {text!r} is not a time; {TIMESTAMP_FIX}")
+    if seconds > MAX_TIMESTAMP_S:
+        raise ValueError(f"{name} {text!r} is out of range; {TIMESTAMP_FIX}")
     return int(seconds * 1e9)

@@ -111,6 +111,7 @@ class ServeConfig:
         the flags and variables that replace some of them are applied.
         """
         self.receivers.validate(problems, "receivers")
+        self.admin.limits.validate(problems, "admin", grpc=False)
         names: set[str] = set()
         for index, exporter in enumerate(self.exporters):
             path = f"exporters[{index}]"

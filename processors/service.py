@@ -108,7 +108,13 @@ class ProcessorService:
         self.forwarders: tuple[Forwarder, ...] = ()
         self.pipeline: Pipeline | None = None
         """Built by `start`, over the forwarders and with the analyzers added before."""
-        self.admin = AdminServer(config.admin, self.accounting.registry, self._accepting)
+        closed = self.accounting.closed_connections
+        self.admin = AdminServer(
+            config.admin,
+            self.accounting.registry,
+            self._accepting,
+            on_closed_connection=lambda reason: closed.labels("admin", reason).inc(),
+        )
         """Add routes to it (`AdminServer.add_routes`) before `start`."""
         self.grpc: GrpcReceiver | None = None
         self.http: HttpReceiver | None = None
@@ -176,11 +182,21 @@ class ProcessorService:
             await component.start()
         receivers = config.receivers
         if receivers.grpc.endpoint is not None:
-            self.grpc = GrpcReceiver(receivers.grpc, receivers.max_request_bytes, pipeline)
+            self.grpc = GrpcReceiver(
+                receivers.grpc,
+                receivers.max_request_bytes,
+                pipeline,
+                max_decompression_ratio=receivers.max_decompression_ratio,
+            )
             grpc_port = await _listen("OTLP/gRPC", receivers.grpc.endpoint, "--otlp-grpc", self.grpc.start)
             self.ports["otlp_grpc"] = grpc_port
         if receivers.http.endpoint is not None:
-            self.http = HttpReceiver(receivers.http, receivers.max_request_bytes, pipeline)
+            self.http = HttpReceiver(
+                receivers.http,
+                receivers.max_request_bytes,
+                pipeline,
+                max_decompression_ratio=receivers.max_decompression_ratio,
+            )
             http_port = await _listen("OTLP/HTTP", receivers.http.endpoint, "--otlp-http", self.http.start)
             self.ports["otlp_http"] = http_port
         pipeline.accepting = True

@@ -9,6 +9,7 @@ any ``ValueError`` a route's answer raises, e.g. an unknown dimension) becomes H
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from aiohttp import web
@@ -103,14 +104,17 @@ class QueryParams:
         return default if value is None else value
 
     def optional_number(self, name: str) -> float | None:
-        """A number, or None when absent."""
+        """A finite number, or None when absent (``inf`` and ``nan`` are refused)."""
         text = self._query.get(name)
         if text is None:
             return None
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise BadRequest(name, f"{name} {text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise BadRequest(name, f"{name} {text!r} is not a finite number")
+        return value
 
     def names(self, name: str) -> list[str]:
         """Every name in ``name``, repeated or comma-separated (``by=a,b&by=c``), blanks dropped."""

@@ -8,33 +8,66 @@ Components add their routes before `start`, either with `add_routes` (a callback
 ``/healthz`` answers 200 while the process runs; ``/readyz`` answers 200 only while the
 processor accepts data (503 while starting and draining). Both stay open to probes; with a
 bearer token configured, every other route requires it. TLS and mTLS are configured like the
-receivers'.
+receivers'. Every answer carries `SECURITY_HEADERS`; the listener's `ServerLimits` apply as on the
+OTLP/HTTP receiver (``intake.server_guard``: header and request deadlines, connection cap,
+one-line logs of malformed requests).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
+from typing import Final
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from otel_impact.processors.config import Listener
+from otel_impact.processors.intake.server_guard import ConnectionGuard, GuardedSite, OneLineLogger, RateLimitedLog
 from otel_impact.processors.security import BearerCheck, server_ssl_context
 
+logger = logging.getLogger("otel_impact.processor")
+
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+SECURITY_HEADERS: Final = MappingProxyType(
+    {
+        # The dashboard loads its script and style sheet from this origin and fetches /api/v1/* and
+        # nothing else: no inline script or style, no other origin, no framing.
+        "Content-Security-Policy": (
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "X-Frame-Options": "DENY",
+        "Referrer-Policy": "no-referrer",
+    }
+)
+"""Set on every answer of the admin server (pages, files, API, metrics, probes, errors)."""
 RouteCallback = Callable[[web.Application], object]
 
 
 class AdminServer:
     """Owns the admin aiohttp application."""
 
-    def __init__(self, listener: Listener, registry: CollectorRegistry, ready: Callable[[], bool]) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        registry: CollectorRegistry,
+        ready: Callable[[], bool],
+        *,
+        on_closed_connection: Callable[[str], None] | None = None,
+    ) -> None:
+        """``on_closed_connection(reason)`` counts each connection the limits closed (see `ConnectionGuard`)."""
         self.listener = listener
         self._registry = registry
         self._ready = ready
         self._auth = BearerCheck(listener)
         self.app = web.Application(middlewares=[self._auth_middleware])
         """The application; add routes to it before `start`."""
+        self.app.on_response_prepare.append(_add_security_headers)
+        self._guard = ConnectionGuard("admin", listener.limits, on_closed_connection)
+        self._guard.install(self.app)
         self.app.router.add_get("/healthz", self._healthz)
         self.app.router.add_get("/readyz", self._readyz)
         self.app.router.add_get("/metrics", self._metrics)
@@ -73,9 +106,17 @@ class AdminServer:
     async def start(self) -> int:
         endpoint = self.listener.endpoint
         assert endpoint is not None
-        runner = web.AppRunner(self.app, access_log=None, handle_signals=False)
+        runner = web.AppRunner(
+            self.app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.listener.limits.idle_timeout,
+            logger=OneLineLogger("admin", RateLimitedLog(logger)),
+        )
         await runner.setup()
-        site = web.TCPSite(runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls))
+        site = GuardedSite(
+            runner, endpoint.host, endpoint.port, self._guard, ssl_context=server_ssl_context(self.listener.tls)
+        )
         try:
             await site.start()
         except OSError:  # the address cannot be bound: release what was set up, the caller reports it
@@ -92,3 +133,7 @@ class AdminServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+
+
+async def _add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers.update(SECURITY_HEADERS)

@@ -29,6 +29,7 @@ from .model import (
     ReceiversConfig,
     RetryConfig,
     ServerAuth,
+    ServerLimits,
     ServerTls,
 )
 
@@ -46,6 +47,7 @@ __all__ = [
     "ReceiversConfig",
     "RetryConfig",
     "ServerAuth",
+    "ServerLimits",
     "ServerTls",
     "describe",
     "join",

@@ -8,12 +8,15 @@ and environment variables are applied, since those replace values of these secti
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from otel_impact import ConfigurationError
 
 from .fields import Fields, Problems, describe, join
 from .model import (
     DEFAULT_GRPC,
     DEFAULT_HTTP,
+    DEFAULT_MAX_DECOMPRESSION_RATIO,
     DEFAULT_MAX_REQUEST_BYTES,
     ClientTls,
     ExporterConfig,
@@ -24,6 +27,7 @@ from .model import (
     ReceiversConfig,
     RetryConfig,
     ServerAuth,
+    ServerLimits,
     ServerTls,
 )
 
@@ -53,8 +57,11 @@ def parse_endpoint(value: object, path: str, problems: Problems, *, default: Hos
         return default
 
 
-def parse_listener(raw: object, path: str, problems: Problems, *, default_endpoint: str) -> Listener:
-    """One server: ``endpoint``, ``tls`` and ``auth``."""
+def parse_listener(
+    raw: object, path: str, problems: Problems, *, default_endpoint: str, grpc: bool = False
+) -> Listener:
+    """One server: ``endpoint``, ``tls``, ``auth`` and its `ServerLimits` (with ``grpc``, the
+    gRPC-only ones too; without, they are unknown keys)."""
     fields = Fields(raw, path, problems)
     default = HostPort.parse(default_endpoint, path)
     endpoint = parse_endpoint(
@@ -80,18 +87,45 @@ def parse_listener(raw: object, path: str, problems: Problems, *, default_endpoi
         elif token_file:
             token = _read_secret(auth_fields, "bearer_token_file", token_file)
         auth = ServerAuth(token)
+    limits = _parse_limits(fields, grpc=grpc)
     fields.done()
-    return Listener(endpoint, tls, auth)
+    return Listener(endpoint, tls, auth, limits)
+
+
+def _parse_limits(fields: Fields, *, grpc: bool) -> ServerLimits:
+    default = ServerLimits()
+    limits = replace(
+        default,
+        read_header_timeout=fields.take_duration("read_header_timeout", default.read_header_timeout),
+        idle_timeout=fields.take_duration("idle_timeout", default.idle_timeout),
+        max_connections=fields.take_int("max_connections", 0, minimum=1) if fields.has("max_connections") else None,
+    )
+    if not grpc:
+        return replace(limits, read_timeout=fields.take_duration("read_timeout", default.read_timeout))
+    return replace(
+        limits,
+        grpc_max_connection_age=fields.take_duration("max_connection_age", default.grpc_max_connection_age),
+        grpc_max_connection_age_grace=fields.take_duration(
+            "max_connection_age_grace", default.grpc_max_connection_age_grace
+        ),
+        grpc_keepalive_time=fields.take_duration("keepalive_time", default.grpc_keepalive_time),
+        grpc_keepalive_timeout=fields.take_duration("keepalive_timeout", default.grpc_keepalive_timeout),
+        grpc_max_concurrent_streams=fields.take_int(
+            "max_concurrent_streams", default.grpc_max_concurrent_streams, minimum=1
+        ),
+    )
 
 
 def parse_receivers(raw: object, path: str, problems: Problems) -> ReceiversConfig:
-    """The OTLP receivers: ``grpc``, ``http`` (each a listener) and ``max_request_bytes``."""
+    """The OTLP receivers: ``grpc``, ``http`` (each a listener), ``max_request_bytes`` and
+    ``max_decompression_ratio``."""
     fields = Fields(raw, path, problems)
-    grpc = parse_listener(fields.take("grpc"), fields.at("grpc"), problems, default_endpoint=DEFAULT_GRPC)
+    grpc = parse_listener(fields.take("grpc"), fields.at("grpc"), problems, default_endpoint=DEFAULT_GRPC, grpc=True)
     http = parse_listener(fields.take("http"), fields.at("http"), problems, default_endpoint=DEFAULT_HTTP)
     max_bytes = fields.take_size("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
+    ratio = fields.take_float("max_decompression_ratio", DEFAULT_MAX_DECOMPRESSION_RATIO)
     fields.done()
-    return ReceiversConfig(grpc, http, max_bytes)
+    return ReceiversConfig(grpc, http, max_bytes, ratio)
 
 
 def parse_exporters(raw: object, path: str, problems: Problems) -> tuple[ExporterConfig, ...]:

@@ -9,6 +9,7 @@ field and the fix (see `otel_impact.processors.config.fields`). `delivery` reads
 from __future__ import annotations
 
 import re
+import resource
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -23,6 +24,9 @@ DEFAULT_GRPC: Final = "localhost:4317"
 DEFAULT_HTTP: Final = "localhost:4318"
 DEFAULT_ADMIN: Final = "localhost:9464"
 DEFAULT_MAX_REQUEST_BYTES: Final = 4 << 20
+DEFAULT_MAX_DECOMPRESSION_RATIO: Final = 100
+"""Decompressed bytes per compressed byte a request may have. Real OTLP compresses 5-20x with gzip
+(zstd a little more); a run of empty spans compresses ~1000x, which only a bomb sends."""
 SCHEMES: Final = ("grpc", "grpcs", "http", "https")
 _NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}\Z")
 
@@ -72,26 +76,99 @@ class ServerAuth:
 
 
 @dataclass(frozen=True)
+class ServerLimits:
+    """How long a server waits for a client, and how many clients it holds at once.
+
+    Every server has them (OTLP/HTTP, OTLP/gRPC, admin); the ``grpc_*`` fields apply to OTLP/gRPC
+    only. A client that has not sent a request's headers ``read_header_timeout`` after it connected
+    (or after its previous answer) is disconnected, so is one whose whole request (headers and
+    body) took longer than ``read_timeout``; a keep-alive connection idle for ``idle_timeout`` is
+    closed. A connection beyond ``max_connections`` is closed at once (and counted); ``None``
+    means a quarter of the process's open-files limit, less a reserve (`default_max_connections`),
+    so the three servers at their caps still leave files for the queues and downstreams.
+    """
+
+    read_header_timeout: float = 10.0
+    read_timeout: float = 60.0
+    idle_timeout: float = 60.0
+    max_connections: int | None = None
+    grpc_max_connection_age: float = 1800.0
+    """gRPC: a connection this old is asked to go away (the client reconnects); 0: never."""
+    grpc_max_connection_age_grace: float = 30.0
+    """gRPC: how long calls still running on a connection past its age may finish before it is closed."""
+    grpc_keepalive_time: float = 7200.0
+    """gRPC: after this long without a frame the server pings the client (gRPC's own default)."""
+    grpc_keepalive_timeout: float = 20.0
+    """gRPC: a ping not answered in this time closes the connection (gRPC's own default)."""
+    grpc_max_concurrent_streams: int = 100
+    """gRPC: calls one connection may have running at once."""
+
+    def validate(self, problems: Problems, path: str, *, grpc: bool) -> None:
+        """Note every problem in ``problems`` (``path`` is the listener's)."""
+        timeouts = ["read_header_timeout", "idle_timeout"] + ([] if grpc else ["read_timeout"])
+        for name in timeouts:
+            if not 0 < getattr(self, name) <= 3600:
+                problems.add(f"{path}.{name}", "must be from 1ms to 1h", f"use e.g. {_DEFAULT_SHOWN[name]}")
+        if not grpc and self.read_timeout < self.read_header_timeout:
+            problems.add(f"{path}.read_timeout", "is below read_header_timeout", "make it >= read_header_timeout")
+        if self.max_connections is not None and self.max_connections < 1:
+            problems.add(f"{path}.max_connections", "must be at least 1", "use e.g. 200, or leave it unset")
+        if grpc and self.grpc_keepalive_time <= 0:
+            problems.add(f"{path}.keepalive_time", "must be positive", "use e.g. 2h")
+        if grpc and self.grpc_keepalive_timeout <= 0:
+            problems.add(f"{path}.keepalive_timeout", "must be positive", "use e.g. 20s")
+        if grpc and self.grpc_max_concurrent_streams < 1:
+            problems.add(f"{path}.max_concurrent_streams", "must be at least 1", "use e.g. 100")
+
+    def connection_cap(self) -> int:
+        """``max_connections``, or `default_max_connections` when unset."""
+        return self.max_connections if self.max_connections is not None else default_max_connections()
+
+
+_DEFAULT_SHOWN: Final = {"read_header_timeout": "10s", "read_timeout": "60s", "idle_timeout": "60s"}
+FILES_RESERVE: Final = 64
+"""Open files `default_max_connections` keeps aside for queues, downstreams, logs and state files."""
+
+
+def default_max_connections() -> int:
+    """A quarter of the soft open-files limit (``ulimit -n``) less `FILES_RESERVE`, at least 16.
+
+    With the common limit of 1024 that is 240 per server; with 65536, 16368.
+    """
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY or soft <= 0:
+        soft = 1 << 20
+    return max(16, (soft - FILES_RESERVE) // 4)
+
+
+@dataclass(frozen=True)
 class Listener:
-    """One server: where it listens (``None`` turns it off), TLS and authentication."""
+    """One server: where it listens (``None`` turns it off), TLS, authentication and limits."""
 
     endpoint: HostPort | None
     tls: ServerTls | None = None
     auth: ServerAuth = field(default_factory=ServerAuth)
+    limits: ServerLimits = field(default_factory=ServerLimits)
 
 
 @dataclass(frozen=True)
 class ReceiversConfig:
-    """The OTLP receivers. ``max_request_bytes`` bounds a request body after decompression."""
+    """The OTLP receivers. ``max_request_bytes`` bounds a request body after decompression, and
+    ``max_decompression_ratio`` its decompressed size per compressed byte (no decompression bombs)."""
 
     grpc: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_GRPC, "")))
     http: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_HTTP, "")))
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO
 
     def validate(self, problems: Problems, path: str = "receivers") -> None:
         """Note every problem in ``problems``."""
         if self.max_request_bytes < 1024:
             problems.add(f"{path}.max_request_bytes", "is below 1 KiB", "use e.g. 4MiB (the default)")
+        if not self.max_decompression_ratio >= 2:
+            problems.add(f"{path}.max_decompression_ratio", "must be at least 2", "use e.g. 100 (the default)")
+        self.grpc.limits.validate(problems, f"{path}.grpc", grpc=True)
+        self.http.limits.validate(problems, f"{path}.http", grpc=False)
         if self.grpc.endpoint is None and self.http.endpoint is None:
             problems.add(path, "both receivers are turned off", "give grpc or http an endpoint")
 

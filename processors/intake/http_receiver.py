@@ -1,28 +1,36 @@
-"""The OTLP/HTTP receiver on aiohttp: ``POST /v1/traces`` with protobuf or JSON, optionally gzip.
+"""The OTLP/HTTP receiver on aiohttp: ``POST /v1/traces`` with protobuf or JSON, optionally compressed.
 
 ``Content-Type`` ``application/x-protobuf`` (or ``application/protobuf``) bodies are passed on
 as they are; ``application/json`` bodies are converted by `otlp_json`, large ones in a worker
 process (`decode_pool`: a body that finds the workers busy and the waiting room full gets 503
-with ``Retry-After``, counted with reason ``busy``). The body is read with a
-limit of ``max_request_bytes``, checked again after decompression (no gzip bombs): a larger one
+with ``Retry-After``, counted with reason ``busy``). ``Content-Encoding`` may be ``gzip``,
+``deflate`` or ``zstd`` (`decompress`; another one gets 415). The body is read with a limit of
+``max_request_bytes``, and decompressed within that limit and within
+``max_decompression_ratio`` times its compressed size (no decompression bombs): a larger one
 gets 413. The answer is an ``ExportTraceServiceResponse`` in the request's encoding, or a
-``google.rpc.Status`` with the status codes in `errors`.
+``google.rpc.Status`` with the status codes in `errors`. The listener's `ServerLimits` apply
+through `server_guard` (header and request deadlines, connection cap, one-line error logs).
 """
 
 from __future__ import annotations
 
-import zlib
+import logging
 from typing import Final
 
 from aiohttp import web
 
 from otel_impact.processors.config import Listener
+from otel_impact.processors.config.model import DEFAULT_MAX_DECOMPRESSION_RATIO
 from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
 from otel_impact.processors.intake.decode_pool import BUSY_RETRY_AFTER, Busy, DecodePool
+from otel_impact.processors.intake.decompress import Inflater
 from otel_impact.processors.intake.otlp_json import InvalidJson
+from otel_impact.processors.intake.server_guard import ConnectionGuard, GuardedSite, OneLineLogger, RateLimitedLog
 from otel_impact.processors.intake.status import http_body, http_status
 from otel_impact.processors.pipeline import Pipeline, Rejection
 from otel_impact.processors.security import server_ssl_context
+
+logger = logging.getLogger("otel_impact.processor")
 
 PROTOBUF_TYPES = frozenset({"application/x-protobuf", "application/protobuf"})
 JSON_TYPE = "application/json"
@@ -33,11 +41,22 @@ BUSY: Final = Rejection("busy", "the processor is decoding other JSON requests; 
 class HttpReceiver(OtlpReceiver):
     """Owns the aiohttp server of the OTLP/HTTP receiver."""
 
-    def __init__(self, listener: Listener, max_request_bytes: int, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        max_request_bytes: int,
+        pipeline: Pipeline,
+        *,
+        max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO,
+    ) -> None:
         super().__init__(listener, max_request_bytes, pipeline)
+        self._inflater = Inflater(max_request_bytes, max_decompression_ratio)
         self._runner: web.AppRunner | None = None
         self.decoder = DecodePool()
         """Decodes OTLP/JSON bodies, off the event loop when they are large."""
+
+    def _count_closed(self, reason: str) -> None:
+        self.pipeline.accounting.closed_connections.labels("otlp_http", reason).inc()
 
     def _answer(
         self, transport: str, rejection: Rejection, json_encoding: bool, *, counted: bool = False
@@ -56,31 +75,19 @@ class HttpReceiver(OtlpReceiver):
             headers=headers,
         )
 
-    async def _read_body(self, request: web.Request) -> bytes | None:
-        """The decompressed body, or None when it is larger than the limit."""
+    async def _read_body(self, request: web.Request) -> bytes | Rejection:
+        """The decompressed body, or why it is refused (too large, past the ratio, corrupt, unknown encoding)."""
         limit = self.max_request_bytes
         if request.content_length is not None and request.content_length > limit:
-            return None
+            return self.too_large()
         chunks: list[bytes] = []
         size = 0
         while chunk := await request.content.read(1 << 18):
             size += len(chunk)
             if size > limit:
-                return None
+                return self.too_large()
             chunks.append(chunk)
-        raw = b"".join(chunks)
-        encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding == "gzip":
-            inflater = zlib.decompressobj(wbits=31)
-            body = inflater.decompress(raw, limit + 1)
-            if len(body) > limit or inflater.unconsumed_tail:
-                return None
-            if not inflater.eof:
-                raise ValueError("truncated gzip body")
-            return body
-        if encoding not in ("identity", ""):
-            raise LookupError(encoding)
-        return raw
+        return self._inflater.inflate(b"".join(chunks), request.headers.get("Content-Encoding", "identity"))
 
     async def _traces(self, request: web.Request) -> web.Response:
         content_type = request.content_type
@@ -91,15 +98,9 @@ class HttpReceiver(OtlpReceiver):
         if not json_encoding and content_type not in PROTOBUF_TYPES:
             message = "use Content-Type application/x-protobuf or application/json"
             return self._answer(transport, Rejection("unsupported_media_type", message), json_encoding)
-        try:
-            body = await self._read_body(request)
-        except LookupError:
-            message = "unsupported Content-Encoding; use gzip or none"
-            return self._answer(transport, Rejection("unsupported_media_type", message), json_encoding)
-        except (ValueError, zlib.error):
-            return self._answer(transport, Rejection("invalid", "the gzip body is corrupt"), json_encoding)
-        if body is None:
-            return self._answer(transport, self.too_large(), json_encoding)
+        body = await self._read_body(request)
+        if isinstance(body, Rejection):
+            return self._answer(transport, body, json_encoding)
         if json_encoding:
             try:
                 body = await self.decoder.decode(body)
@@ -119,11 +120,26 @@ class HttpReceiver(OtlpReceiver):
         assert endpoint is not None
         app = web.Application(client_max_size=self.max_request_bytes + 1)
         app.router.add_post(TRACES_PATH, self._traces)
+        limits = self.listener.limits
+        guard = ConnectionGuard("otlp_http", limits, self._count_closed)
+        guard.install(app)
         # The body is decompressed here, with the size limit applied to the output (no gzip bombs).
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            auto_decompress=False,
+            keepalive_timeout=limits.idle_timeout,
+            logger=OneLineLogger("otlp_http", RateLimitedLog(logger)),
+        )
         await runner.setup()
-        site = web.TCPSite(
-            runner, endpoint.host, endpoint.port, ssl_context=server_ssl_context(self.listener.tls), reuse_port=False
+        site = GuardedSite(
+            runner,
+            endpoint.host,
+            endpoint.port,
+            guard,
+            ssl_context=server_ssl_context(self.listener.tls),
+            reuse_port=False,
         )
         try:
             await site.start()

@@ -5,6 +5,7 @@ reason                   gRPC                                     HTTP
 ======================== ======================================== ==============================
 invalid                  INVALID_ARGUMENT                         400
 too_large                RESOURCE_EXHAUSTED (no RetryInfo: final) 413
+decompression_ratio      RESOURCE_EXHAUSTED (no RetryInfo: final) 413
 unsupported_media_type   (HTTP only)                               415
 unauthenticated          UNAUTHENTICATED                          401
 queue_full               UNAVAILABLE + RetryInfo                  503 + Retry-After
@@ -31,12 +32,14 @@ from otel_impact.processors.pipeline import Rejection
 GRPC_CODES: Final = {
     "invalid": grpc.StatusCode.INVALID_ARGUMENT,
     "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "decompression_ratio": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "unsupported_media_type": grpc.StatusCode.INVALID_ARGUMENT,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
 }
 HTTP_STATUS: Final = {
     "invalid": 400,
     "too_large": 413,
+    "decompression_ratio": 413,
     "unsupported_media_type": 415,
     "unauthenticated": 401,
 }
