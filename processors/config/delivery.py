@@ -15,6 +15,7 @@ from .model import (
     DEFAULT_GRPC,
     DEFAULT_HTTP,
     DEFAULT_MAX_REQUEST_BYTES,
+    DEFAULT_MAX_SPANS_PER_REQUEST,
     ClientTls,
     ExporterConfig,
     HostPort,
@@ -85,13 +86,14 @@ def parse_listener(raw: object, path: str, problems: Problems, *, default_endpoi
 
 
 def parse_receivers(raw: object, path: str, problems: Problems) -> ReceiversConfig:
-    """The OTLP receivers: ``grpc``, ``http`` (each a listener) and ``max_request_bytes``."""
+    """The OTLP receivers: ``grpc``, ``http`` (each a listener), ``max_request_bytes`` and ``max_spans_per_request``."""
     fields = Fields(raw, path, problems)
     grpc = parse_listener(fields.take("grpc"), fields.at("grpc"), problems, default_endpoint=DEFAULT_GRPC)
     http = parse_listener(fields.take("http"), fields.at("http"), problems, default_endpoint=DEFAULT_HTTP)
     max_bytes = fields.take_size("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
+    max_spans = fields.take_int("max_spans_per_request", DEFAULT_MAX_SPANS_PER_REQUEST)
     fields.done()
-    return ReceiversConfig(grpc, http, max_bytes)
+    return ReceiversConfig(grpc, http, max_bytes, max_spans)
 
 
 def parse_exporters(raw: object, path: str, problems: Problems) -> tuple[ExporterConfig, ...]:

@@ -5,7 +5,10 @@ request. Its hot loop reads each span's attributes through the lean view (undeco
 bytes), skips spans that are not task events after one or two key tests, and files each event
 into a pending group per (task, segment, minute); the groups are folded into the series' buckets
 and sketches once per batch, with the numpy work done for all groups at once (`BatchArrays`).
-Nothing here raises on bad span data: odd values are counted or read as ``unknown``.
+Nothing here raises on bad span data: odd values are counted or read as ``unknown``, a value
+that does not decode is labelled ``(invalid)`` and counted (`SegmentReader.bad_values`), and a
+span whose analysis still fails is counted (``errors``, ``bad_spans``) and skipped while the
+rest of its batch is analysed.
 
 Time: an event's time is its span's end. Ends older than ``lateness`` before the batch's arrival
 are clamped to that bound, ends further than ``future_tolerance`` ahead are clamped to the
@@ -37,6 +40,7 @@ MB. Per batch, the pending groups hold the batch's own events only.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 from otel_impact._attributes import (
@@ -84,6 +88,8 @@ _COMPOSITE_KEY_BYTES: Final = 1024
 """The most bytes of raw values a resource key or a segment key may hold to be remembered."""
 _RAW_KEYS_LIMIT: Final = 16384
 """Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
+_LOG_INTERVAL_S: Final = 60.0
+"""The least time between two log lines about bad spans of one kind."""
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 """Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
 
@@ -100,7 +106,11 @@ class SliAnalyzer:
         self.reader = state.reader
         self.batches = 0
         self.errors = 0
-        """Batches whose analysis failed (a bug; the batch is still forwarded)."""
+        """Spans, and batches, whose analysis failed (the batch is still forwarded; for a bad span
+        the rest of its batch is still analysed)."""
+        self.bad_spans = 0
+        """Spans whose analysis failed (each also counts in ``errors``)."""
+        self._last_logged: dict[str, float] = {}
         self._tasks_by_raw: dict[bytes, TaskState | None] = {}
         self._matches = compile_matches(config)
         self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
@@ -128,10 +138,12 @@ class SliAnalyzer:
         try:
             pending = self._collect(batch)
             self._fold(pending)
-        except Exception:  # a bug must not cost the batch its forwarding
+        except Exception as error:  # a bug must not cost the batch its forwarding
             self.errors += 1
-            logger.exception(
-                "SLI analysis failed for a batch of %d spans; the batch is still forwarded", batch.span_count
+            self._log_once_a_minute(
+                f"batch:{type(error).__name__}",
+                f"SLI analysis failed for a batch of {batch.span_count} spans; the batch is still forwarded",
+                error,
             )
         self.batches += 1
 
@@ -152,83 +164,109 @@ class SliAnalyzer:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    attrs = span.attributes
-                    if TASK_NAME in attrs:
-                        if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
-                            continue
-                        task_ref: Any = attrs[TASK_NAME]
-                    elif matches:
-                        task_ref = self._match(span, attrs, matches)
-                        if task_ref is None:
-                            continue
-                    else:
-                        continue
-                    end = span.end_time_unix_nano
-                    duration = end - span.start_time_unix_nano
-                    if duration < 0:
-                        duration = 0
-                    clamped = 0
-                    if end < low:
-                        end, clamped = low, 1
-                    elif end > high:
-                        end, clamped = now, 2
-                    minute = end // MINUTE_NS
-                    pending_key = key_of(attrs, span, resource_values, task_ref, minute)
-                    group = pending.get(pending_key)
-                    if group is None:
-                        group = pending[pending_key] = self._group_for(task_ref, pending_key[2:], minute, now)
-                    task = group.task
-                    if task is None:
-                        untracked += 1
-                        continue
-                    if clamped:
-                        if clamped == 1:
-                            task.late_clamped += 1
+                    try:  # free when nothing is raised (3.11+): a bad span costs only itself
+                        attrs = span.attributes
+                        if TASK_NAME in attrs:
+                            if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
+                                continue
+                            task_ref: Any = attrs[TASK_NAME]
+                        elif matches:
+                            task_ref = self._match(span, attrs, matches)
+                            if task_ref is None:
+                                continue
                         else:
-                            task.future_clamped += 1
-                    raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
-                    if raw_outcome == _FAILURE:
-                        bad = True
-                    elif raw_outcome == _SUCCESS:
-                        bad = False
-                    else:
-                        bad = False
-                        if task.status_error:
-                            status = span.status
-                            if status:
-                                code = status_memo.get(status)
-                                if code is None:
-                                    code = self._status_code(status)
-                                bad = code == STATUS_ERROR
-                        if not bad:
-                            raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
-                            if not raw_http and HTTP_STATUS_OLD in attrs:
-                                raw_http = attrs[HTTP_STATUS_OLD]
-                            if raw_http is not None:
-                                code = http_memo.get(raw_http)
-                                if code is None:
-                                    code = self._http_code(raw_http)
-                                bad = code in task.http_bad_codes
-                            if not bad and task.slow_ns is not None and duration > task.slow_ns:
-                                bad = True
-                        if task.has_error_rules:
-                            decided = task.bad_error_type(view.decode_str(attrs.get(ERROR_TYPE)))
-                            if decided is not None:
-                                bad = decided
-                    group.durations_ns.append(duration)
-                    if user_key in attrs:
-                        raw_user = attrs[user_key]
-                        group.users.add(raw_user)
-                    else:
-                        raw_user = None
-                    if bad:
-                        group.bad += 1
-                        value = view.decode_double(attrs.get(TASK_VALUE))
-                        group.revenue += task.default_value if value is None or value != value else value
-                        if raw_user is not None:
-                            group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
+                            continue
+                        end = span.end_time_unix_nano
+                        duration = end - span.start_time_unix_nano
+                        if duration < 0:
+                            duration = 0
+                        clamped = 0
+                        if end < low:
+                            end, clamped = low, 1
+                        elif end > high:
+                            end, clamped = now, 2
+                        minute = end // MINUTE_NS
+                        pending_key = key_of(attrs, span, resource_values, task_ref, minute)
+                        group = pending.get(pending_key)
+                        if group is None:
+                            group = pending[pending_key] = self._group_for(task_ref, pending_key[2:], minute, now)
+                        task = group.task
+                        if task is None:
+                            untracked += 1
+                            continue
+                        if clamped:
+                            if clamped == 1:
+                                task.late_clamped += 1
+                            else:
+                                task.future_clamped += 1
+                        raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
+                        if raw_outcome == _FAILURE:
+                            bad = True
+                        elif raw_outcome == _SUCCESS:
+                            bad = False
+                        else:
+                            bad = False
+                            if task.status_error:
+                                status = span.status
+                                if status:
+                                    code = status_memo.get(status)
+                                    if code is None:
+                                        code = self._status_code(status)
+                                    bad = code == STATUS_ERROR
+                            if not bad:
+                                raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
+                                if not raw_http and HTTP_STATUS_OLD in attrs:
+                                    raw_http = attrs[HTTP_STATUS_OLD]
+                                if raw_http is not None:
+                                    code = http_memo.get(raw_http)
+                                    if code is None:
+                                        code = self._http_code(raw_http)
+                                    bad = code in task.http_bad_codes
+                                if not bad and task.slow_ns is not None and duration > task.slow_ns:
+                                    bad = True
+                            if task.has_error_rules:
+                                decided = task.bad_error_type(view.decode_str(attrs.get(ERROR_TYPE)))
+                                if decided is not None:
+                                    bad = decided
+                        group.durations_ns.append(duration)
+                        if user_key in attrs:
+                            raw_user = attrs[user_key]
+                            group.users.add(raw_user)
+                        else:
+                            raw_user = None
+                        if bad:
+                            group.bad += 1
+                            value = view.decode_double(attrs.get(TASK_VALUE))
+                            group.revenue += task.default_value if value is None or value != value else value
+                            if raw_user is not None:
+                                group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
+                    except Exception as error:
+                        self._bad_span(error)
         self.state.untracked_task_events += untracked
         return pending
+
+    def _bad_span(self, error: Exception) -> None:
+        """Count a span whose analysis raised; log it once a minute per kind (a traceback once)."""
+        self.errors += 1
+        self.bad_spans += 1
+        self._log_once_a_minute(
+            f"span:{type(error).__name__}",
+            "SLI analysis skipped a span it could not read; the rest of its batch is analysed "
+            "(counted in impact_sli_analysis_errors)",
+            error,
+        )
+
+    def _log_once_a_minute(self, kind: str, message: str, error: Exception) -> None:
+        """Log ``message`` at most once a minute per ``kind``; the first time with a traceback."""
+        now = time.monotonic()
+        last = self._last_logged.get(kind)
+        if last is not None and now - last < _LOG_INTERVAL_S:
+            return
+        first = last is None
+        if first and len(self._last_logged) >= _MEMO_LIMIT:
+            self._last_logged.clear()
+        self._last_logged[kind] = now
+        logger.warning("%s (%s: %s)", message, type(error).__name__, error, exc_info=error if first else None)
 
     def _group_for(self, task_ref: Any, key: object, minute: int, now: int) -> PendingGroup[TaskState]:
         """A new pending group for a (task, segment key, minute) first seen in this batch."""
