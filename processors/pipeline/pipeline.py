@@ -75,14 +75,23 @@ class Pipeline:
         self.accounting = accounting
         self.clock = clock
         self.rewriter = rewriter
-        self.analyzers: tuple[BatchAnalyzer, ...] = tuple(analyzers)
+        self.analyzers: tuple[BatchAnalyzer, ...] = ()
+        for analyzer in analyzers:
+            self.add_analyzer(analyzer)
         self.max_spans = max_spans
         self.accepting = False
         self.faults = FaultLog(logger)
 
     def add_analyzer(self, analyzer: BatchAnalyzer) -> None:
-        """Register a per-batch analyzer (called on the event loop for every accepted batch)."""
+        """Register a per-batch analyzer (called on the event loop for every accepted batch).
+
+        An analyzer with a ``value_tally()`` method (kind → count of span values it could not
+        use as they were) has it exposed as ``otel_impact_analyzer_values_total``.
+        """
         self.analyzers = (*self.analyzers, analyzer)
+        tally = getattr(analyzer, "value_tally", None)
+        if callable(tally):
+            self.accounting.analyzer_values.watch(getattr(analyzer, "name", type(analyzer).__name__), tally)
 
     def reject(self, transport: str, rejection: Rejection, spans: int = 0) -> Rejection:
         """Count ``rejection`` (for checks the receivers make themselves) and return it."""

@@ -31,6 +31,12 @@ cache                    key                          entries (when full)  key s
                                                       (emptied)
 =======================  ===========================  ===================  ================  ==========
 
+A value past its key limit is counted (`SliAnalyzer.value_tally`, exposed as
+``otel_impact_analyzer_values_total{analyzer="sli",kind="oversized_..."}``). What outlives a
+batch holds no attacker-sized bytes: a series keeps its label values, each cut to 128
+characters (counted as ``oversized_label``); the user sketches keep hashes; the top-customers
+list keeps pseudonyms only (other values count as ``(not a pseudonym)``).
+
 The worst case is every key at its limit, about 45 MB in all (plus the segment reader's two
 caches of raw ``impact.feature_flags`` values, 4096 entries each with keys ≤ 1 KiB, emptied
 when full: see ``segments.py``); in practice keys are a few dozen bytes and the caches a few
@@ -88,6 +94,8 @@ _COMPOSITE_KEY_BYTES: Final = 1024
 """The most bytes of raw values a resource key or a segment key may hold to be remembered."""
 _RAW_KEYS_LIMIT: Final = 16384
 """Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
+OVERSIZED_KINDS: Final = ("task_name", "resource", "status", "http_status", "user", "segment")
+"""What `SliAnalyzer.oversized` counts: raw values too long for their cache (see the table above)."""
 _LOG_INTERVAL_S: Final = 60.0
 """The least time between two log lines about bad spans of one kind."""
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
@@ -120,9 +128,22 @@ class SliAnalyzer:
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
         self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
+        self.oversized: dict[str, int] = dict.fromkeys(OVERSIZED_KINDS, 0)
+        """Values longer than their cache's key limit, by kind: read each time, never remembered."""
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
         pruning empties a task's memo without counting down)."""
+
+    def value_tally(self) -> dict[str, int]:
+        """Values read but not usable as they were, by kind: ``oversized_<kind>`` (longer than its
+        cache's key limit: not remembered; labels are also cut), and ``invalid_value`` (did not
+        decode). Keys are fixed."""
+        reader = self.reader
+        return {
+            **{f"oversized_{kind}": count for kind, count in self.oversized.items()},
+            "oversized_label": reader.truncated_values,
+            "invalid_value": reader.bad_values,
+        }
 
     def forget_tasks(self) -> None:
         """Drop what the caches know of tasks (after the state's tasks were replaced)."""
@@ -329,6 +350,8 @@ class SliAnalyzer:
                 if len(self._resource_memo) >= _MEMO_LIMIT:
                     self._resource_memo.clear()
                 self._resource_memo[memo_key] = context
+            else:
+                self.oversized["resource"] += 1
         return context
 
     def _match(self, span: Any, attrs: Any, matches: tuple[CompiledMatch, ...]) -> TaskState | None:
@@ -352,11 +375,15 @@ class SliAnalyzer:
             if len(self._user_texts) >= _USER_MEMO_LIMIT:
                 self._user_texts.clear()
             self._user_texts[raw] = text
+        else:
+            self.oversized["user"] += 1
         return text
 
     def _status_code(self, raw: bytes) -> int:
         code = view.status_code(raw)
-        if len(self._status_memo) < _MEMO_LIMIT and len(raw) <= _VALUE_KEY_BYTES:
+        if len(raw) > _VALUE_KEY_BYTES:
+            self.oversized["status"] += 1
+        elif len(self._status_memo) < _MEMO_LIMIT:
             self._status_memo[raw] = code
         return code
 
@@ -365,7 +392,9 @@ class SliAnalyzer:
         if code is None:
             text = view.decode_str(raw)
             code = int(text) if text is not None and text.isdigit() and len(text) <= 3 else 0
-        if len(self._http_memo) < _MEMO_LIMIT and len(raw) <= _VALUE_KEY_BYTES:
+        if len(raw) > _VALUE_KEY_BYTES:
+            self.oversized["http_status"] += 1
+        elif len(self._http_memo) < _MEMO_LIMIT:
             self._http_memo[raw] = code
         return code
 
@@ -381,6 +410,8 @@ class SliAnalyzer:
             if len(self._tasks_by_raw) >= _MEMO_LIMIT:
                 self._tasks_by_raw.clear()
             self._tasks_by_raw[raw] = task
+        else:
+            self.oversized["task_name"] += 1
         return task
 
     def _series_for(self, task: TaskState, key: object, now: int) -> Series:
@@ -399,6 +430,8 @@ class SliAnalyzer:
                 task.raw_keys.clear()
             task.raw_keys[key] = series
             self._raw_keys_held += 1
+        else:
+            self.oversized["segment"] += 1
         return series
 
 

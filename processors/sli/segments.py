@@ -55,7 +55,9 @@ class SegmentReader:
         self._parsed: dict[bytes, dict[str, str]] = {}
         self._complete: dict[bytes | None, bool] = {None: not self._flags}
         self.bad_values = 0
-        """Segment values that did not decode (labelled `INVALID`), counted once per distinct key."""
+        """Segment values that did not decode (labelled `INVALID`), counted once per decoded key."""
+        self.truncated_values = 0
+        """Segment values cut to `MAX_VALUE_LENGTH`, counted once per decoded key."""
         self.key: KeyFunction = self._compile()
 
     def aliases(self) -> dict[str, str]:
@@ -163,7 +165,9 @@ class SegmentReader:
         if text is INVALID:
             self.bad_values += 1
             return INVALID
-        text = text[:MAX_VALUE_LENGTH]
+        if len(text) > MAX_VALUE_LENGTH:
+            self.truncated_values += 1
+            text = text[:MAX_VALUE_LENGTH]
         return text if text else UNKNOWN
 
 

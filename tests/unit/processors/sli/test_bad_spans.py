@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from support.otlp_traces import batch, span
+from support.otlp_traces import batch, request, span
 
 from otel_impact.processors.sli import SliConfig
 from otel_impact.processors.sli.analyzer import SliAnalyzer
@@ -82,3 +82,25 @@ def test_a_span_whose_analysis_raises_costs_only_itself(caplog: pytest.LogCaptur
     assert sli.state.task_events == 200
     lines = [r for r in caplog.records if "could not read" in r.getMessage()]
     assert len(lines) == 1 and lines[0].exc_info is not None  # once a minute, one traceback
+
+
+def test_oversized_values_are_counted_by_kind_and_not_kept() -> None:
+
+    sli = analyzer()
+    huge = "x" * 100_000
+    failing = span(end_ns=T0, attributes={"impact.task.name": "checkout"}, error=True)
+    failing.status.message = huge
+    spans = [
+        span(end_ns=T0, attributes={"impact.task.name": huge}),
+        span(end_ns=T0, attributes={"impact.task.name": "checkout", "impact.customer.tier": huge}),
+        span(end_ns=T0, attributes={"impact.task.name": "checkout", "impact.customer.hash": huge}),
+        span(end_ns=T0, attributes={"impact.task.name": "checkout", "http.response.status_code": huge}),
+        failing,
+    ]
+    sli.analyze(batch(request(spans, resource={"service.name": huge}), T0))
+    tally = sli.value_tally()
+    for kind in ("task_name", "resource", "status", "http_status", "user", "segment", "label"):
+        assert tally[f"oversized_{kind}"] >= 1, (kind, tally)
+    assert tally["invalid_value"] == 0
+    task = sli.state.tasks["checkout"]
+    assert all(len(value) <= 128 for values in task.series for value in values)
