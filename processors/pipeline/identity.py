@@ -35,11 +35,14 @@ from otel_impact._attributes import CLAIMED_PSEUDONYMS, PSEUDONYM_PATTERN, is_ps
 from otel_impact._hash_key import read_key_file
 from otel_impact._pseudonymize import ALGORITHMS
 from otel_impact.processors.config import PseudonymizationConfig
+from otel_impact.proto.view import TracesData
 
 _PSEUDONYM_VALUE: Final = re.compile(b"\\x0a\\x20" + PSEUDONYM_PATTERN.pattern.encode())
 """The undecoded AnyValue bytes of a pseudonym: a string (field 1) of 32 bytes, then the pseudonym."""
 
 
+_NESTED_TAGS: Final = (b"\x2a", b"\x32")
+"""The first byte of an AnyValue holding an array (field 5) or a kvlist (field 6)."""
 MAX_DEPTH: Final = 24
 """How deep kvlist and array values may nest in a request that is pseudonymized; deeper is refused.
 
@@ -127,6 +130,47 @@ class IdentityRewriter:
             if seen and len(valid.findall(data)) != seen:
                 return True
         return False
+
+    def needs_rewrite(self, view: TracesData) -> bool:
+        """Whether any resource, scope, span, event or link in ``view`` may carry a raw identity.
+
+        Top-level attributes are looked up by key; in the bytes the view leaves opaque (the
+        scope, links, and kvlist or array values) any watched key name counts. `rewrite`
+        decides for sure: it returns the original bytes when it finds nothing to replace.
+        """
+        for resource_spans in view.resource_spans:
+            if self._raw_in(resource_spans.resource.attributes):
+                return True
+            for scope in resource_spans.scope_spans:
+                if scope.scope and self._names_in(scope.scope):
+                    return True
+                for span in scope.spans:
+                    if self._raw_in(span.attributes):
+                        return True
+                    if span.events:
+                        for event in span.events:
+                            if self._raw_in(event.attributes):
+                                return True
+                    if span.links:
+                        for link in span.links:
+                            if self._names_in(link):
+                                return True
+        return False
+
+    def _names_in(self, raw: bytes) -> bool:
+        return any(name in raw for name in self._key_bytes)
+
+    def _raw_in(self, attrs: Any) -> bool:
+        """Whether a view attribute map holds a raw identity (a raw key, a claim that is not a
+        pseudonym, or a watched key name inside a kvlist or array value)."""
+        for key in self.keys:
+            if key in attrs:
+                return True
+        for key in self.claimed:
+            raw = attrs.get(key)
+            if raw is not None and _PSEUDONYM_VALUE.fullmatch(raw) is None:
+                return True
+        return any(raw[:1] in _NESTED_TAGS and self._names_in(raw) for raw in attrs.values())
 
     def rewrite(self, data: bytes) -> tuple[bytes, int, int]:
         """``data`` with identities pseudonymized; returns (bytes, replaced, removed).

@@ -29,7 +29,7 @@ from otel_impact.processors.intake.status import grpc_code, http_status
 from otel_impact.processors.pipeline import Pipeline, Rejection
 from otel_impact.processors.pipeline.identity import MAX_DEPTH, IdentityRewriter
 from otel_impact.processors.pipeline.pipeline import UNPARSEABLE
-from otel_impact.proto.view import count_spans
+from otel_impact.proto.view import count_spans, parse_traces
 
 TRANSPORTS = ("grpc", "http/protobuf", "http/json")
 EXPORTER = "grpc://downstream:4317"
@@ -398,3 +398,12 @@ def test_every_request_ends_counted_and_no_exception_escapes(
     elif pseudonymize and not mangled:
         for forwarded in queued(pipeline):
             assert_no_canary(forwarded, where="a forwarded request")
+
+
+@pytest.mark.parametrize("position", POSITIONS)
+@pytest.mark.parametrize("wrap", [lambda kv: kv, in_kvlist, in_array], ids=["plain", "kvlist", "array"])
+def test_the_view_check_sees_identities_in_every_position(position: str, wrap: object) -> None:
+    rewriter = IdentityRewriter(["enduser.id"], pseudonymizer())
+    data = request_with(**{position: [wrap(raw_id())]})  # type: ignore[operator]
+    assert rewriter.may_need_rewrite(data) and rewriter.needs_rewrite(parse_traces(data))
+    assert not rewriter.needs_rewrite(parse_traces(request_with(**{position: [wrap(kv("other", string("x")))]})))  # type: ignore[operator]
