@@ -22,7 +22,7 @@ All metric names start with ``otel_impact_``. The registry is injected (a fresh
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily
@@ -63,6 +63,36 @@ class StorageErrors(Collector):
         for exporter, tally in self._tallies.items():
             for reason, count in dict(tally).items():
                 family.add_metric((exporter, reason), count)
+        return [family]
+
+
+class AnalyzerValues(Collector):
+    """``otel_impact_analyzer_values_total{analyzer,kind}``: values an analyzer read but could not
+    use as they were (too long to remember, cut, or not decodable), from each analyzer's tally.
+
+    An analyzer keeps plain integers (no Prometheus in its hot loop); the scrape calls its
+    ``value_tally()``, whose keys are fixed.
+    """
+
+    NAME = "otel_impact_analyzer_values"
+    DOCUMENTATION = "Span values an analyzer could not use as they were (oversized or invalid), by kind."
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._tallies: dict[str, Callable[[], Mapping[str, int]]] = {}
+        registry.register(self)
+
+    def watch(self, analyzer: str, tally: Callable[[], Mapping[str, int]]) -> None:
+        """Expose ``tally()`` (kind → values, keys fixed) for ``analyzer``."""
+        self._tallies = {**self._tallies, analyzer: tally}
+
+    def describe(self) -> Iterable[Metric]:
+        return [CounterMetricFamily(self.NAME, self.DOCUMENTATION, labels=("analyzer", "kind"))]
+
+    def collect(self) -> Iterable[Metric]:
+        family = CounterMetricFamily(self.NAME, self.DOCUMENTATION, labels=("analyzer", "kind"))
+        for analyzer, tally in self._tallies.items():
+            for kind, count in dict(tally()).items():
+                family.add_metric((analyzer, kind), count)
         return [family]
 
 
@@ -206,6 +236,7 @@ class Accounting:
         for server in ("otlp_http", "admin"):
             for reason in CLOSE_REASONS:
                 self.closed_connections.labels(server, reason)
+        self.analyzer_values = AnalyzerValues(r)
         self.ready = Gauge("otel_impact_ready", "1 when the processor accepts data.", registry=r)
 
     def new_exporter(self, name: str, max_requests: int, max_bytes: int) -> None:

@@ -171,7 +171,12 @@ class ProcessorService:
             for index, exporter in enumerate(config.exporters)
         )
         pipeline = Pipeline(
-            self.forwarders, self.accounting, self.clock, rewriter=self.rewriter, analyzers=self.analyzers
+            self.forwarders,
+            self.accounting,
+            self.clock,
+            rewriter=self.rewriter,
+            analyzers=self.analyzers,
+            max_spans=config.receivers.max_spans_per_request,
         )
         self.pipeline = pipeline
         for forwarder in self.forwarders:

@@ -115,7 +115,10 @@ def decode_str(raw: bytes | None) -> str | None:
 
 
 def _slow_str(raw: bytes) -> str | None:
-    value = AnyValue.FromString(raw)
+    try:
+        value = AnyValue.FromString(raw)
+    except (DecodeError, RecursionError):  # not an AnyValue: a bad value reads as "not a string"
+        return None
     return value.string_value if value.WhichOneof("value") == "string_value" else None
 
 
@@ -145,15 +148,22 @@ def decode_bool(raw: bytes | None) -> bool | None:
 
 
 def decode_str_array(raw: bytes | None) -> tuple[str, ...]:
-    """The strings in an AnyValue array (other elements are skipped); ``()`` if not an array."""
+    """The strings in an AnyValue array (other elements are skipped); ``()`` if not an array
+    (or not decodable)."""
     if not raw or raw[0] != _ARRAY:
         return ()
-    value = AnyValue.FromString(raw)
+    try:
+        value = AnyValue.FromString(raw)
+    except (DecodeError, RecursionError):
+        return ()
     return tuple(item.string_value for item in value.array_value.values if item.WhichOneof("value") == "string_value")
 
 
 def decode_any(raw: bytes | None) -> Any:
-    """Any AnyValue as a Python value: str, bool, int, float, bytes, tuple or dict; ``None`` if empty."""
+    """Any AnyValue as a Python value: str, bool, int, float, bytes, tuple or dict; ``None`` if empty.
+
+    Raises ``google.protobuf.message.DecodeError`` when the bytes are not an AnyValue (e.g.
+    kvlists nested past protobuf's depth limit)."""
     if not raw:
         return None
     return _from_any_value(AnyValue.FromString(raw))

@@ -27,6 +27,10 @@ DEFAULT_MAX_REQUEST_BYTES: Final = 4 << 20
 DEFAULT_MAX_DECOMPRESSION_RATIO: Final = 100
 """Decompressed bytes per compressed byte a request may have. Real OTLP compresses 5-20x with gzip
 (zstd a little more); a run of empty spans compresses ~1000x, which only a bomb sends."""
+DEFAULT_MAX_SPANS_PER_REQUEST: Final = 100_000
+"""Spans one request may hold. A span takes at least about 20 bytes on the wire, so a 4 MiB body
+can hold about 200,000 empty ones, and gzip lets a small gRPC request expand to millions; real
+exporters send batches of 512 (the SDK default) to a few thousand spans."""
 SCHEMES: Final = ("grpc", "grpcs", "http", "https")
 _NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._:/\-]{0,127}\Z")
 
@@ -153,13 +157,20 @@ class Listener:
 
 @dataclass(frozen=True)
 class ReceiversConfig:
-    """The OTLP receivers. ``max_request_bytes`` bounds a request body after decompression, and
-    ``max_decompression_ratio`` its decompressed size per compressed byte (no decompression bombs)."""
+    """The OTLP receivers. ``max_request_bytes`` bounds a request body after decompression,
+    ``max_decompression_ratio`` its decompressed size per compressed byte (no decompression bombs),
+    and ``max_spans_per_request`` the spans in one request (0: no bound).
+
+    Authentication is all or nothing: when one open receiver (one with an endpoint) has a
+    bearer token or mTLS, every open receiver must have one, or the same forged data would
+    simply go in through the other.
+    """
 
     grpc: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_GRPC, "")))
     http: Listener = field(default_factory=lambda: Listener(HostPort.parse(DEFAULT_HTTP, "")))
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO
+    max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
 
     def validate(self, problems: Problems, path: str = "receivers") -> None:
         """Note every problem in ``problems``."""
@@ -169,8 +180,31 @@ class ReceiversConfig:
             problems.add(f"{path}.max_decompression_ratio", "must be at least 2", "use e.g. 100 (the default)")
         self.grpc.limits.validate(problems, f"{path}.grpc", grpc=True)
         self.http.limits.validate(problems, f"{path}.http", grpc=False)
+        if self.max_spans_per_request < 0:
+            problems.add(
+                f"{path}.max_spans_per_request", "must not be negative", "use e.g. 100000 (the default), or 0 for none"
+            )
         if self.grpc.endpoint is None and self.http.endpoint is None:
             problems.add(path, "both receivers are turned off", "give grpc or http an endpoint")
+        listeners = {"grpc": self.grpc, "http": self.http}
+        guarded = [
+            name for name, listener in listeners.items() if listener.endpoint is not None and is_guarded(listener)
+        ]
+        if guarded:
+            for name, listener in listeners.items():
+                if listener.endpoint is not None and not is_guarded(listener):
+                    problems.add(
+                        f"{path}.{name}.auth",
+                        f"receivers.{guarded[0]} requires authentication but receivers.{name} "
+                        f"({listener.endpoint}) accepts anyone, so forged data would go in through it",
+                        f"give receivers.{name} an auth.bearer_token (or tls.client_ca_file), "
+                        f"or turn it off with receivers.{name}.endpoint: none",
+                    )
+
+
+def is_guarded(listener: Listener) -> bool:
+    """Whether ``listener`` authenticates its clients (a bearer token, or mTLS)."""
+    return bool(listener.auth.bearer_token) or (listener.tls is not None and listener.tls.client_ca_file is not None)
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,18 @@ reason                   gRPC                                     HTTP
 invalid                  INVALID_ARGUMENT                         400
 too_large                RESOURCE_EXHAUSTED (no RetryInfo: final) 413
 decompression_ratio      RESOURCE_EXHAUSTED (no RetryInfo: final) 413
+too_many_spans           RESOURCE_EXHAUSTED (no RetryInfo: final) 413
 unsupported_media_type   (HTTP only)                               415
 unauthenticated          UNAUTHENTICATED                          401
 queue_full               UNAVAILABLE + RetryInfo                  503 + Retry-After
 shutting_down            UNAVAILABLE + RetryInfo                  503 + Retry-After
 storage_error            UNAVAILABLE + RetryInfo                  503 + Retry-After
+internal                 INTERNAL                                 500
 ======================== ======================================== ==============================
+
+``invalid`` covers every kind of bad data: an unparseable body, values nested too deeply or an
+identity value that is not UTF-8 (when pseudonymization is on). ``internal`` is a fault of the
+processor on this request: counted like every rejection, and logged at most once a minute.
 
 The error body of an HTTP answer is a ``google.rpc.Status`` in the request's encoding.
 """
@@ -33,6 +39,8 @@ GRPC_CODES: Final = {
     "invalid": grpc.StatusCode.INVALID_ARGUMENT,
     "too_large": grpc.StatusCode.RESOURCE_EXHAUSTED,
     "decompression_ratio": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "too_many_spans": grpc.StatusCode.RESOURCE_EXHAUSTED,
+    "internal": grpc.StatusCode.INTERNAL,
     "unsupported_media_type": grpc.StatusCode.INVALID_ARGUMENT,
     "unauthenticated": grpc.StatusCode.UNAUTHENTICATED,
 }
@@ -40,6 +48,8 @@ HTTP_STATUS: Final = {
     "invalid": 400,
     "too_large": 413,
     "decompression_ratio": 413,
+    "too_many_spans": 413,
+    "internal": 500,
     "unsupported_media_type": 415,
     "unauthenticated": 401,
 }

@@ -1,21 +1,23 @@
 """Processor-side pseudonymization: raw identity attributes from services without the SDK.
 
 A Java or Go service may put a raw ``enduser.id`` on its spans. `IdentityRewriter` replaces the
-configured attributes' values (on resources, spans, span events and span links) with exactly
-the keyed pseudonym the SDK's ``set_customer`` would give for the same ID and key, so both kinds
-of service count as the same customer. A value that cannot be pseudonymized (a float, a map)
-is removed rather than forwarded raw.
+configured attributes' values with exactly the keyed pseudonym the SDK's ``set_customer`` would
+give for the same ID and key, so both kinds of service count as the same customer. It looks
+wherever an attribute can sit: resource, instrumentation scope, span, span event and span link
+attributes, and inside kvlist and array values (to `MAX_DEPTH` levels; a deeper request is
+refused as invalid, as is one that does not decode, e.g. an identity value that is not UTF-8).
+A value that cannot be pseudonymized (a float, a map) is removed rather than forwarded raw.
 
 Which attributes hold raw identities is the wire contract's rule, the one the SDK's PII guard
 follows too (`otel_impact._attributes.raw_identity_keys`): the configured ones plus
 ``feature_flag.context.id``; and an ``impact.customer.hash`` whose value is not a pseudonym is
 pseudonymized, while one that is a pseudonym is left alone.
 
-Only requests that carry such an attribute are decoded and re-encoded; the others are forwarded
-as their original bytes. Detection first searches the raw bytes (in C): for the raw identity
-key names, and for ``impact.customer.hash`` each occurrence must be followed by a pseudonym, so
-a request from the SDK is done there. Otherwise it uses the lean view (a map lookup per key);
-links are opaque in the view, so their bytes are searched for the key names.
+Only requests that may carry such an attribute are decoded; the others are forwarded as their
+original bytes. Detection searches the raw bytes (in C): for the raw identity key names, and
+for ``impact.customer.hash`` each occurrence must be followed by a pseudonym, so a request from
+the SDK is done there. A request that passes that test is decoded in full and walked; it is
+re-encoded only when something was replaced or removed.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
@@ -36,6 +39,19 @@ from otel_impact.proto.view import TracesData
 
 _PSEUDONYM_VALUE: Final = re.compile(b"\\x0a\\x20" + PSEUDONYM_PATTERN.pattern.encode())
 """The undecoded AnyValue bytes of a pseudonym: a string (field 1) of 32 bytes, then the pseudonym."""
+
+
+_NESTED_TAGS: Final = (b"\x2a", b"\x32")
+"""The first byte of an AnyValue holding an array (field 5) or a kvlist (field 6)."""
+MAX_DEPTH: Final = 24
+"""How deep kvlist and array values may nest in a request that is pseudonymized; deeper is refused.
+
+Protobuf itself refuses to decode more than 100 nested messages, about 31 levels of kvlists in a
+span attribute; this limit lies below that, so every too-deep request gets the same answer."""
+
+
+class BadIdentityData(ValueError):
+    """A request whose identities cannot be pseudonymized safely; it is refused as invalid, not forwarded."""
 
 
 def _claimed_pseudonym_kv(key: str) -> re.Pattern[bytes]:
@@ -116,11 +132,18 @@ class IdentityRewriter:
         return False
 
     def needs_rewrite(self, view: TracesData) -> bool:
-        """Whether any resource, span, event or link in ``view`` carries a raw identity."""
+        """Whether any resource, scope, span, event or link in ``view`` may carry a raw identity.
+
+        Top-level attributes are looked up by key; in the bytes the view leaves opaque (the
+        scope, links, and kvlist or array values) any watched key name counts. `rewrite`
+        decides for sure: it returns the original bytes when it finds nothing to replace.
+        """
         for resource_spans in view.resource_spans:
             if self._raw_in(resource_spans.resource.attributes):
                 return True
             for scope in resource_spans.scope_spans:
+                if scope.scope and self._names_in(scope.scope):
+                    return True
                 for span in scope.spans:
                     if self._raw_in(span.attributes):
                         return True
@@ -128,14 +151,18 @@ class IdentityRewriter:
                         for event in span.events:
                             if self._raw_in(event.attributes):
                                 return True
-                    if span.links:  # opaque in the view: any watched key name counts
+                    if span.links:
                         for link in span.links:
-                            if any(raw in link for raw in self._key_bytes):
+                            if self._names_in(link):
                                 return True
         return False
 
+    def _names_in(self, raw: bytes) -> bool:
+        return any(name in raw for name in self._key_bytes)
+
     def _raw_in(self, attrs: Any) -> bool:
-        """Whether a view attribute map holds a raw identity (a raw key, or a claim that is not a pseudonym)."""
+        """Whether a view attribute map holds a raw identity (a raw key, a claim that is not a
+        pseudonym, or a watched key name inside a kvlist or array value)."""
         for key in self.keys:
             if key in attrs:
                 return True
@@ -143,39 +170,70 @@ class IdentityRewriter:
             raw = attrs.get(key)
             if raw is not None and _PSEUDONYM_VALUE.fullmatch(raw) is None:
                 return True
-        return False
+        return any(raw[:1] in _NESTED_TAGS and self._names_in(raw) for raw in attrs.values())
 
     def rewrite(self, data: bytes) -> tuple[bytes, int, int]:
-        """Re-encode ``data`` with identities pseudonymized; returns (bytes, replaced, removed)."""
-        request = ExportTraceServiceRequest.FromString(data)
+        """``data`` with identities pseudonymized; returns (bytes, replaced, removed).
+
+        Looks everywhere an attribute can sit: resource, scope, span, event and link attributes,
+        and inside their kvlist and array values, down to `MAX_DEPTH` levels. When nothing is
+        found the original bytes are returned (not re-encoded). Raises `BadIdentityData` when
+        the request cannot be rewritten safely: it does not parse as a full OTLP request (e.g.
+        an identity value that is not UTF-8) or nests deeper than `MAX_DEPTH`.
+        """
+        try:
+            request = ExportTraceServiceRequest.FromString(data)
+        except (DecodeError, RecursionError) as error:
+            raise BadIdentityData(
+                "the request cannot be decoded for pseudonymization (invalid UTF-8 in a string, "
+                "or values nested too deeply)"
+            ) from error
         replaced = removed = 0
+        clean = self._clean
         for resource_spans in request.resource_spans:
-            r, d = self._clean(resource_spans.resource.attributes)
+            r, d = clean(resource_spans.resource.attributes, 0)
             replaced, removed = replaced + r, removed + d
-            for scope in resource_spans.scope_spans:
-                for span in scope.spans:
-                    r, d = self._clean(span.attributes)
+            for scope_spans in resource_spans.scope_spans:
+                r, d = clean(scope_spans.scope.attributes, 0)
+                replaced, removed = replaced + r, removed + d
+                for span in scope_spans.spans:
+                    r, d = clean(span.attributes, 0)
                     replaced, removed = replaced + r, removed + d
                     for event in span.events:
-                        r, d = self._clean(event.attributes)
+                        r, d = clean(event.attributes, 0)
                         replaced, removed = replaced + r, removed + d
                     for link in span.links:
-                        r, d = self._clean(link.attributes)
+                        r, d = clean(link.attributes, 0)
                         replaced, removed = replaced + r, removed + d
+        if not replaced and not removed:
+            return data, 0, 0
         self.replaced += replaced
         self.removed += removed
         return request.SerializeToString(), replaced, removed
 
-    def _clean(self, attributes: Any) -> tuple[int, int]:
+    def _clean(self, attributes: Any, depth: int) -> tuple[int, int]:
+        """Pseudonymize the watched keys of one attribute list and, recursively, of nested values."""
+        if depth > MAX_DEPTH:
+            raise BadIdentityData(f"attribute values are nested more than {MAX_DEPTH} levels deep")
         watched = self._watched
-        if not any(kv.key in watched for kv in attributes):
-            return 0, 0
-        kept: list[KeyValue] = []
         replaced = removed = 0
+        rewrite = False
+        for kv in attributes:
+            if kv.key in watched:
+                rewrite = True
+            else:
+                kind = kv.value.WhichOneof("value")
+                if kind == "kvlist_value" or kind == "array_value":
+                    r, d = self._clean_nested(kv.value, depth + 1)
+                    replaced, removed = replaced + r, removed + d
+        if not rewrite:
+            return replaced, removed
+        kept: list[KeyValue] = []
         for kv in attributes:
             if kv.key not in watched or (kv.key not in self._raw_keys and _is_pseudonym_value(kv.value)):
                 kept.append(kv)
                 continue
+            _check_depth(kv.value, depth + 1)
             value = self._pseudonymize(kv.value)
             if value is None:
                 removed += 1
@@ -184,6 +242,20 @@ class IdentityRewriter:
             kept.append(KeyValue(key=kv.key, value=value))
         del attributes[:]
         attributes.extend(kept)
+        return replaced, removed
+
+    def _clean_nested(self, value: AnyValue, depth: int) -> tuple[int, int]:
+        """Clean the attribute lists inside a kvlist or an array value."""
+        if depth > MAX_DEPTH:
+            raise BadIdentityData(f"attribute values are nested more than {MAX_DEPTH} levels deep")
+        if value.WhichOneof("value") == "kvlist_value":
+            return self._clean(value.kvlist_value.values, depth)
+        replaced = removed = 0
+        for item in value.array_value.values:
+            kind = item.WhichOneof("value")
+            if kind == "kvlist_value" or kind == "array_value":
+                r, d = self._clean_nested(item, depth + 1)
+                replaced, removed = replaced + r, removed + d
         return replaced, removed
 
     def _pseudonymize(self, value: AnyValue) -> AnyValue | None:
@@ -208,6 +280,23 @@ class IdentityRewriter:
         if kind == "bytes_value":
             return self._pseudonymizer.pseudonymize(value.bytes_value)
         return None
+
+
+def _check_depth(value: AnyValue, depth: int) -> None:
+    """Raise `BadIdentityData` when ``value`` (about to be dropped or replaced) nests past `MAX_DEPTH`.
+
+    A removed value is not forwarded, but the same request must get the same answer whichever
+    key holds the deep value.
+    """
+    if depth > MAX_DEPTH:
+        raise BadIdentityData(f"attribute values are nested more than {MAX_DEPTH} levels deep")
+    kind = value.WhichOneof("value")
+    if kind == "kvlist_value":
+        for kv in value.kvlist_value.values:
+            _check_depth(kv.value, depth + 1)
+    elif kind == "array_value":
+        for item in value.array_value.values:
+            _check_depth(item, depth + 1)
 
 
 def _is_pseudonym_value(value: AnyValue) -> bool:

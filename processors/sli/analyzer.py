@@ -5,7 +5,10 @@ request. Its hot loop reads each span's attributes through the lean view (undeco
 bytes), skips spans that are not task events after one or two key tests, and files each event
 into a pending group per (task, segment, minute); the groups are folded into the series' buckets
 and sketches once per batch, with the numpy work done for all groups at once (`BatchArrays`).
-Nothing here raises on bad span data: odd values are counted or read as ``unknown``.
+Nothing here raises on bad span data: odd values are counted or read as ``unknown``, a value
+that does not decode is labelled ``(invalid)`` and counted (`SegmentReader.bad_values`), and a
+span whose analysis still fails is counted (``errors``, ``bad_spans``) and skipped while the
+rest of its batch is analysed.
 
 Time: an event's time is its span's end. Ends older than ``lateness`` before the batch's arrival
 are clamped to that bound, ends further than ``future_tolerance`` ahead are clamped to the
@@ -28,6 +31,12 @@ cache                    key                          entries (when full)  key s
                                                       (emptied)
 =======================  ===========================  ===================  ================  ==========
 
+A value past its key limit is counted (`SliAnalyzer.value_tally`, exposed as
+``otel_impact_analyzer_values_total{analyzer="sli",kind="oversized_..."}``). What outlives a
+batch holds no attacker-sized bytes: a series keeps its label values, each cut to 128
+characters (counted as ``oversized_label``); the user sketches keep hashes; the top-customers
+list keeps pseudonyms only (other values count as ``(not a pseudonym)``).
+
 The worst case is every key at its limit, about 45 MB in all (plus the segment reader's two
 caches of raw ``impact.feature_flags`` values, 4096 entries each with keys ≤ 1 KiB, emptied
 when full: see ``segments.py``); in practice keys are a few dozen bytes and the caches a few
@@ -37,6 +46,7 @@ MB. Per batch, the pending groups hold the batch's own events only.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Final
 
 from otel_impact._attributes import (
@@ -84,6 +94,10 @@ _COMPOSITE_KEY_BYTES: Final = 1024
 """The most bytes of raw values a resource key or a segment key may hold to be remembered."""
 _RAW_KEYS_LIMIT: Final = 16384
 """Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
+OVERSIZED_KINDS: Final = ("task_name", "resource", "status", "http_status", "user", "segment")
+"""What `SliAnalyzer.oversized` counts: raw values too long for their cache (see the table above)."""
+_LOG_INTERVAL_S: Final = 60.0
+"""The least time between two log lines about bad spans of one kind."""
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 """Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
 
@@ -100,7 +114,11 @@ class SliAnalyzer:
         self.reader = state.reader
         self.batches = 0
         self.errors = 0
-        """Batches whose analysis failed (a bug; the batch is still forwarded)."""
+        """Spans, and batches, whose analysis failed (the batch is still forwarded; for a bad span
+        the rest of its batch is still analysed)."""
+        self.bad_spans = 0
+        """Spans whose analysis failed (each also counts in ``errors``)."""
+        self._last_logged: dict[str, float] = {}
         self._tasks_by_raw: dict[bytes, TaskState | None] = {}
         self._matches = compile_matches(config)
         self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
@@ -110,9 +128,22 @@ class SliAnalyzer:
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
         self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
+        self.oversized: dict[str, int] = dict.fromkeys(OVERSIZED_KINDS, 0)
+        """Values longer than their cache's key limit, by kind: read each time, never remembered."""
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
         pruning empties a task's memo without counting down)."""
+
+    def value_tally(self) -> dict[str, int]:
+        """Values read but not usable as they were, by kind: ``oversized_<kind>`` (longer than its
+        cache's key limit: not remembered; labels are also cut), and ``invalid_value`` (did not
+        decode). Keys are fixed."""
+        reader = self.reader
+        return {
+            **{f"oversized_{kind}": count for kind, count in self.oversized.items()},
+            "oversized_label": reader.truncated_values,
+            "invalid_value": reader.bad_values,
+        }
 
     def forget_tasks(self) -> None:
         """Drop what the caches know of tasks (after the state's tasks were replaced)."""
@@ -128,10 +159,12 @@ class SliAnalyzer:
         try:
             pending = self._collect(batch)
             self._fold(pending)
-        except Exception:  # a bug must not cost the batch its forwarding
+        except Exception as error:  # a bug must not cost the batch its forwarding
             self.errors += 1
-            logger.exception(
-                "SLI analysis failed for a batch of %d spans; the batch is still forwarded", batch.span_count
+            self._log_once_a_minute(
+                f"batch:{type(error).__name__}",
+                f"SLI analysis failed for a batch of {batch.span_count} spans; the batch is still forwarded",
+                error,
             )
         self.batches += 1
 
@@ -152,83 +185,109 @@ class SliAnalyzer:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
-                    attrs = span.attributes
-                    if TASK_NAME in attrs:
-                        if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
-                            continue
-                        task_ref: Any = attrs[TASK_NAME]
-                    elif matches:
-                        task_ref = self._match(span, attrs, matches)
-                        if task_ref is None:
-                            continue
-                    else:
-                        continue
-                    end = span.end_time_unix_nano
-                    duration = end - span.start_time_unix_nano
-                    if duration < 0:
-                        duration = 0
-                    clamped = 0
-                    if end < low:
-                        end, clamped = low, 1
-                    elif end > high:
-                        end, clamped = now, 2
-                    minute = end // MINUTE_NS
-                    pending_key = key_of(attrs, span, resource_values, task_ref, minute)
-                    group = pending.get(pending_key)
-                    if group is None:
-                        group = pending[pending_key] = self._group_for(task_ref, pending_key[2:], minute, now)
-                    task = group.task
-                    if task is None:
-                        untracked += 1
-                        continue
-                    if clamped:
-                        if clamped == 1:
-                            task.late_clamped += 1
+                    try:  # free when nothing is raised (3.11+): a bad span costs only itself
+                        attrs = span.attributes
+                        if TASK_NAME in attrs:
+                            if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
+                                continue
+                            task_ref: Any = attrs[TASK_NAME]
+                        elif matches:
+                            task_ref = self._match(span, attrs, matches)
+                            if task_ref is None:
+                                continue
                         else:
-                            task.future_clamped += 1
-                    raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
-                    if raw_outcome == _FAILURE:
-                        bad = True
-                    elif raw_outcome == _SUCCESS:
-                        bad = False
-                    else:
-                        bad = False
-                        if task.status_error:
-                            status = span.status
-                            if status:
-                                code = status_memo.get(status)
-                                if code is None:
-                                    code = self._status_code(status)
-                                bad = code == STATUS_ERROR
-                        if not bad:
-                            raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
-                            if not raw_http and HTTP_STATUS_OLD in attrs:
-                                raw_http = attrs[HTTP_STATUS_OLD]
-                            if raw_http is not None:
-                                code = http_memo.get(raw_http)
-                                if code is None:
-                                    code = self._http_code(raw_http)
-                                bad = code in task.http_bad_codes
-                            if not bad and task.slow_ns is not None and duration > task.slow_ns:
-                                bad = True
-                        if task.has_error_rules:
-                            decided = task.bad_error_type(view.decode_str(attrs.get(ERROR_TYPE)))
-                            if decided is not None:
-                                bad = decided
-                    group.durations_ns.append(duration)
-                    if user_key in attrs:
-                        raw_user = attrs[user_key]
-                        group.users.add(raw_user)
-                    else:
-                        raw_user = None
-                    if bad:
-                        group.bad += 1
-                        value = view.decode_double(attrs.get(TASK_VALUE))
-                        group.revenue += task.default_value if value is None or value != value else value
-                        if raw_user is not None:
-                            group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
+                            continue
+                        end = span.end_time_unix_nano
+                        duration = end - span.start_time_unix_nano
+                        if duration < 0:
+                            duration = 0
+                        clamped = 0
+                        if end < low:
+                            end, clamped = low, 1
+                        elif end > high:
+                            end, clamped = now, 2
+                        minute = end // MINUTE_NS
+                        pending_key = key_of(attrs, span, resource_values, task_ref, minute)
+                        group = pending.get(pending_key)
+                        if group is None:
+                            group = pending[pending_key] = self._group_for(task_ref, pending_key[2:], minute, now)
+                        task = group.task
+                        if task is None:
+                            untracked += 1
+                            continue
+                        if clamped:
+                            if clamped == 1:
+                                task.late_clamped += 1
+                            else:
+                                task.future_clamped += 1
+                        raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
+                        if raw_outcome == _FAILURE:
+                            bad = True
+                        elif raw_outcome == _SUCCESS:
+                            bad = False
+                        else:
+                            bad = False
+                            if task.status_error:
+                                status = span.status
+                                if status:
+                                    code = status_memo.get(status)
+                                    if code is None:
+                                        code = self._status_code(status)
+                                    bad = code == STATUS_ERROR
+                            if not bad:
+                                raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
+                                if not raw_http and HTTP_STATUS_OLD in attrs:
+                                    raw_http = attrs[HTTP_STATUS_OLD]
+                                if raw_http is not None:
+                                    code = http_memo.get(raw_http)
+                                    if code is None:
+                                        code = self._http_code(raw_http)
+                                    bad = code in task.http_bad_codes
+                                if not bad and task.slow_ns is not None and duration > task.slow_ns:
+                                    bad = True
+                            if task.has_error_rules:
+                                decided = task.bad_error_type(view.decode_str(attrs.get(ERROR_TYPE)))
+                                if decided is not None:
+                                    bad = decided
+                        group.durations_ns.append(duration)
+                        if user_key in attrs:
+                            raw_user = attrs[user_key]
+                            group.users.add(raw_user)
+                        else:
+                            raw_user = None
+                        if bad:
+                            group.bad += 1
+                            value = view.decode_double(attrs.get(TASK_VALUE))
+                            group.revenue += task.default_value if value is None or value != value else value
+                            if raw_user is not None:
+                                group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
+                    except Exception as error:
+                        self._bad_span(error)
         self.state.untracked_task_events += untracked
         return pending
+
+    def _bad_span(self, error: Exception) -> None:
+        """Count a span whose analysis raised; log it once a minute per kind (a traceback once)."""
+        self.errors += 1
+        self.bad_spans += 1
+        self._log_once_a_minute(
+            f"span:{type(error).__name__}",
+            "SLI analysis skipped a span it could not read; the rest of its batch is analysed "
+            "(counted in impact_sli_analysis_errors)",
+            error,
+        )
+
+    def _log_once_a_minute(self, kind: str, message: str, error: Exception) -> None:
+        """Log ``message`` at most once a minute per ``kind``; the first time with a traceback."""
+        now = time.monotonic()
+        last = self._last_logged.get(kind)
+        if last is not None and now - last < _LOG_INTERVAL_S:
+            return
+        first = last is None
+        if first and len(self._last_logged) >= _MEMO_LIMIT:
+            self._last_logged.clear()
+        self._last_logged[kind] = now
+        logger.warning("%s (%s: %s)", message, type(error).__name__, error, exc_info=error if first else None)
 
     def _group_for(self, task_ref: Any, key: object, minute: int, now: int) -> PendingGroup[TaskState]:
         """A new pending group for a (task, segment key, minute) first seen in this batch."""
@@ -291,6 +350,8 @@ class SliAnalyzer:
                 if len(self._resource_memo) >= _MEMO_LIMIT:
                     self._resource_memo.clear()
                 self._resource_memo[memo_key] = context
+            else:
+                self.oversized["resource"] += 1
         return context
 
     def _match(self, span: Any, attrs: Any, matches: tuple[CompiledMatch, ...]) -> TaskState | None:
@@ -314,11 +375,15 @@ class SliAnalyzer:
             if len(self._user_texts) >= _USER_MEMO_LIMIT:
                 self._user_texts.clear()
             self._user_texts[raw] = text
+        else:
+            self.oversized["user"] += 1
         return text
 
     def _status_code(self, raw: bytes) -> int:
         code = view.status_code(raw)
-        if len(self._status_memo) < _MEMO_LIMIT and len(raw) <= _VALUE_KEY_BYTES:
+        if len(raw) > _VALUE_KEY_BYTES:
+            self.oversized["status"] += 1
+        elif len(self._status_memo) < _MEMO_LIMIT:
             self._status_memo[raw] = code
         return code
 
@@ -327,7 +392,9 @@ class SliAnalyzer:
         if code is None:
             text = view.decode_str(raw)
             code = int(text) if text is not None and text.isdigit() and len(text) <= 3 else 0
-        if len(self._http_memo) < _MEMO_LIMIT and len(raw) <= _VALUE_KEY_BYTES:
+        if len(raw) > _VALUE_KEY_BYTES:
+            self.oversized["http_status"] += 1
+        elif len(self._http_memo) < _MEMO_LIMIT:
             self._http_memo[raw] = code
         return code
 
@@ -343,6 +410,8 @@ class SliAnalyzer:
             if len(self._tasks_by_raw) >= _MEMO_LIMIT:
                 self._tasks_by_raw.clear()
             self._tasks_by_raw[raw] = task
+        else:
+            self.oversized["task_name"] += 1
         return task
 
     def _series_for(self, task: TaskState, key: object, now: int) -> Series:
@@ -361,6 +430,8 @@ class SliAnalyzer:
                 task.raw_keys.clear()
             task.raw_keys[key] = series
             self._raw_keys_held += 1
+        else:
+            self.oversized["segment"] += 1
         return series
 
 

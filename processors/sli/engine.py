@@ -166,6 +166,10 @@ class SliEngine:
     def errors(self) -> int:
         return self.analyzer.errors
 
+    def value_tally(self) -> dict[str, int]:
+        """Span values not usable as they were, by kind (see `SliAnalyzer.value_tally`)."""
+        return self.analyzer.value_tally()
+
     @property
     def overflow_values(self) -> tuple[str, ...]:
         return self.state.overflow_values

@@ -16,16 +16,21 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Final, cast
 
+from google.protobuf.message import DecodeError
+
 from otel_impact.proto import view
 
 from .config import DimensionConfig
 from .tasks import UNKNOWN
 
-__all__ = ["SegmentReader"]
+__all__ = ["INVALID", "SegmentReader"]
 
 FEATURE_FLAGS: Final = "impact.feature_flags"
 FLAG_EVENT: Final = "feature_flag.evaluation"
 MAX_VALUE_LENGTH: Final = 128
+"""The longest label value kept: longer values are cut, so a series holds at most this per dimension."""
+INVALID: Final = "(invalid)"
+"""The label value of an attribute whose bytes do not decode as an AnyValue."""
 _MEMO_LIMIT: Final = 4096
 """Entries of each cache of raw ``impact.feature_flags`` values (emptied when full)."""
 _MEMO_KEY_BYTES: Final = 1024
@@ -49,6 +54,10 @@ class SegmentReader:
         self._flags: tuple[str, ...] = tuple(k for k in self.flag_keys if k is not None)
         self._parsed: dict[bytes, dict[str, str]] = {}
         self._complete: dict[bytes | None, bool] = {None: not self._flags}
+        self.bad_values = 0
+        """Segment values that did not decode (labelled `INVALID`), counted once per decoded key."""
+        self.truncated_values = 0
+        """Segment values cut to `MAX_VALUE_LENGTH`, counted once per decoded key."""
         self.key: KeyFunction = self._compile()
 
     def aliases(self) -> dict[str, str]:
@@ -143,24 +152,35 @@ class SegmentReader:
                 variants = {flag: parsed.get(flag) for flag in self._flags}
         values = []
         for attribute, flag in zip(self.attribute_keys, self.flag_keys, strict=True):
-            values.append(_label(next(attributes)) if attribute is not None else _label(variants.get(flag or "")))
+            values.append(
+                self._label(next(attributes)) if attribute is not None else self._label(variants.get(flag or ""))
+            )
         return tuple(values)
+
+    def _label(self, part: object) -> str:
+        """A key part as a label value: ``unknown`` when missing or empty, at most `MAX_VALUE_LENGTH` long."""
+        if part is None:
+            return UNKNOWN
+        text = _text(part) if isinstance(part, bytes) else str(part)
+        if text is INVALID:
+            self.bad_values += 1
+            return INVALID
+        if len(text) > MAX_VALUE_LENGTH:
+            self.truncated_values += 1
+            text = text[:MAX_VALUE_LENGTH]
+        return text if text else UNKNOWN
 
 
 def _text(raw: bytes) -> str:
-    """An AnyValue as label text: strings as they are, other values spelled out."""
+    """An AnyValue as label text: strings as they are, other values spelled out; `INVALID` when
+    the bytes do not decode (e.g. kvlists nested past protobuf's depth limit)."""
     if raw and raw[0] == 0x0A and len(raw) > 1 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
         return raw[2:].decode("utf-8", "replace")
     text = view.decode_str(raw)
     if text is None:
-        value = view.decode_any(raw)
+        try:
+            value = view.decode_any(raw)
+        except (DecodeError, RecursionError):
+            return INVALID
         text = "" if value is None else (str(value).lower() if isinstance(value, bool) else str(value))
     return text
-
-
-def _label(part: object) -> str:
-    if part is None:
-        return UNKNOWN
-    text = _text(part) if isinstance(part, bytes) else str(part)
-    text = text[:MAX_VALUE_LENGTH]
-    return text if text else UNKNOWN

@@ -111,7 +111,8 @@ def test_the_known_set_is_the_processors_and_the_sdks() -> None:
 
 def test_load_config_warns_once_per_unknown_variable_and_counts_the_files_references(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
-    path.write_text("receivers:\n  grpc:\n    auth:\n      bearer_token: ${env:OTEL_IMPACT_INGEST_TOKEN}\n")
+    token = "    auth:\n      bearer_token: ${env:OTEL_IMPACT_INGEST_TOKEN}\n"
+    path.write_text(f"receivers:\n  grpc:\n{token}  http:\n{token}")  # both: auth is all or nothing
     warnings: list[str] = []
     environ = {"OTEL_IMPACT_INGEST_TOKEN": "t", "OTEL_IMPACT_FORWRD": "grpc://x:1", "OTEL_IMPACT_STAT_DIR": "/x"}
     load_config(Overrides(config_file=str(path)), environ=environ, warn=warnings.append)
