@@ -12,6 +12,7 @@ unauthenticated          UNAUTHENTICATED                          401
 queue_full               UNAVAILABLE + RetryInfo                  503 + Retry-After
 shutting_down            UNAVAILABLE + RetryInfo                  503 + Retry-After
 storage_error            UNAVAILABLE + RetryInfo                  503 + Retry-After
+busy                     (HTTP only: OTLP/JSON decoding is full)  503 + Retry-After
 internal                 INTERNAL                                 500
 ======================== ======================================== ==============================
 

@@ -48,8 +48,9 @@ class Rejection:
     """Why a request was refused. ``retry_after`` set means the sender should retry (it keeps the data)."""
 
     reason: str
-    """One of: invalid, too_large, too_many_spans, unsupported_media_type, unauthenticated, queue_full,
-    shutting_down, storage_error, internal (see ``otel_impact.processors.intake.status``)."""
+    """One of: invalid, too_large, decompression_ratio, too_many_spans, unsupported_media_type,
+    unauthenticated, queue_full, shutting_down, storage_error, busy, internal (see
+    ``otel_impact.processors.intake.status``)."""
     message: str
     retry_after: float | None = None
 

@@ -19,7 +19,7 @@ series                                              type       meaning
 ``impact_sli_clamped_events_total{task,reason}``    counter    event times clamped (late, future)
 ``impact_sli_untracked_task_events_total``          counter    task spans beyond max_tasks
 ``impact_sli_series``                               gauge      active series (without overflow)
-``impact_sli_analysis_errors_total``                counter    batches whose analysis failed
+``impact_sli_analysis_errors_total``                counter    spans (or batches) whose analysis failed
 =================================================== =========  ==========================================
 """
 
@@ -109,7 +109,7 @@ class SliCollector(Collector):
         series_gauge = GaugeMetricFamily("impact_sli_series", "Active SLI series (without overflow segments).")
         series_gauge.add_metric([], float(engine.series_count))
         errors = CounterMetricFamily(
-            "impact_sli_analysis_errors", "Batches whose SLI analysis failed (still forwarded)."
+            "impact_sli_analysis_errors", "Spans, or whole batches, whose SLI analysis failed (still forwarded)."
         )
         errors.add_metric([], float(engine.errors))
         yield from (untracked, series_gauge, errors)
