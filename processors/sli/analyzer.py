@@ -14,33 +14,8 @@ Time: an event's time is its span's end. Ends older than ``lateness`` before the
 are clamped to that bound, ends further than ``future_tolerance`` ahead are clamped to the
 arrival time; both are counted per task (``late_clamped``, ``future_clamped``).
 
-Caches. Spans repeat the same few raw values, so the analyzer remembers what each decodes to.
-Every cache is bounded by entries and by key size; a key longer than its limit is decoded each
-time and not remembered, so a hostile value cannot make a cache large:
-
-=======================  ===========================  ===================  ================  ==========
-cache                    key                          entries (when full)  key size          worst case
-=======================  ===========================  ===================  ================  ==========
-``_tasks_by_raw``        raw ``impact.task.name``     4096 (emptied)       ≤ 260 bytes       1.5 MB
-``_resource_memo``       raw resource key attributes  4096 (emptied)       ≤ 1 KiB in total  9 MB
-``_status_memo``         raw span status              4096 (no more)       ≤ 256 bytes       1.5 MB
-``_http_memo``           raw HTTP status code         4096 (no more)       ≤ 256 bytes       1.5 MB
-``_user_texts``          raw user attribute           16384 (emptied)      ≤ 256 bytes       11 MB
-``TaskState.raw_keys``   raw segment key              4096 per task,       ≤ 1 KiB in total  18 MB
-                                                      16384 in all
-                                                      (emptied)
-=======================  ===========================  ===================  ================  ==========
-
-A value past its key limit is counted (`SliAnalyzer.value_tally`, exposed as
-``otel_impact_analyzer_values_total{analyzer="sli",kind="oversized_..."}``). What outlives a
-batch holds no attacker-sized bytes: a series keeps its label values, each cut to 128
-characters (counted as ``oversized_label``); the user sketches keep hashes; the top-customers
-list keeps pseudonyms only (other values count as ``(not a pseudonym)``).
-
-The worst case is every key at its limit, about 45 MB in all (plus the segment reader's two
-caches of raw ``impact.feature_flags`` values, 4096 entries each with keys ≤ 1 KiB, emptied
-when full: see ``segments.py``); in practice keys are a few dozen bytes and the caches a few
-MB. Per batch, the pending groups hold the batch's own events only.
+Caches: every raw value the analysis remembers is bounded by entries and by key size; the
+table, the limits and the memos of plain values are in `value_memos`.
 """
 
 from __future__ import annotations
@@ -63,9 +38,9 @@ from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import view
 
 from .aggregates import BatchArrays, PendingGroup, Series
-from .segments import _text
 from .state import SliState
 from .tasks import CompiledMatch, TaskState, compile_matches
+from .value_memos import COMPOSITE_KEY_BYTES, MEMO_LIMIT, RAW_KEYS_LIMIT, TASK_KEY_BYTES, ValueMemos, key_bytes
 
 __all__ = ["NOT_A_PSEUDONYM", "SliAnalyzer"]
 
@@ -82,20 +57,6 @@ _NOT_ROOT_STR: Final = b"\x0a\x05false"
 _NOT_ROOT: Final = (_NOT_ROOT_BOOL, _NOT_ROOT_STR)
 _SUCCESS: Final = b"\x0a\x07success"
 _FAILURE: Final = b"\x0a\x07failure"
-_MEMO_LIMIT: Final = 4096
-"""Entries of each cache but the user texts (see the module docstring)."""
-_USER_MEMO_LIMIT: Final = 16384
-"""Distinct user values whose text is remembered (about 4 MB); the memo is emptied when full."""
-_TASK_KEY_BYTES: Final = 4 * MAX_TASK_NAME_LENGTH + 4
-"""The longest raw task name worth remembering: the longest valid name in UTF-8, plus its header."""
-_VALUE_KEY_BYTES: Final = 256
-"""The longest raw status, HTTP code or user value the caches remember."""
-_COMPOSITE_KEY_BYTES: Final = 1024
-"""The most bytes of raw values a resource key or a segment key may hold to be remembered."""
-_RAW_KEYS_LIMIT: Final = 16384
-"""Segment keys remembered over all tasks (each task's ``raw_keys`` also holds at most `_MEMO_LIMIT`)."""
-OVERSIZED_KINDS: Final = ("task_name", "resource", "status", "http_status", "user", "segment")
-"""What `SliAnalyzer.oversized` counts: raw values too long for their cache (see the table above)."""
 _LOG_INTERVAL_S: Final = 60.0
 """The least time between two log lines about bad spans of one kind."""
 NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
@@ -122,13 +83,11 @@ class SliAnalyzer:
         self._tasks_by_raw: dict[bytes, TaskState | None] = {}
         self._matches = compile_matches(config)
         self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
-        self._http_memo: dict[bytes, int] = {}
-        self._status_memo: dict[bytes, int] = {}
-        self._user_texts: dict[bytes, str] = {}
+        self.values = ValueMemos()
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
         self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
-        self.oversized: dict[str, int] = dict.fromkeys(OVERSIZED_KINDS, 0)
+        self.oversized = self.values.oversized
         """Values longer than their cache's key limit, by kind: read each time, never remembered."""
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
@@ -178,8 +137,9 @@ class SliAnalyzer:
         pending: PendingGroups = {}
         key_of = self.reader.key
         user_key = self.config.user_attribute
-        http_memo = self._http_memo
-        status_memo = self._status_memo
+        values = self.values
+        http_memo = values.http
+        status_memo = values.status
         untracked = 0
         for resource_spans in batch.view.resource_spans:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
@@ -232,7 +192,7 @@ class SliAnalyzer:
                                 if status:
                                     code = status_memo.get(status)
                                     if code is None:
-                                        code = self._status_code(status)
+                                        code = values.status_code(status)
                                     bad = code == STATUS_ERROR
                             if not bad:
                                 raw_http = attrs[HTTP_STATUS] if HTTP_STATUS in attrs else None  # noqa: SIM401
@@ -241,7 +201,7 @@ class SliAnalyzer:
                                 if raw_http is not None:
                                     code = http_memo.get(raw_http)
                                     if code is None:
-                                        code = self._http_code(raw_http)
+                                        code = values.http_code(raw_http)
                                     bad = code in task.http_bad_codes
                                 if not bad and task.slow_ns is not None and duration > task.slow_ns:
                                     bad = True
@@ -284,7 +244,7 @@ class SliAnalyzer:
         if last is not None and now - last < _LOG_INTERVAL_S:
             return
         first = last is None
-        if first and len(self._last_logged) >= _MEMO_LIMIT:
+        if first and len(self._last_logged) >= MEMO_LIMIT:
             self._last_logged.clear()
         self._last_logged[kind] = now
         logger.warning("%s (%s: %s)", message, type(error).__name__, error, exc_info=error if first else None)
@@ -309,19 +269,20 @@ class SliAnalyzer:
         if not groups:
             return
         batch = BatchArrays.of(groups)
-        user_text = self._user_texts
+        values = self.values
+        user_text = values.user_texts
         touched = self.state.touched
         offset = 0
         for index, group in enumerate(groups):
             task, series = group.task, group.series
             assert task is not None and series is not None
             count = len(group.durations_ns)
-            users = {user_text.get(raw) or self._user_text(raw) for raw in group.users}
+            users = {user_text.get(raw) or values.user_text(raw) for raw in group.users}
             users.discard("")
             bad_users: dict[str, int] = {}
             top_keys: dict[str, int] = {}
             for raw, bad_count in group.bad_users.items():
-                user = user_text.get(raw) or self._user_text(raw)
+                user = user_text.get(raw) or values.user_text(raw)
                 if not user:
                     continue
                 bad_users[user] = bad_users.get(user, 0) + bad_count
@@ -346,8 +307,8 @@ class SliAnalyzer:
             service = view.decode_str(memo_key[0])
             matches = tuple(m for m in self._matches if m.applies_to_service(service))
             context = (self.reader.resource_values(attributes), matches)
-            if _key_bytes(memo_key) <= _COMPOSITE_KEY_BYTES:
-                if len(self._resource_memo) >= _MEMO_LIMIT:
+            if key_bytes(memo_key) <= COMPOSITE_KEY_BYTES:
+                if len(self._resource_memo) >= MEMO_LIMIT:
                     self._resource_memo.clear()
                 self._resource_memo[memo_key] = context
             else:
@@ -365,39 +326,6 @@ class SliAnalyzer:
                 return self.state.tasks.get(match.task)
         return None
 
-    def _user_text(self, raw: bytes) -> str:
-        """A user attribute's value as text (memoized: the same customers come back batch after batch)."""
-        if raw and raw[0] == 0x0A and len(raw) > 1 and raw[1] < 0x80 and len(raw) == raw[1] + 2:
-            text = raw[2:].decode("utf-8", "replace")
-        else:
-            text = _text(raw) if raw else ""
-        if len(raw) <= _VALUE_KEY_BYTES:
-            if len(self._user_texts) >= _USER_MEMO_LIMIT:
-                self._user_texts.clear()
-            self._user_texts[raw] = text
-        else:
-            self.oversized["user"] += 1
-        return text
-
-    def _status_code(self, raw: bytes) -> int:
-        code = view.status_code(raw)
-        if len(raw) > _VALUE_KEY_BYTES:
-            self.oversized["status"] += 1
-        elif len(self._status_memo) < _MEMO_LIMIT:
-            self._status_memo[raw] = code
-        return code
-
-    def _http_code(self, raw: bytes) -> int:
-        code = view.decode_int(raw)
-        if code is None:
-            text = view.decode_str(raw)
-            code = int(text) if text is not None and text.isdigit() and len(text) <= 3 else 0
-        if len(raw) > _VALUE_KEY_BYTES:
-            self.oversized["http_status"] += 1
-        elif len(self._http_memo) < _MEMO_LIMIT:
-            self._http_memo[raw] = code
-        return code
-
     def _task_for_raw(self, raw: bytes) -> TaskState | None:
         name = view.decode_str(raw)
         task = None
@@ -406,8 +334,8 @@ class SliAnalyzer:
             task = state.tasks.get(name)
             if task is None and self.config.auto_tasks and len(state.tasks) < self.config.max_tasks:
                 task = state.ensure_task(name)
-        if len(raw) <= _TASK_KEY_BYTES:
-            if len(self._tasks_by_raw) >= _MEMO_LIMIT:
+        if len(raw) <= TASK_KEY_BYTES:
+            if len(self._tasks_by_raw) >= MEMO_LIMIT:
                 self._tasks_by_raw.clear()
             self._tasks_by_raw[raw] = task
         else:
@@ -420,12 +348,12 @@ class SliAnalyzer:
         series = task.series.get(values)
         if series is None:
             series = state.new_series(task, values, now) if state.has_room(task) else state.overflow_series(task, now)
-        if _key_bytes(key) <= _COMPOSITE_KEY_BYTES:
-            if self._raw_keys_held >= _RAW_KEYS_LIMIT:
+        if key_bytes(key) <= COMPOSITE_KEY_BYTES:
+            if self._raw_keys_held >= RAW_KEYS_LIMIT:
                 for each in state.tasks.values():
                     each.raw_keys.clear()
                 self._raw_keys_held = 0
-            elif len(task.raw_keys) >= _MEMO_LIMIT:
+            elif len(task.raw_keys) >= MEMO_LIMIT:
                 self._raw_keys_held -= len(task.raw_keys)
                 task.raw_keys.clear()
             task.raw_keys[key] = series
@@ -433,12 +361,3 @@ class SliAnalyzer:
         else:
             self.oversized["segment"] += 1
         return series
-
-
-def _key_bytes(key: object) -> int:
-    """Bytes of raw values (and text) in a cache key: a value, or a tuple of values and tuples."""
-    if isinstance(key, bytes | str):
-        return len(key)
-    if isinstance(key, tuple):
-        return sum(_key_bytes(part) for part in key)
-    return 0

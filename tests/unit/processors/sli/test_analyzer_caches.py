@@ -33,7 +33,7 @@ def test_huge_values_are_counted_but_not_remembered() -> None:
     assert sli.state.task_events == 3
     assert set(sli.state.tasks) == {"checkout"}
     assert all(len(raw) < 1000 for raw in sli._tasks_by_raw)
-    assert all(len(raw) < 1000 for raw in sli._user_texts)
+    assert all(len(raw) < 1000 for raw in sli.values.user_texts)
     task = sli.state.tasks["checkout"]
     assert task.raw_keys == {}
     (series,) = task.series.values()
