@@ -186,22 +186,13 @@ class ProcessorService:
         for component in self.components:
             await component.start()
         receivers = config.receivers
+        size, ratio = receivers.max_request_bytes, receivers.max_decompression_ratio
         if receivers.grpc.endpoint is not None:
-            self.grpc = GrpcReceiver(
-                receivers.grpc,
-                receivers.max_request_bytes,
-                pipeline,
-                max_decompression_ratio=receivers.max_decompression_ratio,
-            )
+            self.grpc = GrpcReceiver(receivers.grpc, size, pipeline, max_decompression_ratio=ratio)
             grpc_port = await _listen("OTLP/gRPC", receivers.grpc.endpoint, "--otlp-grpc", self.grpc.start)
             self.ports["otlp_grpc"] = grpc_port
         if receivers.http.endpoint is not None:
-            self.http = HttpReceiver(
-                receivers.http,
-                receivers.max_request_bytes,
-                pipeline,
-                max_decompression_ratio=receivers.max_decompression_ratio,
-            )
+            self.http = HttpReceiver(receivers.http, size, pipeline, max_decompression_ratio=ratio)
             http_port = await _listen("OTLP/HTTP", receivers.http.endpoint, "--otlp-http", self.http.start)
             self.ports["otlp_http"] = http_port
         pipeline.accepting = True

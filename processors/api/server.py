@@ -24,7 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from otel_impact.processors.config import Listener
-from otel_impact.processors.intake.server_guard import ConnectionGuard, GuardedSite, OneLineLogger, RateLimitedLog
+from otel_impact.processors.intake.server_guard import ConnectionGuard, OneLineLogger, RateLimitedLog, start_site
 from otel_impact.processors.security import BearerCheck, server_ssl_context
 
 logger = logging.getLogger("otel_impact.processor")
@@ -114,14 +114,9 @@ class AdminServer:
             logger=OneLineLogger("admin", RateLimitedLog(logger)),
         )
         await runner.setup()
-        site = GuardedSite(
+        await start_site(
             runner, endpoint.host, endpoint.port, self._guard, ssl_context=server_ssl_context(self.listener.tls)
         )
-        try:
-            await site.start()
-        except OSError:  # the address cannot be bound: release what was set up, the caller reports it
-            await runner.cleanup()
-            raise
         self._runner = runner
         for address in runner.addresses:
             if isinstance(address, tuple) and len(address) >= 2:

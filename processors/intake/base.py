@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Final
 
 from otel_impact.processors.config import Listener
+from otel_impact.processors.config.model import DEFAULT_MAX_DECOMPRESSION_RATIO
+from otel_impact.processors.intake.decompress import Inflater
 from otel_impact.processors.pipeline import Pipeline, Rejection
 from otel_impact.processors.security import BearerCheck
 
@@ -13,13 +15,22 @@ UNAUTHENTICATED: Final = Rejection("unauthenticated", "missing or wrong bearer t
 
 class OtlpReceiver:
     """Base of `GrpcReceiver` and `HttpReceiver`: requests on ``listener`` (which has an endpoint)
-    go to ``pipeline``; ``port`` is the bound port once ``start`` has returned."""
+    go to ``pipeline``; ``port`` is the bound port once ``start`` has returned. Bodies are
+    decompressed within ``max_request_bytes`` and ``max_decompression_ratio`` (`Inflater`)."""
 
-    def __init__(self, listener: Listener, max_request_bytes: int, pipeline: Pipeline) -> None:
+    def __init__(
+        self,
+        listener: Listener,
+        max_request_bytes: int,
+        pipeline: Pipeline,
+        *,
+        max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO,
+    ) -> None:
         assert listener.endpoint is not None
         self.listener = listener
         self.max_request_bytes = max_request_bytes
         self.pipeline = pipeline
+        self._inflater = Inflater(max_request_bytes, max_decompression_ratio)
         self._auth = BearerCheck(listener)
         self.port = 0
 

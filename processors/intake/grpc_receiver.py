@@ -26,12 +26,11 @@ import socket
 import grpc
 from grpc import aio
 
-from otel_impact.processors.config import Listener, ServerLimits
-from otel_impact.processors.config.model import DEFAULT_MAX_DECOMPRESSION_RATIO
+from otel_impact.processors.config import ServerLimits
 from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
-from otel_impact.processors.intake.decompress import Inflater, sniff_encoding
+from otel_impact.processors.intake.decompress import sniff_encoding
 from otel_impact.processors.intake.status import grpc_code, grpc_trailers
-from otel_impact.processors.pipeline import Pipeline, Rejection
+from otel_impact.processors.pipeline import Rejection
 from otel_impact.processors.security import grpc_server_credentials
 
 logger = logging.getLogger("otel_impact.processor")
@@ -43,17 +42,7 @@ TRANSPORT = "grpc"
 class GrpcReceiver(OtlpReceiver):
     """Owns the grpc.aio server. `start` binds and returns the port (the chosen one for port 0)."""
 
-    def __init__(
-        self,
-        listener: Listener,
-        max_request_bytes: int,
-        pipeline: Pipeline,
-        *,
-        max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO,
-    ) -> None:
-        super().__init__(listener, max_request_bytes, pipeline)
-        self._inflater = Inflater(max_request_bytes, max_decompression_ratio)
-        self._server: aio.Server | None = None
+    _server: aio.Server | None = None
 
     def _inflate(self, message: bytes) -> bytes | Rejection:
         """The request deserializer: the message decompressed, or why it is refused."""

@@ -23,9 +23,8 @@ from otel_impact.processors.config import Listener
 from otel_impact.processors.config.model import DEFAULT_MAX_DECOMPRESSION_RATIO
 from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
 from otel_impact.processors.intake.decode_pool import BUSY_RETRY_AFTER, Busy, DecodePool
-from otel_impact.processors.intake.decompress import Inflater
 from otel_impact.processors.intake.otlp_json import InvalidJson
-from otel_impact.processors.intake.server_guard import ConnectionGuard, GuardedSite, OneLineLogger, RateLimitedLog
+from otel_impact.processors.intake.server_guard import ConnectionGuard, OneLineLogger, RateLimitedLog, start_site
 from otel_impact.processors.intake.status import http_body, http_status
 from otel_impact.processors.pipeline import Pipeline, Rejection
 from otel_impact.processors.security import server_ssl_context
@@ -49,8 +48,7 @@ class HttpReceiver(OtlpReceiver):
         *,
         max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO,
     ) -> None:
-        super().__init__(listener, max_request_bytes, pipeline)
-        self._inflater = Inflater(max_request_bytes, max_decompression_ratio)
+        super().__init__(listener, max_request_bytes, pipeline, max_decompression_ratio=max_decompression_ratio)
         self._runner: web.AppRunner | None = None
         self.decoder = DecodePool()
         """Decodes OTLP/JSON bodies, off the event loop when they are large."""
@@ -133,7 +131,7 @@ class HttpReceiver(OtlpReceiver):
             logger=OneLineLogger("otlp_http", RateLimitedLog(logger)),
         )
         await runner.setup()
-        site = GuardedSite(
+        await start_site(
             runner,
             endpoint.host,
             endpoint.port,
@@ -141,11 +139,6 @@ class HttpReceiver(OtlpReceiver):
             ssl_context=server_ssl_context(self.listener.tls),
             reuse_port=False,
         )
-        try:
-            await site.start()
-        except OSError:  # the address cannot be bound: release what was set up, the caller reports it
-            await runner.cleanup()
-            raise
         self._runner = runner
         self.port = _bound_port(runner, endpoint.port)
         return self.port

@@ -35,7 +35,7 @@ from aiohttp import web
 
 from otel_impact.processors.config import ServerLimits
 
-__all__ = ["ConnectionGuard", "GuardedSite", "OneLineLogger", "RateLimitedLog", "quiet_accept_errors"]
+__all__ = ["ConnectionGuard", "GuardedSite", "OneLineLogger", "RateLimitedLog", "quiet_accept_errors", "start_site"]
 
 logger = logging.getLogger("otel_impact.processor")
 
@@ -342,3 +342,14 @@ class _AcceptErrors:
             self._previous(loop, context)
         else:
             loop.default_exception_handler(context)
+
+
+async def start_site(runner: web.BaseRunner, host: str, port: int, guard: ConnectionGuard, **kwargs: Any) -> None:
+    """Bind and start a `GuardedSite` for ``runner``; when the address cannot be bound, release what
+    ``runner`` set up and raise the `OSError` for the caller to report (naming its server)."""
+    site = GuardedSite(runner, host, port, guard, **kwargs)
+    try:
+        await site.start()
+    except OSError:
+        await runner.cleanup()
+        raise
