@@ -29,6 +29,7 @@ from typing import Any
 
 import orjson
 from _harness import Case, measure, report, write_json
+from _otlp_json import otlp_json_document
 from _workload import BATCH, build_request
 from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -40,16 +41,8 @@ TARGET_RATIO = 5.0
 
 
 def to_otlp_json(data: bytes) -> bytes:
-    """``data`` (OTLP/protobuf) as OTLP/JSON: hex ids, integer enums, camelCase keys."""
-    document = json_format.MessageToDict(ExportTraceServiceRequest.FromString(data), use_integers_for_enums=True)
-    for resource_spans in document.get("resourceSpans", ()):
-        for scope_spans in resource_spans.get("scopeSpans", ()):
-            for span in scope_spans.get("spans", ()):
-                for node in (span, *span.get("links", ())):
-                    for key in ("traceId", "spanId", "parentSpanId"):
-                        if key in node:
-                            node[key] = base64.b64decode(node[key]).hex()
-    return orjson.dumps(document)
+    """``data`` (OTLP/protobuf) as OTLP/JSON bytes."""
+    return orjson.dumps(otlp_json_document(data))
 
 
 def before(body: bytes) -> bytes:

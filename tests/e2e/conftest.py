@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.oncall import CONFIG, PER_VERSION, send_release
+from support.oncall import CONFIG, send_canary_release
 from support.otlp_sink import OtlpSink
 from support.processor import Processor, get_json, serve
 
@@ -60,13 +60,8 @@ def fed() -> Iterator[tuple[Processor, float]]:
     state_begun(Path(scratch.name), HISTORY_SECONDS)
     started = time.time()
     with scratch, serve(config=CONFIG, state=scratch.name) as processor:
-        send_release(processor, "1.4", None)
-        send_release(processor, "1.5", 3)
-        processor.wait_for(
-            lambda: get_json(processor, "/api/v1/impact?task=checkout&window=5m")["events"]["total"] == 2 * PER_VERSION,
-            what="every checkout counted",
-        )
-        # ...and evaluated: the SLO engine runs every second, after the counts are in.
+        send_canary_release(processor)
+        # ...and burning: the failing release pages or tickets.
         processor.wait_for(
             lambda: get_json(processor, "/api/v1/slos")["slos"][0]["alert_state"] in ("page", "ticket"),
             what="the failing release burning the budget",

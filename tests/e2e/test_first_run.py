@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from support.browser import dump_dom, screenshot
-from support.oncall import CONFIG, PER_VERSION, send_release
+from support.oncall import CONFIG, send_canary_release
 from support.paths import ROOT as REPO_ROOT
 from support.processor import CLI, Processor, get_json, serve
 
@@ -28,16 +28,7 @@ GATE = "task=checkout&window=30m&baseline=service.version=1.4&canary=service.ver
 def fresh() -> Iterator[Processor]:
     """A processor started moments ago, fed a healthy 1.4 and a 1.5 that fails a third of checkouts."""
     with serve(config=CONFIG) as processor:
-        send_release(processor, "1.4", None)
-        send_release(processor, "1.5", 3)
-        processor.wait_for(
-            lambda: get_json(processor, "/api/v1/impact?task=checkout&window=5m")["events"]["total"] == 2 * PER_VERSION,
-            what="every checkout counted",
-        )
-        processor.wait_for(
-            lambda: get_json(processor, "/api/v1/slos")["slos"][0]["segments"],
-            what="the SLO evaluated after the counts",
-        )
+        send_canary_release(processor)
         yield processor
 
 

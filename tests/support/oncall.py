@@ -10,7 +10,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 import otel_impact
 from otel_impact import SdkSettings, load_hash_key
 from support.canaries import TEST_KEY_HEX
-from support.processor import Processor
+from support.processor import Processor, get_json
 
 CONFIG = """
 sli:
@@ -51,3 +51,18 @@ def send_release(processor: Processor, version: str, fail_every: int | None) -> 
                     task.fail("payment_declined")
     assert provider.force_flush()
     provider.shutdown()
+
+
+def send_canary_release(processor: Processor) -> None:
+    """A healthy 1.4 and a 1.5 that fails a third of checkouts, waited for until every checkout is
+    counted and the SLO engine has evaluated after the counts."""
+    send_release(processor, "1.4", None)
+    send_release(processor, "1.5", 3)
+    processor.wait_for(
+        lambda: get_json(processor, "/api/v1/impact?task=checkout&window=5m")["events"]["total"] == 2 * PER_VERSION,
+        what="every checkout counted",
+    )
+    processor.wait_for(
+        lambda: get_json(processor, "/api/v1/slos")["slos"][0]["segments"],
+        what="the SLO evaluated after the counts",
+    )

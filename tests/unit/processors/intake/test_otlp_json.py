@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any
 
 import pytest
-from google.protobuf import json_format
+from _otlp_json import otlp_json_document
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 from support.canaries import CANARY_EMAIL
@@ -17,19 +16,6 @@ from otel_impact.processors.intake.otlp_json import InvalidJson, json_to_protobu
 
 TRACE_ID = "0102030405060708090a0b0c0d0e0f10"
 SPAN_ID = "0102030405060708"
-
-
-def as_otlp_json(data: bytes) -> dict[str, Any]:
-    """OTLP/protobuf bytes as the OTLP/JSON document a collector would send (hex ids, integer enums)."""
-    document = json_format.MessageToDict(ExportTraceServiceRequest.FromString(data), use_integers_for_enums=True)
-    for resource_spans in document.get("resourceSpans", ()):
-        for scope_spans in resource_spans.get("scopeSpans", ()):
-            for span in scope_spans.get("spans", ()):
-                for node in (span, *span.get("links", ())):
-                    for key in ("traceId", "spanId", "parentSpanId"):
-                        if key in node:
-                            node[key] = base64.b64decode(node[key]).hex()
-    return document
 
 
 def request(*spans: dict[str, Any], resource: dict[str, Any] | None = None) -> bytes:
@@ -50,7 +36,7 @@ def error_of(body: bytes) -> str:
 
 def test_a_collector_style_document_gives_the_same_protobuf() -> None:
     data = make_request(5, attributes={"http.response.status_code": 500, "impact.customer.tier": "pro"})
-    assert ExportTraceServiceRequest.FromString(json_to_protobuf(json.dumps(as_otlp_json(data)).encode())) == (
+    assert ExportTraceServiceRequest.FromString(json_to_protobuf(json.dumps(otlp_json_document(data)).encode())) == (
         ExportTraceServiceRequest.FromString(data)
     )
 
