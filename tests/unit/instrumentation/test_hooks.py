@@ -25,6 +25,7 @@ from opentelemetry.instrumentation.grpc import GrpcAioInstrumentorServer
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import ProxyTracerProvider
+from support.asgi import call_once
 from support.canaries import CANARY_EMAIL, CANARY_NUMBER
 from support.zero_code import pseudonym
 
@@ -168,29 +169,7 @@ def test_asgi_middleware_gets_the_hook_composed_with_the_users(
         app, server_request_hook=lambda span, scope: user_calls.append("user"), tracer_provider=provider
     )
 
-    async def call() -> None:
-        scope = {
-            "type": "http",
-            "http_version": "1.1",
-            "method": "GET",
-            "path": "/",
-            "raw_path": b"/",
-            "query_string": b"",
-            "scheme": "http",
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 5000),
-            "headers": [(b"host", b"127.0.0.1"), (b"cookie", f"cid={CANARY_NUMBER}".encode())],
-        }
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            pass
-
-        await middleware(scope, receive, send)
-
-    asyncio.run(call())
+    call_once(middleware, "GET", "/", [(b"cookie", f"cid={CANARY_NUMBER}".encode())])
     assert seen == [pseudonym(CANARY_NUMBER)] and user_calls == ["user"]
     server = next(span for span in exporter.get_finished_spans() if span.kind == trace.SpanKind.SERVER)
     assert impact(server) == {"impact.customer.hash": pseudonym(CANARY_NUMBER)}

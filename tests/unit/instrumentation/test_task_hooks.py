@@ -4,7 +4,6 @@ warnings (bad entries, nothing hooked)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterator
 from concurrent import futures
@@ -21,6 +20,7 @@ from opentelemetry.instrumentation.flask import FlaskInstrumentor
 from opentelemetry.instrumentation.grpc import GrpcInstrumentorServer
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from support.asgi import call_once
 
 import otel_impact
 from otel_impact.instrumentation import _task_stamp, auto
@@ -211,29 +211,7 @@ def test_asgi_server_span_is_stamped_when_the_response_starts(
         default_span_details=lambda scope: ("POST /api/checkout", {"http.route": "/api/checkout"}),
     )
 
-    async def call() -> None:
-        scope = {
-            "type": "http",
-            "http_version": "1.1",
-            "method": "POST",
-            "path": "/api/checkout",
-            "raw_path": b"/api/checkout",
-            "query_string": b"",
-            "scheme": "http",
-            "server": ("127.0.0.1", 80),
-            "client": ("127.0.0.1", 5000),
-            "headers": [(b"host", b"127.0.0.1")],
-        }
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict[str, Any]) -> None:
-            pass
-
-        await middleware(scope, receive, send)
-
-    asyncio.run(call())
+    call_once(middleware, "POST", "/api/checkout")
     (server,) = servers(exporter)
     assert task_attributes(server) == ROOT_FAILED
 
