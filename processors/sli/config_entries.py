@@ -84,7 +84,7 @@ class TierConfig:
 
 @dataclass(frozen=True)
 class LossDetectionConfig:
-    """Telemetry loss (F1): a task's event volume over ``window_s`` below ``drop_ratio`` of its
+    """Telemetry loss: a task's event volume over ``window_s`` below ``drop_ratio`` of its
     average over the trailing ``baseline_s`` marks answers incomplete, once the baseline holds at
     least ``min_baseline_events`` per window."""
 

@@ -165,7 +165,7 @@ class SliQueries:
         )
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
-        """Whether the task's event volume looks whole at ``at_ns`` (telemetry loss, article F1).
+        """Whether the task's event volume looks whole at ``at_ns`` (a sudden drop means telemetry was lost upstream).
 
         Compares the events of the last ``window`` (whole minutes before ``at_ns``) with their
         average per window over the trailing ``baseline``.

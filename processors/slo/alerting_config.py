@@ -88,7 +88,7 @@ class LowTrafficGuard:
 
 @dataclass(frozen=True)
 class LowBudgetPage:
-    """The source article's rule: page when the burn rate (1h, confirmed over 5m) is above
+    """The low-budget page: page when the burn rate (1h, confirmed over 5m) is above
     ``burn_rate`` while less than ``budget_remaining_below`` of the error budget is left."""
 
     enabled: bool = True

@@ -178,7 +178,7 @@ def evaluate_conditions(
     low_budget: LowBudgetPage,
     rules: Sequence[BurnRule] = WORKBOOK_RULES,
 ) -> list[ConditionResult]:
-    """Evaluate every burn rule (and the article's low-budget page) for one SLO segment.
+    """Evaluate every burn rule (and the low-budget page) for one SLO segment.
 
     ``windows`` maps each window length in seconds to its tally; a window that is missing
     counts as empty. A condition needs both burn rates strictly above its threshold, and its

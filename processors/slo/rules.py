@@ -8,8 +8,8 @@ SLO's ``by`` dimensions, so each segment gets its own budget and alerts. Per SLO
   burn-rate window (5m, 30m, 1h, 2h, 6h, 1d, 3d) and the period;
 - ``impact_slo:burn_rate:<w>`` = bad / events / error budget, per window;
 - ``impact_slo:error_budget_remaining:ratio`` over the period and ``impact_slo:objective:ratio``;
-- alert ``ImpactSLOBurnRate`` with ``severity: page`` (1h/5m and 6h/30m, and the article's
-  low-budget rule) and with ``severity: ticket`` (1d/2h and 3d/6h, unless the page fires), each
+- alert ``ImpactSLOBurnRate`` with ``severity: page`` (1h/5m and 6h/30m, and the
+  low-budget page) and with ``severity: ticket`` (1d/2h and 3d/6h, unless the page fires), each
   condition gated by the low-traffic guard (minimum events and bad events in its long window).
 
 Thresholds are those of `windows.BurnRule.threshold`. PromQL has no time zones or calendar
