@@ -126,6 +126,7 @@ def test_hostile_requests_end_counted_and_forward_no_raw_identity(sink: OtlpSink
         assert processor.metric_sum("otel_impact_receiver_rejected_spans_total", reason="invalid") == 4
         log = processor.log()
     assert_no_canary(sink.raw_bytes(), where="the downstream")
+    assert_no_canary(log.encode(), where="the processor's log")
     assert "Traceback" not in log
 
 
