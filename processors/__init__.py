@@ -6,6 +6,7 @@ Data flows one way through the stages, each a package with one job::
                   │
                   └─→  sli  →  slo                  derived answers: SLIs, then SLOs and alerts
                                gate, postmortem     on-call answers built on the two
+                               shared               one answer across replicas, through Redis
     api                                             the admin HTTP server: JSON, /metrics, dashboard
     serve_config, service, components, cli          assembly: build the stages and run them
 
@@ -15,6 +16,7 @@ Data flows one way through the stages, each a package with one job::
 - ``sli``: per task, segment and time bucket state, its analyzer, its store and its queries.
 - ``slo``: SLO evaluation, the alert state machine, alert delivery and Prometheus rules.
 - ``gate``, ``postmortem``: the canary verdict and incident summaries over `ImpactQueries`.
+- ``shared``: deltas flushed to Redis, queries over the shared state, the leader lease.
 - ``api``: the admin server and every route; the only place answers become JSON.
 
 Shared foundations sit at this level: ``clock``, ``durations``, ``batch`` (what an analyzer

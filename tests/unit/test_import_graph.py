@@ -18,7 +18,7 @@ SOURCES |= {"otel_impact.processors": ROOT / "processors", "otel_impact.proto": 
 P = "otel_impact.processors."
 FOUNDATIONS = {"clock", "durations", "batch", "impact_queries", "accounting", "security", "retry", "config", "periodic"}
 ASSEMBLY = {"service", "components", "cli", "serve_config"}
-STAGES = {"intake", "pipeline", "export", "sli", "slo", "gate", "postmortem", "api"}
+STAGES = {"intake", "pipeline", "export", "sli", "slo", "gate", "postmortem", "shared", "api"}
 ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
     "export": set(),
@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "slo": set(),
     "gate": {"slo"},
     "postmortem": {"slo", "gate"},
+    "shared": {"sli", "slo"},
     "api": STAGES,
     "assembly": STAGES | ASSEMBLY,
 }
