@@ -139,6 +139,8 @@ def redis_cluster(masters: int = 3, timeout: float = 60.0) -> Iterator[RedisClus
         for _ in range(masters):
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="redis-cluster-")))
             port = _free_port()
+            while port > 55535:  # a node's bus port is its port + 10000, which must be a port too
+                port = _free_port()
             node = RedisServer(
                 port,
                 scratch,
