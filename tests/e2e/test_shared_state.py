@@ -1,0 +1,214 @@
+"""End to end: replicas of ``otel-impact serve`` sharing their state through a real Redis.
+
+A known workload (30,000 customers, 3 tiers, one failing tier x flag-variant segment) is split
+across three replicas, each customer's checkouts landing on different replicas. Every replica
+must then give the one global answer: the events exactly as sent, distinct and impacted users
+within the bounds the document states, the same answer from all three. When Redis goes away
+intake and forwarding go on, answers say they are incomplete, and once Redis is back the
+buffered deltas make the counts exact again; a buffer too small for the outage counts what it
+drops. A single replica without shared state is the control: the same workload, the same truth.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+from support.otlp_sink import OtlpSink
+from support.processor import Processor, serve
+from support.redis_servers import redis_cluster, redis_server
+from support.shared_answers import assert_matches_truth, assert_top_matches, comparable, events_total
+from support.shared_replicas import (
+    Sender,
+    impact,
+    impact_status,
+    poll,
+    replicas,
+    send_workload,
+    shared_status,
+    top,
+    wait_until,
+)
+from support.shared_workload import SLI_CONFIG, Truth, Workload, build
+
+UNREACHABLE = "shared state unreachable"
+DROPPED = "impact_shared_state_dropped_deltas_total"
+
+
+@contextmanager
+def shared_redis(kind: str) -> Iterator[str]:
+    """A fresh Redis of ``kind`` (standalone, or a Cluster of 3 masters); its URL."""
+    if kind == "cluster":
+        with redis_cluster() as cluster:
+            yield cluster.url
+    else:
+        with redis_server() as server:
+            yield server.url
+
+
+def settled(truth: Truth) -> Any:
+    """A `poll` condition: every replica answers, with all of the truth's events."""
+
+    def done(answers: list[tuple[int, Any]]) -> bool:
+        return all(status == 200 and events_total(body) == truth.events for status, body in answers)
+
+    return done
+
+
+def assert_one_true_answer(processors: list[Processor], workload: Workload) -> None:
+    """Every replica's impact and top customers match the truth, and all replicas agree."""
+    answers = [impact(p, workload.end_s) for p in processors]
+    for answer in answers:
+        assert_matches_truth(answer, workload.truth)
+    first = comparable(answers[0])
+    for index, answer in enumerate(answers[1:], start=1):
+        assert comparable(answer) == first, f"replica {index} answers differently from replica 0"
+    tops = [top(p, workload.end_s) for p in processors]
+    assert_top_matches(tops[0], workload.truth)
+    assert tops[1:] == tops[:1] * (len(tops) - 1), "the replicas disagree on the top customers"
+
+
+def test_one_replica_without_shared_state_matches_the_truth() -> None:
+    """The control: the whole workload to one embedded-state replica."""
+    workload = build(time.time_ns())
+    with serve(config=SLI_CONFIG) as processor:
+        send_workload([processor], workload)
+        poll([processor], lambda p: impact_status(p, workload.end_s), settled(workload.truth), what="the events")
+        assert_matches_truth(impact(processor, workload.end_s), workload.truth)
+        assert_top_matches(top(processor, workload.end_s), workload.truth)
+
+
+@pytest.mark.parametrize("kind", ["standalone", "cluster"])
+def test_three_replicas_give_one_true_answer(kind: str) -> None:
+    workload = build(time.time_ns())
+    with shared_redis(kind) as url, replicas(3, "--shared-state", url, config=SLI_CONFIG) as processors:
+        send_workload(processors, workload)
+        poll(
+            processors,
+            lambda p: impact_status(p, workload.end_s),
+            settled(workload.truth),
+            what="every replica to answer with every replica's events",
+        )
+        assert_one_true_answer(processors, workload)
+        for processor in processors:
+            status, shared = shared_status(processor)
+            assert status == 200 and shared is not None, "/readyz describes the shared state"
+            assert shared["reachable"] is True and shared["dropped_deltas"] == 0, shared
+            assert processor.metric_sum(DROPPED) == 0
+        leaders = [shared_status(p)[1]["leader"] for p in processors]
+        assert leaders.count(True) <= 1, f"more than one leader: {leaders}"
+
+
+def test_redis_outage_loses_no_span_and_no_count(sink: OtlpSink) -> None:
+    """Redis is killed while the workload is being sent, then started again.
+
+    Redis keeps an append-only file synced on every write, so what was flushed before the kill
+    survives it (as with a persistent production Redis): the exact counts afterwards prove the
+    buffered deltas were applied once each, neither lost nor applied twice.
+    """
+    workload = build(time.time_ns())
+    requests = workload.requests()
+    forward = f"grpc://127.0.0.1:{sink.grpc_port}"
+    with (
+        redis_server("--appendonly", "yes", "--appendfsync", "always") as redis,
+        replicas(3, "--shared-state", redis.url, "--forward", forward, config=SLI_CONFIG) as processors,
+        Sender(processors) as sender,
+    ):
+        # Before the outage: a third of the workload, flushed and seen by every replica.
+        third = len(requests) // 3
+        sender.send_all(requests[:third])
+        before = workload.events_in_first(third)
+        poll(
+            processors,
+            lambda p: impact_status(p, workload.end_s),
+            lambda answers: all(status == 200 and events_total(body) == before for status, body in answers),
+            what=f"the first {before} events in the shared state",
+        )
+
+        # Redis dies while the rest is being sent: deltas are pending, a flush may be in flight.
+        failures: list[BaseException] = []
+
+        def send_the_rest() -> None:
+            try:
+                sender.send_all(requests[third:], pause=0.03)
+            except BaseException as error:  # re-raised below, in the test's thread
+                failures.append(error)
+
+        sending = threading.Thread(target=send_the_rest)
+        sending.start()
+        try:
+            wait_until(lambda: sender.sent >= third + 6, what="the rest of the workload being sent")
+            redis.stop()
+        finally:
+            sending.join()
+        assert not failures, f"intake refused spans while Redis was down: {failures[0]!r}"
+
+        # Forwarding went on: the downstream has every span, once or more (at least once).
+        wait_until(lambda: set(sink.span_ids()) >= set(workload.span_ids), what="every span at the downstream")
+        assert set(sink.span_ids()) == set(workload.span_ids)
+
+        # Answers come from each replica's own state, and say so.
+        answers = poll(
+            processors,
+            lambda p: impact_status(p, workload.end_s),
+            lambda answers: all(
+                status == 200 and str(body["telemetry"]["reason"]).startswith(UNREACHABLE) for status, body in answers
+            ),
+            what=f"every answer to say {UNREACHABLE!r}",
+        )
+        for _, body in answers:
+            assert body["telemetry"]["complete"] is False
+            assert body["estimates_are_lower_bounds"] is True
+            assert body["users"]["upper"] is None
+        for processor in processors:
+            status, shared = shared_status(processor)
+            assert status == 200, "intake works without Redis: the replica stays ready"
+            assert shared is not None and shared["reachable"] is False, shared
+
+        redis.start()
+        poll(
+            processors,
+            lambda p: impact_status(p, workload.end_s),
+            lambda answers: (
+                settled(workload.truth)(answers)
+                and not any(str(body["telemetry"]["reason"]).startswith(UNREACHABLE) for _, body in answers)
+            ),
+            what="the buffered deltas flushed after Redis came back",
+        )
+        assert_one_true_answer(processors, workload)
+        for processor in processors:
+            status, shared = shared_status(processor)
+            assert shared is not None and shared["reachable"] is True and shared["dropped_deltas"] == 0, shared
+            assert processor.metric_sum(DROPPED) == 0
+
+
+def test_a_buffer_too_small_for_the_outage_counts_what_it_drops() -> None:
+    """With ``buffer_max_bytes: 1MiB`` and Redis down, new customers keep coming until the
+    buffer overflows: the overflow is counted, the buffer stays bounded, answers say incomplete."""
+    with redis_server() as redis:
+        config = f"shared_state:\n  url: {redis.url}\n  buffer_max_bytes: 1MiB\n  flush_interval: 500ms\n" + SLI_CONFIG
+        with serve(config=config) as processor, Sender([processor]) as sender:
+            redis.stop()
+            sent = Truth()
+            end_s = 0
+            for round_number in range(8):  # up to 8 x 20,000 distinct new customers
+                workload = build(time.time_ns(), replicas=1, customers=20_000, first_customer=round_number * 20_000)
+                sender.send_all(workload.requests())
+                sent.add(workload.truth)
+                end_s = workload.end_s
+                if wait_until(lambda: processor.metric_sum(DROPPED) > 0, timeout=3, what="drops", fail=False):
+                    break
+            assert processor.metric_sum(DROPPED) > 0, "a 1MiB buffer held the deltas of 160,000 new customers"
+            status, shared = shared_status(processor)
+            assert status == 200 and shared is not None, shared
+            assert shared["reachable"] is False and shared["dropped_deltas"] > 0, shared
+            assert shared["buffered_bytes"] <= 1 << 20, "the buffer is bounded by buffer_max_bytes"
+            answer = impact(processor, end_s)
+            assert answer["telemetry"]["complete"] is False
+            assert str(answer["telemetry"]["reason"]).startswith(UNREACHABLE)
+            # The replica's own state still saw everything it was sent.
+            assert events_total(answer) == sent.events

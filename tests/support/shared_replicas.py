@@ -1,0 +1,163 @@
+"""Several ``otel-impact serve`` replicas for the shared-state tests: starting them, sending them
+OTLP over gRPC, and asking them the same questions until their answers settle.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from typing import Any
+
+import grpc
+
+from support.processor import EXPORT_METHOD, Processor, get_json, get_status, serve
+from support.shared_workload import TASK, Workload
+
+RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
+"""What a replica answers when it asks the client to retry (intake queue full, shutting down)."""
+
+
+@contextmanager
+def replicas(count: int, *args: str, config: str | None = None) -> Iterator[list[Processor]]:
+    """``count`` replicas of ``serve *args`` (each on its own free ports), stopped afterwards."""
+    with ExitStack() as stack:
+        yield [stack.enter_context(serve(*args, config=config)) for _ in range(count)]
+
+
+class Sender:
+    """Sends OTLP/gRPC requests to replicas on one channel each, retrying refusals that ask for
+    a retry (so a request is counted once it is accepted, never lost to backpressure).
+
+    `sent` counts accepted requests; safe to read from another thread.
+    """
+
+    def __init__(self, processors: Sequence[Processor], timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self.sent = 0
+        self._lock = threading.Lock()
+        self._channels = [
+            grpc.insecure_channel(f"127.0.0.1:{p.ports['otlp_grpc']}", options=[("grpc.max_send_message_length", -1)])
+            for p in processors
+        ]
+        self._calls = [channel.unary_unary(EXPORT_METHOD) for channel in self._channels]
+
+    def __enter__(self) -> Sender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for channel in self._channels:
+            channel.close()
+
+    def send(self, replica: int, body: bytes) -> None:
+        deadline = time.monotonic() + self.timeout
+        delay = 0.02
+        while True:
+            try:
+                self._calls[replica](body, timeout=10)
+                break
+            except grpc.RpcError as error:
+                if error.code() not in RETRYABLE or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(0.5, delay * 2)
+        with self._lock:
+            self.sent += 1
+
+    def send_all(self, requests: Sequence[tuple[int, bytes]], *, pause: float = 0.0) -> None:
+        """Send ``(replica, body)`` pairs: each replica's in order (``pause`` seconds apart), the
+        replicas concurrently."""
+        errors: list[BaseException] = []
+        replicas = sorted({replica for replica, _ in requests})
+
+        def run(replica: int) -> None:
+            try:
+                for target, body in requests:
+                    if target == replica:
+                        self.send(replica, body)
+                        time.sleep(pause)
+            except BaseException as error:  # reported by the caller's thread
+                errors.append(error)
+
+        threads = [threading.Thread(target=run, args=(replica,)) for replica in replicas]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+
+def send_workload(processors: Sequence[Processor], workload: Workload) -> None:
+    """Every part of ``workload`` to its replica (part ``i`` to ``processors[i % len]``)."""
+    with Sender(processors) as sender:
+        sender.send_all([(replica % len(processors), body) for replica, body in workload.requests()])
+
+
+def impact(processor: Processor, end_s: int, *, by: str | None = None) -> Any:
+    """The last hour's impact of the workload's task, up to ``end_s`` (unix seconds)."""
+    grouping = f"&by={by}" if by else ""
+    return get_json(processor, f"/api/v1/impact?task={TASK}&window=1h&end={end_s}{grouping}")
+
+
+def top(processor: Processor, end_s: int, limit: int = 10) -> Any:
+    return get_json(processor, f"/api/v1/customers/top?task={TASK}&window=1h&end={end_s}&limit={limit}")
+
+
+def impact_status(processor: Processor, end_s: int) -> tuple[int, Any]:
+    """Like `impact`, with the status: a task no replica has analyzed yet is a 400."""
+    return get_status(processor, f"/api/v1/impact?task={TASK}&window=1h&end={end_s}")
+
+
+def shared_status(processor: Processor) -> tuple[int, Any]:
+    """``/readyz``'s status and the ``shared_state`` part of its JSON body (None when absent)."""
+    try:
+        with urllib.request.urlopen(processor.admin_url + "/readyz", timeout=10) as response:
+            status, text = response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            status, text = error.code, error.read()
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return status, None
+    return status, body.get("shared_state") if isinstance(body, dict) else None
+
+
+def poll(
+    processors: Sequence[Processor],
+    ask: Callable[[Processor], Any],
+    done: Callable[[list[Any]], bool],
+    *,
+    timeout: float = 45.0,
+    what: str,
+) -> list[Any]:
+    """Ask every replica ``ask`` until ``done(answers)``; the last answers. Raises AssertionError
+    (with the answers and the replicas' logs) when they do not come within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    answers: list[Any] = []
+    while True:
+        answers = [ask(processor) for processor in processors]
+        if done(answers):
+            return answers
+        if time.monotonic() > deadline:
+            logs = "\n".join(p.log()[-2000:] for p in processors)
+            raise AssertionError(f"timed out waiting for {what}; last answers: {repr(answers)[:4000]}\n{logs}")
+        time.sleep(0.2)
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 45.0, what: str, fail: bool = True) -> bool:
+    """Poll ``condition`` until it holds (True) or ``timeout`` passes: then raise AssertionError
+    naming ``what``, or return False when not ``fail``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            if fail:
+                raise AssertionError(f"timed out waiting for {what}")
+            return False
+        time.sleep(0.1)
+    return True
