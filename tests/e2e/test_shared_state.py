@@ -15,25 +15,26 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 from support.otlp_sink import OtlpSink
-from support.processor import Processor, serve
+from support.processor import serve
 from support.redis_servers import redis_cluster, redis_server
-from support.shared_answers import assert_matches_truth, assert_top_matches, comparable, events_total
+from support.shared_answers import assert_matches_truth, assert_top_matches, events_total
 from support.shared_replicas import (
     Sender,
+    assert_one_true_answer,
     impact,
     impact_status,
     poll,
     replicas,
     send_workload,
+    settled,
     shared_status,
     top,
     wait_until,
 )
-from support.shared_workload import SLI_CONFIG, Truth, Workload, build
+from support.shared_workload import SLI_CONFIG, Truth, build
 
 UNREACHABLE = "shared state unreachable"
 DROPPED = "impact_shared_state_dropped_deltas_total"
@@ -48,28 +49,6 @@ def shared_redis(kind: str) -> Iterator[str]:
     else:
         with redis_server() as server:
             yield server.url
-
-
-def settled(truth: Truth) -> Any:
-    """A `poll` condition: every replica answers, with all of the truth's events."""
-
-    def done(answers: list[tuple[int, Any]]) -> bool:
-        return all(status == 200 and events_total(body) == truth.events for status, body in answers)
-
-    return done
-
-
-def assert_one_true_answer(processors: list[Processor], workload: Workload) -> None:
-    """Every replica's impact and top customers match the truth, and all replicas agree."""
-    answers = [impact(p, workload.end_s) for p in processors]
-    for answer in answers:
-        assert_matches_truth(answer, workload.truth)
-    first = comparable(answers[0])
-    for index, answer in enumerate(answers[1:], start=1):
-        assert comparable(answer) == first, f"replica {index} answers differently from replica 0"
-    tops = [top(p, workload.end_s) for p in processors]
-    assert_top_matches(tops[0], workload.truth)
-    assert tops[1:] == tops[:1] * (len(tops) - 1), "the replicas disagree on the top customers"
 
 
 def test_one_replica_without_shared_state_matches_the_truth() -> None:

@@ -80,3 +80,16 @@ def comparable(document: dict[str, Any]) -> dict[str, Any]:
 
 def events_total(document: dict[str, Any]) -> int:
     return int(document["events"]["total"])
+
+
+def differences(first: Any, second: Any, path: str = "") -> list[str]:
+    """Where two JSON documents differ, as ``path: first != second`` lines."""
+    if isinstance(first, dict) and isinstance(second, dict):
+        found = []
+        for key in sorted(set(first) | set(second), key=str):
+            found += differences(first.get(key), second.get(key), f"{path}.{key}")
+        return found
+    if isinstance(first, list) and isinstance(second, list) and len(first) == len(second):
+        pairs = enumerate(zip(first, second, strict=True))
+        return [line for i, (a, b) in pairs for line in differences(a, b, f"{path}[{i}]")]
+    return [] if first == second else [f"{path or '.'}: {first!r} != {second!r}"]

@@ -16,7 +16,14 @@ from typing import Any
 import grpc
 
 from support.processor import EXPORT_METHOD, Processor, get_json, get_status, serve
-from support.shared_workload import TASK, Workload
+from support.shared_answers import (
+    assert_matches_truth,
+    assert_top_matches,
+    comparable,
+    differences,
+    events_total,
+)
+from support.shared_workload import TASK, Truth, Workload
 
 RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED})
 """What a replica answers when it asks the client to retry (intake queue full, shutting down)."""
@@ -161,3 +168,28 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 45.0, what: st
             return False
         time.sleep(0.1)
     return True
+
+
+def settled(truth: Truth) -> Any:
+    """A `poll` condition: every replica answers, with all of the truth's events."""
+
+    def done(answers: list[tuple[int, Any]]) -> bool:
+        return all(status == 200 and events_total(body) == truth.events for status, body in answers)
+
+    return done
+
+
+def assert_one_true_answer(processors: list[Processor], workload: Workload) -> None:
+    """Every replica's impact and top customers match the truth, and all replicas agree."""
+    answers = [impact(p, workload.end_s) for p in processors]
+    for answer in answers:
+        assert_matches_truth(answer, workload.truth)
+    first = comparable(answers[0])
+    for index, answer in enumerate(answers[1:], start=1):
+        different = differences(first, comparable(answer))
+        assert not different, f"replica {index} answers differently from replica 0: " + "; ".join(different[:20])
+    tops = [top(p, workload.end_s) for p in processors]
+    assert_top_matches(tops[0], workload.truth)
+    for index, other in enumerate(tops[1:], start=1):
+        different = differences(tops[0], other)
+        assert not different, f"replica {index} has other top customers than replica 0: " + "; ".join(different[:20])
