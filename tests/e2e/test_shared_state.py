@@ -34,10 +34,12 @@ from support.shared_replicas import (
     top,
     wait_until,
 )
-from support.shared_workload import SLI_CONFIG, Truth, build
+from support.shared_workload import FAILING, SLI_CONFIG, TASK, Truth, build
 
 UNREACHABLE = "shared state unreachable"
 DROPPED = "impact_shared_state_dropped_deltas_total"
+ROUNDS, ROUND_CUSTOMERS = 6, 25_000
+"""The overflow test sends up to 6 x 25,000 new customers while Redis is down."""
 
 
 @contextmanager
@@ -80,6 +82,17 @@ def test_three_replicas_give_one_true_answer(kind: str) -> None:
             assert processor.metric_sum(DROPPED) == 0
         leaders = [shared_status(p)[1]["leader"] for p in processors]
         assert leaders.count(True) <= 1, f"more than one leader: {leaders}"
+
+        # Grouped by one dimension (the flag, by its alias), the shared answer is still exact.
+        truth = workload.truth
+        for processor in processors:
+            by_variant = impact(processor, workload.end_s, by="flag:new_checkout")
+            events = {s["segment"]["new_checkout"]: s["events"]["bad"] for s in by_variant["segments"]}
+            assert events == {"on": truth.bad[FAILING], "off": 0}
+
+        # /metrics stays per replica: each counts what it analyzed, and the replicas add up.
+        bad = [p.metric_sum("impact_task_events_total", task=TASK, outcome="bad") for p in processors]
+        assert sum(bad) == truth.bad[FAILING] and max(bad) < truth.bad[FAILING], bad
 
 
 def test_redis_outage_loses_no_span_and_no_count(sink: OtlpSink) -> None:
@@ -174,14 +187,15 @@ def test_a_buffer_too_small_for_the_outage_counts_what_it_drops() -> None:
             redis.stop()
             sent = Truth()
             end_s = 0
-            for round_number in range(8):  # up to 8 x 20,000 distinct new customers
-                workload = build(time.time_ns(), replicas=1, customers=20_000, first_customer=round_number * 20_000)
+            for round_number in range(ROUNDS):
+                customers = range(round_number * ROUND_CUSTOMERS, (round_number + 1) * ROUND_CUSTOMERS)
+                workload = build(time.time_ns(), replicas=1, customers=len(customers), first_customer=customers[0])
                 sender.send_all(workload.requests())
                 sent.add(workload.truth)
                 end_s = workload.end_s
-                if wait_until(lambda: processor.metric_sum(DROPPED) > 0, timeout=3, what="drops", fail=False):
+                if wait_until(lambda: processor.metric_sum(DROPPED) > 0, timeout=2.5, what="drops", fail=False):
                     break
-            assert processor.metric_sum(DROPPED) > 0, "a 1MiB buffer held the deltas of 160,000 new customers"
+            assert processor.metric_sum(DROPPED) > 0, f"a 1MiB buffer held the deltas of {len(sent.all_users())} users"
             status, shared = shared_status(processor)
             assert status == 200 and shared is not None, shared
             assert shared["reachable"] is False and shared["dropped_deltas"] > 0, shared
@@ -191,3 +205,13 @@ def test_a_buffer_too_small_for_the_outage_counts_what_it_drops() -> None:
             assert str(answer["telemetry"]["reason"]).startswith(UNREACHABLE)
             # The replica's own state still saw everything it was sent.
             assert events_total(answer) == sent.events
+
+            # Back online, what was kept is flushed: the shared answer never counts more than was sent.
+            redis.start()
+            (answer,) = poll(
+                [processor],
+                lambda p: impact(p, end_s),
+                lambda answers: not str(answers[0]["telemetry"]["reason"]).startswith(UNREACHABLE),
+                what="the answer to come from the shared state again",
+            )
+            assert events_total(answer) <= sent.events
