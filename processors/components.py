@@ -8,6 +8,9 @@
   (pruning, checkpoints under ``--state``) and checkpoints a last time at shutdown;
 * the SLO engine evaluates the SLOs on its own interval, answers ``/api/v1/slos`` and delivers
   alerts to the configured Alertmanagers and webhooks, never blocking span intake;
+* with ``shared_state``, the SLI engine's deltas also go to Redis and every answer (the API,
+  the SLO engine, the dashboard, the gate, the postmortem) is read from there, off the event
+  loop (`SharedState`);
 * the on-call tools read both: the dashboard at ``/``, the canary gate at ``/api/v1/gate`` and
   postmortem summaries at ``/api/v1/postmortem``.
 """
@@ -18,6 +21,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api import dashboard_routes, postmortem_routes
 from otel_impact.processors.api.dashboard_routes import DashboardRoutes
 from otel_impact.processors.api.gate_routes import GateRoutes
@@ -28,6 +32,8 @@ from otel_impact.processors.api.slo_routes import add_routes as add_slo_routes
 from otel_impact.processors.export.metrics_export import MetricsExport
 from otel_impact.processors.periodic import Periodic
 from otel_impact.processors.service import ProcessorService
+from otel_impact.processors.shared.reader import SharedQueries
+from otel_impact.processors.shared.runtime import SharedState
 from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
 from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
 from otel_impact.processors.slo.prometheus import SloCollector
@@ -91,7 +97,16 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     queries = SliQueries(engine)
     if sli_config.enabled:  # switched off, requests are forwarded without even being parsed
         service.add_analyzer(engine)
-    service.admin.add_routes(lambda app: add_sli_routes(app, queries))
+    answers: Answers = LocalAnswers(queries)
+    answer_queries: SliQueries | SharedQueries = queries
+    shared = None
+    if config.shared_state.enabled:
+        shared = SharedState(config.shared_state, engine, queries, service.clock)
+        answers, answer_queries = shared.answers, shared.queries
+        service.accounting.registry.register(shared.collector())
+        service.admin.add_readiness_detail(shared.readiness_line)
+        service.add_component(shared)
+    service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers))
     service.accounting.registry.register(SliCollector(queries))
     service.add_component(_SliComponent(engine))
     if sli_config.otlp_metrics_interval_s is not None:
@@ -105,15 +120,15 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     alerting = config.alerting
     receivers = receivers_from_config(alerting)
     dispatcher = AlertDispatcher(receivers, alerting.delivery, service.clock) if receivers else None
-    slo_engine = SloEngine(slos, alerting, queries, clock=service.clock, dispatcher=dispatcher)
+    slo_engine = SloEngine(slos, alerting, answer_queries, clock=service.clock, dispatcher=dispatcher)
     service.admin.add_routes(lambda app: add_slo_routes(app, slo_engine))
     service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))
 
-    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock)
-    gate = GateRoutes(queries, queries.resolve_dimension, service.clock)
+    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers)
+    gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers)
     notes = PostmortemRoutes(
-        queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock
+        queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock, answers
     )
     service.admin.add_routes(lambda app: dashboard_routes.add_routes(app, board))
     service.admin.add_routes(lambda app: add_gate_routes(app, gate))

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Final
 
 MINUTE_NS: Final = 60_000_000_000
+HOUR_NS: Final = 3_600_000_000_000
 SECOND_NS: Final = 1_000_000_000
 MIN_WINDOW_S: Final = 5 * 60
 MAX_WINDOW_S: Final = 35 * 86_400

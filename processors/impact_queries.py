@@ -19,8 +19,10 @@ from typing import Protocol, runtime_checkable
 __all__ = [
     "NO_LATENCY",
     "Accuracy",
+    "AnswerUnavailable",
     "Bounds",
     "Completeness",
+    "CustomerBadEvents",
     "EventCounts",
     "EventTotals",
     "ImpactFigures",
@@ -29,7 +31,13 @@ __all__ = [
     "LatencyQuantiles",
     "SegmentImpact",
     "Telemetry",
+    "TopCustomers",
 ]
+
+
+class AnswerUnavailable(Exception):
+    """No source can answer now (e.g. the shared state is unreachable and nothing else can
+    stand in); the message says why, for people, without credentials."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +180,10 @@ class Accuracy:
     users_relative_error: float
     latency_rank_error: float
     sketch_window_start_ns: int
+    latency_relative_error: float | None = None
+    """Set when quantiles come from log-spaced buckets (the shared state): their largest relative error."""
+    source: str = "this processor"
+    """Whose spans the answer covers: ``this processor`` or ``shared state`` (every replica)."""
 
 
 @dataclass(frozen=True)
@@ -263,3 +275,29 @@ class ImpactQueries(Protocol):
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]: ...
 
     def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness: ...
+
+
+@dataclass(frozen=True)
+class CustomerBadEvents:
+    """One impacted customer (a pseudonym) with its bad events: an estimate and its bounds."""
+
+    customer: str
+    bad_events: int
+    lower: int
+    upper: int
+
+
+@dataclass(frozen=True)
+class TopCustomers:
+    """The most impacted customers of a task over ``[start_ns, end_ns)``, heaviest first.
+
+    ``max_error`` bounds the error of any count; ``impacted_users`` are all the distinct users
+    with a bad event in the window (whole numbers).
+    """
+
+    task: str
+    start_ns: int
+    end_ns: int
+    customers: tuple[CustomerBadEvents, ...]
+    max_error: int
+    impacted_users: Bounds

@@ -11,6 +11,7 @@ flag                        environment variable        file
                             (comma-separated)           the file's list)
 ``--config FILE``           ``OTEL_IMPACT_CONFIG``      (none)
 ``--state DIR``             ``OTEL_IMPACT_STATE_DIR``   ``state_dir``
+``--shared-state URL``      ``OTEL_IMPACT_SHARED_STATE``  ``shared_state.url``
 =========================== =========================== ==========================================
 
 String values in the file may refer to environment variables as ``${env:NAME}`` (see
@@ -23,8 +24,8 @@ An endpoint of ``none`` turns that server off. The file's top-level keys are the
 path's (``receivers``, ``admin``, ``exporters``, ``pseudonymization``, ``state_dir``,
 ``drain_timeout``, ``log_level``, read by ``config.delivery``) and one per analysis stage, each
 read by the parser next to the stage's code: ``sli`` (``sli.config``), ``slos``
-(``slo.config``), ``alerting`` (``slo.alerting_config``) and ``dashboard``
-(``api.dashboard_config``). Any other key is an error.
+(``slo.config``), ``alerting`` (``slo.alerting_config``), ``dashboard``
+(``api.dashboard_config``) and ``shared_state`` (``shared.settings``). Any other key is an error.
 
 Part of the assembly (it imports the stages' sections): the stages import
 ``otel_impact.processors.config``, never this module. Every problem is noted with its field
@@ -63,6 +64,7 @@ from otel_impact.processors.config import (
     read_document,
 )
 from otel_impact.processors.config.model import DEFAULT_ADMIN
+from otel_impact.processors.shared.settings import SharedStateConfig, address_of, parse_shared_state_section
 from otel_impact.processors.sli.config import SliConfig, parse_sli_section
 from otel_impact.processors.slo.alerting_config import AlertingConfig, parse_alerting_section
 from otel_impact.processors.slo.config import SloConfig, parse_slos_section
@@ -79,7 +81,13 @@ __all__ = [
 ]
 
 ENV_PREFIX: Final = "OTEL_IMPACT_"
-FLAGS: Final = {"OTLP_GRPC": "--otlp-grpc", "OTLP_HTTP": "--otlp-http", "ADMIN": "--admin", "STATE_DIR": "--state"}
+FLAGS: Final = {
+    "OTLP_GRPC": "--otlp-grpc",
+    "OTLP_HTTP": "--otlp-http",
+    "ADMIN": "--admin",
+    "STATE_DIR": "--state",
+    "SHARED_STATE": "--shared-state",
+}
 PROCESSOR_VARIABLES: Final = frozenset({*(ENV_PREFIX + name for name in (*FLAGS, "FORWARD", "CONFIG")), TOKEN_ENV})
 """Every ``OTEL_IMPACT_*`` variable the processor's commands read (the SDK's are `SDK_VARIABLES`)."""
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
@@ -103,6 +111,7 @@ class ServeConfig:
     slos: tuple[SloConfig, ...] = ()
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
+    shared_state: SharedStateConfig = field(default_factory=SharedStateConfig)
 
     def validate(self, problems: Problems) -> None:
         """Note every problem of the delivery path's settings in ``problems``.
@@ -133,6 +142,7 @@ class Overrides:
     forward: tuple[str, ...] = ()
     config_file: str | None = None
     state_dir: str | None = None
+    shared_state: str | None = None
 
 
 def load_config(
@@ -203,6 +213,7 @@ def parse_config(raw: object, problems: Problems) -> ServeConfig:
         slos=parse_slos_section(raw_slos, "slos", problems),
         alerting=parse_alerting_section(top.take("alerting"), "alerting", problems),
         dashboard=parse_dashboard_section(top.take("dashboard"), "dashboard", problems),
+        shared_state=parse_shared_state_section(top.take("shared_state"), "shared_state", problems),
     )
     top.done()
     if isinstance(raw_slos, list):  # the parser leaves out an item that is not a mapping
@@ -277,4 +288,10 @@ def _apply_overrides(
     state_dir = config.state_dir
     if (chosen := pick(overrides.state_dir, "STATE_DIR")) is not None:
         state_dir = chosen[0]
-    return replace(config, receivers=receivers, admin=admin, exporters=exporters, state_dir=state_dir)
+    shared = config.shared_state
+    if (chosen := pick(overrides.shared_state, "SHARED_STATE")) is not None:
+        url, source = chosen
+        shared = replace(shared, address=address_of(url, source, problems))
+    return replace(
+        config, receivers=receivers, admin=admin, exporters=exporters, state_dir=state_dir, shared_state=shared
+    )

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from aiohttp import web
 
+from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api.dashboard_config import DashboardConfig
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
@@ -42,9 +43,18 @@ class DashboardRoutes:
     """The page and its overview endpoint over an `ImpactQueries` source (the tasks) and the SLO
     engine (the SLOs and their budgets)."""
 
-    def __init__(self, config: DashboardConfig, queries: ImpactQueries, slo: SloBudgets, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: DashboardConfig,
+        queries: ImpactQueries,
+        slo: SloBudgets,
+        clock: Clock,
+        answers: Answers | None = None,
+    ) -> None:
+        """``answers`` asks the questions (default: ``queries`` on the event loop)."""
         self.config = config
         self.queries = queries
+        self.answers: Answers = answers or LocalAnswers(queries)  # type: ignore[arg-type]
         self.slo = slo
         self.clock = clock
 
@@ -66,9 +76,9 @@ class DashboardRoutes:
             window, _ = QueryParams(request.query).window(self.config.default_window)
         except ValueError as error:
             return bad_request(error)
-        return web.json_response(self.overview_document(window))
+        return web.json_response(await self.answers.run(lambda queries: self.overview_document(window, queries)))
 
-    def overview_document(self, window: str) -> dict[str, Any]:
+    def overview_document(self, window: str, queries: ImpactQueries | None = None) -> dict[str, Any]:
         """Tasks with their runbooks, whether SLOs are configured, and each SLO's budget history.
 
         A budget history's ``t`` is seconds since the epoch and ``budget_remaining`` a fraction
@@ -78,22 +88,23 @@ class DashboardRoutes:
         ``/api/v1/impact`` answers it): ``complete``, ``reason``, ``observed_seconds``,
         ``state_covers_window``, ``telemetry_lost`` and ``covered_from`` (seconds since the epoch).
         """
+        queries = queries or self.queries
         now = self.clock.now_ns()
         end = floor_minute(now) + MINUTE_NS
         start = end - parse_window(window)
         slos = self.slo.slos
         tasks = []
-        for task in self.queries.tasks():
+        for task in queries.tasks():
             links = [{"title": r.title, "url": r.url} for r in self.config.runbooks.get(task, ())]
             links += [{"title": f"{s.name} runbook", "url": s.runbook} for s in slos if s.task == task and s.runbook]
-            tasks.append({"name": task, "dimensions": list(self.queries.dimensions(task)), "runbooks": links})
+            tasks.append({"name": task, "dimensions": list(queries.dimensions(task)), "runbooks": links})
         return {
             "refresh_seconds": self.config.refresh_seconds,
             "default_window": self.config.default_window,
             "window": window,
             "tasks": tasks,
             "now": now / SECOND_NS,
-            "telemetry": {name: self._telemetry(name, start, end) for name in self.queries.tasks()},
+            "telemetry": {name: _telemetry(queries, name, start, end) for name in queries.tasks()},
             "slos_enabled": bool(slos),
             "budget_history": {
                 history.slo: [{"t": p.at_ns // SECOND_NS, "budget_remaining": p.remaining} for p in history.points]
@@ -101,16 +112,17 @@ class DashboardRoutes:
             },
         }
 
-    def _telemetry(self, task: str, start_ns: int, end_ns: int) -> dict[str, Any]:
-        completeness = self.queries.window_completeness(task, start_ns, end_ns)
-        return {
-            "complete": completeness.complete,
-            "reason": completeness.reason,
-            "observed_seconds": round(completeness.observed_seconds, 3),
-            "state_covers_window": completeness.state_covers_window,
-            "telemetry_lost": completeness.telemetry_lost,
-            "covered_from": completeness.covered_from_ns / SECOND_NS,
-        }
+
+def _telemetry(queries: ImpactQueries, task: str, start_ns: int, end_ns: int) -> dict[str, Any]:
+    completeness = queries.window_completeness(task, start_ns, end_ns)
+    return {
+        "complete": completeness.complete,
+        "reason": completeness.reason,
+        "observed_seconds": round(completeness.observed_seconds, 3),
+        "state_covers_window": completeness.state_covers_window,
+        "telemetry_lost": completeness.telemetry_lost,
+        "covered_from": completeness.covered_from_ns / SECOND_NS,
+    }
 
 
 def add_routes(app: web.Application, routes: DashboardRoutes) -> None:

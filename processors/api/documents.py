@@ -46,6 +46,8 @@ def impact_document(report: ImpactReport) -> dict[str, Any]:
             "users_relative_error": report.accuracy.users_relative_error,
             "latency_rank_error": report.accuracy.latency_rank_error,
             "sketch_window_start": _iso(report.accuracy.sketch_window_start_ns),
+            "latency_relative_error": report.accuracy.latency_relative_error,
+            "source": report.accuracy.source,
         },
         "dimensions": list(report.dimensions),
         "where": dict(report.where),

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from aiohttp import web
 
+from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
@@ -28,18 +29,23 @@ DEFAULT_WINDOW = "30m"
 class GateRoutes:
     """The gate's HTTP handler over an `ImpactQueries` source."""
 
-    def __init__(self, queries: ImpactQueries, resolve: Callable[[str], str], clock: Clock) -> None:
+    def __init__(
+        self, queries: ImpactQueries, resolve: Callable[[str], str], clock: Clock, answers: Answers | None = None
+    ) -> None:
+        """``answers`` asks the questions (default: ``queries`` on the event loop)."""
         self.queries = queries
         self.resolve = resolve
         self.clock = clock
+        self.answers: Answers = answers or LocalAnswers(queries)  # type: ignore[arg-type]
 
     async def gate(self, request: web.Request) -> web.Response:
+        query = request.query
         try:
-            return web.json_response(self.answer(request.query))
+            return web.json_response(await self.answers.run(lambda queries: self.answer(query, queries)))
         except (GateError, ValueError) as error:
             return bad_request(error)
 
-    def answer(self, query: Mapping[str, str]) -> dict[str, object]:
+    def answer(self, query: Mapping[str, str], queries: ImpactQueries | None = None) -> dict[str, object]:
         """The verdict document for ``query``; raises `GateError` / `ValueError` with the reason."""
         params = QueryParams(query)
         task = params.task()
@@ -57,7 +63,7 @@ class GateRoutes:
         threshold = params.optional_number("latency_threshold")
         end = floor_minute(self.clock.now_ns()) + MINUTE_NS
         result = evaluate(
-            self.queries,
+            queries or self.queries,
             task,
             baseline,
             canary,

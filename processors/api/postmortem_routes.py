@@ -10,12 +10,13 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api.documents import postmortem_document
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.impact_queries import ImpactQueries
 from otel_impact.processors.postmortem.markdown import render_markdown
-from otel_impact.processors.postmortem.report import build_postmortem
+from otel_impact.processors.postmortem.report import Postmortem, build_postmortem
 from otel_impact.processors.slo.alert_state import AlertTransition
 from otel_impact.processors.slo.config import SloConfig
 
@@ -24,29 +25,37 @@ Timeline = Callable[[int, int, str], Sequence[AlertTransition]]
 
 
 class PostmortemRoutes:
-    def __init__(self, queries: ImpactQueries, slos: Sequence[SloConfig], timeline: Timeline, clock: Clock) -> None:
+    def __init__(
+        self,
+        queries: ImpactQueries,
+        slos: Sequence[SloConfig],
+        timeline: Timeline,
+        clock: Clock,
+        answers: Answers | None = None,
+    ) -> None:
+        """``answers`` asks the questions (default: ``queries`` on the event loop)."""
         self.queries = queries
         self.slos = tuple(slos)
         self.timeline = timeline
         self.clock = clock
+        self.answers: Answers = answers or LocalAnswers(queries)  # type: ignore[arg-type]
 
     async def postmortem(self, request: web.Request) -> web.Response:
         params = QueryParams(request.query)
         try:
-            task = params.task(self.queries.tasks())
             start = params.required_timestamp("from")
             end = params.required_timestamp("to")
             mitigated = params.timestamp("mitigated_at")
-            postmortem = build_postmortem(
-                self.queries,
-                self.slos,
-                self.timeline(start, end, task),
-                task,
-                start,
-                end,
-                mitigated_ns=mitigated,
-                now_ns=self.clock.now_ns(),
-            )
+            timeline = self.timeline
+            now = self.clock.now_ns()
+
+            def build(queries: ImpactQueries) -> Postmortem:
+                task = params.task(queries.tasks())
+                return build_postmortem(
+                    queries, self.slos, timeline(start, end, task), task, start, end, mitigated_ns=mitigated, now_ns=now
+                )
+
+            postmortem = await self.answers.run(build)
         except ValueError as error:
             return bad_request(error)
         doc = postmortem_document(postmortem)

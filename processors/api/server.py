@@ -24,6 +24,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from otel_impact.processors.config import Listener
+from otel_impact.processors.impact_queries import AnswerUnavailable
 from otel_impact.processors.intake.server_guard import ConnectionGuard, OneLineLogger, RateLimitedLog, start_site
 from otel_impact.processors.security import BearerCheck, server_ssl_context
 
@@ -62,6 +63,7 @@ class AdminServer:
         self.listener = listener
         self._registry = registry
         self._ready = ready
+        self._details: list[Callable[[], str]] = []
         self._auth = BearerCheck(listener)
         self.app = web.Application(middlewares=[self._auth_middleware])
         """The application; add routes to it before `start`."""
@@ -88,15 +90,24 @@ class AdminServer:
             return web.Response(
                 status=401, text="missing or wrong bearer token\n", headers={"WWW-Authenticate": "Bearer"}
             )
-        return await handler(request)
+        try:
+            return await handler(request)
+        except AnswerUnavailable as error:
+            return web.json_response({"error": str(error)}, status=503, headers={"Retry-After": "5"})
 
     async def _healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok\n")
 
+    def add_readiness_detail(self, detail: Callable[[], str]) -> None:
+        """Add a line to ``/readyz``'s body (e.g. the shared state's status); it does not decide
+        readiness: intake works whatever the line says."""
+        self._details.append(detail)
+
     async def _readyz(self, request: web.Request) -> web.Response:
+        details = "".join(f"{detail()}\n" for detail in self._details)
         if self._ready():
-            return web.Response(text="ready\n")
-        return web.Response(status=503, text="not ready\n")
+            return web.Response(text=f"ready\n{details}")
+        return web.Response(status=503, text=f"not ready\n{details}")
 
     async def _metrics(self, request: web.Request) -> web.Response:
         response = web.Response(body=generate_latest(self._registry))

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from otel_impact.processors.answers import AnswerQueries, Answers, LocalAnswers
 from otel_impact.processors.api.documents import impact_document, top_customers_document
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
-from otel_impact.processors.sli.queries import SliQueries
+from otel_impact.processors.impact_queries import ImpactReport
+from otel_impact.processors.sli.queries import SliQueries, TopCustomers
 
 __all__ = ["add_routes"]
 
@@ -28,25 +30,31 @@ DEFAULT_WINDOW = "1h"
 MAX_TOP = 100
 
 
-def add_routes(app: web.Application, queries: SliQueries) -> None:
-    """Serve the impact API from ``queries`` on ``app`` (its clock gives "now")."""
-    handlers = _Handlers(queries)
+def add_routes(app: web.Application, queries: SliQueries, answers: Answers | None = None) -> None:
+    """Serve the impact API on ``app``, asking ``answers`` (default: ``queries`` on the event
+    loop); ``queries``' clock gives "now"."""
+    handlers = _Handlers(queries, answers or LocalAnswers(queries))
     app.router.add_get("/api/v1/impact", handlers.impact)
     app.router.add_get("/api/v1/customers/top", handlers.top_customers)
     app.router.add_get("/api/v1/tasks", handlers.tasks)
 
 
 class _Handlers:
-    def __init__(self, queries: SliQueries) -> None:
+    def __init__(self, queries: SliQueries, answers: Answers) -> None:
         self.queries = queries
+        self.answers = answers
 
     async def impact(self, request: web.Request) -> web.Response:
         try:
             params = QueryParams(request.query)
-            task, start, end, window = self._window(params)
             by = params.names("by")
             where = params.pairs("where")
-            report = self.queries.impact(task, start, end, by=by, where=where, window=window)
+
+            def ask(queries: AnswerQueries) -> ImpactReport:
+                task, start, end, window = self._window(params, queries)
+                return queries.impact(task, start, end, by=by, where=where, window=window)
+
+            report = await self.answers.run(ask)
         except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
         return web.json_response(impact_document(report))
@@ -54,30 +62,33 @@ class _Handlers:
     async def top_customers(self, request: web.Request) -> web.Response:
         try:
             params = QueryParams(request.query)
-            task, start, end, window = self._window(params)
             limit = params.integer("limit", 10, minimum=1, maximum=MAX_TOP)
-            top = self.queries.top_customers(task, start, end, limit=limit, where=params.pairs("where"))
+            where = params.pairs("where")
+
+            def ask(queries: AnswerQueries) -> tuple[TopCustomers, str]:
+                task, start, end, window = self._window(params, queries)
+                return queries.top_customers(task, start, end, limit=limit, where=where), window
+
+            top, window = await self.answers.run(ask)
         except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
         return web.json_response(top_customers_document(top, window))
 
     async def tasks(self, request: web.Request) -> web.Response:
-        queries = self.queries
-        return web.json_response(
-            {
-                "tasks": [
-                    {
-                        "task": name,
-                        "dimensions": list(queries.dimensions(name)),
-                        "latency_thresholds_s": list(queries.latency_thresholds(name)),
-                    }
-                    for name in queries.tasks()
-                ]
-            }
-        )
+        def ask(queries: AnswerQueries) -> list[dict[str, object]]:
+            return [
+                {
+                    "task": name,
+                    "dimensions": list(queries.dimensions(name)),
+                    "latency_thresholds_s": list(queries.latency_thresholds(name)),
+                }
+                for name in queries.tasks()
+            ]
 
-    def _window(self, params: QueryParams) -> tuple[str, int, int, str]:
-        task = params.task(self.queries.tasks())
+        return web.json_response({"tasks": await self.answers.run(ask)})
+
+    def _window(self, params: QueryParams, queries: AnswerQueries) -> tuple[str, int, int, str]:
+        task = params.task(queries.tasks())
         window, length = params.window(DEFAULT_WINDOW)
         end = params.minute("end")
         if end is None:

@@ -57,6 +57,12 @@ def add_override_flags(parser: argparse.ArgumentParser, *, config_flag: bool = T
         help="downstream grpc://host:port or http(s)://host:port; repeat for several",
     )
     parser.add_argument("--state", metavar="DIR", help="durable state (the persistent queue) lives here")
+    parser.add_argument(
+        "--shared-state",
+        metavar="URL",
+        help="share impact state with other replicas through Redis: redis://[user:password@]host:port[/db], "
+        "rediss:// for TLS, or host:port,host:port,... seeds of a Redis Cluster",
+    )
 
 
 def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfig | None:
@@ -74,6 +80,7 @@ def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfi
         forward=tuple(args.forward),
         config_file=config_file or getattr(args, "config", None),
         state_dir=args.state,
+        shared_state=args.shared_state,
     )
     try:
         return load_config(overrides, warn=lambda warning: print(f"otel-impact: warning: {warning}", file=sys.stderr))

@@ -39,10 +39,11 @@ def connect(address: RedisAddress, timeout_s: float) -> RedisClient:
         "socket_connect_timeout": timeout_s,
         "health_check_interval": 30,
         "max_connections": MAX_CONNECTIONS,
+        "decode_responses": True,
     }
     if address.cluster:
         return RedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in address.hosts],
+            startup_nodes=[ClusterNode(host, port) for host, port in address.hosts],  # type: ignore[no-untyped-call]
             require_full_coverage=True,
             cluster_error_retry_attempts=2,  # bounded: an outage must not hold a caller for long
             **common,

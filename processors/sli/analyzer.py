@@ -38,6 +38,7 @@ from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import view
 
 from .aggregates import BatchArrays, PendingGroup, Series
+from .deltas import DeltaSink
 from .state import SliState
 from .tasks import CompiledMatch, TaskState, compile_matches
 from .value_memos import COMPOSITE_KEY_BYTES, MEMO_LIMIT, RAW_KEYS_LIMIT, TASK_KEY_BYTES, ValueMemos, key_bytes
@@ -89,6 +90,8 @@ class SliAnalyzer:
         self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
         self.oversized = self.values.oversized
         """Values longer than their cache's key limit, by kind: read each time, never remembered."""
+        self.deltas: DeltaSink | None = None
+        """Receives every folded group when set (the shared-state writer's buffer)."""
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
         pruning empties a task's memo without counting down)."""
@@ -272,6 +275,7 @@ class SliAnalyzer:
         values = self.values
         user_text = values.user_texts
         touched = self.state.touched
+        deltas = self.deltas
         offset = 0
         for index, group in enumerate(groups):
             task, series = group.task, group.series
@@ -290,6 +294,17 @@ class SliAnalyzer:
                 top_keys[top] = top_keys.get(top, 0) + bad_count
             group.users, group.bad_users, group.top_keys = users, bad_users, top_keys
             series.fold(group, batch, index)
+            if deltas is not None:
+                deltas.record(
+                    task.name,
+                    series.values,
+                    group.minute,
+                    batch.count_rows[index],
+                    batch.expo[index],
+                    users,
+                    bad_users,
+                    top_keys,
+                )
             offset += count
             task.volume[group.minute] = task.volume.get(group.minute, 0) + count
             if series is task.overflow_series:

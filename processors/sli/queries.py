@@ -11,7 +11,6 @@ quantiles come from a KLL sketch whose normalized rank error is stated in every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,8 +25,8 @@ from otel_impact.processors.durations import (
 )
 from otel_impact.processors.impact_queries import (
     Accuracy,
-    Bounds,
     Completeness,
+    CustomerBadEvents,
     EventCounts,
     EventTotals,
     ImpactQueries,
@@ -35,42 +34,28 @@ from otel_impact.processors.impact_queries import (
     LatencyQuantiles,
     SegmentImpact,
     Telemetry,
+    TopCustomers,
 )
 
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, Series
+from .config_entries import LossDetectionConfig
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
 from .tasks import TaskState
 
-__all__ = ["CustomerBadEvents", "EventCounts", "ImpactQueries", "SliQueries", "TopCustomers"]
+__all__ = [
+    "CustomerBadEvents",
+    "EventCounts",
+    "ImpactQueries",
+    "SliQueries",
+    "TopCustomers",
+    "completeness_of",
+    "event_counts",
+    "query_window",
+    "volume_check",
+]
 
 QUANTILES = (0.5, 0.95, 0.99)
-
-
-@dataclass(frozen=True)
-class CustomerBadEvents:
-    """One impacted customer (a pseudonym) with its bad events: an estimate and its bounds."""
-
-    customer: str
-    bad_events: int
-    lower: int
-    upper: int
-
-
-@dataclass(frozen=True)
-class TopCustomers:
-    """The most impacted customers of a task over ``[start_ns, end_ns)``, heaviest first.
-
-    ``max_error`` bounds the error of any count; ``impacted_users`` are all the distinct users
-    with a bad event in the window (whole numbers).
-    """
-
-    task: str
-    start_ns: int
-    end_ns: int
-    customers: tuple[CustomerBadEvents, ...]
-    max_error: int
-    impacted_users: Bounds
 
 
 class SliQueries:
@@ -96,7 +81,7 @@ class SliQueries:
     ) -> Mapping[tuple[str, ...], EventCounts]:
         """Events with end time in ``[start_ns, end_ns)`` grouped by ``by``. Unknown task: KeyError."""
         state = self._task(task)
-        start, end = _window(start_ns, end_ns)
+        start, end = query_window(start_ns, end_ns)
         groups = self._groups(state, by, where)
         rows: dict[tuple[str, ...], np.ndarray] = {}
         if not by:
@@ -108,7 +93,7 @@ class SliQueries:
                     rows[key] += row
                 else:
                     rows[key] = row
-        return {key: _event_counts(row, state.thresholds_s) for key, row in rows.items()}
+        return {key: event_counts(row, state.thresholds_s) for key, row in rows.items()}
 
     def impact(
         self,
@@ -125,7 +110,7 @@ class SliQueries:
         Segments are grouped by ``by`` (default: every dimension) and sorted by bad events.
         """
         state = self._task(task)
-        start, end = _window(start_ns, end_ns)
+        start, end = query_window(start_ns, end_ns)
         names = self.engine.reader.names
         group_by = tuple(self.resolve_dimension(name) for name in by) if by else names
         completeness = self.window_completeness(task, start, end)
@@ -165,63 +150,17 @@ class SliQueries:
         )
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
-        """Whether the task's event volume looks whole at ``at_ns`` (a sudden drop means telemetry was lost upstream).
-
-        Compares the events of the last ``window`` (whole minutes before ``at_ns``) with their
-        average per window over the trailing ``baseline``.
-        """
+        """Whether the task's event volume looks whole at ``at_ns`` (see `volume_check`)."""
         state = self._task(task)
-        loss = self.engine.config.loss_detection
-        minute = at_ns // MINUTE_NS
-        window = loss.window_s // 60
-        baseline = loss.baseline_s // 60
-        volume = state.volume
-        recent = sum(volume.get(m, 0) for m in range(minute - window, minute))
-        history = sum(volume.get(m, 0) for m in range(minute - window - baseline, minute - window))
-        expected = history * window / baseline
-        if expected >= loss.min_baseline_events and recent < loss.drop_ratio * expected:
-            percent = 100.0 * recent / expected
-            return False, (
-                f"span volume for task {task!r} fell to {percent:.0f}% of its trailing "
-                f"{format_duration(loss.baseline_s)} baseline ({recent} events in the last "
-                f"{format_duration(loss.window_s)}, {expected:.0f} expected): telemetry may be lost, "
-                "so impact figures are lower bounds"
-            )
-        return True, None
+        return volume_check(task, state.volume, self.engine.config.loss_detection, at_ns)
 
     def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness:
-        """Whether ``[start_ns, end_ns)`` of ``task`` is complete: the one decision every reader uses.
-
-        Incomplete when the window starts before the minute the processor's state began (events
-        before it were never counted) or when the span volume dropped at the window's end
-        (`telemetry_complete`); the loss is named first when both hold. What the state has seen
-        is measured up to the clock's now, so the reason changes as the state grows.
-        """
+        """Whether ``[start_ns, end_ns)`` of ``task`` is complete: the one decision every reader
+        uses (see `completeness_of`)."""
         self._task(task)
-        start, end = _window(start_ns, end_ns)
-        covered_from = self.engine.coverage_start_ns
-        now = self.engine.clock.now_ns()
-        observed_ns = max(0, min(end, now) - max(start, covered_from))
-        covers = start >= floor_minute(covered_from)
-        volume_ok, loss = self.telemetry_complete(task, end)
-        reason = loss
-        if reason is None and not covers:
-            if observed_ns == 0:
-                reason = "the processor's state began after this window: it holds none of its events"
-            else:
-                covered = format_duration(observed_ns // SECOND_NS)
-                reason = f"the processor's state covers only the last {covered} of this window"
-        return Completeness(
-            complete=volume_ok and covers,
-            reason=reason,
-            start_ns=start,
-            end_ns=end,
-            covered_from_ns=covered_from,
-            observed_seconds=observed_ns / SECOND_NS,
-            state_covers_window=covers,
-            telemetry_lost=not volume_ok,
-            loss=loss,
-        )
+        start, end = query_window(start_ns, end_ns)
+        _, loss = self.telemetry_complete(task, end)
+        return completeness_of(start, end, self.engine.coverage_start_ns, self.engine.clock.now_ns(), loss)
 
     # -- beyond the contract --------------------------------------------------------------------
 
@@ -230,7 +169,7 @@ class SliQueries:
     ) -> TopCustomers:
         """The most impacted customers (pseudonyms) by bad events, from the heavy-hitters sketch."""
         state = self._task(task)
-        start, end = _window(start_ns, end_ns)
+        start, end = query_window(start_ns, end_ns)
         merger = SketchMerger(self.engine.sketch_params)
         for members in self._groups(state, (), where).values():
             for series in members:
@@ -297,7 +236,7 @@ class _Accumulator:
 
     def figures(self, lower_only: bool) -> dict[str, Any]:
         """The `ImpactFigures` fields of what was added (keyword arguments for a report or a segment)."""
-        counts = _event_counts(self.row, self.state.thresholds_s)
+        counts = event_counts(self.row, self.state.thresholds_s)
         p50, p95, p99 = self.merger.quantiles_ms(QUANTILES)
         return {
             "events": EventTotals(counts.total, counts.good, counts.bad),
@@ -310,14 +249,73 @@ class _Accumulator:
         }
 
 
-def _event_counts(row: np.ndarray, thresholds: Sequence[float]) -> EventCounts:
+def volume_check(
+    task: str, volume: Mapping[int, int], loss: LossDetectionConfig, at_ns: int
+) -> tuple[bool, str | None]:
+    """Whether a task's per-minute event ``volume`` looks whole at ``at_ns``: a sudden drop means
+    telemetry was lost upstream.
+
+    Compares the events of the last ``window`` (whole minutes before ``at_ns``) with their
+    average per window over the trailing ``baseline``.
+    """
+    minute = at_ns // MINUTE_NS
+    window = loss.window_s // 60
+    baseline = loss.baseline_s // 60
+    recent = sum(volume.get(m, 0) for m in range(minute - window, minute))
+    history = sum(volume.get(m, 0) for m in range(minute - window - baseline, minute - window))
+    expected = history * window / baseline
+    if expected >= loss.min_baseline_events and recent < loss.drop_ratio * expected:
+        percent = 100.0 * recent / expected
+        return False, (
+            f"span volume for task {task!r} fell to {percent:.0f}% of its trailing "
+            f"{format_duration(loss.baseline_s)} baseline ({recent} events in the last "
+            f"{format_duration(loss.window_s)}, {expected:.0f} expected): telemetry may be lost, "
+            "so impact figures are lower bounds"
+        )
+    return True, None
+
+
+def completeness_of(start: int, end: int, covered_from: int, now: int, loss: str | None) -> Completeness:
+    """The completeness of the (rounded) window ``[start, end)`` of a state that holds every
+    event since ``covered_from``, given the volume check's ``loss`` (``None``: no loss).
+
+    Incomplete when the window starts before the minute the state began (events before it were
+    never counted) or when the span volume dropped at the window's end; the loss is named first
+    when both hold. What the state has seen is measured up to ``now``, so the reason changes as
+    the state grows.
+    """
+    observed_ns = max(0, min(end, now) - max(start, covered_from))
+    covers = start >= floor_minute(covered_from)
+    reason = loss
+    if reason is None and not covers:
+        if observed_ns == 0:
+            reason = "the processor's state began after this window: it holds none of its events"
+        else:
+            covered = format_duration(observed_ns // SECOND_NS)
+            reason = f"the processor's state covers only the last {covered} of this window"
+    return Completeness(
+        complete=loss is None and covers,
+        reason=reason,
+        start_ns=start,
+        end_ns=end,
+        covered_from_ns=covered_from,
+        observed_seconds=observed_ns / SECOND_NS,
+        state_covers_window=covers,
+        telemetry_lost=loss is not None,
+        loss=loss,
+    )
+
+
+def event_counts(row: np.ndarray | Sequence[float], thresholds: Sequence[float]) -> EventCounts:
+    """The `EventCounts` of a count row (total, bad, revenue, then each threshold's column)."""
     total = int(row[COL_TOTAL])
     bad = int(row[COL_BAD])
     met = {threshold: int(row[FIRST_THRESHOLD_COL + i]) for i, threshold in enumerate(thresholds)}
     return EventCounts(total=total, good=total - bad, bad=bad, latency_met=met)
 
 
-def _window(start_ns: int, end_ns: int) -> tuple[int, int]:
+def query_window(start_ns: int, end_ns: int) -> tuple[int, int]:
+    """A query's window: both bounds rounded up to the minute; ValueError if empty or over 35 days."""
     # Rounding both bounds up keeps the window's length and always includes the minute still
     # filling up, so "the last 5 minutes" counts the freshest events.
     start, end = ceil_minute(start_ns), ceil_minute(end_ns)

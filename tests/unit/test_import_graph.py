@@ -16,7 +16,18 @@ SOURCES = {"otel_impact": ROOT / "otel_impact", "otel_impact.instrumentation": R
 SOURCES |= {"otel_impact.processors": ROOT / "processors", "otel_impact.proto": ROOT / "proto"}
 
 P = "otel_impact.processors."
-FOUNDATIONS = {"clock", "durations", "batch", "impact_queries", "accounting", "security", "retry", "config", "periodic"}
+FOUNDATIONS = {
+    "answers",
+    "clock",
+    "durations",
+    "batch",
+    "impact_queries",
+    "accounting",
+    "security",
+    "retry",
+    "config",
+    "periodic",
+}
 ASSEMBLY = {"service", "components", "cli", "serve_config"}
 STAGES = {"intake", "pipeline", "export", "sli", "slo", "gate", "postmortem", "shared", "api"}
 ALLOWED: dict[str, set[str]] = {

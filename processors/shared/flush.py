@@ -1,0 +1,249 @@
+"""The shared-state writer: applies each replica's deltas to Redis exactly once.
+
+Every flush interval the event loop hands the deltas it buffered (`DeltaBuffer.take`) to
+`SharedWriter.flush`, which runs on the writer's own thread. Each task's deltas become one
+`TaskFlush` with the next sequence number of this replica for that task, and one call of the
+apply script (`APPLY_SCRIPT`): the script does nothing if the task's ``applied`` hash already
+records that sequence for this replica, else runs every operation and records it, atomically.
+A flush whose reply was lost (a timeout, a dropped connection) is retried as it was, so it is
+applied exactly once; later deltas wait behind it, in order, in a bounded backlog.
+
+While Redis is unreachable the backlog grows up to ``buffer_max_bytes``; a flush that does not
+fit is dropped and its events counted (``dropped_events``, with the time of the last drop so
+that answers over that time say they are incomplete). On recovery the backlog is applied in
+order. Intake never waits for any of this.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from otel_impact.processors.clock import Clock
+from otel_impact.processors.sli.deltas import TaskDelta
+
+from .connection import REDIS_ERRORS, SharedConnection
+from .encode import FlushEncoder, TaskFlush
+from .keys import SharedKeys
+
+__all__ = ["APPLY_SCRIPT", "SharedWriter", "WriterStatus"]
+
+logger = logging.getLogger("otel_impact.shared")
+
+APPLIED_KEEP_MS = 40 * 86_400_000
+"""How long a task's applied-sequence hash outlives its last flush (longer than any bucket)."""
+
+APPLY_SCRIPT = """
+local replica = ARGV[1]
+local sequence = tonumber(ARGV[2])
+local done = tonumber(redis.call('HGET', KEYS[1], replica) or '0')
+if done >= sequence then return 0 end
+local i = 4
+local n = #ARGV
+while i <= n do
+  local op = ARGV[i]
+  local key = KEYS[tonumber(ARGV[i + 1])]
+  if op == 'H' then
+    redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'F' then
+    redis.call('HINCRBYFLOAT', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'S' then
+    redis.call('HSETNX', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
+  elseif op == 'P' then
+    local count = tonumber(ARGV[i + 2])
+    redis.call('PFADD', key, unpack(ARGV, i + 3, i + 2 + count)); i = i + 3 + count
+  elseif op == 'Z' then
+    local trimmed, sid, member = KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4]
+    local increment = tonumber(ARGV[i + 5])
+    if not redis.call('ZSCORE', key, member) then
+      increment = increment + tonumber(redis.call('HGET', trimmed, sid) or '0')
+    end
+    redis.call('ZINCRBY', key, increment, member); i = i + 6
+  elseif op == 'T' then
+    local trimmed, sid, cap = KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], tonumber(ARGV[i + 4])
+    local size = redis.call('ZCARD', key)
+    if size > cap then
+      local cut = redis.call('ZRANGE', key, size - cap - 1, size - cap - 1, 'WITHSCORES')
+      redis.call('ZREMRANGEBYRANK', key, 0, size - cap - 1)
+      local largest = tonumber(cut[2])
+      if largest > tonumber(redis.call('HGET', trimmed, sid) or '0') then
+        redis.call('HSET', trimmed, sid, tostring(largest))
+      end
+    end
+    i = i + 5
+  elseif op == 'E' then
+    redis.call('PEXPIREAT', key, ARGV[i + 2]); i = i + 3
+  else
+    return redis.error_reply('unknown operation ' .. tostring(op))
+  end
+end
+redis.call('HSET', KEYS[1], replica, sequence)
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class WriterStatus:
+    """What ``/readyz``, ``/metrics`` and the answers say of the writer."""
+
+    reachable: bool
+    last_flush_age_s: float | None
+    backlog_bytes: int
+    backlog_flushes: int
+    dropped_events: int
+    last_drop_ns: int | None
+    flushes: int
+    failed_flushes: int
+    duplicate_flushes: int
+    last_error: str | None
+
+
+class SharedWriter:
+    """Applies task deltas to Redis (see the module docstring). `flush` runs on one thread."""
+
+    def __init__(
+        self,
+        connection: SharedConnection,
+        keys: SharedKeys,
+        encoder: FlushEncoder,
+        replica: str,
+        *,
+        max_bytes: int,
+        clock: Clock,
+        coverage_start_ns: int,
+    ) -> None:
+        self.connection = connection
+        self.keys = keys
+        self.encoder = encoder
+        self.replica = replica
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.coverage_start_ns = coverage_start_ns
+        self._backlog: deque[TaskFlush] = deque()
+        self._backlog_bytes = 0
+        self._lock = threading.Lock()
+        self._script: Any = None
+        self._reachable = True
+        self._last_ok: float | None = None
+        self._last_error: str | None = None
+        self._last_logged = 0.0
+        self.dropped_events = 0
+        self.last_drop_ns: int | None = None
+        self.flushes = 0
+        self.failed_flushes = 0
+        self.duplicate_flushes = 0
+
+    # -- the writer's thread ---------------------------------------------------------------------
+
+    def flush(self, deltas: Mapping[str, TaskDelta], dropped_before: int = 0) -> None:
+        """Queue ``deltas`` (one flush per task) and apply the backlog in order, until it is
+        empty or Redis fails. ``dropped_before`` counts events the buffer could not hold."""
+        if dropped_before:
+            self._count_dropped(dropped_before)
+        for task, delta in deltas.items():
+            flush = self.encoder.encode(task, delta)
+            with self._lock:
+                if self._backlog_bytes + flush.bytes > self.max_bytes:
+                    dropped = True
+                else:
+                    dropped = False
+                    self._backlog.append(flush)
+                    self._backlog_bytes += flush.bytes
+            if dropped:
+                self._count_dropped(flush.events)
+        self._apply_backlog(list(deltas))
+
+    def _apply_backlog(self, tasks: list[str]) -> None:
+        try:
+            client = self.connection.get()
+            if self._script is None:
+                self._script = client.register_script(APPLY_SCRIPT)
+            while True:
+                with self._lock:
+                    if not self._backlog:
+                        break
+                    flush = self._backlog[0]
+                applied = self._script(
+                    keys=flush.keys, args=[self.replica, flush.sequence, APPLIED_KEEP_MS, *flush.args], client=client
+                )
+                with self._lock:
+                    self._backlog.popleft()
+                    self._backlog_bytes -= flush.bytes
+                self.flushes += 1
+                if not applied:
+                    self.duplicate_flushes += 1
+            self._heartbeat(client, tasks)
+        except REDIS_ERRORS as error:
+            self.failed_flushes += 1
+            self._failed(error)
+            return
+        if not self._reachable:
+            logger.warning("shared state %s is reachable again; buffered deltas applied", self._where())
+        self._reachable = True
+        self._last_ok = time.monotonic()
+        self._last_error = None
+
+    def _heartbeat(self, client: Any, tasks: list[str]) -> None:
+        if tasks:
+            client.sadd(self.keys.tasks, *tasks)
+        status = {"last_flush_ns": self.clock.now_ns(), "coverage_start_ns": self.coverage_start_ns}
+        client.hset(self.keys.replicas, self.replica, json.dumps(status))
+
+    def leave(self) -> None:
+        """At shutdown, after the last flush: take this replica off the replicas hash."""
+        try:
+            if not self._backlog:
+                self.connection.get().hdel(self.keys.replicas, self.replica)
+        except REDIS_ERRORS as error:
+            logger.warning("could not deregister from the shared state %s: %s", self._where(), error)
+
+    def _failed(self, error: BaseException) -> None:
+        self._last_error = f"{type(error).__name__}: {error}"
+        now = time.monotonic()
+        if self._reachable or now - self._last_logged >= 60:
+            self._last_logged = now
+            logger.warning(
+                "shared state %s unreachable (%s); deltas are buffered (%d bytes) and applied on recovery",
+                self._where(),
+                self._last_error,
+                self._backlog_bytes,
+            )
+        self._reachable = False
+
+    def _count_dropped(self, events: int) -> None:
+        if not events:
+            return
+        self.dropped_events += events
+        self.last_drop_ns = self.clock.now_ns()
+        logger.warning(
+            "shared-state buffer full (%d bytes): %d events were left out of the shared state", self.max_bytes, events
+        )
+
+    def _where(self) -> str:
+        return self.connection.address.display()
+
+    # -- any thread --------------------------------------------------------------------------------
+
+    def status(self) -> WriterStatus:
+        last_ok = self._last_ok
+        with self._lock:
+            backlog_bytes, backlog_flushes = self._backlog_bytes, len(self._backlog)
+        return WriterStatus(
+            reachable=self._reachable,
+            last_flush_age_s=None if last_ok is None else round(time.monotonic() - last_ok, 3),
+            backlog_bytes=backlog_bytes,
+            backlog_flushes=backlog_flushes,
+            dropped_events=self.dropped_events,
+            last_drop_ns=self.last_drop_ns,
+            flushes=self.flushes,
+            failed_flushes=self.failed_flushes,
+            duplicate_flushes=self.duplicate_flushes,
+            last_error=self._last_error,
+        )
