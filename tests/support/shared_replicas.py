@@ -15,7 +15,7 @@ from typing import Any
 
 import grpc
 
-from support.processor import EXPORT_METHOD, Processor, get_json, get_status, serve
+from support.processor import EXPORT_METHOD, Processor, serve
 from support.shared_answers import (
     assert_matches_truth,
     assert_top_matches,
@@ -105,19 +105,43 @@ def send_workload(processors: Sequence[Processor], workload: Workload) -> None:
         sender.send_all([(replica % len(processors), body) for replica, body in workload.requests()])
 
 
+def answer(processor: Processor, path: str) -> tuple[int, Any]:
+    """The status and JSON body of a GET on the admin API. A 400 (a task no replica has analyzed
+    yet) or a 503 (no answer for now) is returned; any other failure raises AssertionError with
+    the body and the replica's log, at once: an internal error is never a state to wait out."""
+    try:
+        with urllib.request.urlopen(processor.admin_url + path, timeout=30) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as error:
+        with error:
+            text = error.read().decode(errors="replace")
+        if error.code in (400, 503):
+            return error.code, json.loads(text)
+        raise AssertionError(f"GET {path} answered {error.code}: {text}\n{processor.log()[-3000:]}") from None
+
+
 def impact(processor: Processor, end_s: int, *, by: str | None = None) -> Any:
     """The last hour's impact of the workload's task, up to ``end_s`` (unix seconds)."""
     grouping = f"&by={by}" if by else ""
-    return get_json(processor, f"/api/v1/impact?task={TASK}&window=1h&end={end_s}{grouping}")
+    status, body = answer(processor, f"/api/v1/impact?task={TASK}&window=1h&end={end_s}{grouping}")
+    assert status == 200, body
+    return body
 
 
 def top(processor: Processor, end_s: int, limit: int = 10) -> Any:
-    return get_json(processor, f"/api/v1/customers/top?task={TASK}&window=1h&end={end_s}&limit={limit}")
+    status, body = answer(processor, f"/api/v1/customers/top?task={TASK}&window=1h&end={end_s}&limit={limit}")
+    assert status == 200, body
+    return body
 
 
 def impact_status(processor: Processor, end_s: int) -> tuple[int, Any]:
     """Like `impact`, with the status: a task no replica has analyzed yet is a 400."""
-    return get_status(processor, f"/api/v1/impact?task={TASK}&window=1h&end={end_s}")
+    return answer(processor, f"/api/v1/impact?task={TASK}&window=1h&end={end_s}")
+
+
+def ready_status(processor: Processor) -> int:
+    """``/readyz``'s status (200 while the replica takes data)."""
+    return shared_status(processor)[0]
 
 
 def shared_status(processor: Processor) -> tuple[int, Any]:
