@@ -42,8 +42,10 @@ DROPPED = "impact_shared_state_dropped_deltas_total"
 UP = "impact_shared_state_up"
 FLUSHES = "impact_shared_state_flushes_total"
 BUFFERED = "impact_shared_state_buffered_bytes"
-ROUNDS, ROUND_CUSTOMERS = 6, 25_000
-"""The overflow test sends up to 6 x 25,000 new customers while Redis is down."""
+ROUNDS, ROUND_CUSTOMERS = 40, 500
+"""The overflow test sends up to 40 rounds of 500 new customers (1,200 events) while Redis is down..."""
+FLUSH_INTERVAL_S = 0.5
+"""...one round per flush interval."""
 
 
 @contextmanager
@@ -177,41 +179,58 @@ def test_redis_outage_loses_no_span_and_no_count(sink: OtlpSink) -> None:
 
 
 def test_a_buffer_too_small_for_the_outage_counts_what_it_drops() -> None:
-    """With ``buffer_max_bytes: 1MiB`` and Redis down, new customers keep coming until the
-    buffer overflows: the overflow is counted, the buffer stays bounded, answers say incomplete."""
+    """With ``buffer_max_bytes: 1MiB`` and Redis down, a few hundred new customers per flush
+    interval keep coming until the buffer overflows: the buffer stays bounded, the overflow is
+    counted (in events), answers say incomplete; once Redis is back what was kept is flushed, so
+    the shared events plus the counted drops are exactly the events sent."""
     with redis_server() as redis:
-        config = f"shared_state:\n  url: {redis.url}\n  buffer_max_bytes: 1MiB\n  flush_interval: 500ms\n" + SLI_CONFIG
+        config = (
+            f"shared_state:\n  url: {redis.url}\n  buffer_max_bytes: 1MiB\n  flush_interval: {FLUSH_INTERVAL_S}s\n"
+            + SLI_CONFIG
+        )
         with serve(config=config) as processor, Sender([processor]) as sender:
             redis.stop()
             sent = Truth()
             end_s = 0
+            buffered: list[float] = []
             for round_number in range(ROUNDS):
-                customers = range(round_number * ROUND_CUSTOMERS, (round_number + 1) * ROUND_CUSTOMERS)
-                workload = build(time.time_ns(), replicas=1, customers=len(customers), first_customer=customers[0])
+                workload = build(
+                    time.time_ns(),
+                    replicas=1,
+                    customers=ROUND_CUSTOMERS,
+                    first_customer=round_number * ROUND_CUSTOMERS,
+                )
                 sender.send_all(workload.requests())
                 sent.add(workload.truth)
                 end_s = workload.end_s
-                if wait_until(lambda: processor.metric_sum(DROPPED) > 0, timeout=2.5, what="drops", fail=False):
+                # Steady traffic: about one round per flush interval (pacing, not an assertion).
+                time.sleep(FLUSH_INTERVAL_S)
+                buffered.append(processor.metric_sum(BUFFERED))
+                if processor.metric_sum(DROPPED) > 0:
                     break
             assert processor.metric_sum(DROPPED) > 0, f"a 1MiB buffer held the deltas of {len(sent.all_users())} users"
+            assert max(buffered) <= 1 << 20, f"buffered bytes beyond buffer_max_bytes (1MiB): {buffered}"
             assert ready_status(processor) == 200
-            assert processor.metric_sum(UP) == 0
-            assert processor.metric_sum(BUFFERED) <= 1 << 20, "the buffer is bounded by buffer_max_bytes"
+            wait_until(lambda: processor.metric_sum(UP) == 0, what="impact_shared_state_up 0")
             answer = impact(processor, end_s)
             assert answer["telemetry"]["complete"] is False
             assert str(answer["telemetry"]["reason"]).startswith(UNREACHABLE)
             # The replica's own state still saw everything it was sent.
             assert events_total(answer) == sent.events
 
-            # Back online, what was kept is flushed: the shared answer never counts more than was sent.
+            # Back online, what was kept is flushed: nothing is lost without being counted.
             redis.start()
             (answer,) = poll(
                 [processor],
                 lambda p: impact(p, end_s),
-                lambda answers: not str(answers[0]["telemetry"]["reason"]).startswith(UNREACHABLE),
-                what="the answer to come from the shared state again",
+                lambda answers: (
+                    not str(answers[0]["telemetry"]["reason"]).startswith(UNREACHABLE)
+                    and events_total(answers[0]) + processor.metric_sum(DROPPED) == sent.events
+                ),
+                what="the kept deltas flushed: shared events + dropped events == events sent",
             )
-            assert events_total(answer) <= sent.events
+            assert events_total(answer) > 0, "the deltas buffered before the overflow were applied"
+            assert answer["telemetry"]["complete"] is False, "an answer over the overflow says it is incomplete"
 
 
 @pytest.mark.xfail(
