@@ -20,7 +20,7 @@ import pytest
 from support.otlp_sink import OtlpSink
 from support.processor import serve
 from support.redis_servers import redis_cluster, redis_server
-from support.shared_answers import assert_matches_truth, assert_top_matches, events_total
+from support.shared_answers import events_total
 from support.shared_replicas import (
     Sender,
     assert_one_true_answer,
@@ -32,7 +32,6 @@ from support.shared_replicas import (
     send_workload,
     settled,
     shared_status,
-    top,
     wait_until,
 )
 from support.shared_workload import FAILING, SLI_CONFIG, TASK, Truth, build
@@ -62,11 +61,10 @@ def shared_redis(kind: str) -> Iterator[str]:
 def test_one_replica_without_shared_state_matches_the_truth() -> None:
     """The control: the whole workload to one embedded-state replica."""
     workload = build(time.time_ns())
-    with serve(config=SLI_CONFIG) as processor:
-        send_workload([processor], workload)
-        poll([processor], lambda p: impact_status(p, workload.end_s), settled(workload.truth), what="the events")
-        assert_matches_truth(impact(processor, workload.end_s), workload.truth)
-        assert_top_matches(top(processor, workload.end_s), workload.truth)
+    with replicas(1, config=SLI_CONFIG) as processors:
+        send_workload(processors, workload)
+        poll(processors, lambda p: impact_status(p, workload.end_s), settled(workload.truth), what="the events")
+        assert_one_true_answer(processors, workload)
 
 
 @pytest.mark.parametrize("kind", ["standalone", "cluster"])

@@ -21,9 +21,11 @@ from support.shared_workload import FAILING, THRESHOLDS, WHALES, Truth
 SIGMAS = 4
 
 
-def assert_users(bounds: dict[str, Any], truth: int, relative_error: float, what: str) -> None:
-    """``truth`` within the stated ``bounds`` and near the estimate (see the module docstring)."""
+def assert_users(bounds: dict[str, Any], truth: int, relative_error: float, what: str, *, complete: bool) -> None:
+    """``truth`` within the stated ``bounds`` and near the estimate (see the module docstring);
+    a ``complete`` answer must state an upper bound."""
     upper = bounds["upper"]
+    assert upper is not None or not complete, f"{what}: a complete answer has an upper bound"
     assert bounds["lower"] <= truth, f"{what}: the lower bound {bounds['lower']} is above the truth {truth}"
     assert upper is None or truth <= upper, f"{what}: the upper bound {upper} is below the truth {truth}"
     slack = SIGMAS * relative_error * truth + 1  # +1: estimates are rounded to whole users
@@ -33,11 +35,12 @@ def assert_users(bounds: dict[str, Any], truth: int, relative_error: float, what
 def assert_matches_truth(document: dict[str, Any], truth: Truth) -> None:
     """An impact document (grouped by every dimension, as by default) against ``truth``."""
     error = document["accuracy"]["users_relative_error"]
+    complete = bool(document["telemetry"]["complete"])
     events, bad = truth.events, sum(truth.bad.values())
     assert document["events"] == {"total": events, "good": events - bad, "bad": bad}, "the whole task's events"
     assert document["revenue_at_risk"] == pytest.approx(sum(truth.revenue.values()), rel=1e-9)
-    assert_users(document["users"], len(truth.all_users()), error, "users")
-    assert_users(document["impacted_users"], len(truth.all_impacted()), error, "impacted users")
+    assert_users(document["users"], len(truth.all_users()), error, "users", complete=complete)
+    assert_users(document["impacted_users"], len(truth.all_impacted()), error, "impacted users", complete=complete)
     segments = {(s["segment"]["tier"], s["segment"]["new_checkout"]): s for s in document["segments"]}
     assert set(segments) == set(truth.total), "the segments"
     assert document["segments"][0]["segment"] == {"tier": FAILING[0], "new_checkout": FAILING[1]}  # worst first
@@ -46,8 +49,9 @@ def assert_matches_truth(document: dict[str, Any], truth: Truth) -> None:
         assert segment["events"] == {"total": total, "good": total - bad, "bad": bad}, key
         assert segment["revenue_at_risk"] == pytest.approx(truth.revenue[key], rel=1e-9), key
         assert segment["latency_met"] == {format(t, "g"): truth.met[key][t] for t in THRESHOLDS}, key
-        assert_users(segment["users"], len(truth.users[key]), error, f"users of {key}")
-        assert_users(segment["impacted_users"], len(truth.impacted[key]), error, f"impacted users of {key}")
+        users, impacted = len(truth.users[key]), len(truth.impacted[key])
+        assert_users(segment["users"], users, error, f"users of {key}", complete=complete)
+        assert_users(segment["impacted_users"], impacted, error, f"impacted users of {key}", complete=complete)
         if key != FAILING:
             assert segment["impacted_users"]["estimate"] == 0, key
 

@@ -5,12 +5,15 @@ OTLP over gRPC, and asking them the same questions until their answers settle.
 from __future__ import annotations
 
 import json
+import sqlite3
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -29,11 +32,36 @@ RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXH
 """What a replica answers when it asks the client to retry (intake queue full, shutting down)."""
 
 
+HISTORY_S = 2 * 3600
+"""How long each replica's state has been watching when it starts (see `state_begun`)."""
+
+
+def state_begun(directory: Path, seconds_ago: float, config: str) -> None:
+    """Make ``directory`` the ``--state`` of a processor that began watching ``seconds_ago`` and
+    saw no event since: one restored from it has that history, so a window of the last hour is
+    covered and its answers are complete, with upper bounds (a fresh processor's are not)."""
+    with serve(config=config, state=str(directory)):
+        pass  # stopping writes the checkpoint
+    begun = time.time_ns() - int(seconds_ago * 1e9)
+    db = sqlite3.connect(directory / "sli" / "sli-state.sqlite")
+    try:
+        with db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'coverage_start_ns'", (str(begun),))
+    finally:
+        db.close()
+
+
 @contextmanager
-def replicas(count: int, *args: str, config: str | None = None) -> Iterator[list[Processor]]:
-    """``count`` replicas of ``serve *args`` (each on its own free ports), stopped afterwards."""
+def replicas(count: int, *args: str, config: str) -> Iterator[list[Processor]]:
+    """``count`` replicas of ``serve *args`` (each on its own free ports and with its own state,
+    begun `HISTORY_S` ago), stopped afterwards."""
     with ExitStack() as stack:
-        yield [stack.enter_context(serve(*args, config=config)) for _ in range(count)]
+        processors = []
+        for _ in range(count):
+            directory = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="replica-state-")))
+            state_begun(directory, HISTORY_S, config)
+            processors.append(stack.enter_context(serve(*args, config=config, state=str(directory))))
+        yield processors
 
 
 class Sender:
@@ -204,9 +232,11 @@ def settled(truth: Truth) -> Any:
 
 
 def assert_one_true_answer(processors: list[Processor], workload: Workload) -> None:
-    """Every replica's impact and top customers match the truth, and all replicas agree."""
+    """Every replica's impact and top customers match the truth, the answers are complete (with
+    upper bounds), and all replicas agree."""
     answers = [impact(p, workload.end_s) for p in processors]
     for answer in answers:
+        assert answer["telemetry"]["complete"] is True, answer["telemetry"]
         assert_matches_truth(answer, workload.truth)
     first = comparable(answers[0])
     for index, answer in enumerate(answers[1:], start=1):
