@@ -222,11 +222,15 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 45.0, what: st
     return True
 
 
-def settled(truth: Truth) -> Any:
-    """A `poll` condition: every replica answers, with all of the truth's events."""
+def settled(truth: Truth) -> Callable[[list[tuple[int, Any]]], bool]:
+    """A `poll` condition: every replica answers, with all of the truth's events. More events
+    than were sent can never settle (counts only grow): that fails at once."""
 
     def done(answers: list[tuple[int, Any]]) -> bool:
-        return all(status == 200 and events_total(body) == truth.events for status, body in answers)
+        totals = [events_total(body) if status == 200 else None for status, body in answers]
+        over = [total for total in totals if total is not None and total > truth.events]
+        assert not over, f"more events than were sent ({truth.events}): {totals}"
+        return all(total == truth.events for total in totals)
 
     return done
 
