@@ -7,6 +7,9 @@ within the bounds the document states, the same answer from all three. When Redi
 intake and forwarding go on, answers say they are incomplete, and once Redis is back the
 buffered deltas make the counts exact again; a buffer too small for the outage counts what it
 drops. A single replica without shared state is the control: the same workload, the same truth.
+
+Each replica starts from a state that has been watching for two hours, so a window of the last
+hour is covered: healthy answers are complete, with upper bounds on users to check.
 """
 
 from __future__ import annotations
