@@ -44,29 +44,30 @@ local replica = ARGV[1]
 local sequence = tonumber(ARGV[2])
 local done = tonumber(redis.call('HGET', KEYS[1], replica) or '0')
 if done >= sequence then return 0 end
-local i = 4
-local n = #ARGV
-while i <= n do
-  local op = ARGV[i]
-  local key = KEYS[tonumber(ARGV[i + 1])]
-  if op == 'H' then
-    redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'F' then
-    redis.call('HINCRBYFLOAT', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'S' then
-    redis.call('HSETNX', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'P' then
-    local count = tonumber(ARGV[i + 2])
-    redis.call('PFADD', key, unpack(ARGV, i + 3, i + 2 + count)); i = i + 3 + count
-  elseif op == 'Z' then
-    local trimmed, sid, member = KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4]
-    local increment = tonumber(ARGV[i + 5])
-    if not redis.call('ZSCORE', key, member) then
-      increment = increment + tonumber(redis.call('HGET', trimmed, sid) or '0')
+for _, op in ipairs(cjson.decode(ARGV[4])) do
+  local code, key = op[1], KEYS[op[2]]
+  if code == 'H' then
+    redis.call('HINCRBY', key, op[3], op[4])
+  elseif code == 'F' then
+    redis.call('HINCRBYFLOAT', key, op[3], op[4])
+  elseif code == 'S' then
+    redis.call('HSETNX', key, op[3], op[4])
+  elseif code == 'P' then
+    local members = op[3]
+    for first = 1, #members, 1000 do
+      redis.call('PFADD', key, unpack(members, first, math.min(first + 999, #members)))
     end
-    redis.call('ZINCRBY', key, increment, member); i = i + 6
-  elseif op == 'T' then
-    local trimmed, sid, cap = KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], tonumber(ARGV[i + 4])
+  elseif code == 'M' then
+    redis.call('PFMERGE', key, key, KEYS[op[3]])
+  elseif code == 'Z' then
+    local trimmed, sid = KEYS[op[3]], op[4]
+    local entry = tonumber(redis.call('HGET', trimmed, sid) or '0')
+    for member, increment in pairs(op[5]) do
+      if entry > 0 and not redis.call('ZSCORE', key, member) then increment = increment + entry end
+      redis.call('ZINCRBY', key, increment, member)
+    end
+  elseif code == 'T' then
+    local trimmed, sid, cap = KEYS[op[3]], op[4], op[5]
     local size = redis.call('ZCARD', key)
     if size > cap then
       local cut = redis.call('ZRANGE', key, size - cap - 1, size - cap - 1, 'WITHSCORES')
@@ -76,11 +77,10 @@ while i <= n do
         redis.call('HSET', trimmed, sid, tostring(largest))
       end
     end
-    i = i + 5
-  elseif op == 'E' then
-    redis.call('PEXPIREAT', key, ARGV[i + 2]); i = i + 3
+  elseif code == 'E' then
+    redis.call('PEXPIREAT', key, op[3])
   else
-    return redis.error_reply('unknown operation ' .. tostring(op))
+    return redis.error_reply('unknown operation ' .. tostring(code))
   end
 end
 redis.call('HSET', KEYS[1], replica, sequence)
@@ -171,7 +171,7 @@ class SharedWriter:
                         break
                     flush = self._backlog[0]
                 applied = self._script(
-                    keys=flush.keys, args=[self.replica, flush.sequence, APPLIED_KEEP_MS, *flush.args], client=client
+                    keys=flush.keys, args=[self.replica, flush.sequence, APPLIED_KEEP_MS, flush.document], client=client
                 )
                 with self._lock:
                     self._backlog.popleft()
