@@ -95,8 +95,11 @@ class SloEngine:
         self.leader_token: int | None = None
         """The fencing token this replica evaluates under while it leads (with a leadership)."""
         self.takeovers = 0
-        self.save_refusals = 0
+        """Times this replica started leading (and loaded the stored alert state)."""
+        self.unsaved_evaluations = 0
+        """Evaluations whose alert state was not saved (lease lost, store unreachable): nothing sent."""
         self.shared_read_failures = 0
+        """Loads of the stored alert state that failed (the store unreachable or unreadable)."""
         self._step_lock = threading.Lock()
         self._saved_mark = 0
         self._next_evaluation = -math.inf
@@ -246,7 +249,11 @@ class SloEngine:
             if mono < self._next_evaluation:
                 return []
             self._next_evaluation = mono + interval
-            return self._lead(leadership, token, delivery)
+            try:
+                return self._lead(leadership, token, delivery)
+            except BaseException:
+                self.leader_token = None  # the state in memory may be ahead of the stored one: reload it
+                raise
 
     def _take_over(self, leadership: Leadership, token: int) -> bool:
         """Start leading under ``token``: load the alert state the last leader saved."""
@@ -279,7 +286,7 @@ class SloEngine:
         if result != "saved":
             # The state in memory is ahead of the stored one: forget it (the next lead reloads it),
             # and deliver nothing, so the replica that leads now decides what is sent.
-            self.save_refusals += 1
+            self.unsaved_evaluations += 1
             self.leader_token = None
             self._next_refresh = -math.inf
             logger.warning(

@@ -31,6 +31,7 @@ class Board:
         self.stored = SharedAlerts()
         self.reachable = True
         self.refuse_next_save = False
+        self.break_next_save = False
 
 
 class FakeLeadership:
@@ -59,6 +60,9 @@ class FakeLeadership:
         board = self.board
         if not board.reachable:
             return "unavailable"
+        if board.break_next_save:
+            board.break_next_save = False
+            raise RuntimeError("a bug in the store")
         if board.refuse_next_save or board.holder != (self.replica, token):
             board.refuse_next_save = False
             return "lease lost"
@@ -193,13 +197,26 @@ def test_a_refused_save_delivers_nothing_and_the_next_lead_sends_it() -> None:
     move(60, a)
     assert a.step() is False
     assert a.sent.take() == []
-    assert (a.engine.save_refusals, a.engine.leader_token) == (1, None)
+    assert (a.engine.unsaved_evaluations, a.engine.leader_token) == (1, None)
     assert board.stored.snapshot is None
 
     assert a.step() is True  # still holds the lease: reloads what is stored and evaluates again
     (page,) = a.sent.take()
     assert not page.resolved
     assert len(board.stored.alerts.active) == 1
+
+
+def test_a_step_that_fails_midway_reloads_before_leading_again() -> None:
+    board, a, _ = two_replicas(resend_interval=3600.0)
+    board.break_next_save = True
+    move(60, a)
+    with pytest.raises(RuntimeError, match="bug"):
+        a.step()
+    assert (a.sent.take(), a.engine.leader_token) == ([], None)
+    move(61, a)
+    assert a.step() is True
+    (page,) = a.sent.take()  # the page of the failed step was never saved as sent: it goes out now
+    assert not page.resolved
 
 
 def test_an_unreachable_store_means_no_leader_and_a_stale_marked_snapshot() -> None:
