@@ -118,7 +118,8 @@ class SloEngine:
         self._task = asyncio.create_task(self._run(sleep), name="slo-evaluation")
 
     async def aclose(self, timeout: float = 5.0) -> None:
-        """Stop evaluating and give queued notifications up to ``timeout`` seconds. Idempotent."""
+        """Stop evaluating, give up the lease (with a leadership, so another replica takes over at
+        once) and give queued notifications up to ``timeout`` seconds. Idempotent."""
         self._stop.set()
         if self._task is not None:
             await self._task
