@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -130,6 +131,7 @@ class SharedWriter:
         self._backlog_bytes = 0
         self._lock = threading.Lock()
         self._script: Any = None
+        self._epoch: str | None = None
         self._reachable = True
         self._last_ok: float | None = None
         self._last_error: str | None = None
@@ -193,6 +195,17 @@ class SharedWriter:
     def _heartbeat(self, client: Any, tasks: list[str]) -> None:
         if tasks:
             client.sadd(self.keys.tasks, *tasks)
+        token = secrets.token_hex(8)
+        epoch = client.set(self.keys.epoch, token, nx=True, get=True) or token  # SET NX GET: Redis 7
+        if self._epoch is not None and epoch != self._epoch:
+            # The shared state was emptied (a Redis restart without persistence, a flush): it
+            # holds only what arrived since, so this replica's coverage starts again now.
+            self.coverage_start_ns = self.clock.now_ns()
+            logger.warning(
+                "shared state %s lost its data (its epoch changed): answers cover only what arrives from now on",
+                self._where(),
+            )
+        self._epoch = epoch
         status = {"last_flush_ns": self.clock.now_ns(), "coverage_start_ns": self.coverage_start_ns}
         client.hset(self.keys.replicas, self.replica, json.dumps(status))
 
