@@ -170,6 +170,7 @@ def start_serve(
     *,
     state: str | None = None,
     engines: bool = True,
+    extra_args: tuple[str, ...] = (),
 ) -> tuple[int, int, int]:
     """Start ``otel-impact serve``; returns its OTLP gRPC port, pid and admin port."""
     config_path = Path(scratch) / f"config-{len(processes)}.yaml"
@@ -181,7 +182,7 @@ def start_serve(
         command = [CLI] if engines else [sys.executable, __file__, "--role", "serve-without-engines"]
         process = subprocess.Popen(
             [*command, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
-             "--admin", "127.0.0.1:0", *(["--state", state] if state else [])],
+             "--admin", "127.0.0.1:0", *(["--state", state] if state else []), *extra_args],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
         )  # fmt: skip
     processes.append(process)

@@ -38,8 +38,11 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.clock import ManualClock
+from otel_impact.processors.shared.encode import FlushEncoder, SharedLayout
+from otel_impact.processors.shared.keys import SharedKeys
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.aggregates import BatchArrays, PendingGroup
+from otel_impact.processors.sli.deltas import DeltaBuffer
 from otel_impact.proto import view
 
 MINUTE = 60 * 10**9
@@ -48,6 +51,8 @@ RECEIVED = T0 + 5 * MINUTE
 SPANS_END = RECEIVED - 20 * 10**9
 """Every span ends within one minute, 20 s before the batch arrives."""
 CONFIG = SliConfig.from_mapping(SLI_CONFIG)
+FLUSH_BATCHES = 400
+"""Batches between two takes of the delta buffer: 2 s (the default flush) at about 100k spans/s."""
 
 
 def per_span_cases(batches: dict[str, list[bytes]], engines: dict[str, SliEngine]) -> list[Case]:
@@ -68,10 +73,29 @@ def per_span_cases(batches: dict[str, list[bytes]], engines: dict[str, SliEngine
 
         return work
 
+    def analyze_sharing() -> Any:
+        """The mixed case with shared state's delta recording and flush encoding (no Redis):
+        what a replica pays in-process; deltas are taken and encoded every `FLUSH_BATCHES`."""
+        engine = engines["sharing"]
+        buffer = DeltaBuffer(1 << 30)
+        engine.analyzer.deltas = buffer
+        encoder = FlushEncoder(SharedKeys("bench"), SharedLayout.of(CONFIG))
+        done = [0]
+
+        def work(data: bytes) -> None:
+            engine.analyze(TraceBatch(data, view.parse_traces(data), BATCH, RECEIVED, "grpc"))
+            done[0] += 1
+            if done[0] % FLUSH_BATCHES == 0:
+                for task, delta in buffer.take().items():
+                    encoder.encode(task, delta)
+
+        return work
+
     return [
         Case("parse (lean view)", looping(view.parse_traces, mixed)),
         Case("parse (full OTLP classes)", looping(ExportTraceServiceRequest.FromString, mixed)),
         Case("parse + analyze, mixed", looping(analyze("mixed"), mixed)),
+        Case("parse + analyze, mixed, sharing deltas", looping(analyze_sharing(), mixed)),
         Case("parse + analyze, all roots", looping(analyze("all roots"), batches["all roots"])),
     ]
 
@@ -158,7 +182,7 @@ def main() -> None:
     spans, rounds = (BATCH * 8, 3) if args.quick else (BATCH * 200, 15)
 
     batches = {mix: [build_request(seed, mix=mix, end_ns=SPANS_END) for seed in range(24)] for mix in MIXES}
-    engines = {name: SliEngine(CONFIG, clock=ManualClock(start_ns=T0)) for name in batches}
+    engines = {name: SliEngine(CONFIG, clock=ManualClock(start_ns=T0)) for name in [*batches, "sharing"]}
     if args.profile:
         profiler = cProfile.Profile()
         engine = engines["all roots"]

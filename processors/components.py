@@ -101,7 +101,13 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     answer_queries: SliQueries | SharedQueries = queries
     shared = None
     if config.shared_state.enabled:
-        shared = SharedState(config.shared_state, engine, queries, service.clock)
+        shared = SharedState(
+            config.shared_state,
+            engine,
+            queries,
+            service.clock,
+            evaluation_interval_s=config.alerting.evaluation_interval,
+        )
         answers, answer_queries = shared.answers, shared.queries
         service.accounting.registry.register(shared.collector())
         service.admin.add_readiness_detail(shared.readiness_line)
@@ -120,7 +126,14 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     alerting = config.alerting
     receivers = receivers_from_config(alerting)
     dispatcher = AlertDispatcher(receivers, alerting.delivery, service.clock) if receivers else None
-    slo_engine = SloEngine(slos, alerting, answer_queries, clock=service.clock, dispatcher=dispatcher)
+    slo_engine = SloEngine(
+        slos,
+        alerting,
+        answer_queries,
+        clock=service.clock,
+        dispatcher=dispatcher,
+        leadership=None if shared is None else shared.leadership,
+    )
     service.admin.add_routes(lambda app: add_slo_routes(app, slo_engine))
     service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))

@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any, TypeAlias
 
 import redis
+from redis.backoff import ExponentialBackoff
 from redis.cluster import ClusterNode, RedisCluster
+from redis.retry import Retry
 
 from .settings import RedisAddress
 
@@ -40,12 +42,14 @@ def connect(address: RedisAddress, timeout_s: float) -> RedisClient:
         "health_check_interval": 30,
         "max_connections": MAX_CONNECTIONS,
         "decode_responses": True,
+        # One quick retry: callers run on a schedule (the next flush, the next lease step) and
+        # must learn of an outage within about one timeout, not after redis-py's default retries.
+        "retry": Retry(ExponentialBackoff(cap=0.2, base=0.05), 1),
     }
     if address.cluster:
         return RedisCluster(
             startup_nodes=[ClusterNode(host, port) for host, port in address.hosts],  # type: ignore[no-untyped-call]
             require_full_coverage=True,
-            cluster_error_retry_attempts=2,  # bounded: an outage must not hold a caller for long
             **common,
         )
     host, port = address.hosts[0]

@@ -7,18 +7,23 @@ and counters are added. Rows of minutes that share a coarser bucket are summed f
 flush sends one increment per (bucket, field). Every key gets an absolute expiry (the end of
 its bucket plus its tier's retention), the same whichever replica writes it.
 
-The operations are a flat list of strings the Lua script in ``flush`` reads (see `OPS`).
+Distinct users are sent once per (series, bucket of the finest sketch tier); the script
+merges that HyperLogLog into the coarser tiers' and into the task-wide ones with ``PFMERGE``
+(idempotent, and done in C inside Redis), so a user crosses the network once, not six times.
+
+The operations travel as one JSON document (`OPS` lists them) that the Lua script in ``flush``
+decodes with ``cjson``: one argument per flush instead of one per value keeps redis-py's
+per-argument encoding off the writer's thread.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from otel_impact.processors.durations import HOUR_NS, MINUTE_NS
 from otel_impact.processors.sli.aggregates import COL_REVENUE
@@ -33,21 +38,20 @@ __all__ = ["OPS", "TOP_CAP", "FlushEncoder", "SharedLayout", "TaskFlush"]
 TOP_CAP: Final = 100
 """Customers kept per (series, bucket) in the top-customers sorted sets; the rest are trimmed
 and the largest trimmed count is kept as that bucket's error (space-saving)."""
-PFADD_CHUNK: Final = 1000
-"""Members per PFADD operation (a Lua ``unpack`` has a stack limit)."""
 ZERO_FIELD: Final = "z"
 """The latency field of zero durations."""
 
 OPS: Final = {
-    "H": "HINCRBY key field integer",
-    "F": "HINCRBYFLOAT key field float",
-    "S": "HSETNX key field value",
-    "P": "PFADD key count member...",
-    "Z": "ZINCRBY key (entering at the bucket's trimmed count) trimmed-key sid member integer",
-    "T": "trim key to TOP_CAP, keep the largest trimmed count in trimmed-key[sid]",
-    "E": "PEXPIREAT key unix-ms",
+    "H": "[H, key, field, integer]: HINCRBY",
+    "F": "[F, key, field, float as text]: HINCRBYFLOAT",
+    "S": "[S, key, field, value]: HSETNX",
+    "P": "[P, key, [member, ...]]: PFADD",
+    "M": "[M, key, source key]: PFMERGE key key source",
+    "Z": "[Z, key, trimmed key, sid, {member: integer}]: ZINCRBY, a new member entering at the trimmed count",
+    "T": "[T, key, trimmed key, sid, cap]: trim to cap, keeping the largest trimmed count in trimmed[sid]",
+    "E": "[E, key, unix ms]: PEXPIREAT",
 }
-"""The apply script's operations (each: code, key index into KEYS, arguments)."""
+"""The apply script's operations; keys are 1-based indexes into the script's KEYS."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,13 @@ class TaskFlush:
     sequence: int
     events: int
     keys: list[str] = field(default_factory=list)
-    args: list[str] = field(default_factory=list)
-    bytes: int = 0
+    ops: list[list[Any]] = field(default_factory=list)
+    document: bytes = b""
+    """``ops`` as JSON (set by `FlushEncoder.encode`; ``ops`` is then emptied)."""
+
+    @property
+    def bytes(self) -> int:
+        return len(self.document) + sum(map(len, self.keys)) + 64 * len(self.keys)
 
 
 class _Ops:
@@ -81,15 +90,15 @@ class _Ops:
         self.flush = flush
         self._index: dict[str, int] = {}
 
-    def key(self, name: str) -> str:
+    def key(self, name: str) -> int:
         index = self._index.get(name)
         if index is None:
             self.flush.keys.append(name)
             index = self._index[name] = len(self.flush.keys)
-        return str(index)
+        return index
 
-    def add(self, code: str, key: str, *values: str) -> None:
-        self.flush.args.extend((code, self.key(key), *values))
+    def add(self, code: str, key: str, *values: Any) -> None:
+        self.flush.ops.append([code, self.key(key), *values])
 
 
 class FlushEncoder:
@@ -109,7 +118,7 @@ class FlushEncoder:
         volume: dict[int, int] = {}
         for values, minutes in delta.series.items():
             sid = series_id(values)
-            ops.add("S", task_keys.series, sid, json.dumps(list(values), ensure_ascii=False))
+            ops.add("S", task_keys.series, sid, orjson.dumps(list(values)).decode())
             self._counts(ops, task_keys, sid, minutes)
             self._sketches(ops, task_keys, sid, minutes)
             for minute, series_delta in minutes.items():
@@ -118,13 +127,14 @@ class FlushEncoder:
         for minute, events in volume.items():
             hour = minute * MINUTE_NS // HOUR_NS
             key = task_keys.volume(hour)
-            ops.add("H", key, str(minute), str(events))
+            ops.add("H", key, str(minute), events)
             expiring[key] = ((hour + 1) * HOUR_NS + self.layout.volume_keep_ns) // 1_000_000
         for counter, increment in delta.counters.items():
-            ops.add("H", task_keys.meta, counter, str(increment))
+            ops.add("H", task_keys.meta, counter, increment)
         for key, at_ms in expiring.items():
-            ops.add("E", key, str(at_ms))
-        flush.bytes = 64 * len(flush.keys) + sum(len(arg) + 8 for arg in flush.args) + sum(map(len, flush.keys))
+            ops.add("E", key, at_ms)
+        flush.document = orjson.dumps(flush.ops)
+        flush.ops = []
         return flush
 
     def _counts(self, ops: _Ops, task_keys: TaskKeys, sid: str, minutes: dict[int, SeriesDelta]) -> None:
@@ -142,55 +152,57 @@ class FlushEncoder:
                     if column == COL_REVENUE:
                         ops.add("F", key, f"{sid}:{column}", repr(float(value)))
                     else:
-                        ops.add("H", key, f"{sid}:{column}", str(int(value)))
-                ops.add("E", key, str(tier.expires_at_ms(bucket)))
+                        ops.add("H", key, f"{sid}:{column}", int(value))
+                ops.add("E", key, tier.expires_at_ms(bucket))
 
     def _sketches(self, ops: _Ops, task_keys: TaskKeys, sid: str, minutes: dict[int, SeriesDelta]) -> None:
-        for tier_index, tier in enumerate(self.layout.sketch_tiers):
-            merged: dict[int, SeriesDelta] = {}
-            for minute, series_delta in minutes.items():
-                bucket = tier.bucket(minute * MINUTE_NS)
-                into = merged.get(bucket)
-                if into is None:
-                    merged[bucket] = _copy(series_delta)
-                else:
-                    _merge(into, series_delta)
-            for bucket, series_delta in merged.items():
-                expires = str(tier.expires_at_ms(bucket))
+        tiers = self.layout.sketch_tiers
+        finest = tiers[0]
+        merged_finest: dict[int, SeriesDelta] = {}
+        for minute, series_delta in minutes.items():
+            bucket = finest.bucket(minute * MINUTE_NS)
+            into = merged_finest.get(bucket)
+            if into is None:
+                merged_finest[bucket] = _copy(series_delta)
+            else:
+                _merge(into, series_delta)
+        for fine_bucket, series_delta in merged_finest.items():
+            at_ns = fine_bucket * finest.width_ns
+            for kind, members in (("users", series_delta.users), ("impacted", series_delta.bad_users)):
+                if not members:
+                    continue
+                source = getattr(task_keys, kind)(0, fine_bucket, sid)
+                ops.add("P", source, sorted(members))
+                ops.add("E", source, finest.expires_at_ms(fine_bucket))
+                for tier_index, tier in enumerate(tiers):
+                    bucket = tier.bucket(at_ns)
+                    for target in (sid, ALL_SERIES) if tier_index else (ALL_SERIES,):
+                        destination = getattr(task_keys, kind)(tier_index, bucket, target)
+                        ops.add("M", destination, ops.key(source))
+                        ops.add("E", destination, tier.expires_at_ms(bucket))
+            expo = series_delta.expo()
+            for tier_index, tier in enumerate(tiers):
+                bucket = tier.bucket(at_ns)
+                expires = tier.expires_at_ms(bucket)
                 latency = task_keys.latency(tier_index, bucket)
-                for index, count in series_delta.expo.items():
-                    ops.add("H", latency, f"{sid}:{index}", str(count))
+                for index, count in expo.items():
+                    ops.add("H", latency, f"{sid}:{index}", count)
                 if series_delta.zero_durations:
-                    ops.add("H", latency, f"{sid}:{ZERO_FIELD}", str(series_delta.zero_durations))
+                    ops.add("H", latency, f"{sid}:{ZERO_FIELD}", series_delta.zero_durations)
                 ops.add("E", latency, expires)
-                for target in (sid, ALL_SERIES):
-                    _pfadd(ops, task_keys.users(tier_index, bucket, target), series_delta.users, expires)
-                    _pfadd(ops, task_keys.impacted(tier_index, bucket, target), series_delta.bad_users, expires)
                 if series_delta.top:
                     top = task_keys.top(tier_index, bucket, sid)
                     trimmed = task_keys.top_trimmed(tier_index, bucket)
-                    trimmed_index = ops.key(trimmed)
-                    for member, count in series_delta.top.items():
-                        ops.add("Z", top, trimmed_index, sid, member, str(count))
-                    ops.add("T", top, trimmed_index, sid, str(TOP_CAP))
+                    ops.add("Z", top, ops.key(trimmed), sid, series_delta.top)
+                    ops.add("T", top, ops.key(trimmed), sid, TOP_CAP)
                     ops.add("E", top, expires)
                     ops.add("E", trimmed, expires)
-
-
-def _pfadd(ops: _Ops, key: str, members: Iterable[str], expires: str) -> None:
-    listed = list(members)
-    if not listed:
-        return
-    for start in range(0, len(listed), PFADD_CHUNK):
-        chunk = listed[start : start + PFADD_CHUNK]
-        ops.add("P", key, str(len(chunk)), *chunk)
-    ops.add("E", key, expires)
 
 
 def _copy(delta: SeriesDelta) -> SeriesDelta:
     return SeriesDelta(
         delta.row.copy(),
-        dict(delta.expo),
+        list(delta.expo_parts),
         delta.zero_durations,
         set(delta.users),
         set(delta.bad_users),
@@ -200,8 +212,7 @@ def _copy(delta: SeriesDelta) -> SeriesDelta:
 
 def _merge(into: SeriesDelta, delta: SeriesDelta) -> None:
     into.row += delta.row
-    for index, count in delta.expo.items():
-        into.expo[index] = into.expo.get(index, 0) + count
+    into.expo_parts.extend(delta.expo_parts)
     into.zero_durations += delta.zero_durations
     into.users |= delta.users
     into.bad_users |= delta.bad_users

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections import deque
@@ -44,29 +45,30 @@ local replica = ARGV[1]
 local sequence = tonumber(ARGV[2])
 local done = tonumber(redis.call('HGET', KEYS[1], replica) or '0')
 if done >= sequence then return 0 end
-local i = 4
-local n = #ARGV
-while i <= n do
-  local op = ARGV[i]
-  local key = KEYS[tonumber(ARGV[i + 1])]
-  if op == 'H' then
-    redis.call('HINCRBY', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'F' then
-    redis.call('HINCRBYFLOAT', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'S' then
-    redis.call('HSETNX', key, ARGV[i + 2], ARGV[i + 3]); i = i + 4
-  elseif op == 'P' then
-    local count = tonumber(ARGV[i + 2])
-    redis.call('PFADD', key, unpack(ARGV, i + 3, i + 2 + count)); i = i + 3 + count
-  elseif op == 'Z' then
-    local trimmed, sid, member = KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4]
-    local increment = tonumber(ARGV[i + 5])
-    if not redis.call('ZSCORE', key, member) then
-      increment = increment + tonumber(redis.call('HGET', trimmed, sid) or '0')
+for _, op in ipairs(cjson.decode(ARGV[4])) do
+  local code, key = op[1], KEYS[op[2]]
+  if code == 'H' then
+    redis.call('HINCRBY', key, op[3], op[4])
+  elseif code == 'F' then
+    redis.call('HINCRBYFLOAT', key, op[3], op[4])
+  elseif code == 'S' then
+    redis.call('HSETNX', key, op[3], op[4])
+  elseif code == 'P' then
+    local members = op[3]
+    for first = 1, #members, 1000 do
+      redis.call('PFADD', key, unpack(members, first, math.min(first + 999, #members)))
     end
-    redis.call('ZINCRBY', key, increment, member); i = i + 6
-  elseif op == 'T' then
-    local trimmed, sid, cap = KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], tonumber(ARGV[i + 4])
+  elseif code == 'M' then
+    redis.call('PFMERGE', key, key, KEYS[op[3]])
+  elseif code == 'Z' then
+    local trimmed, sid = KEYS[op[3]], op[4]
+    local entry = tonumber(redis.call('HGET', trimmed, sid) or '0')
+    for member, increment in pairs(op[5]) do
+      if entry > 0 and not redis.call('ZSCORE', key, member) then increment = increment + entry end
+      redis.call('ZINCRBY', key, increment, member)
+    end
+  elseif code == 'T' then
+    local trimmed, sid, cap = KEYS[op[3]], op[4], op[5]
     local size = redis.call('ZCARD', key)
     if size > cap then
       local cut = redis.call('ZRANGE', key, size - cap - 1, size - cap - 1, 'WITHSCORES')
@@ -76,11 +78,10 @@ while i <= n do
         redis.call('HSET', trimmed, sid, tostring(largest))
       end
     end
-    i = i + 5
-  elseif op == 'E' then
-    redis.call('PEXPIREAT', key, ARGV[i + 2]); i = i + 3
+  elseif code == 'E' then
+    redis.call('PEXPIREAT', key, op[3])
   else
-    return redis.error_reply('unknown operation ' .. tostring(op))
+    return redis.error_reply('unknown operation ' .. tostring(code))
   end
 end
 redis.call('HSET', KEYS[1], replica, sequence)
@@ -130,6 +131,7 @@ class SharedWriter:
         self._backlog_bytes = 0
         self._lock = threading.Lock()
         self._script: Any = None
+        self._epoch: str | None = None
         self._reachable = True
         self._last_ok: float | None = None
         self._last_error: str | None = None
@@ -171,7 +173,7 @@ class SharedWriter:
                         break
                     flush = self._backlog[0]
                 applied = self._script(
-                    keys=flush.keys, args=[self.replica, flush.sequence, APPLIED_KEEP_MS, *flush.args], client=client
+                    keys=flush.keys, args=[self.replica, flush.sequence, APPLIED_KEEP_MS, flush.document], client=client
                 )
                 with self._lock:
                     self._backlog.popleft()
@@ -193,6 +195,17 @@ class SharedWriter:
     def _heartbeat(self, client: Any, tasks: list[str]) -> None:
         if tasks:
             client.sadd(self.keys.tasks, *tasks)
+        token = secrets.token_hex(8)
+        epoch = client.set(self.keys.epoch, token, nx=True, get=True) or token  # SET NX GET: Redis 7
+        if self._epoch is not None and epoch != self._epoch:
+            # The shared state was emptied (a Redis restart without persistence, a flush): it
+            # holds only what arrived since, so this replica's coverage starts again now.
+            self.coverage_start_ns = self.clock.now_ns()
+            logger.warning(
+                "shared state %s lost its data (its epoch changed): answers cover only what arrives from now on",
+                self._where(),
+            )
+        self._epoch = epoch
         status = {"last_flush_ns": self.clock.now_ns(), "coverage_start_ns": self.coverage_start_ns}
         client.hset(self.keys.replicas, self.replica, json.dumps(status))
 

@@ -21,9 +21,11 @@ key                                       type     holds
 ``tag:k:<tier>:<bucket>:<sid>``           zset     impacted customers by bad events (trimmed)
 ``tag:kx:<tier>:<bucket>``                hash     ``sid`` → the largest count trimmed off (error)
 ``tag:v:<hour>``                          hash     minute → task events (loss detection)
+``tag:scratch``                           HLL      a query's union of very many HLLs (deleted at once)
 ========================================= ======== ===================================================
 
-Global: ``P:tasks`` (set of task names), ``P:replicas`` (hash: replica → JSON status), and the
+Global: ``P:tasks`` (set of task names), ``P:replicas`` (hash: replica → JSON status),
+``P:epoch`` (a random token set once: when it changes, Redis lost its data), and the
 leader's keys under the tag ``{P:leader}``: ``:lease``, ``:fence``, ``:alerts``, ``:timeline``.
 """
 
@@ -52,7 +54,7 @@ def series_id(values: Sequence[str]) -> str:
 class TaskKeys:
     """The keys of one task (see the module docstring)."""
 
-    __slots__ = ("applied", "meta", "series", "tag")
+    __slots__ = ("applied", "meta", "scratch", "series", "tag")
 
     def __init__(self, prefix: str, task: str) -> None:
         name = task if _PLAIN.fullmatch(task) else "~" + hashlib.blake2b(task.encode(), digest_size=8).hexdigest()
@@ -60,6 +62,7 @@ class TaskKeys:
         self.series = f"{self.tag}:series"
         self.meta = f"{self.tag}:meta"
         self.applied = f"{self.tag}:applied"
+        self.scratch = f"{self.tag}:scratch"
 
     def counts(self, tier: int, bucket: int) -> str:
         return f"{self.tag}:c:{tier}:{bucket}"
@@ -103,6 +106,7 @@ class SharedKeys:
         self.prefix = prefix
         self.tasks = f"{prefix}:tasks"
         self.replicas = f"{prefix}:replicas"
+        self.epoch = f"{prefix}:epoch"
         self.leader = LeaderKeys(prefix)
         self._tasks: dict[str, TaskKeys] = {}
 

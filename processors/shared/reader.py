@@ -79,6 +79,31 @@ return out
 """
 
 
+COUNT_SCRIPT = """
+local out, first = {}, 2
+for group = 1, #ARGV do
+  local size = tonumber(ARGV[group])
+  if size == 0 then
+    out[group] = 0
+  elseif size <= 4000 then
+    out[group] = redis.call('PFCOUNT', unpack(KEYS, first, first + size - 1))
+  else
+    redis.call('DEL', KEYS[1])
+    for chunk = first, first + size - 1, 4000 do
+      redis.call('PFMERGE', KEYS[1], unpack(KEYS, chunk, math.min(chunk + 3999, first + size - 1)))
+    end
+    out[group] = redis.call('PFCOUNT', KEYS[1])
+    redis.call('DEL', KEYS[1])
+  end
+  first = first + size
+end
+return out
+"""
+"""``PFCOUNT`` of several unions at once: KEYS[1] is a scratch key (for unions of more keys than
+a Lua call takes), then each group's keys; ARGV holds each group's size. In a script, so a
+Cluster runs it on the task's node (a pipeline cannot send multi-key commands there)."""
+
+
 class SharedStateUnavailable(Exception):
     """Redis cannot be read now; the message says why (without credentials)."""
 
@@ -104,6 +129,7 @@ class SharedQueries:
         self.clock = clock
         self.flush_interval_s = flush_interval_s
         self._sum: Any = None
+        self._count: Any = None
         self._tasks: dict[str, TaskState] = {}
 
     # -- the contract ---------------------------------------------------------------------------
@@ -162,18 +188,18 @@ class SharedQueries:
             series = self._series(client, keys)
             groups = self._groups(series, group_by, where)
             everything = [ALL_SERIES] if not where else sorted({sid for sids in groups.values() for sid in sids})
-            pipe = client.pipeline(transaction=False)
+            unions = []
             for sids in [everything, *groups.values()]:
-                pipe.pfcount(*[keys.users(t, b, sid) for t, b in sketch_cover.buckets for sid in sids])
-                pipe.pfcount(*[keys.impacted(t, b, sid) for t, b in sketch_cover.buckets for sid in sids])
-            pipe.hgetall(keys.meta)
-            results = pipe.execute()
+                unions.append([keys.users(t, b, sid) for t, b in sketch_cover.buckets for sid in sids])
+                unions.append([keys.impacted(t, b, sid) for t, b in sketch_cover.buckets for sid in sids])
+            results = self._union_counts(client, keys, unions)
+            meta = client.hgetall(keys.meta)
             counts = self._counts(client, keys, start, end)
             latency = self._sum_hashes(client, [keys.latency(t, b) for t, b in sketch_cover.buckets])
-            return groups, everything, results, counts, latency
+            return groups, everything, results, meta, counts, latency
 
-        groups, everything, results, counts, latency = self._call(read)
-        meta = {str(k): int(float(v)) for k, v in results[-1].items()}
+        groups, everything, results, raw_meta, counts, latency = self._call(read)
+        meta = {str(k): int(float(v)) for k, v in raw_meta.items()}
         completeness = self._completeness(task, start, end)
         lower_only = not completeness.complete
         figures = []
@@ -229,15 +255,15 @@ class SharedQueries:
             if not sids:
                 return [], 0, 0
             top_keys = [keys.top(t, b, sid) for t, b in sketch_cover.buckets for sid in sids]
+            members = client.zunion(top_keys, withscores=True)
             pipe = client.pipeline(transaction=False)
-            pipe.zunion(top_keys, withscores=True)
             for t, b in sketch_cover.buckets:
                 pipe.hmget(keys.top_trimmed(t, b), sids)
+            trimmed = pipe.execute()
+            error = sum(int(float(v)) for values in trimmed for v in values if v is not None)
             targets = [ALL_SERIES] if not where else sids
-            pipe.pfcount(*[keys.impacted(t, b, sid) for t, b in sketch_cover.buckets for sid in targets])
-            results = pipe.execute()
-            error = sum(int(float(v)) for trimmed in results[1:-1] for v in trimmed if v is not None)
-            return results[0], error, results[-1]
+            impacted = [keys.impacted(t, b, sid) for t, b in sketch_cover.buckets for sid in targets]
+            return members, error, self._union_counts(client, keys, [impacted])[0]
 
         members, max_error, impacted = self._call(read)
         ranked = sorted(((str(m), int(s)) for m, s in members), key=lambda item: (-item[1], item[0]))[:limit]
@@ -286,6 +312,13 @@ class SharedQueries:
     def _counts(self, client: Any, keys: TaskKeys, start: int, end: int) -> dict[str, float]:
         count_cover = cover(self.layout.count_tiers, start, end, self.clock.now_ns())
         return self._sum_hashes(client, [keys.counts(t, b) for t, b in count_cover.buckets])
+
+    def _union_counts(self, client: Any, keys: TaskKeys, unions: list[list[str]]) -> list[int]:
+        """The estimated distinct count of each union of HyperLogLogs (one script call)."""
+        if self._count is None:
+            self._count = client.register_script(COUNT_SCRIPT)
+        flat = [keys.scratch] + [key for union in unions for key in union]
+        return [int(n) for n in self._count(keys=flat, args=[len(union) for union in unions], client=client)]
 
     def _sum_hashes(self, client: Any, hash_keys: list[str]) -> dict[str, float]:
         if not hash_keys:

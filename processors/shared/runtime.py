@@ -33,6 +33,7 @@ from .connection import SharedConnection
 from .encode import FlushEncoder, SharedLayout
 from .flush import SharedWriter
 from .keys import SharedKeys
+from .leadership import SharedLeadership
 from .reader import SharedQueries
 from .settings import SharedStateConfig
 
@@ -53,7 +54,16 @@ class SharedState:
 
     name = "shared state"
 
-    def __init__(self, config: SharedStateConfig, engine: SliEngine, local: SliQueries, clock: Clock) -> None:
+    def __init__(
+        self,
+        config: SharedStateConfig,
+        engine: SliEngine,
+        local: SliQueries,
+        clock: Clock,
+        *,
+        evaluation_interval_s: float,
+    ) -> None:
+        """``evaluation_interval_s`` is the SLO evaluation interval: the leader lease's TTL."""
         assert config.address is not None
         self.config = config
         self.engine = engine
@@ -74,6 +84,7 @@ class SharedState:
             self.connection, self.keys, engine.config, self.writer, clock, config.flush_interval_s
         )
         self.answers = SharedAnswers(self.queries, local)
+        self.leadership = SharedLeadership(self.connection, self.keys.leader, self.replica, evaluation_interval_s)
         self._counted: dict[str, tuple[int, ...]] = {}
         self._dropped_reported = 0
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="otel-impact-shared-flush")
@@ -126,8 +137,8 @@ class SharedState:
         state = "reachable" if status.reachable else f"UNREACHABLE ({status.last_error})"
         return (
             f"shared_state: {state}; url {self.connection.address.display()}; replica {self.replica}; "
-            f"last flush {age}; buffered {status.backlog_bytes + self.buffer.bytes} bytes; "
-            f"dropped events {status.dropped_events}"
+            f"leader {'yes' if self.leadership.is_leader else 'no'}; last flush {age}; "
+            f"buffered {status.backlog_bytes + self.buffer.bytes} bytes; dropped events {status.dropped_events}"
         )
 
     def collector(self) -> Collector:
@@ -175,3 +186,21 @@ class SharedStateCollector(Collector):
         )
         fallbacks.add_metric([], self.shared.answers.fallbacks)
         yield fallbacks
+        leadership = self.shared.leadership
+        yield GaugeMetricFamily(
+            "impact_shared_state_leader",
+            "1 while this replica holds the lease: it evaluates SLOs and delivers alerts",
+            value=leadership.is_leader,
+        )
+        lease = CounterMetricFamily(
+            "impact_shared_state_lease_changes", "Times this replica took or lost the leader lease", labels=["change"]
+        )
+        lease.add_metric(["acquired"], leadership.lease.acquisitions)
+        lease.add_metric(["lost"], leadership.lease.losses)
+        yield lease
+        refused = CounterMetricFamily(
+            "impact_shared_state_refused_alert_saves",
+            "Alert-state writes refused because another replica held the lease (fencing)",
+        )
+        refused.add_metric([], leadership.refused_saves)
+        yield refused

@@ -24,7 +24,7 @@ __all__ = ["DeltaBuffer", "DeltaSink", "SeriesDelta", "TaskDelta"]
 
 _BASE_BYTES = 240
 _PER_USER_BYTES = 90
-_PER_BUCKET_BYTES = 70
+_PER_PART_BYTES = 130
 
 
 class DeltaSink(Protocol):
@@ -49,8 +49,9 @@ class SeriesDelta:
 
     row: npt.NDArray[np.float64]
     """Count row: total, bad, revenue, then events within each latency threshold."""
-    expo: dict[int, int] = field(default_factory=dict)
-    """Exponential-histogram bucket index (scale `EXPO_SCALE`) → durations in it."""
+    expo_parts: list[tuple[int, npt.NDArray[np.int64]]] = field(default_factory=list)
+    """Exponential-histogram counts as recorded: (lowest bucket index, counts from it on);
+    merged only when read (`expo`), once per flush rather than once per batch."""
     zero_durations: int = 0
     users: set[str] = field(default_factory=set)
     bad_users: set[str] = field(default_factory=set)
@@ -60,6 +61,19 @@ class SeriesDelta:
     @property
     def events(self) -> int:
         return int(self.row[0])
+
+    def expo(self) -> dict[int, int]:
+        """Exponential-histogram bucket index (scale `EXPO_SCALE`) → durations in it."""
+        if not self.expo_parts:
+            return {}
+        low = min(start for start, _ in self.expo_parts)
+        high = max(start + counts.size for start, counts in self.expo_parts)
+        total = np.zeros(high - low, dtype=np.int64)
+        for start, counts in self.expo_parts:
+            total[start - low : start - low + counts.size] += counts
+        if len(self.expo_parts) > 1:
+            self.expo_parts = [(low, total)]
+        return {low + offset: int(total[offset]) for offset in np.flatnonzero(total).tolist()}
 
 
 @dataclass(slots=True)
@@ -116,12 +130,8 @@ class DeltaBuffer:
         low, counts, zeros = expo
         delta.zero_durations += zeros
         if counts is not None:
-            buckets = delta.expo
-            before = len(buckets)
-            for offset in np.flatnonzero(counts).tolist():
-                index = low + offset
-                buckets[index] = buckets.get(index, 0) + int(counts[offset])
-            grown += _PER_BUCKET_BYTES * (len(buckets) - before)
+            delta.expo_parts.append((low, counts.copy()))  # a copy: the batch's table is large
+            grown += _PER_PART_BYTES + 8 * counts.size
         before = len(delta.users) + len(delta.bad_users) + len(delta.top)
         delta.users.update(users)
         delta.bad_users.update(bad_users)

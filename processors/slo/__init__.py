@@ -12,7 +12,9 @@ Modules, one concern each:
 - `evaluate`: one SLO at one instant as a typed `SloEvaluation` (and the budget history);
 - `alert_state`: the alert state machine and the alert timeline (`AlertTransition`);
 - `render`: evaluations as the ``GET /api/v1/slos`` document and as notifications;
-- `engine`: the evaluation loop; `rules`: Prometheus rules.
+- `engine`: the evaluation loop; `rules`: Prometheus rules;
+- `leadership`: the contract by which replicas let one leader evaluate and deliver (implemented
+  by the shared-state stage).
 """
 
 from otel_impact import ConfigurationErrors

@@ -8,6 +8,7 @@ a temporary directory, without persistence, on free ports, and is stopped afterw
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import tempfile
@@ -26,6 +27,20 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def _free_cluster_port() -> int:
+    """A free port at most 55535 whose cluster bus port (10,000 higher) is free too."""
+    for _ in range(200):
+        port = random.randrange(20_000, 55_535)
+        try:
+            with socket.socket() as first, socket.socket() as second:
+                first.bind(("127.0.0.1", port))
+                second.bind(("127.0.0.1", port + 10_000))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
 
 
 @dataclass
@@ -138,9 +153,7 @@ def redis_cluster(masters: int = 3, timeout: float = 60.0) -> Iterator[RedisClus
         nodes = []
         for _ in range(masters):
             scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="redis-cluster-")))
-            port = _free_port()
-            while port > 55535:  # a node's bus port is its port + 10000, which must be a port too
-                port = _free_port()
+            port = _free_cluster_port()
             node = RedisServer(
                 port,
                 scratch,

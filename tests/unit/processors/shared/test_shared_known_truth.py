@@ -11,7 +11,7 @@ import pytest
 from support import sli_workload
 from support.known_truth import check_answers
 from support.otlp_traces import batch
-from support.redis_servers import RedisServer, redis_server
+from support.redis_servers import RedisServer, redis_cluster, redis_server
 
 from otel_impact.processors.api.documents import impact_document
 from otel_impact.processors.clock import ManualClock
@@ -73,9 +73,13 @@ def workload() -> tuple[list[tuple[int, bytes]], sli_workload.Truth]:
 
 
 def run(redis: RedisServer, workload: Any, prefix: str) -> tuple[list[Replica], ManualClock]:
+    return run_on(redis.url, workload, prefix)
+
+
+def run_on(url: str, workload: Any, prefix: str) -> tuple[list[Replica], ManualClock]:
     requests, _ = workload
     clock = ManualClock(start_ns=START)
-    replicas = [Replica(redis.url, f"replica-{n}", clock, prefix) for n in range(2)]
+    replicas = [Replica(url, f"replica-{n}", clock, prefix) for n in range(2)]
     for index, (received_ns, data) in enumerate(requests):
         clock.advance((received_ns - clock.now_ns()) / 1e9)
         replica = replicas[index % 2]
@@ -125,3 +129,24 @@ def _one_event_delta() -> Any:
     row = np.array([1.0, 0.0, 0.0, 1.0, 1.0])
     buffer.record("checkout", ("free", "off"), START // MINUTE + 3, row, (0, None, 1), ["u"], [], {})
     return buffer.take()["checkout"]
+
+
+def test_answers_from_a_redis_cluster(workload: Any) -> None:
+    with redis_cluster() as cluster:
+        replicas, _ = run_on(cluster.url, workload, "cluster")
+        for replica in replicas:
+            check_answers(replica.queries, workload[1], START)
+
+
+def test_a_wiped_redis_restarts_coverage(redis: RedisServer) -> None:
+    clock = ManualClock(start_ns=START)
+    replica = Replica(redis.url, "wiped", clock, "wiped")
+    replica.writer.flush({"checkout": _one_event_delta()})
+    assert replica.writer.coverage_start_ns == START
+    redis.cli("flushall")
+    clock.advance(90)
+    replica.writer.flush({"checkout": _one_event_delta()})
+    assert replica.writer.coverage_start_ns == START + 90 * 10**9
+    completeness = replica.queries.window_completeness("checkout", START, START + 5 * MINUTE)
+    assert not completeness.complete and not completeness.state_covers_window
+    assert completeness.covered_from_ns == START + 90 * 10**9
