@@ -161,7 +161,7 @@ def test_redis_outage_loses_no_span_and_no_count(sink: OtlpSink) -> None:
             assert body["users"]["upper"] is None
         for processor in processors:
             assert ready_status(processor) == 200, "intake works without Redis: the replica stays ready"
-            assert processor.metric_sum(UP) == 0
+            wait_until(lambda p=processor: p.metric_sum(UP) == 0, what="impact_shared_state_up 0 (its next flush)")
 
         redis.start()
         poll(
