@@ -75,6 +75,12 @@ def summary(config: ServeConfig) -> list[str]:
         if sli.enabled
         else "sli: off"
     )
+    shared = config.shared_state
+    lines.append(
+        f"shared_state: {shared.address.display()}, flushed every {shared.flush_interval_s:g}s"
+        if shared.address is not None
+        else "shared_state: none (answers cover this process's spans)"
+    )
     lines.append(f"slos: {', '.join(slo.name for slo in config.slos) or 'none'}")
     alerting = config.alerting
     targets = [f"alertmanager {_host(url)}" for url in alerting.alertmanager_urls]

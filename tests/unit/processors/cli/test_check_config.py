@@ -49,10 +49,12 @@ def test_the_summary_names_every_section_it_checked(tmp_path: Path, capsys: pyte
         "queue",
         "pseudonymization",
         "sli",
+        "shared_state",
         "slos",
         "alerting",
         "dashboard",
     ]
+    assert "shared_state: none (answers cover this process's spans)" in out
     assert "receivers: otlp-grpc localhost:4317, otlp-http localhost:4318" in out
     assert "forward: grpc://collector:4317 (grpc)" in out
     assert "sli: tasks checkout (+ any impact.task.name); dimensions tier" in out
