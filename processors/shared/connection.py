@@ -24,8 +24,8 @@ __all__ = ["REDIS_ERRORS", "RedisClient", "SharedConnection", "connect"]
 
 RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 
-REDIS_ERRORS = (redis.RedisError, OSError)
-"""What a call to an unreachable, failing or misbehaving Redis raises."""
+REDIS_ERRORS = (redis.RedisError, redis.exceptions.RedisClusterException, OSError)
+"""What a call to an unreachable, failing or misbehaving Redis (or Cluster) raises."""
 
 MAX_CONNECTIONS = 16
 """Connections per node: the flusher, the lease and a few concurrent queries."""

@@ -152,7 +152,9 @@ class SharedWriter:
         for task, delta in deltas.items():
             flush = self.encoder.encode(task, delta)
             with self._lock:
-                if self._backlog_bytes + flush.bytes > self.max_bytes:
+                # A flush always goes when nothing waits (the delta buffer bounds it already);
+                # behind a backlog (Redis unreachable) it must fit under the bound.
+                if self._backlog and self._backlog_bytes + flush.bytes > self.max_bytes:
                     dropped = True
                 else:
                     dropped = False

@@ -275,7 +275,7 @@ class SharedQueries:
                 CustomerBadEvents(member, count, max(0, count - max_error), count) for member, count in ranked
             ),
             max_error=max_error,
-            impacted_users=_hll_bounds(impacted),
+            impacted_users=_hll_bounds(impacted).whole(),
         )
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:

@@ -132,14 +132,21 @@ class SharedState:
     # -- reporting ------------------------------------------------------------------------------
 
     def readiness_line(self) -> str:
+        """``/readyz``'s line, as ``key=value`` pairs (logfmt): readable, and parseable by tools."""
         status = self.writer.status()
-        age = "never" if status.last_flush_age_s is None else f"{status.last_flush_age_s:.1f}s ago"
-        state = "reachable" if status.reachable else f"UNREACHABLE ({status.last_error})"
-        return (
-            f"shared_state: {state}; url {self.connection.address.display()}; replica {self.replica}; "
-            f"leader {'yes' if self.leadership.is_leader else 'no'}; last flush {age}; "
-            f"buffered {status.backlog_bytes + self.buffer.bytes} bytes; dropped events {status.dropped_events}"
-        )
+        age = "none" if status.last_flush_age_s is None else f"{status.last_flush_age_s:.1f}"
+        fields = [
+            f"reachable={'true' if status.reachable else 'false'}",
+            f"url={self.connection.address.display().replace(' ', '')}",
+            f"replica={self.replica}",
+            f"leader={'true' if self.leadership.is_leader else 'false'}",
+            f"last_flush_age_seconds={age}",
+            f"buffered_bytes={status.backlog_bytes + self.buffer.bytes}",
+            f"dropped_events={status.dropped_events}",
+        ]
+        if status.last_error is not None:
+            fields.append('error="' + status.last_error.replace("\\", "\\\\").replace('"', '\\"') + '"')
+        return "shared_state " + " ".join(fields)
 
     def collector(self) -> Collector:
         return SharedStateCollector(self)
@@ -169,7 +176,7 @@ class SharedStateCollector(Collector):
             value=status.backlog_bytes + self.shared.buffer.bytes,
         )
         dropped = CounterMetricFamily(
-            "impact_shared_state_dropped_deltas",
+            "impact_shared_state_dropped_events",
             "Task events left out of the shared state because the bounded buffer was full, by reason",
             labels=["reason"],
         )

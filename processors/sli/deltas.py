@@ -113,21 +113,29 @@ class DeltaBuffer:
         """Merge one folded group: its count ``row``, exponential-histogram counts ``expo``
         (lowest index, counts from it on, zero durations), users, impacted users and bad events
         per customer."""
+        low, counts, zeros = expo
+        users = users if isinstance(users, (set, frozenset)) else set(users)
+        bad_users = bad_users if isinstance(bad_users, (set, frozenset)) else set(bad_users)
         task_delta = self._tasks.get(task)
         if task_delta is None:
             task_delta = self._tasks[task] = TaskDelta()
         minutes = task_delta.series.setdefault(values, {})
         delta = minutes.get(minute)
+        # The most this group can add: checked before anything is merged, so the bound holds.
+        worst = (0 if counts is None else _PER_PART_BYTES + 8 * counts.size) + _PER_USER_BYTES * (
+            len(users) + len(bad_users) + len(top_keys)
+        )
+        if delta is None:
+            worst += _BASE_BYTES + 8 * row.size
+        if self.bytes + worst > self.max_bytes:
+            self.dropped_events += int(row[0])
+            return
         grown = 0
         if delta is None:
             grown = _BASE_BYTES + 8 * row.size
-            if self.bytes + grown > self.max_bytes:
-                self.dropped_events += int(row[0])
-                return
             delta = minutes[minute] = SeriesDelta(row.copy())
         else:
             delta.row += row
-        low, counts, zeros = expo
         delta.zero_durations += zeros
         if counts is not None:
             delta.expo_parts.append((low, counts.copy()))  # a copy: the batch's table is large

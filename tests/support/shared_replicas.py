@@ -5,6 +5,7 @@ OTLP over gRPC, and asking them the same questions until their answers settle.
 from __future__ import annotations
 
 import json
+import shlex
 import sqlite3
 import tempfile
 import threading
@@ -172,19 +173,18 @@ def ready_status(processor: Processor) -> int:
     return shared_status(processor)[0]
 
 
-def shared_status(processor: Processor) -> tuple[int, Any]:
-    """``/readyz``'s status and the ``shared_state`` part of its JSON body (None when absent)."""
+def shared_status(processor: Processor) -> tuple[int, dict[str, str] | None]:
+    """``/readyz``'s status and its ``shared_state key=value ...`` line as a dict (None when absent)."""
     try:
         with urllib.request.urlopen(processor.admin_url + "/readyz", timeout=10) as response:
-            status, text = response.status, response.read()
+            status, text = response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         with error:
-            status, text = error.code, error.read()
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return status, None
-    return status, body.get("shared_state") if isinstance(body, dict) else None
+            status, text = error.code, error.read().decode()
+    for line in text.splitlines():
+        if line.startswith("shared_state "):
+            return status, dict(part.split("=", 1) for part in shlex.split(line)[1:])
+    return status, None
 
 
 def poll(
