@@ -105,9 +105,15 @@ def full_path(scratch: str, url: str, rounds: int, duration: float, warmup: floa
             )
             targets.append(Target(name, port, pid, downstream_pid, admin_port=admin))
         cases = [Case(t.name, lambda n: None) for t in targets]
+        client = redis.Redis.from_url(url)
+        redis_us: list[float] = []
         for _ in range(rounds):
-            for target, case in zip(targets, cases, strict=True):
+            for index, (target, case) in enumerate(zip(targets, cases, strict=True)):
+                before = _redis_cpu(client)
                 case.samples_us.append(measure(target, warmup, duration, requests))
+                if index == 1:  # Redis's own CPU per span while the shared-state case ran
+                    spans = target.spans_per_s[-1] * duration
+                    redis_us.append((_redis_cpu(client) - before) * 1e6 / max(spans, 1.0))
     finally:
         _stop(processes)
     summary = report("Full path, server CPU µs per span (shared state on vs off)", cases, cases[0].name)
@@ -120,8 +126,15 @@ def full_path(scratch: str, url: str, rounds: int, duration: float, warmup: floa
         "ratio_min": round(min(paired), 3),
         "ratio_max": round(max(paired), 3),
     }
+    summary["redis_cpu_us_per_span"] = _spread(redis_us)
     print(f"\nthroughput, shared state on vs off: {summary['throughput']}")
+    print(f"Redis server CPU µs per span (shared state on): {summary['redis_cpu_us_per_span']}")
     return summary
+
+
+def _redis_cpu(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
 # -- 2 and 3. query latency and memory ------------------------------------------------------------
@@ -231,7 +244,7 @@ def memory(url: str, now_ns: int, quick: bool) -> dict[str, Any]:
 
 
 def _spread(values: list[float]) -> dict[str, float]:
-    return {"min": round(min(values), 1), "median": round(statistics.median(values), 1), "max": round(max(values), 1)}
+    return {"min": round(min(values), 2), "median": round(statistics.median(values), 2), "max": round(max(values), 2)}
 
 
 def _stop(processes: list[subprocess.Popen[str]]) -> None:
@@ -253,7 +266,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the summary here")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--duration", type=float)
-    parser.add_argument("--skip-throughput", action="store_true", help="only the query and memory parts")
+    parser.add_argument("--skip-throughput", action="store_true", help="leave out the full-path part")
+    parser.add_argument("--skip-memory", action="store_true", help="leave out the Redis memory part")
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 5)
     duration = args.duration or (0.6 if args.quick else 5.0)
@@ -269,7 +283,8 @@ def main() -> None:
                     scratch, url, rounds, duration, 0.4 if args.quick else 1.5, 4 if args.quick else 24
                 )
             summary["query"] = query_latency(url, now_ns, args.quick)
-            summary["memory"] = memory(url, now_ns, args.quick)
+            if not args.skip_memory:
+                summary["memory"] = memory(url, now_ns, args.quick)
     finally:
         _stop(processes)
     summary["load_average"] = {

@@ -64,13 +64,16 @@ class SeriesDelta:
 
     def expo(self) -> dict[int, int]:
         """Exponential-histogram bucket index (scale `EXPO_SCALE`) → durations in it."""
-        if not self.expo_parts:
+        parts = self.expo_parts
+        if not parts:
             return {}
-        low = min(start for start, _ in self.expo_parts)
-        high = max(start + counts.size for start, counts in self.expo_parts)
+        starts = [start for start, _ in parts]
+        low = min(starts)
+        high = max(start + counts.size for start, counts in parts)
         total = np.zeros(high - low, dtype=np.int64)
-        for start, counts in self.expo_parts:
-            total[start - low : start - low + counts.size] += counts
+        for start, counts in parts:
+            window = total[start - low : start - low + counts.size]
+            window += counts
         if len(self.expo_parts) > 1:
             self.expo_parts = [(low, total)]
         return {low + offset: int(total[offset]) for offset in np.flatnonzero(total).tolist()}
@@ -114,8 +117,10 @@ class DeltaBuffer:
         (lowest index, counts from it on, zero durations), users, impacted users and bad events
         per customer."""
         low, counts, zeros = expo
-        users = users if isinstance(users, (set, frozenset)) else set(users)
-        bad_users = bad_users if isinstance(bad_users, (set, frozenset)) else set(bad_users)
+        if not isinstance(users, (set, frozenset)):
+            users = set(users)
+        if not isinstance(bad_users, (set, frozenset)):
+            bad_users = set(bad_users)
         task_delta = self._tasks.get(task)
         if task_delta is None:
             task_delta = self._tasks[task] = TaskDelta()
