@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 from support.paths import ROOT as REPO_ROOT
+from support.tools import require_tool
 
 BENCHMARKS = REPO_ROOT / "benchmarks"
 
 
 @pytest.mark.parametrize("script", sorted(p.name for p in BENCHMARKS.glob("bench_*.py")))
 def test_benchmark_runs_quick(script: str, tmp_path: Path) -> None:
+    if script == "bench_shared_state.py":
+        require_tool("redis-server", package="redis-server")
     out = tmp_path / "result.json"
     subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--quick", "--json", str(out)],
