@@ -222,6 +222,20 @@ def measure(target: Target, warmup: float, duration: float, requests: int) -> fl
     return (cpu1 - cpu0) * 1e6 / spans
 
 
+def stop_processes(processes: list[subprocess.Popen[str]]) -> None:
+    """SIGTERM every process, then wait for each (killing it after 30 s)."""
+    for process in processes:
+        process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
+
+
 def sli_counters(admin_port: int) -> dict[str, float]:
     """What the SLI engine of a serve process counted, from its ``/metrics``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as response:
@@ -308,16 +322,7 @@ def main() -> None:
             assert sli_admin is not None
             counted = sli_counters(sli_admin)
     finally:
-        for process in processes:
-            process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-            if process.stdout is not None:
-                process.stdout.close()
+        stop_processes(processes)
     if not counted["events"] or counted["analysis_errors"] or counted["analyzer_errors"] or counted["clamped"]:
         raise SystemExit(f"the SLI engine did not analyze the full-path load as expected: {counted}")
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,7 +36,7 @@ import datasketches as ds
 import numpy as np
 import redis
 from _harness import Case, report, write_json
-from bench_forward import Target, measure, serve_config, start_raw_server, start_serve
+from bench_forward import Target, measure, serve_config, start_raw_server, start_serve, stop_processes
 
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS
@@ -115,7 +114,7 @@ def full_path(scratch: str, url: str, rounds: int, duration: float, warmup: floa
                     spans = target.spans_per_s[-1] * duration
                     redis_us.append((_redis_cpu(client) - before) * 1e6 / max(spans, 1.0))
     finally:
-        _stop(processes)
+        stop_processes(processes)
     summary = report("Full path, server CPU µs per span (shared state on vs off)", cases, cases[0].name)
     rates = [statistics.median(t.spans_per_s) for t in targets]
     paired = [on / off for off, on in zip(targets[0].spans_per_s, targets[1].spans_per_s, strict=True)]
@@ -250,19 +249,6 @@ def _spread(values: list[float]) -> dict[str, float]:
     return {"min": round(min(values), 2), "median": round(statistics.median(values), 2), "max": round(max(values), 2)}
 
 
-def _stop(processes: list[subprocess.Popen[str]]) -> None:
-    for process in processes:
-        process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short rounds, to check that it runs")
@@ -290,7 +276,7 @@ def main() -> None:
             if not args.skip_memory:
                 summary["memory"] = memory(url, now_ns, args.quick)
     finally:
-        _stop(processes)
+        stop_processes(processes)
     summary["load_average"] = {
         "before": [round(x, 2) for x in load_before],
         "after": [round(x, 2) for x in os.getloadavg()],

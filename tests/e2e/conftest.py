@@ -3,7 +3,6 @@ Alertmanager, Chromium) on free loopback ports. Every test under ``tests/e2e`` i
 
 from __future__ import annotations
 
-import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from support.oncall import CONFIG, send_canary_release
 from support.otlp_sink import OtlpSink
-from support.processor import Processor, get_json, serve
+from support.processor import Processor, get_json, serve, state_begun
 
 HERE = Path(__file__).parent
 
@@ -34,21 +33,6 @@ HISTORY_SECONDS = 3600
 """How long the `fed` processor's state has been watching (without events) when it starts."""
 
 
-def state_begun(directory: Path, seconds_ago: float) -> None:
-    """Make ``directory`` the state of a processor that began watching ``seconds_ago`` and saw no
-    event since: a processor restored from it has the history of one that ran that long, so its
-    windows up to that length are complete (a fresh processor's are not)."""
-    with serve(config=CONFIG, state=str(directory)):
-        pass  # stopping writes the checkpoint
-    begun = time.time_ns() - int(seconds_ago * 1e9)
-    db = sqlite3.connect(directory / "sli" / "sli-state.sqlite")
-    try:
-        with db:
-            db.execute("UPDATE meta SET value = ? WHERE key = 'coverage_start_ns'", (str(begun),))
-    finally:
-        db.close()
-
-
 @pytest.fixture(scope="module")
 def fed() -> Iterator[tuple[Processor, float]]:
     """The processor after a healthy 1.4 and a 1.5 that fails a third of checkouts; and when it started.
@@ -57,7 +41,7 @@ def fed() -> Iterator[tuple[Processor, float]]:
     hour are complete and the gate can pass or fail on them.
     """
     scratch = tempfile.TemporaryDirectory()
-    state_begun(Path(scratch.name), HISTORY_SECONDS)
+    state_begun(Path(scratch.name), HISTORY_SECONDS, CONFIG)
     started = time.time()
     with scratch, serve(config=CONFIG, state=scratch.name) as processor:
         send_canary_release(processor)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -194,3 +195,18 @@ def grpc_export(port: int, body: bytes, metadata: Sequence[tuple[str, str]] = ()
     """One raw OTLP/gRPC Export call; raises ``grpc.RpcError`` when refused."""
     with grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", -1)]) as channel:
         channel.unary_unary(EXPORT_METHOD)(body, timeout=timeout, metadata=tuple(metadata) or None)
+
+
+def state_begun(directory: Path, seconds_ago: float, config: str) -> None:
+    """Make ``directory`` the ``--state`` of a processor that began watching ``seconds_ago`` and
+    saw no event since: one restored from it has that history, so a window of the last hour is
+    covered and its answers are complete, with upper bounds (a fresh processor's are not)."""
+    with serve(config=config, state=str(directory)):
+        pass  # stopping writes the checkpoint
+    begun = time.time_ns() - int(seconds_ago * 1e9)
+    db = sqlite3.connect(directory / "sli" / "sli-state.sqlite")
+    try:
+        with db:
+            db.execute("UPDATE meta SET value = ? WHERE key = 'coverage_start_ns'", (str(begun),))
+    finally:
+        db.close()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shlex
-import sqlite3
 import tempfile
 import threading
 import time
@@ -19,7 +18,7 @@ from typing import Any
 
 import grpc
 
-from support.processor import EXPORT_METHOD, Processor, serve
+from support.processor import EXPORT_METHOD, Processor, serve, state_begun
 from support.shared_answers import (
     assert_matches_truth,
     assert_top_matches,
@@ -35,21 +34,6 @@ RETRYABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXH
 
 HISTORY_S = 2 * 3600
 """How long each replica's state has been watching when it starts (see `state_begun`)."""
-
-
-def state_begun(directory: Path, seconds_ago: float, config: str) -> None:
-    """Make ``directory`` the ``--state`` of a processor that began watching ``seconds_ago`` and
-    saw no event since: one restored from it has that history, so a window of the last hour is
-    covered and its answers are complete, with upper bounds (a fresh processor's are not)."""
-    with serve(config=config, state=str(directory)):
-        pass  # stopping writes the checkpoint
-    begun = time.time_ns() - int(seconds_ago * 1e9)
-    db = sqlite3.connect(directory / "sli" / "sli-state.sqlite")
-    try:
-        with db:
-            db.execute("UPDATE meta SET value = ? WHERE key = 'coverage_start_ns'", (str(begun),))
-    finally:
-        db.close()
 
 
 @contextmanager

@@ -196,15 +196,7 @@ def build(
             target.append(span(end_ns=end_ns, duration_ms=1, attributes={"http.route": "/health"}, span_id=number))
             is_event[replica].append(False)
             span_ids.append(number.to_bytes(8, "big"))
-        truth.total[key] += 1
-        truth.users[key].add(user)
-        for threshold in THRESHOLDS:
-            truth.met[key][threshold] += event.duration_ms <= threshold * 1000
-        if event.bad:
-            truth.bad[key] += 1
-            truth.revenue[key] += event.value
-            truth.impacted[key].add(user)
-            truth.bad_by_customer[user] += 1
+        truth.count(key, user, event)
     parts = [
         [request(spans[i : i + batch_size], {"service.name": "shop"}) for i in range(0, len(spans), batch_size)]
         for spans in per_replica

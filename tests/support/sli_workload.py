@@ -43,6 +43,18 @@ class Truth:
     durations_ms: list[float] = field(default_factory=list)
     bad_by_customer: Counter[str] = field(default_factory=Counter)
 
+    def count(self, key: tuple[str, str], user: str, event: Event) -> None:
+        """Add one task event of segment ``key`` by ``user`` (durations are kept apart)."""
+        self.total[key] += 1
+        self.users[key].add(user)
+        for threshold in THRESHOLDS:
+            self.met[key][threshold] += event.duration_ms <= threshold * 1000
+        if event.bad:
+            self.bad[key] += 1
+            self.revenue[key] += event.value
+            self.impacted[key].add(user)
+            self.bad_by_customer[user] += 1
+
 
 @dataclass
 class Event:
@@ -94,16 +106,8 @@ def build(
             child = {"impact.task.name": "checkout", "impact.task.root": False, "impact.customer.tier": event.tier}
             spans.append((end_ns, span(end_ns=end_ns, duration_ms=5, attributes=child, error=event.bad, name="db")))
             spans.append((end_ns, span(end_ns=end_ns, duration_ms=1, attributes={"http.route": "/health"}, name="h")))
-        truth.total[key] += 1
-        truth.users[key].add(user)
+        truth.count(key, user, event)
         truth.durations_ms.append(event.duration_ms)
-        for threshold in THRESHOLDS:
-            truth.met[key][threshold] += event.duration_ms <= threshold * 1000
-        if event.bad:
-            truth.bad[key] += 1
-            truth.revenue[key] += event.value
-            truth.impacted[key].add(user)
-            truth.bad_by_customer[user] += 1
     requests = []
     for offset in range(0, len(spans), batch_size):
         chunk = spans[offset : offset + batch_size]
