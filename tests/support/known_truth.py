@@ -9,6 +9,18 @@ from otel_impact.processors.answers import AnswerQueries
 from otel_impact.processors.api.documents import impact_document, top_customers_document
 from support import sli_workload
 
+START = 1_800_000_000 * 10**9 // sli_workload.MINUTE * sli_workload.MINUTE
+"""When the workload begins: in the future on purpose, so that shared-state keys, which expire
+at their bucket's end plus retention in real time, stay while a test runs."""
+CONFIG = {
+    "dimensions": [
+        {"name": "tier", "attribute": "impact.customer.tier"},
+        {"name": "new_checkout", "flag": "new_checkout"},
+    ],
+    "tasks": [{"name": "checkout", "latency_thresholds": ["300ms", "1s"]}],
+}
+"""The SLI config the workload is counted with."""
+
 
 def within(bounds: dict[str, float], truth: int) -> bool:
     return bounds["lower"] <= truth <= bounds["upper"]

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from support import sli_workload
-from support.known_truth import check_answers
+from support.known_truth import CONFIG, START, check_answers
 from support.otlp_traces import batch
 from support.redis_servers import RedisServer, redis_cluster, redis_server
 
@@ -25,15 +25,6 @@ from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.deltas import DeltaBuffer
 
 MINUTE = sli_workload.MINUTE
-START = 1_800_000_000 * 10**9 // MINUTE * MINUTE
-"""In the future on purpose: keys expire at their bucket's end plus retention, in real time."""
-CONFIG = {
-    "dimensions": [
-        {"name": "tier", "attribute": "impact.customer.tier"},
-        {"name": "new_checkout", "flag": "new_checkout"},
-    ],
-    "tasks": [{"name": "checkout", "latency_thresholds": ["300ms", "1s"]}],
-}
 
 
 class Replica:

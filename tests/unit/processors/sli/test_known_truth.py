@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from support import sli_workload
-from support.known_truth import check_answers
+from support.known_truth import CONFIG, START, check_answers
 from support.otlp_traces import batch
 
 from otel_impact.processors.api.documents import impact_document
@@ -16,14 +16,6 @@ from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.queries import SliQueries
 
 MINUTE = sli_workload.MINUTE
-START = 1_800_000_000 * 10**9 // MINUTE * MINUTE
-CONFIG = {
-    "dimensions": [
-        {"name": "tier", "attribute": "impact.customer.tier"},
-        {"name": "new_checkout", "flag": "new_checkout"},
-    ],
-    "tasks": [{"name": "checkout", "latency_thresholds": ["300ms", "1s"]}],
-}
 
 
 @pytest.fixture(scope="module")
