@@ -7,6 +7,10 @@ spans ending about a second before they are sent:
 
 (a) ``bare raw gRPC server``: a Python grpc.aio server with a raw-bytes generic handler that
     only answers: the ceiling for any Python OTLP server.
+(a2) ``bare gRPC pass-through``: a grpc.aio server with the same raw-bytes handler that forwards
+    each request to a downstream raw server (another process) and waits for its answer before
+    answering: the honest limit for anything that forwards (the ceiling cannot be reached by a
+    server that also sends every request on).
 (b) ``serve, forwarding``: ``otel-impact serve`` forwarding to a downstream raw server (another
     process), in-memory queue, default settings (consecutive requests merged downstream), with
     the SLI engine switched off (``sli: {enabled: false}``).
@@ -28,7 +32,8 @@ spans ending about a second before they are sent:
 Each round measures every case for the same duration, interleaved. Reported per case: accepted
 spans/s and the server's CPU µs per span (utime+stime of the server process from /proc over
 the window; for serve, its downstream's CPU is shown apart). The ratio rows are CPU per span
-against (a); ``throughput_ratio`` is a case's spans/s over (a)'s.
+against (a); ``throughput_ratio`` is a case's spans/s over (a)'s, ``vs_passthrough`` over
+(a2)'s, each the median of per-round ratios.
 
     python benchmarks/bench_forward.py [--quick] [--json FILE]
 """
@@ -72,6 +77,31 @@ def role_raw_server() -> None:
         server = aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
 
         async def export(request: bytes, context: object) -> bytes:
+            return b""
+
+        handler = grpc.method_handlers_generic_handler(
+            "opentelemetry.proto.collector.trace.v1.TraceService",
+            {"Export": grpc.unary_unary_rpc_method_handler(export)},
+        )
+        server.add_generic_rpc_handlers((handler,))
+        port = server.add_insecure_port("127.0.0.1:0")
+        await server.start()
+        print(port, flush=True)
+        await server.wait_for_termination()
+
+    asyncio.run(serve())
+
+
+def role_passthrough(downstream: str) -> None:
+    """Print the port, then forward every Export's bytes to ``downstream`` and answer when it has."""
+
+    async def serve() -> None:
+        channel = aio.insecure_channel(downstream, options=[("grpc.max_send_message_length", -1)])
+        forward = channel.unary_unary(METHOD)
+        server = aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
+
+        async def export(request: bytes, context: object) -> bytes:
+            await forward(request, timeout=10)
             return b""
 
         handler = grpc.method_handlers_generic_handler(
@@ -148,8 +178,14 @@ class Target:
     helper_us: list[float] = field(default_factory=list)
 
 
-def start_raw_server(processes: list[subprocess.Popen[str]]) -> tuple[int, int]:
-    process = subprocess.Popen([sys.executable, __file__, "--role", "raw-server"], stdout=subprocess.PIPE, text=True)
+def start_raw_server(processes: list[subprocess.Popen[str]], *, forward_to: int | None = None) -> tuple[int, int]:
+    """A raw server (or, with ``forward_to``, a pass-through to that port); its port and pid."""
+    role = (
+        ["--role", "raw-server"]
+        if forward_to is None
+        else ["--role", "passthrough", "--target", f"127.0.0.1:{forward_to}"]
+    )
+    process = subprocess.Popen([sys.executable, __file__, *role], stdout=subprocess.PIPE, text=True)
     processes.append(process)
     assert process.stdout is not None
     return int(process.stdout.readline()), process.pid
@@ -262,6 +298,9 @@ def serve_config(downstream_port: int, *, sli: bool, queue: str = "{}", extra: s
 def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[Target]:
     port, pid = start_raw_server(processes)
     targets = [Target("bare raw gRPC server (ceiling)", port, pid)]
+    downstream_port, downstream_pid = start_raw_server(processes)
+    port, pid = start_raw_server(processes, forward_to=downstream_port)
+    targets.append(Target("bare gRPC pass-through (forwards each request)", port, pid, downstream_pid))
     forwarding: dict[str, dict[str, str]] = {
         "serve, forwarding": {},
         "serve, forwarding, engines not attached": {},
@@ -292,7 +331,7 @@ def main() -> None:
     parser.add_argument("--json", help="write the summary here")
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--duration", type=float)
-    parser.add_argument("--role", choices=["raw-server", "load"], help=argparse.SUPPRESS)
+    parser.add_argument("--role", choices=["raw-server", "passthrough", "load"], help=argparse.SUPPRESS)
     parser.add_argument("--target", help=argparse.SUPPRESS)
     parser.add_argument("--mix", choices=MIXES, default="mixed", help=argparse.SUPPRESS)
     parser.add_argument("--requests", type=int, default=12, help=argparse.SUPPRESS)
@@ -300,6 +339,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.role == "raw-server":
         role_raw_server()
+        return
+    if args.role == "passthrough":
+        role_passthrough(args.target)
         return
     if args.role == "load":
         role_load(args.target, args.mix, args.requests, args.warmup, args.duration)
@@ -327,22 +369,24 @@ def main() -> None:
         raise SystemExit(f"the SLI engine did not analyze the full-path load as expected: {counted}")
 
     summary = report(f"Server CPU µs per span, {BATCH}-span batches over gRPC", cases, cases[0].name)
-    ceiling = targets[0]
-    print("\n| case | spans/s (median) | throughput vs ceiling (median of rounds) | spans/s per core (1/CPU) "
-          "| downstream CPU µs/span |")  # fmt: skip
-    print("|---|---|---|---|---|")
+    ceiling, passthrough = targets[0], targets[1]
+    print("\n| case | spans/s (median) | throughput vs ceiling (median of rounds) | vs pass-through "
+          "| spans/s per core (1/CPU) | downstream CPU µs/span |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
     extra = []
     for target, case in zip(targets, cases, strict=True):
         rate = statistics.median(target.spans_per_s)
         ratio = statistics.median(t / c for t, c in zip(target.spans_per_s, ceiling.spans_per_s, strict=True))
+        vs_pass = statistics.median(t / p for t, p in zip(target.spans_per_s, passthrough.spans_per_s, strict=True))
         helper = f"{statistics.median(target.helper_us):.2f}" if target.helper_us else "-"
         per_core = 1e6 / case.median_us
-        print(f"| {target.name} | {rate:,.0f} | {ratio:.2f}× | {per_core:,.0f} | {helper} |")
+        print(f"| {target.name} | {rate:,.0f} | {ratio:.2f}× | {vs_pass:.2f}× | {per_core:,.0f} | {helper} |")
         extra.append(
             {
                 "case": target.name,
                 "spans_per_s": round(rate),
                 "throughput_ratio": round(ratio, 3),
+                "vs_passthrough": round(vs_pass, 3),
                 "spans_per_s_per_core": round(per_core),
                 "downstream_cpu_us_per_span": round(statistics.median(target.helper_us), 3)
                 if target.helper_us
@@ -351,18 +395,20 @@ def main() -> None:
         )
     load_after = os.getloadavg()
     summary["throughput"] = extra
-    summary["throughput_ratio"] = extra[1]["throughput_ratio"]
-    summary["cpu_capacity_ratio"] = round(cases[0].median_us / cases[1].median_us, 3)
+    summary["throughput_ratio"] = extra[2]["throughput_ratio"]
+    summary["cpu_capacity_ratio"] = round(cases[0].median_us / cases[2].median_us, 3)
     summary["sli_counted"] = counted
     summary["load_average"] = {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in load_after]}
-    for row, case in zip(extra[1:3], cases[1:3], strict=True):
+    for row, case in zip(extra[1:4], cases[1:4], strict=True):
         print(
-            f"\n{row['case']} vs ceiling: throughput {row['throughput_ratio']:.2f}×, "
+            f"\n{row['case']} vs ceiling: throughput {row['throughput_ratio']:.2f}× "
+            f"(vs pass-through {row['vs_passthrough']:.2f}×), "
             f"per-core capacity (CPU per span) {cases[0].median_us / case.median_us:.2f}×"
         )
     for row, case in zip(extra[-2:], cases[-2:], strict=True):
         print(
-            f"{row['case']}: {row['spans_per_s']:,} spans/s = {row['throughput_ratio']:.2f}× the ceiling; "
+            f"{row['case']}: {row['spans_per_s']:,} spans/s = {row['throughput_ratio']:.2f}× the ceiling, "
+            f"{row['vs_passthrough']:.2f}× the pass-through; "
             f"{case.median_us:.2f} server CPU µs per span = {row['spans_per_s_per_core']:,} spans/s per core "
             f"({cases[0].median_us / case.median_us:.2f}× the ceiling's)"
         )
