@@ -20,7 +20,18 @@ ENVIRONMENT = {
         "OTEL_IMPACT_HASH_KEY": KEY,
     },
 }
-SECTIONS = ("receivers", "admin", "forward", "queue", "pseudonymization", "sli", "slos", "alerting", "dashboard")
+SECTIONS = (
+    "receivers",
+    "admin",
+    "forward",
+    "queue",
+    "pseudonymization",
+    "sli",
+    "shared_state",
+    "slos",
+    "alerting",
+    "dashboard",
+)
 
 
 def check_config(path: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:
