@@ -55,11 +55,11 @@ for _, op in ipairs(cjson.decode(ARGV[4])) do
     redis.call('HSETNX', key, op[3], op[4])
   elseif code == 'P' then
     local members = op[3]
-    for first = 1, #members, 1000 do
-      redis.call('PFADD', key, unpack(members, first, math.min(first + 999, #members)))
+    for _, target in ipairs(op[2]) do
+      for first = 1, #members, 1000 do
+        redis.call('PFADD', KEYS[target], unpack(members, first, math.min(first + 999, #members)))
+      end
     end
-  elseif code == 'M' then
-    redis.call('PFMERGE', key, key, KEYS[op[3]])
   elseif code == 'Z' then
     local trimmed, sid = KEYS[op[3]], op[4]
     local entry = tonumber(redis.call('HGET', trimmed, sid) or '0')
