@@ -19,13 +19,14 @@ def test_benchmark_runs_quick(script: str, tmp_path: Path) -> None:
     if script == "bench_shared_state.py":
         require_tool("redis-server", package="redis-server")
     out = tmp_path / "result.json"
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, str(BENCHMARKS / script), "--quick", "--json", str(out)],
-        check=True,
         capture_output=True,
+        text=True,
         timeout=600,
         cwd=BENCHMARKS,
     )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     summary = json.loads(out.read_text())
     assert summary["rows"], "a benchmark reports at least one case"
     for row in summary["rows"]:

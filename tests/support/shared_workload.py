@@ -16,13 +16,13 @@ about exactly the same hour whenever the question is asked.
 from __future__ import annotations
 
 import itertools
-from collections import Counter, defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from opentelemetry.proto.trace.v1 import trace_pb2
 
 from otel_impact import HashKey, Pseudonymizer
+from support import sli_workload
 from support.canaries import TEST_KEY_HEX
 from support.otlp_traces import request, span
 
@@ -59,16 +59,8 @@ def pseudonym(customer: int) -> str:
 
 
 @dataclass
-class Truth:
+class Truth(sli_workload.Truth):
     """What the shared answer must hold, per (tier, variant) segment."""
-
-    total: Counter[Segment] = field(default_factory=Counter)
-    bad: Counter[Segment] = field(default_factory=Counter)
-    revenue: defaultdict[Segment, float] = field(default_factory=lambda: defaultdict(float))
-    users: defaultdict[Segment, set[str]] = field(default_factory=lambda: defaultdict(set))
-    impacted: defaultdict[Segment, set[str]] = field(default_factory=lambda: defaultdict(set))
-    met: defaultdict[Segment, Counter[float]] = field(default_factory=lambda: defaultdict(Counter))
-    bad_by_customer: Counter[str] = field(default_factory=Counter)
 
     @property
     def events(self) -> int:
