@@ -15,7 +15,10 @@ about a millisecond of Redis CPU per merge, forty times the cost of the adds.)
 
 The operations travel as one JSON document (`OPS` lists them) that the Lua script in ``flush``
 decodes with ``cjson``: one argument per flush instead of one per value keeps redis-py's
-per-argument encoding off the writer's thread.
+per-argument encoding off the writer's thread. A task's deltas that make more than
+`MAX_FLUSH_WEIGHT` operations and members are split into several flushes, each with its own
+sequence number and applied exactly once: a script runs atomically and blocks Redis while it
+runs, so no replica's flush may hold it for long (a few milliseconds at this size).
 """
 
 from __future__ import annotations
@@ -35,8 +38,10 @@ from otel_impact.processors.sli.deltas import SeriesDelta, TaskDelta
 from .cover import SharedTier, shared_tiers
 from .keys import ALL_SERIES, SharedKeys, TaskKeys, series_id
 
-__all__ = ["OPS", "TOP_CAP", "FlushEncoder", "SharedLayout", "TaskFlush"]
+__all__ = ["MAX_FLUSH_WEIGHT", "OPS", "TOP_CAP", "FlushEncoder", "SharedLayout", "TaskFlush"]
 
+MAX_FLUSH_WEIGHT: Final = 20_000
+"""Operations plus members (users of a PFADD, customers of a ZINCRBY) in one flush at most."""
 TOP_CAP: Final = 100
 """Customers kept per (series, bucket) in the top-customers sorted sets; the rest are trimmed
 and the largest trimmed count is kept as that bucket's error (space-saving)."""
@@ -110,11 +115,11 @@ class FlushEncoder:
         self.layout = layout
         self._sequences: dict[str, int] = {}
 
-    def encode(self, task: str, delta: TaskDelta) -> TaskFlush:
-        sequence = self._sequences.get(task, 0) + 1
-        self._sequences[task] = sequence
+    def encode(self, task: str, delta: TaskDelta) -> list[TaskFlush]:
+        """``delta`` as flushes of at most `MAX_FLUSH_WEIGHT` each, numbered in order (the events
+        are counted on the first)."""
         task_keys = self.keys.task(task)
-        flush = TaskFlush(task, sequence, delta.events, [task_keys.applied])
+        flush = TaskFlush(task, 0, delta.events, [task_keys.applied])
         ops = _Ops(flush)
         volume: dict[int, int] = {}
         for values, minutes in delta.series.items():
@@ -134,9 +139,13 @@ class FlushEncoder:
             ops.add("H", task_keys.meta, counter, increment)
         for key, at_ms in expiring.items():
             ops.add("E", key, at_ms)
-        flush.document = orjson.dumps(flush.ops)
-        flush.ops = []
-        return flush
+        flushes = []
+        for number, (keys, chunk) in enumerate(_split(flush.keys, flush.ops)):
+            sequence = self._sequences.get(task, 0) + 1
+            self._sequences[task] = sequence
+            events = delta.events if number == 0 else 0
+            flushes.append(TaskFlush(task, sequence, events, keys, document=orjson.dumps(chunk)))
+        return flushes
 
     def _counts(self, ops: _Ops, task_keys: TaskKeys, sid: str, minutes: dict[int, SeriesDelta]) -> None:
         for tier_index, tier in enumerate(self.layout.count_tiers):
@@ -200,6 +209,65 @@ class FlushEncoder:
                     ops.add("T", top, ops.key(trimmed), sid, TOP_CAP)
                     ops.add("E", top, expires)
                     ops.add("E", trimmed, expires)
+
+
+def _weight(op: list[Any]) -> int:
+    if op[0] == "P":
+        return 1 + len(op[2])
+    if op[0] == "Z":
+        return 1 + len(op[4])
+    return 1
+
+
+def _split(keys: list[str], ops: list[list[Any]]) -> list[tuple[list[str], list[list[Any]]]]:
+    """The operations in chunks of at most `MAX_FLUSH_WEIGHT`, each with its own key list (the
+    applied hash first) and its key indexes renumbered. A PFADD with more members than fit is
+    split (adding is idempotent); every other operation stays whole."""
+    chunks: list[tuple[list[str], list[list[Any]]]] = []
+    current: list[list[Any]] = []
+    weight = 0
+    pieces: list[list[Any]] = []
+    for op in ops:
+        if op[0] == "P" and len(op[2]) > MAX_FLUSH_WEIGHT // 2:
+            members = op[2]
+            step = MAX_FLUSH_WEIGHT // 2
+            pieces.extend(["P", op[1], members[i : i + step]] for i in range(0, len(members), step))
+        else:
+            pieces.append(op)
+    for op in pieces:
+        op_weight = _weight(op)
+        if current and weight + op_weight > MAX_FLUSH_WEIGHT:
+            chunks.append(_renumber(keys, current))
+            current, weight = [], 0
+        current.append(op)
+        weight += op_weight
+    if current or not chunks:
+        chunks.append(_renumber(keys, current))
+    return chunks
+
+
+def _renumber(keys: list[str], ops: list[list[Any]]) -> tuple[list[str], list[list[Any]]]:
+    index: dict[int, int] = {1: 1}
+    chunk_keys = [keys[0]]
+
+    def local(old: int) -> int:
+        new = index.get(old)
+        if new is None:
+            chunk_keys.append(keys[old - 1])
+            new = index[old] = len(chunk_keys)
+        return new
+
+    renumbered = []
+    for op in ops:
+        op = list(op)
+        if op[0] == "P":
+            op[1] = [local(target) for target in op[1]]
+        else:
+            op[1] = local(op[1])
+            if op[0] in ("Z", "T"):
+                op[2] = local(op[2])
+        renumbered.append(op)
+    return chunk_keys, renumbered
 
 
 def _copy(delta: SeriesDelta) -> SeriesDelta:

@@ -149,19 +149,21 @@ class SharedWriter:
         empty or Redis fails. ``dropped_before`` counts events the buffer could not hold."""
         if dropped_before:
             self._count_dropped(dropped_before)
+        with self._lock:
+            fresh = not self._backlog
         for task, delta in deltas.items():
-            flush = self.encoder.encode(task, delta)
+            flushes = self.encoder.encode(task, delta)
+            size = sum(flush.bytes for flush in flushes)
             with self._lock:
-                # A flush always goes when nothing waits (the delta buffer bounds it already);
-                # behind a backlog (Redis unreachable) it must fit under the bound.
-                if self._backlog and self._backlog_bytes + flush.bytes > self.max_bytes:
-                    dropped = True
-                else:
-                    dropped = False
-                    self._backlog.append(flush)
-                    self._backlog_bytes += flush.bytes
-            if dropped:
-                self._count_dropped(flush.events)
+                # A task's flushes go whole or not at all. They always go when nothing waited
+                # before this call (the delta buffer bounds them already); behind a backlog
+                # (Redis unreachable) they must fit under the bound.
+                keep = fresh or self._backlog_bytes + size <= self.max_bytes
+                if keep:
+                    self._backlog.extend(flushes)
+                    self._backlog_bytes += size
+            if not keep:
+                self._count_dropped(delta.events)
         self._apply_backlog(list(deltas))
 
     def _apply_backlog(self, tasks: list[str]) -> None:

@@ -102,7 +102,7 @@ def test_a_retried_flush_is_applied_once(redis: RedisServer, workload: Any) -> N
     before = replicas[0].queries.counts("checkout", START, end)
     writer = replicas[0].writer
     # The reply of an applied flush was lost: the same flush (same sequence) is sent again.
-    applied = writer.encoder.encode("checkout", _one_event_delta())
+    (applied,) = writer.encoder.encode("checkout", _one_event_delta())
     writer._backlog.append(applied)
     writer._backlog_bytes += applied.bytes
     writer.flush({})
@@ -141,3 +141,29 @@ def test_a_wiped_redis_restarts_coverage(redis: RedisServer) -> None:
     completeness = replica.queries.window_completeness("checkout", START, START + 5 * MINUTE)
     assert not completeness.complete and not completeness.state_covers_window
     assert completeness.covered_from_ns == START + 90 * 10**9
+
+
+def test_a_large_delta_goes_in_several_short_flushes_and_counts_once(redis: RedisServer) -> None:
+    clock = ManualClock(start_ns=START)
+    replica = Replica(redis.url, "large", clock, "large")
+    buffer = DeltaBuffer(1 << 30)
+    minute = START // MINUTE + 2
+    users = [f"{n:032x}" for n in range(45_000)]
+    for index in range(60):  # 60 series, 750 users each
+        row = np.array([750.0, 75.0, 10.0, 700.0, 750.0])
+        mine = users[index * 750 : (index + 1) * 750]
+        top = {user: 1 for user in mine[:75]}
+        buffer.record("checkout", (f"tier-{index}", "on"), minute, row, (40, np.array([750]), 0), mine, mine[:75], top)
+    flushes = replica.writer.encoder.encode("checkout", buffer.take()["checkout"])
+    assert len(flushes) > 1 and all(len(f.document) < 2 << 20 for f in flushes)
+    assert sum(f.events for f in flushes) == 60 * 750
+    replica.writer._backlog.extend(flushes)
+    replica.writer._backlog_bytes += sum(f.bytes for f in flushes)
+    replica.writer.flush({})
+    report = replica.queries.impact("checkout", START, START + 10 * MINUTE)
+    assert report.events.total == 60 * 750 and report.events.bad == 60 * 75
+    # The window starts before this replica's coverage, so only lower bounds are stated; the
+    # estimates are within the HyperLogLog's 2 standard deviations of the truth.
+    assert report.users.lower <= 45_000 and abs(report.users.estimate - 45_000) <= 2 * 0.0081 * 45_000
+    assert abs(report.impacted_users.estimate - 4_500) <= 2 * 0.0081 * 4_500
+    assert len(report.segments) == 60
