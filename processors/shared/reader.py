@@ -17,7 +17,6 @@ customer's count is at most ``max_error`` too high (space-saving over trimmed se
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -25,19 +24,15 @@ from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import HOUR_NS, MINUTE_NS, SECOND_NS, format_duration
 from otel_impact.processors.impact_queries import (
     Accuracy,
-    Bounds,
     Completeness,
     EventCounts,
-    EventTotals,
     ImpactReport,
-    LatencyQuantiles,
     SegmentImpact,
     Telemetry,
 )
-from otel_impact.processors.sli.aggregates import COL_REVENUE, COL_TOTAL, EXPO_SCALE, FIRST_THRESHOLD_COL
+from otel_impact.processors.sli.aggregates import COL_TOTAL, FIRST_THRESHOLD_COL
 from otel_impact.processors.sli.config import SliConfig
 from otel_impact.processors.sli.queries import (
-    QUANTILES,
     CustomerBadEvents,
     TopCustomers,
     completeness_of,
@@ -50,16 +45,13 @@ from otel_impact.processors.sli.tasks import TaskState
 
 from .connection import REDIS_ERRORS, SharedConnection
 from .cover import cover
-from .encode import ZERO_FIELD, SharedLayout
+from .encode import SharedLayout
+from .figures import HLL_RELATIVE_ERROR, LATENCY_RELATIVE_ERROR, Figures, add_row, hll_bounds
 from .flush import SharedWriter
 from .keys import ALL_SERIES, SharedKeys, TaskKeys
 
-__all__ = ["HLL_RELATIVE_ERROR", "SharedQueries", "SharedStateUnavailable"]
+__all__ = ["SharedQueries", "SharedStateUnavailable"]
 
-HLL_RELATIVE_ERROR: Final = 1.04 / math.sqrt(16_384)
-"""Redis HyperLogLog's standard error (16,384 registers): 0.81%."""
-LATENCY_RELATIVE_ERROR: Final = round(2 ** (1 / 2 ** (EXPO_SCALE + 1)) - 1, 4)
-"""Largest relative error of a quantile read at a log bucket's geometric middle."""
 STALE_REPLICA_S: Final = 600
 """A replica silent for longer is taken as gone (scaled down, or dead and replaced)."""
 
@@ -164,7 +156,7 @@ class SharedQueries:
         for key, sids in self._groups(series, by, where).items():
             row = rows.setdefault(key, [0.0] * columns)
             for sid in sids:
-                _add_row(row, sums, sid)
+                add_row(row, sums, sid)
         return {key: event_counts(row, state.thresholds_s) for key, row in rows.items()}
 
     def impact(
@@ -205,8 +197,8 @@ class SharedQueries:
         figures = []
         for index, sids in enumerate([everything, *groups.values()]):
             users, impacted = results[2 * index], results[2 * index + 1]
-            figures.append(_Figures(state, counts, latency, sids, users, impacted))
-        whole = _Figures(state, counts, latency, [s for sids in groups.values() for s in sids], 0, 0)
+            figures.append(Figures(state, counts, latency, sids, users, impacted))
+        whole = Figures(state, counts, latency, [s for sids in groups.values() for s in sids], 0, 0)
         whole.users, whole.impacted = figures[0].users, figures[0].impacted
         segments = [
             SegmentImpact(**group.figures(lower_only), segment=dict(zip(group_by, key, strict=True)))
@@ -275,7 +267,7 @@ class SharedQueries:
                 CustomerBadEvents(member, count, max(0, count - max_error), count) for member, count in ranked
             ),
             max_error=max_error,
-            impacted_users=_hll_bounds(impacted).whole(),
+            impacted_users=hll_bounds(impacted).whole(),
         )
 
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
@@ -378,76 +370,6 @@ class SharedQueries:
             reason = f"shared state: {stale} replica(s) have not flushed for over {late_after // SECOND_NS} s"
         completeness = completeness_of(start, end, covered_from, now, reason)
         return completeness
-
-
-class _Figures:
-    """Counts, latency and user estimates of some series over one window."""
-
-    def __init__(
-        self,
-        state: TaskState,
-        counts: Mapping[str, float],
-        latency: Mapping[str, float],
-        sids: Sequence[str],
-        users: int,
-        impacted: int,
-    ) -> None:
-        self.state = state
-        self.row = [0.0] * (FIRST_THRESHOLD_COL + len(state.thresholds_s))
-        for sid in sids:
-            _add_row(self.row, counts, sid)
-        self.buckets: dict[int | None, float] = {}
-        wanted = set(sids)
-        for name, count in latency.items():
-            sid, _, index = name.partition(":")
-            if sid in wanted:
-                key = None if index == ZERO_FIELD else int(index)
-                self.buckets[key] = self.buckets.get(key, 0.0) + count
-        self.users = users
-        self.impacted = impacted
-
-    def figures(self, lower_only: bool) -> dict[str, Any]:
-        counts = event_counts(self.row, self.state.thresholds_s)
-        p50, p95, p99 = _quantiles_ms(self.buckets, QUANTILES)
-        return {
-            "events": EventTotals(counts.total, counts.good, counts.bad),
-            "success_ratio": None if not counts.total else round(counts.good / counts.total, 6),
-            "users": _hll_bounds(self.users).whole(lower_bound_only=lower_only),
-            "impacted_users": _hll_bounds(self.impacted).whole(lower_bound_only=lower_only),
-            "revenue_at_risk": round(float(self.row[COL_REVENUE]), 2),
-            "latency_ms": LatencyQuantiles(p50, p95, p99),
-            "latency_met": dict(counts.latency_met),
-        }
-
-
-def _add_row(row: list[float], sums: Mapping[str, float], sid: str) -> None:
-    for column in range(len(row)):
-        row[column] += sums.get(f"{sid}:{column}", 0.0)
-
-
-def _hll_bounds(estimate: int) -> Bounds:
-    spread = 2 * HLL_RELATIVE_ERROR * estimate
-    return Bounds(float(estimate), max(0.0, estimate - spread), estimate + spread)
-
-
-def _quantiles_ms(buckets: Mapping[int | None, float], ranks: Sequence[float]) -> list[float | None]:
-    """Quantiles from exponential-histogram buckets (``None`` key: zero durations)."""
-    total = sum(buckets.values())
-    if not total:
-        return [None for _ in ranks]
-    ordered = sorted(buckets.items(), key=lambda item: -math.inf if item[0] is None else item[0])
-    base = 2 ** (2**-EXPO_SCALE)
-    answers: list[float | None] = []
-    for rank in ranks:
-        target, seen = rank * total, 0.0
-        value = 0.0
-        for index, count in ordered:
-            seen += count
-            if seen >= target:
-                value = 0.0 if index is None else 1000 * base ** (index + 0.5)
-                break
-        answers.append(round(value, 3))
-    return answers
 
 
 def _text(value: Any) -> str:
