@@ -36,7 +36,9 @@ class SloBudgets(Protocol):
     @property
     def slos(self) -> Sequence[SloConfig]: ...
 
-    def budget_histories(self, now_ns: int | None = None) -> Sequence[BudgetHistory]: ...
+    def budget_histories(
+        self, now_ns: int | None = None, queries: ImpactQueries | None = None
+    ) -> Sequence[BudgetHistory]: ...
 
 
 class DashboardRoutes:
@@ -108,7 +110,7 @@ class DashboardRoutes:
             "slos_enabled": bool(slos),
             "budget_history": {
                 history.slo: [{"t": p.at_ns // SECOND_NS, "budget_remaining": p.remaining} for p in history.points]
-                for history in self.slo.budget_histories(now)
+                for history in self.slo.budget_histories(now, queries)
             },
         }
 

@@ -346,9 +346,11 @@ class SloEngine:
         published = self._published
         return select_transitions(published.timeline if published else (), start_ns, end_ns, task=task)
 
-    def budget_histories(self, now_ns: int | None = None) -> list[BudgetHistory]:
+    def budget_histories(self, now_ns: int | None = None, queries: ImpactQueries | None = None) -> list[BudgetHistory]:
         """The error budget of each SLO over its current period so far (see `budget_history`),
-        in configuration order, for the SLOs whose task the SLI engine knows."""
+        in configuration order, for the SLOs whose task the SLI engine knows; asked of
+        ``queries`` when given (the source the caller answers from), else of the engine's."""
         now = self.clock.now_ns() if now_ns is None else now_ns
-        known = set(self.queries.tasks())
-        return [budget_history(slo, self.queries, now) for slo in self.slos if slo.task in known]
+        source = self.queries if queries is None else queries
+        known = set(source.tasks())
+        return [budget_history(slo, source, now) for slo in self.slos if slo.task in known]

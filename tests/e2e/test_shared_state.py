@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 import pytest
 from support.otlp_sink import OtlpSink
-from support.processor import serve
+from support.processor import get_status, serve
 from support.redis_servers import redis_cluster, redis_server
 from support.shared_answers import events_total
 from support.shared_replicas import (
@@ -249,3 +249,20 @@ def test_readyz_describes_the_shared_state() -> None:
         )
         status, shared = shared_status(processor)
         assert status == 200 and shared is not None and "error" in shared, shared
+
+
+def test_a_redis_down_from_the_start_leaves_every_answer_standing() -> None:
+    """Redis unreachable when serve starts: intake works, every answer comes from this replica's
+    own state, marked incomplete, and nothing answers 5xx."""
+    with serve("--shared-state", "redis://127.0.0.1:1", config=SLI_CONFIG) as processor:
+        processor.wait_for(
+            lambda: (shared_status(processor)[1] or {}).get("reachable") == "false", what="/readyz says unreachable"
+        )
+        for path in ("/api/v1/tasks", "/api/v1/dashboard", "/api/v1/slos"):
+            status, body = get_status(processor, path)
+            assert status == 200, (path, body)
+        status, board = get_status(processor, "/api/v1/dashboard")
+        assert board["telemetry"], "the configured task is on the dashboard"
+        for telemetry in board["telemetry"].values():
+            assert telemetry["complete"] is False
+            assert telemetry["reason"].startswith("shared state unreachable"), telemetry

@@ -27,7 +27,7 @@ class _Budgets:
     def __init__(self) -> None:
         self.asked: list[int | None] = []
 
-    def budget_histories(self, now_ns: int | None = None) -> Sequence[BudgetHistory]:
+    def budget_histories(self, now_ns: int | None = None, queries: object = None) -> Sequence[BudgetHistory]:
         self.asked.append(now_ns)
         points = (BudgetPoint(T0, 1.0), BudgetPoint(T0 + MINUTE_NS, 0.75))
         return [BudgetHistory("checkout", T0 - MINUTE_NS, {"tier": "pro"}, points)]

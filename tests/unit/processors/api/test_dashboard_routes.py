@@ -20,7 +20,7 @@ class _NoSlos:
 
     slos = ()
 
-    def budget_histories(self, now_ns: int | None = None) -> tuple[BudgetHistory, ...]:
+    def budget_histories(self, now_ns: int | None = None, queries: object = None) -> tuple[BudgetHistory, ...]:
         return ()
 
 
