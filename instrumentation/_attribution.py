@@ -89,7 +89,7 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
         state = customer_state(found.customer_id, found.tier, current or _trusted_caller_state() or EMPTY_STATE)
         context_api.attach(context_with_state(state))  # undone when the instrumentation restores its context
         if span.is_recording():
-            write_attributes(span, state.customer_attributes())
+            write_attributes(span, state.customer_stamp)
         return (state.customer_hash, state.tier)
     except Exception as error:
         _failed("request", error)
@@ -130,7 +130,7 @@ def attribute_response(span: Span, request: IncomingRequest, applied: CustomerFi
         if found is None or found.customer_id is None:
             return
         late = customer_state(found.customer_id, found.tier or applied[1], state or EMPTY_STATE)
-        write_attributes(span, late.customer_attributes())
+        write_attributes(span, late.customer_stamp)
     except Exception as error:
         _failed("response", error)
 

@@ -81,7 +81,7 @@ def set_customer(customer_id: object, *, tier: str | None = None) -> ContextScop
     try:
         state = customer_state(customer_id, tier, current_state() or EMPTY_STATE)
         scope = _apply(state)
-        _stamp_current_span(state.customer_attributes())
+        _stamp_current_span(state.customer_stamp)
         return scope
     except Exception:  # the API must never break the request it observes
         logger.exception("otel-impact: set_customer() failed; the request continues without customer context.")
