@@ -147,7 +147,7 @@ class CustomerStates:
     def __len__(self) -> int:
         return len(self._states)
 
-    def keys(self) -> list[tuple[str | None, str | None]]:
+    def cached_keys(self) -> list[tuple[str | None, str | None]]:
         """The cached keys, oldest first (for tests and diagnostics: pseudonyms and tiers only)."""
         return list(self._states)
 
