@@ -109,6 +109,9 @@ class RequestExtractor:
         self._user_attribute = (
             tuple(settings.django_user_attribute.split(".")) if settings.django_user_attribute else ()
         )
+        self._headers_only = not (
+            customer_callable or tier_callable or self._needs_claims or settings.customer_cookie or self._user_attribute
+        )
         self.active = settings.has_source or customer_callable is not None
         """True when there is anything to extract (fixed at construction: read on every request)."""
 
@@ -150,6 +153,12 @@ class RequestExtractor:
 
     def _resolve(self, request: IncomingRequest) -> Attribution | None:
         settings = self.settings
+        if self._headers_only:  # the common configuration, read on every request: two lookups
+            header_id = _usable_id(request.header(settings.customer_header)) if settings.customer_header else None
+            header_tier = _stripped(request.header(settings.tier_header)) if settings.tier_header else None
+            if header_id is None and header_tier is None:
+                return None
+            return Attribution(header_id, header_tier, "header" if header_id is not None else None)
         claims = bearer_claims(request.header("authorization")) if self._needs_claims else None
         customer_id: str | int | None = None
         source: str | None = None

@@ -55,11 +55,13 @@ class AttributeGuard:
 
     def guard(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """A cleaned copy of ``attributes``, or ``None`` when they are already clean."""
-        if not attributes or self._watched.isdisjoint(attributes):
+        if not attributes:
             return None
         # Set operations over the keys: `in` on an SDK attribute mapping raises and catches a
         # KeyError per missing key, which made every span stamped by otel-impact cost µs here.
         present = self._watched.intersection(attributes)
+        if not present:
+            return None
         dirty = [key for key in present if key in self.keys or not attrs.is_pseudonym(attributes[key])]
         if not dirty:
             return None
