@@ -14,7 +14,10 @@ This process is the load generator: one keep-alive connection per server, reques
 the other, every request carrying the same customer headers whichever server gets it. Rounds
 alternate between the servers. Reported per request: the client-observed time (the inverse of
 requests/s) and the server process's CPU time (from /proc), each as the median of paired-round
-ratios to the baseline.
+ratios to the baseline, with the minimum and maximum of those ratios (a round's CPU time is
+counted in clock ticks, 10 ms, so one round's CPU ratio moves in steps of about 1.5 %). The
+load average is printed before and after: the load generator and anything else on the machine
+share its cores with the servers.
 
     python benchmarks/bench_flask_instrument.py [--quick] [--json FILE]
 """
@@ -146,6 +149,8 @@ def main() -> None:
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args()
     requests_per_round, rounds = (150, 3) if args.quick else (1000, 31)
+    load_before = [round(value, 2) for value in os.getloadavg()]
+    print(f"load average (1, 5, 15 min) at the start: {load_before}")
 
     with ExitStack() as stack:
         traces_url = stack.enter_context(otlp_discard())
@@ -158,28 +163,45 @@ def main() -> None:
         measure(cases, operations=requests_per_round, rounds=rounds, warmup=1)
 
     baseline = "without otel-impact"
-    cpu_ratios = {  # the first sample is the warm-up round; a round too short for one clock tick is skipped
-        name: round(
-            statistics.median([c / b for c, b in zip(samples[1:], cpu[baseline][1:], strict=True) if b] or [1.0]), 3
-        )
+    base_case = next(case for case in cases if case.name == baseline)
+    time_spread = {
+        case.name: spread([c / b for c, b in zip(case.samples_us, base_case.samples_us, strict=True)]) for case in cases
+    }
+    cpu_spread = {  # the first sample is the warm-up round; a round too short for one clock tick is skipped
+        name: spread([c / b for c, b in zip(samples[1:], cpu[baseline][1:], strict=True) if b] or [1.0])
         for name, samples in cpu.items()
     }
     extra = {
         "requests_per_round": requests_per_round,
         "rounds": rounds,
+        "load_average_at_start": load_before,
         "requests_per_second": {case.name: round(1e6 / case.median_us) for case in cases},
         "server_cpu_us_per_request": {name: round(statistics.median(s[1:]), 1) for name, s in cpu.items()},
-        "server_cpu_ratio_to_baseline": cpu_ratios,
+        "server_cpu_ratio_to_baseline": {name: ratios[1] for name, ratios in cpu_spread.items()},
+        "time_ratio_min_median_max": time_spread,
+        "server_cpu_ratio_min_median_max": cpu_spread,
     }
     summary = report("Flask hello-world under opentelemetry-instrument (µs per request)", cases, baseline, extra=extra)
-    print("\n| case | requests/s | server CPU µs/request | server CPU ratio |")
-    print("|---|---|---|---|")
+    print(
+        "\n| case | requests/s | time ratio min / median / max | server CPU µs/request "
+        "| server CPU ratio min / median / max |"
+    )
+    print("|---|---|---|---|---|")
     for case in cases:
         print(
-            f"| {case.name} | {extra['requests_per_second'][case.name]} | "
-            f"{extra['server_cpu_us_per_request'][case.name]} | {cpu_ratios[case.name]:.3f}× |"
+            f"| {case.name} | {extra['requests_per_second'][case.name]} | {_triple(time_spread[case.name])} | "
+            f"{extra['server_cpu_us_per_request'][case.name]} | {_triple(cpu_spread[case.name])} |"
         )
     write_json(summary, args.json)
+
+
+def spread(ratios: list[float]) -> tuple[float, float, float]:
+    """Minimum, median and maximum of per-round ratios, rounded to 3 places."""
+    return (round(min(ratios), 3), round(statistics.median(ratios), 3), round(max(ratios), 3))
+
+
+def _triple(values: tuple[float, float, float]) -> str:
+    return " / ".join(f"{value:.3f}×" for value in values)
 
 
 if __name__ == "__main__":
