@@ -14,10 +14,12 @@ This process is the load generator: one keep-alive connection per server, reques
 the other, every request carrying the same customer headers whichever server gets it. Rounds
 alternate between the servers. Reported per request: the client-observed time (the inverse of
 requests/s) and the server process's CPU time (from /proc), each as the median of paired-round
-ratios to the baseline, with the minimum and maximum of those ratios (a round's CPU time is
-counted in clock ticks, 10 ms, so one round's CPU ratio moves in steps of about 1.5 %). The
-load average is printed before and after: the load generator and anything else on the machine
-share its cores with the servers.
+ratios to the baseline, with the minimum and maximum of those ratios. Server CPU is read in
+nanoseconds from schedstat and counted from a round's start to the next round's start of the same
+server, so a round owns the export of its own spans; a round is a multiple of the batch
+processor's 512-span batch, so every round exports the same number of full batches. The load
+average is printed before and after: the load generator and anything else on the machine share
+its cores with the servers.
 
     python benchmarks/bench_flask_instrument.py [--quick] [--json FILE]
 """
@@ -26,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import itertools
 import os
 import statistics
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -105,7 +109,13 @@ def flask_server(traces_url: str, extra_env: dict[str, str]) -> Iterator[tuple[i
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of ``pid`` so far (Linux /proc; NaN elsewhere)."""
+    """CPU time of ``pid``'s live threads so far, in ns steps (Linux ``/proc/PID/task/*/schedstat``),
+    or from ``/proc/PID/stat`` in clock ticks when schedstat is missing; NaN elsewhere."""
+    tasks = Path(f"/proc/{pid}/task")
+    try:
+        return sum(int((task / "schedstat").read_text().split()[0]) for task in tasks.iterdir()) / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     stat = Path(f"/proc/{pid}/stat")
     if not stat.exists():
         return float("nan")
@@ -113,24 +123,40 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def load(port: int, pid: int, cpu_us: list[float]) -> Callable[[int], None]:
-    """``run(n)``: n sequential keep-alive requests with customer headers; records server CPU µs/request."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-    counter = [0]
+class ServerLoad:
+    """``run(n)``: n sequential keep-alive requests with customer headers to one server.
 
-    def run(n: int) -> None:
-        start = cpu_seconds(pid)
+    The server's CPU time is read when each round starts. A round's CPU is what the server used
+    from its start to the start of its next round (`finish` takes the last reading), so the
+    export of the round's spans, which the batch processor does on its own thread and may finish
+    while another server is being loaded, is counted in the round that made them.
+    """
+
+    def __init__(self, port: int, pid: int) -> None:
+        self.pid = pid
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        self.counter = 0
+        self.round_starts: list[tuple[float, int]] = []  # (CPU seconds, requests so far)
+
+    def run(self, n: int) -> None:
+        self.round_starts.append((cpu_seconds(self.pid), self.counter))
+        connection = self.connection
         for _ in range(n):
-            i = counter[0] = counter[0] + 1
+            i = self.counter = self.counter + 1
             headers = {"X-Customer-Id": f"customer-{i % 1000}", "X-Customer-Tier": TIERS[i % 3]}
             connection.request("GET", "/", headers=headers)
             response = connection.getresponse()
             response.read()
             if response.status != 200:
                 raise RuntimeError(f"HTTP {response.status}")
-        cpu_us.append((cpu_seconds(pid) - start) / n * 1e6)
 
-    return run
+    def finish(self) -> list[float]:
+        """Server CPU µs per request of each round, the warm-up's included."""
+        readings = [*self.round_starts, (cpu_seconds(self.pid), self.counter)]
+        return [
+            (cpu_after - cpu_before) / (done_after - done_before) * 1e6
+            for (cpu_before, done_before), (cpu_after, done_after) in itertools.pairwise(readings)
+        ]
 
 
 CASES = {
@@ -148,19 +174,21 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
     parser.add_argument("--json", help="write the summary here")
     args = parser.parse_args()
-    requests_per_round, rounds = (150, 3) if args.quick else (1000, 31)
+    requests_per_round, rounds = (256, 3) if args.quick else (1024, 31)
     load_before = [round(value, 2) for value in os.getloadavg()]
     print(f"load average (1, 5, 15 min) at the start: {load_before}")
 
     with ExitStack() as stack:
         traces_url = stack.enter_context(otlp_discard())
         cases: list[Case] = []
-        cpu: dict[str, list[float]] = {}
+        loads: dict[str, ServerLoad] = {}
         for name, extra_env in CASES.items():
             port, pid = stack.enter_context(flask_server(traces_url, extra_env))
-            cpu[name] = []
-            cases.append(Case(name, load(port, pid, cpu[name])))
+            loads[name] = ServerLoad(port, pid)
+            cases.append(Case(name, loads[name].run))
         measure(cases, operations=requests_per_round, rounds=rounds, warmup=1)
+        time.sleep(0.5)  # the last round's exports finish
+        cpu = {name: server.finish() for name, server in loads.items()}
 
     baseline = "without otel-impact"
     base_case = next(case for case in cases if case.name == baseline)
