@@ -21,7 +21,12 @@ processor's 512-span batch, so every round exports the same number of full batch
 average is printed before and after: the load generator and anything else on the machine share
 its cores with the servers.
 
-    python benchmarks/bench_flask_instrument.py [--quick] [--json FILE]
+With ``--instructions`` (valgrind installed) it counts instead the instructions per request of
+each case with the app called in-process (no socket, no HTTP parsing: the denominator is smaller
+than the server's, so the ratios are upper bounds of the server's). The count does not depend on
+the machine's load, which the timings do.
+
+    python benchmarks/bench_flask_instrument.py [--quick] [--json FILE] [--instructions]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import argparse
 import http.client
 import itertools
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -75,9 +81,8 @@ def otlp_discard() -> Iterator[str]:
         server.server_close()
 
 
-@contextmanager
-def flask_server(traces_url: str, extra_env: dict[str, str]) -> Iterator[tuple[int, int]]:
-    """Run the app under opentelemetry-instrument; yield (port, pid)."""
+def server_env(traces_url: str, extra_env: dict[str, str]) -> dict[str, str]:
+    """The environment of a benchmark server: this one without ``OTEL_*``, plus the case's."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("OTEL_")}
     env.update(
         {
@@ -91,6 +96,13 @@ def flask_server(traces_url: str, extra_env: dict[str, str]) -> Iterator[tuple[i
             **extra_env,
         }
     )
+    return env
+
+
+@contextmanager
+def flask_server(traces_url: str, extra_env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    """Run the app under opentelemetry-instrument; yield (port, pid)."""
+    env = server_env(traces_url, extra_env)
     command = [str(BIN / "opentelemetry-instrument"), sys.executable, str(HERE / "_flask_hello.py")]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=HERE)
     try:
@@ -169,11 +181,58 @@ CASES = {
 }
 
 
+def instructions(traces_url: str, extra_env: dict[str, str], n: int) -> int:
+    """Instructions (callgrind's Ir, every thread) of the app driven in-process: 512 warm-up
+    requests, then ``n``, every span exported."""
+    command = [
+        "valgrind",
+        "--tool=callgrind",
+        "--trace-children=yes",  # opentelemetry-instrument execs the interpreter
+        "--callgrind-out-file=/dev/null",
+        str(BIN / "opentelemetry-instrument"),
+        sys.executable,
+        str(HERE / "_flask_hello.py"),
+        "--drive",
+        str(n),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, env=server_env(traces_url, extra_env), cwd=HERE)
+    counts = re.findall(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not counts:
+        raise RuntimeError(f"callgrind failed: {done.stderr[-500:]}")
+    return sum(int(count) for count in counts)
+
+
+def count_instructions(quick: bool) -> None:
+    """Instructions per request of each case: the difference of two runs, 512 and 1,536 requests
+    after the warm-up, over 1,024 (start-up and warm-up cancel). Deterministic: the machine's
+    load does not move it."""
+    low, high = (512, 1024) if quick else (512, 1536)
+    per_request: dict[str, float] = {}
+    with otlp_discard() as traces_url:
+        for name, extra_env in CASES.items():
+            counts = [instructions(traces_url, extra_env, n) for n in (low, high)]
+            per_request[name] = (counts[1] - counts[0]) / (high - low)
+    base = per_request["without otel-impact"]
+    print("\nFlask hello-world under opentelemetry-instrument, in-process (instructions per request)\n")
+    print("| case | instructions/request | ratio |")
+    print("|---|---|---|")
+    for name, value in per_request.items():
+        print(f"| {name} | {value:,.0f} | {value / base:.3f}× |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
     parser.add_argument("--json", help="write the summary here")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per request under valgrind's callgrind instead (in-process, no socket)",
+    )
     args = parser.parse_args()
+    if args.instructions:
+        count_instructions(args.quick)
+        return
     requests_per_round, rounds = (256, 3) if args.quick else (1024, 31)
     load_before = [round(value, 2) for value in os.getloadavg()]
     print(f"load average (1, 5, 15 min) at the start: {load_before}")

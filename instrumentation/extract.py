@@ -142,6 +142,8 @@ class RequestExtractor:
     def resolve(self, request: IncomingRequest) -> Attribution | None:
         """The customer ID and tier of ``request``, or ``None`` when no source gives either."""
         try:
+            if self._headers_only:
+                return self._from_headers(request)
             return self._resolve(request)
         except Exception:
             log_once(
@@ -151,14 +153,23 @@ class RequestExtractor:
             )
             return None
 
+    def _from_headers(self, request: IncomingRequest) -> Attribution | None:
+        """`_resolve` when headers are the only sources (the common configuration): two lookups."""
+        settings = self.settings
+        customer_id = request.header(settings.customer_header) if settings.customer_header else None
+        if customer_id is not None:  # `_usable_id` of a str, inline
+            customer_id = customer_id.strip()
+            if not 0 < len(customer_id) <= MAX_ID_CHARS:
+                customer_id = None
+        tier = request.header(settings.tier_header) if settings.tier_header else None
+        if tier is not None:
+            tier = tier.strip() or None
+        if customer_id is None and tier is None:
+            return None
+        return Attribution(customer_id, tier, "header" if customer_id is not None else None)
+
     def _resolve(self, request: IncomingRequest) -> Attribution | None:
         settings = self.settings
-        if self._headers_only:  # the common configuration, read on every request: two lookups
-            header_id = _usable_id(request.header(settings.customer_header)) if settings.customer_header else None
-            header_tier = _stripped(request.header(settings.tier_header)) if settings.tier_header else None
-            if header_id is None and header_tier is None:
-                return None
-            return Attribution(header_id, header_tier, "header" if header_id is not None else None)
         claims = bearer_claims(request.header("authorization")) if self._needs_claims else None
         customer_id: str | int | None = None
         source: str | None = None
