@@ -3,7 +3,8 @@
 
 ``--drive N`` serves no socket: it calls the app in-process for 512 warm-up requests and then
 ``N`` more (the customer headers of the load generator), flushing every span after each part,
-and exits; `bench_flask_instrument.py --instructions` counts its instructions under callgrind.
+and exits. ``--one-connection`` serves one keep-alive connection, flushes every span and exits.
+`bench_flask_instrument.py --instructions` counts their instructions under callgrind.
 """
 
 from __future__ import annotations
@@ -37,9 +38,9 @@ def drive(n: int) -> None:
 
     environs = [
         EnvironBuilder(
-            path="/", headers={"X-Customer-Id": f"customer-{i}", "X-Customer-Tier": TIERS[i % 3]}
+            path="/", headers={"X-Customer-Id": f"customer-{i % 1000}", "X-Customer-Tier": TIERS[i % 3]}
         ).get_environ()
-        for i in range(1000)
+        for i in range(3000)
     ]
 
     def start_response(status: str, headers: object, exc_info: object = None) -> None:
@@ -63,4 +64,10 @@ if __name__ == "__main__":
         sys.exit(0)
     server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=KeepAliveHandler)
     print(server.server_port, flush=True)
+    if sys.argv[1:] == ["--one-connection"]:
+        server.handle_request()  # every request of the connection, until the client closes it
+        from opentelemetry import trace
+
+        getattr(trace.get_tracer_provider(), "force_flush", lambda: True)()
+        sys.exit(0)
     server.serve_forever()

@@ -22,11 +22,12 @@ average is printed before and after: the load generator and anything else on the
 its cores with the servers.
 
 With ``--instructions`` (valgrind installed) it counts instead the instructions per request of
-each case with the app called in-process (no socket, no HTTP parsing: the denominator is smaller
-than the server's, so the ratios are upper bounds of the server's). The count does not depend on
-the machine's load, which the timings do.
+each case, every thread of the server included: ``server`` serves the requests on the socket as
+above; ``in-process`` (the default) calls the app in-process (no socket, no HTTP parsing: a
+smaller denominator, so larger ratios than the server's). The count does not depend on the
+machine's load, which the timings do.
 
-    python benchmarks/bench_flask_instrument.py [--quick] [--json FILE] [--instructions]
+    python benchmarks/bench_flask_instrument.py [--quick] [--json FILE] [--instructions [{in-process,server}]]
 """
 
 from __future__ import annotations
@@ -181,9 +182,10 @@ CASES = {
 }
 
 
-def instructions(traces_url: str, extra_env: dict[str, str], n: int) -> int:
-    """Instructions (callgrind's Ir, every thread) of the app driven in-process: 512 warm-up
-    requests, then ``n``, every span exported."""
+def instructions(traces_url: str, extra_env: dict[str, str], n: int, mode: str) -> int:
+    """Instructions (callgrind's Ir, every thread) of the app under opentelemetry-instrument for
+    512 warm-up requests and then ``n``, every span exported: called in-process (``in-process``)
+    or served on its socket to this process, one keep-alive connection (``server``)."""
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -192,17 +194,24 @@ def instructions(traces_url: str, extra_env: dict[str, str], n: int) -> int:
         str(BIN / "opentelemetry-instrument"),
         sys.executable,
         str(HERE / "_flask_hello.py"),
-        "--drive",
-        str(n),
+        *(["--drive", str(n)] if mode == "in-process" else ["--one-connection"]),
     ]
-    done = subprocess.run(command, capture_output=True, text=True, env=server_env(traces_url, extra_env), cwd=HERE)
-    counts = re.findall(r"Collected : (\d+)", done.stderr)
-    if done.returncode != 0 or not counts:
-        raise RuntimeError(f"callgrind failed: {done.stderr[-500:]}")
+    env = server_env(traces_url, extra_env)
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE)
+    assert process.stdout is not None and process.stderr is not None
+    if mode == "server":
+        port = int(process.stdout.readline().strip())
+        served = ServerLoad(port, process.pid)
+        served.run(512 + n)
+        served.connection.close()
+    stderr = process.communicate(timeout=3600)[1]
+    counts = re.findall(r"Collected : (\d+)", stderr)
+    if process.returncode != 0 or not counts:
+        raise RuntimeError(f"callgrind failed: {stderr[-500:]}")
     return sum(int(count) for count in counts)
 
 
-def count_instructions(quick: bool) -> None:
+def count_instructions(mode: str, quick: bool) -> None:
     """Instructions per request of each case: the difference of two runs, 512 and 1,536 requests
     after the warm-up, over 1,024 (start-up and warm-up cancel). Deterministic: the machine's
     load does not move it."""
@@ -210,10 +219,10 @@ def count_instructions(quick: bool) -> None:
     per_request: dict[str, float] = {}
     with otlp_discard() as traces_url:
         for name, extra_env in CASES.items():
-            counts = [instructions(traces_url, extra_env, n) for n in (low, high)]
+            counts = [instructions(traces_url, extra_env, n, mode) for n in (low, high)]
             per_request[name] = (counts[1] - counts[0]) / (high - low)
     base = per_request["without otel-impact"]
-    print("\nFlask hello-world under opentelemetry-instrument, in-process (instructions per request)\n")
+    print(f"\nFlask hello-world under opentelemetry-instrument, {mode} (instructions per request)\n")
     print("| case | instructions/request | ratio |")
     print("|---|---|---|")
     for name, value in per_request.items():
@@ -226,12 +235,15 @@ def main() -> None:
     parser.add_argument("--json", help="write the summary here")
     parser.add_argument(
         "--instructions",
-        action="store_true",
-        help="count instructions per request under valgrind's callgrind instead (in-process, no socket)",
+        nargs="?",
+        const="in-process",
+        choices=("in-process", "server"),
+        help="count instructions per request under valgrind's callgrind instead: the app called in-process "
+        "(the default) or served on its socket",
     )
     args = parser.parse_args()
     if args.instructions:
-        count_instructions(args.quick)
+        count_instructions(args.instructions, args.quick)
         return
     requests_per_round, rounds = (256, 3) if args.quick else (1024, 31)
     load_before = [round(value, 2) for value in os.getloadavg()]
