@@ -3,7 +3,7 @@
 
 ``--drive N`` serves no socket: it calls the app in-process for 512 warm-up requests and then
 ``N`` more (the customer headers of the load generator), flushing every span after each part,
-and exits. ``--one-connection`` serves one keep-alive connection, flushes every span and exits.
+and exits. ``--until-stop`` serves until a request for ``/stop``, flushes every span and exits.
 `bench_flask_instrument.py --instructions` counts their instructions under callgrind.
 """
 
@@ -64,8 +64,11 @@ if __name__ == "__main__":
         sys.exit(0)
     server = make_server("127.0.0.1", 0, app, threaded=False, request_handler=KeepAliveHandler)
     print(server.server_port, flush=True)
-    if sys.argv[1:] == ["--one-connection"]:
-        server.handle_request()  # every request of the connection, until the client closes it
+    if sys.argv[1:] == ["--until-stop"]:
+        stopped = []
+        app.add_url_rule("/stop", "stop", lambda: stopped.append(True) or "stopping")
+        while not stopped:
+            server.handle_request()
         from opentelemetry import trace
 
         getattr(trace.get_tracer_provider(), "force_flush", lambda: True)()

@@ -185,7 +185,7 @@ CASES = {
 def instructions(traces_url: str, extra_env: dict[str, str], n: int, mode: str) -> int:
     """Instructions (callgrind's Ir, every thread) of the app under opentelemetry-instrument for
     512 warm-up requests and then ``n``, every span exported: called in-process (``in-process``)
-    or served on its socket to this process, one keep-alive connection (``server``)."""
+    or served on its socket to this process (``server``), which then asks it to stop."""
     command = [
         "valgrind",
         "--tool=callgrind",
@@ -194,7 +194,7 @@ def instructions(traces_url: str, extra_env: dict[str, str], n: int, mode: str) 
         str(BIN / "opentelemetry-instrument"),
         sys.executable,
         str(HERE / "_flask_hello.py"),
-        *(["--drive", str(n)] if mode == "in-process" else ["--one-connection"]),
+        *(["--drive", str(n)] if mode == "in-process" else ["--until-stop"]),
     ]
     env = server_env(traces_url, extra_env)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=HERE)
@@ -203,6 +203,8 @@ def instructions(traces_url: str, extra_env: dict[str, str], n: int, mode: str) 
         port = int(process.stdout.readline().strip())
         served = ServerLoad(port, process.pid)
         served.run(512 + n)
+        served.connection.request("GET", "/stop")
+        served.connection.getresponse().read()
         served.connection.close()
     stderr = process.communicate(timeout=3600)[1]
     counts = re.findall(r"Collected : (\d+)", stderr)
