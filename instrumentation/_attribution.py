@@ -18,6 +18,7 @@ from collections.abc import Mapping
 
 from opentelemetry import baggage
 from opentelemetry import context as context_api
+from opentelemetry.context import Context
 from opentelemetry.trace import Span
 
 from otel_impact import _attributes as attrs
@@ -80,28 +81,29 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
         extractor = _extractor or active_extractor()
         if not extractor.active:
             return None
-        current = current_state()
+        ctx = context_api.get_current()
+        current = current_state(ctx)
         if current is not None and (current.customer_hash is not None or current.tier is not None):
             return None
         found = extractor.resolve(request)
         if found is None:
             return None
-        state = customer_state(found.customer_id, found.tier, current or _trusted_caller_state() or EMPTY_STATE)
-        context_api.attach(context_with_state(state))  # undone when the instrumentation restores its context
+        state = customer_state(found.customer_id, found.tier, current or _trusted_caller_state(ctx) or EMPTY_STATE)
+        context_api.attach(context_with_state(state, ctx))  # undone when the instrumentation restores its context
         if span.is_recording():
-            write_attributes(span, state.customer_attributes())
+            write_attributes(span, state.customer_stamp)
         return (state.customer_hash, state.tier)
     except Exception as error:
         _failed("request", error)
         return None
 
 
-def _trusted_caller_state() -> ImpactState | None:
+def _trusted_caller_state(ctx: Context) -> ImpactState | None:
     """What a trusted caller sent as baggage (flags, task), so that attributing the customer here
     keeps it; ``None`` when callers are not trusted."""
     if not get_runtime().settings.trust_incoming_baggage:
         return None
-    return state_from_baggage(baggage.get_all())
+    return state_from_baggage(baggage.get_all(ctx))
 
 
 def attribute_response(span: Span, request: IncomingRequest, applied: CustomerFields | None) -> None:
@@ -130,7 +132,7 @@ def attribute_response(span: Span, request: IncomingRequest, applied: CustomerFi
         if found is None or found.customer_id is None:
             return
         late = customer_state(found.customer_id, found.tier or applied[1], state or EMPTY_STATE)
-        write_attributes(span, late.customer_attributes())
+        write_attributes(span, late.customer_stamp)
     except Exception as error:
         _failed("response", error)
 

@@ -109,6 +109,9 @@ class RequestExtractor:
         self._user_attribute = (
             tuple(settings.django_user_attribute.split(".")) if settings.django_user_attribute else ()
         )
+        self._headers_only = not (
+            customer_callable or tier_callable or self._needs_claims or settings.customer_cookie or self._user_attribute
+        )
         self.active = settings.has_source or customer_callable is not None
         """True when there is anything to extract (fixed at construction: read on every request)."""
 
@@ -139,6 +142,8 @@ class RequestExtractor:
     def resolve(self, request: IncomingRequest) -> Attribution | None:
         """The customer ID and tier of ``request``, or ``None`` when no source gives either."""
         try:
+            if self._headers_only:
+                return self._from_headers(request)
             return self._resolve(request)
         except Exception:
             log_once(
@@ -147,6 +152,21 @@ class RequestExtractor:
                 "otel-impact: customer extraction failed unexpectedly; the request is not attributed.",
             )
             return None
+
+    def _from_headers(self, request: IncomingRequest) -> Attribution | None:
+        """`_resolve` when headers are the only sources (the common configuration): two lookups."""
+        settings = self.settings
+        customer_id = request.header(settings.customer_header) if settings.customer_header else None
+        if customer_id is not None:  # `_usable_id` of a str, inline
+            customer_id = customer_id.strip()
+            if not 0 < len(customer_id) <= MAX_ID_CHARS:
+                customer_id = None
+        tier = request.header(settings.tier_header) if settings.tier_header else None
+        if tier is not None:
+            tier = tier.strip() or None
+        if customer_id is None and tier is None:
+            return None
+        return Attribution(customer_id, tier, "header" if customer_id is not None else None)
 
     def _resolve(self, request: IncomingRequest) -> Attribution | None:
         settings = self.settings

@@ -94,7 +94,7 @@ class WsgiRequest(IncomingRequest):
     __slots__ = ("_environ", "framework")
 
     def __init__(self, environ: Mapping[str, Any], framework: str = "wsgi", phase: str = "request") -> None:
-        super().__init__(phase)
+        self.phase = phase  # set here rather than by super().__init__: made on every request
         self._environ = environ
         self.framework = framework
 
@@ -104,7 +104,9 @@ class WsgiRequest(IncomingRequest):
 
     def header(self, name: str) -> str | None:
         value = self._environ.get(wsgi_key(name))
-        return wire_text(value) if isinstance(value, str) else None
+        if isinstance(value, str):
+            return value if value.isascii() else wire_text(value)
+        return None
 
 
 class AsgiRequest(IncomingRequest):

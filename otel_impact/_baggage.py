@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import baggage
-from opentelemetry.context import Context, set_value
+from opentelemetry.context import Context, get_current, set_value
 from opentelemetry.propagators.textmap import (
     CarrierT,
     Getter,
@@ -71,24 +71,27 @@ def context_with_state(state: ImpactState, context: Context | None = None) -> Co
     Entries the state does not define are removed, so nothing a caller sent under ``impact.*``
     rides along next to the service's own values.
     """
-    ctx = set_value(STATE_KEY, state, context)
-    wanted: dict[str, str] = {}
-    if state.customer_hash is not None:
-        wanted[attrs.BAGGAGE_CUSTOMER_HASH] = state.customer_hash
-    if state.tier is not None:
-        wanted[attrs.BAGGAGE_CUSTOMER_TIER] = state.tier
-    if state.flags:
-        wanted[attrs.BAGGAGE_FEATURE_FLAGS] = encode_flags(state.flags)
-    if state.task is not None:
-        wanted[attrs.BAGGAGE_TASK_NAME] = state.task
-    current = baggage.get_all(ctx)
-    if all(current.get(key) == wanted.get(key) for key in attrs.BAGGAGE_KEYS):
-        return ctx
-    if BAGGAGE_CONTEXT_KEY is not None:  # one copy of the entries, like the API's set_baggage does per entry
+    wanted = state.baggage_entries
+    if BAGGAGE_CONTEXT_KEY is None:  # pragma: no cover - the public route
+        return _context_with_state_public(state, wanted, context)
+    ctx = get_current() if context is None else context
+    current = ctx.get(BAGGAGE_CONTEXT_KEY)
+    values = dict(ctx)  # one copy of the context, whatever changes
+    values[STATE_KEY] = state
+    if not isinstance(current, dict) or not current:
+        if wanted:  # no baggage yet: the state's entries are all of it (shared: baggage is copy-on-write)
+            values[BAGGAGE_CONTEXT_KEY] = wanted
+    elif any(current.get(key) != wanted.get(key) for key in attrs.BAGGAGE_KEYS):
         entries = {key: value for key, value in current.items() if key not in attrs.BAGGAGE_KEYS}
         entries.update(wanted)
-        return set_value(BAGGAGE_CONTEXT_KEY, entries, ctx)
-    for key in attrs.BAGGAGE_KEYS:  # pragma: no cover - the public route
+        values[BAGGAGE_CONTEXT_KEY] = entries
+    return Context(values)
+
+
+def _context_with_state_public(state: ImpactState, wanted: Mapping[str, str], context: Context | None) -> Context:
+    ctx = set_value(STATE_KEY, state, context)
+    current = baggage.get_all(ctx)
+    for key in attrs.BAGGAGE_KEYS:
         value = wanted.get(key)
         if value is None:
             if key in current:

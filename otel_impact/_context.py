@@ -30,7 +30,7 @@ from ._baggage import context_with_state
 from ._log import log_once, logger
 from ._runtime import get_runtime
 from ._span_write import write_attributes
-from ._state import EMPTY_STATE, AttributeValue, ImpactState, current_state, valid_flag, valid_tier
+from ._state import CUSTOMER_STATES, EMPTY_STATE, AttributeValue, ImpactState, current_state, valid_flag, valid_tier
 
 
 class ContextScope:
@@ -81,7 +81,7 @@ def set_customer(customer_id: object, *, tier: str | None = None) -> ContextScop
     try:
         state = customer_state(customer_id, tier, current_state() or EMPTY_STATE)
         scope = _apply(state)
-        _stamp_current_span(state.customer_attributes())
+        _stamp_current_span(state.customer_stamp)
         return scope
     except Exception:  # the API must never break the request it observes
         logger.exception("otel-impact: set_customer() failed; the request continues without customer context.")
@@ -119,6 +119,8 @@ def customer_state(customer_id: object, tier: str | None, base: ImpactState) -> 
             logging.WARNING,
             "otel-impact: set_customer() ignored a tier that is not a string of 1 to 64 printable characters.",
         )
+    if base is EMPTY_STATE:  # what `with_customer` does for it, without the extra call
+        return CUSTOMER_STATES.get(customer_hash, checked_tier)
     return base.with_customer(customer_hash, checked_tier)
 
 

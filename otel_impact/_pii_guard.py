@@ -55,11 +55,13 @@ class AttributeGuard:
 
     def guard(self, attributes: Mapping[str, Any] | None) -> dict[str, Any] | None:
         """A cleaned copy of ``attributes``, or ``None`` when they are already clean."""
-        if not attributes or self._watched.isdisjoint(attributes):
+        if not attributes:
             return None
         # Set operations over the keys: `in` on an SDK attribute mapping raises and catches a
         # KeyError per missing key, which made every span stamped by otel-impact cost µs here.
         present = self._watched.intersection(attributes)
+        if not present:
+            return None
         dirty = [key for key in present if key in self.keys or not attrs.is_pseudonym(attributes[key])]
         if not dirty:
             return None
@@ -133,6 +135,8 @@ class PiiGuardSpanExporter(SpanExporter):
         return self.exporter.force_flush(timeout_millis)
 
     def _guard_span(self, span: ReadableSpan) -> ReadableSpan:
+        if self._plainly_clean(span):
+            return span
         guard = self.guard.guard
         attributes = guard(span.attributes)
         events = _guard_events(span.events, guard)
@@ -154,6 +158,37 @@ class PiiGuardSpanExporter(SpanExporter):
             end_time=span.end_time,
             instrumentation_scope=span.instrumentation_scope,
         )
+
+    def _plainly_clean(self, span: ReadableSpan) -> bool:
+        """True when the span certainly needs nothing: no events, no links, a resource already
+        found clean, and attributes whose only watched keys (if any) are claimed pseudonyms that
+        are pseudonyms. Read from the SDK span's own fields, which the public properties copy
+        on every access; ``False`` whenever a field is not what the SDK keeps there (the full
+        path then decides)."""
+        try:
+            attributes: Any = span._attributes
+            events: Any = span._events
+            links: Any = span._links
+            resource: Any = span._resource
+        except AttributeError:
+            return False
+        if events or links:
+            return False
+        known = self._clean_resources.get(id(resource))
+        if known is None or known[0] is not resource or known[1] is not resource:
+            return False
+        values = attributes._dict if type(attributes) is BoundedAttributes else attributes
+        if values is None:
+            return True
+        if type(values) is not dict:
+            return False
+        guard = self.guard
+        present = guard._watched.intersection(values)
+        if present:  # written out: a generator here costs as much as the rest of the check
+            for key in present:
+                if key not in guard.claimed or not attrs.is_pseudonym(values[key]):
+                    return False
+        return True
 
     def _guard_resource(self, resource: Resource) -> Resource:
         known = self._clean_resources.get(id(resource))

@@ -112,7 +112,10 @@ class Pseudonymizer:
 
         Never raises. See `canonical_id_bytes` for which values are usable.
         """
-        data = canonical_id_bytes(customer_id)
+        if type(customer_id) is str and customer_id:  # the common case, inline
+            data: bytes | None = customer_id.encode("utf-8", "surrogatepass")
+        else:
+            data = canonical_id_bytes(customer_id)
         if data is None:
             return None
         if len(data) <= MEMO_MAX_ID_BYTES:

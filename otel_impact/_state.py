@@ -4,12 +4,18 @@ One immutable `ImpactState` lives under one context key. Each change (a customer
 task) makes a new state, so a state can be shared by every span of a request without locks.
 The attributes stamped on descendant spans are computed once, when the state is made, not per
 span: the span processor's hot path is a dictionary lookup and one update.
+
+A request attributed to a customer and nothing else (the framework hooks' common case) gets a
+state from `CustomerStates`, a bounded cache keyed by pseudonym and tier, so the state, its
+baggage entries and its span attributes are built once per customer, not once per request.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Final, TypeAlias
 
 from opentelemetry.context import Context, create_key, get_current
@@ -56,6 +62,11 @@ class ImpactState:
 
     def customer_attributes(self) -> dict[str, AttributeValue]:
         """Only the customer part, for stamping a span that is already running."""
+        return dict(self.customer_stamp)
+
+    @cached_property
+    def customer_stamp(self) -> Mapping[str, AttributeValue]:
+        """`customer_attributes`, computed once per state and shared: read it, never change it."""
         out: dict[str, AttributeValue] = {}
         if self.customer_hash is not None:
             out[attrs.CUSTOMER_HASH] = self.customer_hash
@@ -63,9 +74,25 @@ class ImpactState:
             out[attrs.CUSTOMER_TIER] = self.tier
         return out
 
+    @cached_property
+    def baggage_entries(self) -> Mapping[str, str]:
+        """The ``impact.*`` baggage entries this state defines (see `otel_impact._baggage`),
+        computed once per state and shared: read it, never change it."""
+        entries: dict[str, str] = {}
+        if self.customer_hash is not None:
+            entries[attrs.BAGGAGE_CUSTOMER_HASH] = self.customer_hash
+        if self.tier is not None:
+            entries[attrs.BAGGAGE_CUSTOMER_TIER] = self.tier
+        if self.flags:
+            entries[attrs.BAGGAGE_FEATURE_FLAGS] = ",".join(self.flag_strings())
+        if self.task is not None:
+            entries[attrs.BAGGAGE_TASK_NAME] = self.task
+        return entries
+
     def with_customer(self, customer_hash: str | None, tier: str | None) -> ImpactState:
-        # Built directly: once per request in the framework hooks, where replace() costs 3x more.
-        # A new field must be carried over here too.
+        if self is EMPTY_STATE:  # a customer and nothing else: the framework hooks' common case
+            return CUSTOMER_STATES.get(customer_hash, tier)
+        # Built directly: replace() costs 3x more. A new field must be carried over here too.
         return ImpactState(
             customer_hash=customer_hash, tier=tier, flags=self.flags, task=self.task, task_handle=self.task_handle
         )
@@ -84,6 +111,60 @@ class ImpactState:
 
 
 EMPTY_STATE: Final = ImpactState()
+
+
+class CustomerStates:
+    """A bounded cache of the states that hold a customer and nothing else, keyed by
+    ``(customer_hash, tier)``.
+
+    The key is the pseudonym (never the raw ID), which may leave the process anyway. At most
+    ``max_entries`` states are kept; when full, the oldest entry is dropped. Lookups take no
+    lock; inserts take one. Thread-safe: a race costs at most one state built twice.
+    """
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        if max_entries < 0:
+            raise ValueError("max_entries must be zero or positive.")
+        self.max_entries = max_entries
+        self._states: dict[tuple[str | None, str | None], ImpactState] = {}
+        self._lock = threading.Lock()
+
+    def get(self, customer_hash: str | None, tier: str | None) -> ImpactState:
+        """The state with ``customer_hash`` and ``tier`` and nothing else (from the cache when seen)."""
+        key = (customer_hash, tier)
+        state = self._states.get(key)
+        if state is not None:
+            return state
+        state = ImpactState(customer_hash=customer_hash, tier=tier)
+        if self.max_entries and _cacheable(customer_hash, tier):
+            with self._lock:
+                states = self._states
+                while len(states) >= self.max_entries:
+                    del states[next(iter(states))]
+                states[key] = state
+        return state
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def cached_keys(self) -> list[tuple[str | None, str | None]]:
+        """The cached keys, oldest first (for tests and diagnostics: pseudonyms and tiers only)."""
+        return list(self._states)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._states.clear()
+
+
+def _cacheable(customer_hash: str | None, tier: str | None) -> bool:
+    # Only values of bounded size are kept, so that entries bound the bytes too.
+    return (customer_hash is None or attrs.is_pseudonym(customer_hash)) and (
+        tier is None or len(tier) <= attrs.MAX_TIER_LENGTH
+    )
+
+
+CUSTOMER_STATES: Final = CustomerStates()
+"""The process's cache of customer-only states (see `CustomerStates`)."""
 
 
 def current_state(context: Context | None = None) -> ImpactState | None:

@@ -249,3 +249,33 @@ def test_a_raising_or_misbehaving_callable_is_logged_once_by_type_and_never_rais
 def test_the_attribution_repr_never_shows_the_id() -> None:
     found = resolve({"X-Customer-Id": CANARY_EMAIL})
     assert found is not None and CANARY_EMAIL not in repr(found) and "header" in repr(found)
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({}, None),
+        ({"X-Customer-Id": " c1 ", "X-Customer-Tier": " pro "}, ("c1", "pro", "header")),
+        ({"X-Customer-Id": "c1"}, ("c1", None, "header")),
+        ({"X-Customer-Tier": "pro"}, (None, "pro", None)),
+        ({"X-Customer-Id": "  ", "X-Customer-Tier": ""}, None),
+        ({"X-Customer-Id": "x" * 2000, "X-Customer-Tier": "pro"}, (None, "pro", None)),
+        ({"X-Customer-Id": CANARY_UNICODE.encode().decode("latin-1")}, (CANARY_UNICODE, None, "header")),
+    ],
+)
+def test_headers_alone_resolve_as_the_full_chain_does(
+    headers: dict[str, str], expected: tuple[object, object, object] | None
+) -> None:
+    """With only header sources configured the extractor takes a shorter path; its answers are the
+    full chain's (for a request that carries nothing for the other sources)."""
+    both = ExtractionSettings(customer_header="X-Customer-Id", tier_header="X-Customer-Tier")
+    assert fields(resolve(headers, both)) == expected
+    for settings in (
+        both,
+        ExtractionSettings(customer_header="X-Customer-Id"),
+        ExtractionSettings(tier_header="X-Customer-Tier"),
+    ):
+        full = ExtractionSettings(
+            customer_header=settings.customer_header, tier_header=settings.tier_header, customer_cookie="cid"
+        )
+        assert fields(resolve(headers, settings)) == fields(resolve(headers, full))

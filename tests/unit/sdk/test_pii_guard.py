@@ -98,3 +98,58 @@ def test_delegates_lifecycle() -> None:
     assert guard.force_flush() is True
     guard.shutdown()
     assert inner._stopped  # type: ignore[attr-defined]
+
+
+def test_spans_after_a_clean_one_are_still_guarded() -> None:
+    """Once a resource is known clean, spans with nothing to clean pass through untouched, and
+    every span that carries raw identity, in attributes, events, links or the hash attribute, is
+    still cleaned."""
+    inner = InMemorySpanExporter()
+    guard = PiiGuardSpanExporter(inner, pseudonymizer=PSEUDONYMIZER)
+    provider = TracerProvider(resource=Resource({"service.name": "svc"}))
+    provider.add_span_processor(SimpleSpanProcessor(guard))
+    tracer = provider.get_tracer("t")
+    pseudonym = PSEUDONYMIZER.pseudonymize(CANARY_NUMBER)
+    with tracer.start_as_current_span("clean", attributes={"http.route": "/x"}) as clean:
+        pass
+    with tracer.start_as_current_span("stamped", attributes={"impact.customer.hash": pseudonym}):
+        pass
+    with tracer.start_as_current_span("raw", attributes={"enduser.id": CANARY_EMAIL}):
+        pass
+    with tracer.start_as_current_span("raw-hash", attributes={"impact.customer.hash": CANARY_EMAIL}):
+        pass
+    with tracer.start_as_current_span("event") as span:
+        span.add_event("login", {"user.email": CANARY_EMAIL})
+    with tracer.start_as_current_span("linked", links=[Link(clean.get_span_context(), {"user.id": CANARY_NUMBER})]):
+        pass
+    spans = {span.name: span for span in inner.get_finished_spans()}
+    assert spans["clean"].attributes == {"http.route": "/x"}
+    assert spans["stamped"].attributes == {"impact.customer.hash": pseudonym}
+    assert spans["raw"].attributes == {"enduser.id": PSEUDONYMIZER.pseudonymize(CANARY_EMAIL)}
+    assert spans["raw-hash"].attributes == {"impact.customer.hash": PSEUDONYMIZER.pseudonymize(CANARY_EMAIL)}
+    assert spans["event"].events[0].attributes == {"user.email": PSEUDONYMIZER.pseudonymize(CANARY_EMAIL)}
+    assert spans["linked"].links[0].attributes == {"user.id": pseudonym}
+    for span in spans.values():
+        assert not any(c in span.to_json() for c in CANARIES)
+
+
+def test_a_span_of_another_layout_takes_the_full_path() -> None:
+    inner = InMemorySpanExporter()
+    guard = PiiGuardSpanExporter(inner, pseudonymizer=PSEUDONYMIZER)
+    resource = Resource({"service.name": "svc"})
+    guard.export([ReadableSpan("warm", resource=resource)])  # the resource is now known clean
+    stamped = ReadableSpan(
+        "stamped", resource=resource, attributes={"impact.customer.hash": PSEUDONYMIZER.pseudonymize(CANARY_EMAIL)}
+    )
+    guard.export([stamped])
+    assert inner.get_finished_spans()[-1] is stamped  # nothing to clean: the same object
+
+    class Unusual(ReadableSpan):
+        @property
+        def attributes(self) -> dict[str, object]:  # type: ignore[override]
+            return {"enduser.id": CANARY_EMAIL}
+
+    odd = Unusual("odd", resource=resource, attributes={"http.route": "/x"})
+    odd._attributes = "not a mapping the guard knows"  # type: ignore[assignment]
+    guard.export([odd])
+    assert inner.get_finished_spans()[-1].attributes == {"enduser.id": PSEUDONYMIZER.pseudonymize(CANARY_EMAIL)}
