@@ -52,6 +52,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -70,26 +71,27 @@ CLI = str(Path(sys.executable).parent / "otel-impact")
 # -- roles run in their own processes ------------------------------------------------------------
 
 
+async def _serve_export(export: Callable[[bytes, object], Awaitable[bytes]]) -> None:
+    """A grpc.aio server with a raw-bytes Export handler: print its port, serve until killed."""
+    server = aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
+    handler = grpc.method_handlers_generic_handler(
+        "opentelemetry.proto.collector.trace.v1.TraceService",
+        {"Export": grpc.unary_unary_rpc_method_handler(export)},
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    print(port, flush=True)
+    await server.wait_for_termination()
+
+
 def role_raw_server() -> None:
     """Print the port, then answer every Export with an empty response, parsing nothing."""
 
-    async def serve() -> None:
-        server = aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
+    async def export(request: bytes, context: object) -> bytes:
+        return b""
 
-        async def export(request: bytes, context: object) -> bytes:
-            return b""
-
-        handler = grpc.method_handlers_generic_handler(
-            "opentelemetry.proto.collector.trace.v1.TraceService",
-            {"Export": grpc.unary_unary_rpc_method_handler(export)},
-        )
-        server.add_generic_rpc_handlers((handler,))
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        print(port, flush=True)
-        await server.wait_for_termination()
-
-    asyncio.run(serve())
+    asyncio.run(_serve_export(export))
 
 
 def role_passthrough(downstream: str) -> None:
@@ -98,21 +100,12 @@ def role_passthrough(downstream: str) -> None:
     async def serve() -> None:
         channel = aio.insecure_channel(downstream, options=[("grpc.max_send_message_length", -1)])
         forward = channel.unary_unary(METHOD)
-        server = aio.server(options=[("grpc.max_receive_message_length", 64 << 20)])
 
         async def export(request: bytes, context: object) -> bytes:
             await forward(request, timeout=10)
             return b""
 
-        handler = grpc.method_handlers_generic_handler(
-            "opentelemetry.proto.collector.trace.v1.TraceService",
-            {"Export": grpc.unary_unary_rpc_method_handler(export)},
-        )
-        server.add_generic_rpc_handlers((handler,))
-        port = server.add_insecure_port("127.0.0.1:0")
-        await server.start()
-        print(port, flush=True)
-        await server.wait_for_termination()
+        await _serve_export(export)
 
     asyncio.run(serve())
 

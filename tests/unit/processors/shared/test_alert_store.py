@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
-from support.redis_servers import RedisServer, redis_server
+from support.redis_servers import RedisServer
 
 from otel_impact.processors.shared import alert_store
 from otel_impact.processors.shared.alert_store import AlertStore
@@ -20,20 +18,6 @@ from otel_impact.processors.slo.leadership import AlertUpdate, SharedAlerts, Sha
 
 KEYS = SharedKeys("store-test").leader
 T = 1_700_000_000 * 10**9
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as running:
-        yield running
-
-
-@pytest.fixture
-def redis(server: RedisServer) -> RedisServer:
-    if server.process is None:
-        server.start()
-    server.cli("flushall")
-    return server
 
 
 def connect(server: RedisServer) -> SharedConnection:

@@ -4,10 +4,9 @@ unreachable Redis, release."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
-from support.redis_servers import RedisServer, redis_server
+from support.redis_servers import RedisServer
 
 from otel_impact.processors.shared.alert_store import AlertStore
 from otel_impact.processors.shared.connection import SharedConnection
@@ -17,20 +16,6 @@ from otel_impact.processors.shared.settings import parse_redis_url
 from otel_impact.processors.slo.leadership import AlertUpdate
 
 KEYS = SharedKeys("lease-test").leader
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    with redis_server() as running:
-        yield running
-
-
-@pytest.fixture
-def redis(server: RedisServer) -> RedisServer:
-    if server.process is None:  # a test stopped it
-        server.start()
-    server.cli("flushall")
-    return server
 
 
 def connect(server: RedisServer) -> SharedConnection:
