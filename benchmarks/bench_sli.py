@@ -78,7 +78,7 @@ def per_span_cases(batches: dict[str, list[bytes]], engines: dict[str, SliEngine
         what a replica pays in-process; deltas are taken and encoded every `FLUSH_BATCHES`."""
         engine = engines["sharing"]
         buffer = DeltaBuffer(1 << 30)
-        engine.analyzer.deltas = buffer
+        engine.state.deltas = buffer
         encoder = FlushEncoder(SharedKeys("bench"), SharedLayout.of(CONFIG))
         done = [0]
 

@@ -5,6 +5,7 @@ Data flows one way through the stages, each a package with one job::
     intake  →  pipeline  →  export                 OTLP in, accounted, forwarded downstream
                   │
                   └─→  sli  →  slo                  derived answers: SLIs, then SLOs and alerts
+                        analysis                    SLI analysis in worker processes, off intake
                                gate, postmortem     on-call answers built on the two
                                shared               one answer across replicas, through Redis
     api                                             the admin HTTP server: JSON, /metrics, dashboard
@@ -14,6 +15,7 @@ Data flows one way through the stages, each a package with one job::
 - ``pipeline``: per request, accounting, identity rewriting, then hand-off to analysis and export.
 - ``export``: the bounded queue, downstream clients, which answers to retry, OTLP metrics export.
 - ``sli``: per task, segment and time bucket state, its analyzer, its store and its queries.
+- ``analysis``: the shared-memory hand-off to analysis worker processes and their results.
 - ``slo``: SLO evaluation, the alert state machine, alert delivery and Prometheus rules.
 - ``gate``, ``postmortem``: the canary verdict and incident summaries over `ImpactQueries`.
 - ``shared``: deltas flushed to Redis, queries over the shared state, the leader lease.

@@ -19,13 +19,14 @@ class TraceBatch:
 
     ``data`` is OTLP/protobuf: the original request bytes when nothing was rewritten, otherwise
     the re-encoded request. ``view`` is ``data`` parsed with the lean view (see
-    ``otel_impact.proto.view``); treat it as read-only. ``received_ns`` is the wall-clock time
-    of arrival (from the injected clock), ``transport`` one of ``grpc``, ``http/protobuf``,
-    ``http/json``.
+    ``otel_impact.proto.view``; treat it as read-only), or ``None`` when no analyzer asked the
+    pipeline to parse it (an analyzer with ``needs_view = False`` parses for itself).
+    ``received_ns`` is the wall-clock time of arrival (from the injected clock), ``transport``
+    one of ``grpc``, ``http/protobuf``, ``http/json``.
     """
 
     data: bytes
-    view: TracesData
+    view: TracesData | None
     span_count: int
     received_ns: int
     transport: str
@@ -42,5 +43,7 @@ class BatchAnalyzer(Protocol):
     """
 
     name: str
+    """An analyzer may also set ``needs_view = False``: the pipeline then counts spans without
+    parsing, and its batches' ``view`` is ``None``."""
 
     def analyze(self, batch: TraceBatch) -> None: ...

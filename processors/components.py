@@ -3,7 +3,8 @@
 `attach_impact` builds them from the sections of a loaded `ServeConfig` (``sli``, ``slos``,
 ``alerting``, ``dashboard``) and plugs them into a `ProcessorService`:
 
-* the SLI engine analyzes every accepted batch, answers ``/api/v1/impact`` and
+* the SLI engine analyzes every accepted batch (in ``analysis.workers`` worker processes, by
+  default one, whose results it folds in; with 0, on the event loop), answers ``/api/v1/impact`` and
   ``/api/v1/customers/top``, and adds its series to ``/metrics``; it ticks once a second
   (pruning, checkpoints under ``--state``) and checkpoints a last time at shutdown;
 * the SLO engine evaluates the SLOs on its own interval, answers ``/api/v1/slos`` and delivers
@@ -21,6 +22,7 @@ import logging
 import os
 from dataclasses import dataclass
 
+from otel_impact.processors.analysis.pool import AnalysisPool
 from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api import dashboard_routes, postmortem_routes
 from otel_impact.processors.api.dashboard_routes import DashboardRoutes
@@ -95,8 +97,15 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     state_dir = None if config.state_dir is None else os.path.join(config.state_dir, "sli")
     engine = SliEngine(sli_config, clock=service.clock, state_dir=state_dir)
     queries = SliQueries(engine)
+    pool = None
     if sli_config.enabled:  # switched off, requests are forwarded without even being parsed
-        service.add_analyzer(engine)
+        if config.analysis.workers:
+            pool = AnalysisPool(engine, config.analysis, log_level=logging.getLogger().getEffectiveLevel())
+            service.add_analyzer(pool)
+            service.accounting.registry.register(pool.collector())
+            service.admin.add_before_answer(pool.caught_up)
+        else:
+            service.add_analyzer(engine)
     answers: Answers = LocalAnswers(queries)
     answer_queries: SliQueries | SharedQueries = queries
     shared = None
@@ -115,6 +124,8 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers))
     service.accounting.registry.register(SliCollector(queries))
     service.add_component(_SliComponent(engine))
+    if pool is not None:  # stopped before the SLI engine's last checkpoint, which then holds its last results
+        service.add_component(pool)
     if sli_config.otlp_metrics_interval_s is not None:
         export = MetricsExport(
             config.exporters, lambda: build_metrics_request(queries), sli_config.otlp_metrics_interval_s

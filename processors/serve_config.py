@@ -12,6 +12,7 @@ flag                        environment variable        file
 ``--config FILE``           ``OTEL_IMPACT_CONFIG``      (none)
 ``--state DIR``             ``OTEL_IMPACT_STATE_DIR``   ``state_dir``
 ``--shared-state URL``      ``OTEL_IMPACT_SHARED_STATE``  ``shared_state.url``
+``--analysis-workers N``    ``OTEL_IMPACT_ANALYSIS_WORKERS`` ``analysis.workers``
 =========================== =========================== ==========================================
 
 String values in the file may refer to environment variables as ``${env:NAME}`` (see
@@ -25,7 +26,8 @@ path's (``receivers``, ``admin``, ``exporters``, ``pseudonymization``, ``state_d
 ``drain_timeout``, ``log_level``, read by ``config.delivery``) and one per analysis stage, each
 read by the parser next to the stage's code: ``sli`` (``sli.config``), ``slos``
 (``slo.config``), ``alerting`` (``slo.alerting_config``), ``dashboard``
-(``api.dashboard_config``) and ``shared_state`` (``shared.settings``). Any other key is an error.
+(``api.dashboard_config``), ``shared_state`` (``shared.settings``) and ``analysis``
+(``analysis.settings``). Any other key is an error.
 
 Part of the assembly (it imports the stages' sections): the stages import
 ``otel_impact.processors.config``, never this module. Every problem is noted with its field
@@ -46,6 +48,7 @@ from typing import Final
 
 from otel_impact import ConfigurationError, ConfigurationErrors
 from otel_impact.instrumentation.settings import KNOWN_VARIABLES as SDK_VARIABLES
+from otel_impact.processors.analysis.settings import AnalysisConfig, parse_analysis_section
 from otel_impact.processors.api.dashboard_config import DashboardConfig, parse_dashboard_section
 from otel_impact.processors.cli._admin_client import TOKEN_ENV
 from otel_impact.processors.config import (
@@ -87,6 +90,7 @@ FLAGS: Final = {
     "ADMIN": "--admin",
     "STATE_DIR": "--state",
     "SHARED_STATE": "--shared-state",
+    "ANALYSIS_WORKERS": "--analysis-workers",
 }
 PROCESSOR_VARIABLES: Final = frozenset({*(ENV_PREFIX + name for name in (*FLAGS, "FORWARD", "CONFIG")), TOKEN_ENV})
 """Every ``OTEL_IMPACT_*`` variable the processor's commands read (the SDK's are `SDK_VARIABLES`)."""
@@ -112,6 +116,7 @@ class ServeConfig:
     alerting: AlertingConfig = field(default_factory=AlertingConfig)
     dashboard: DashboardConfig = field(default_factory=DashboardConfig)
     shared_state: SharedStateConfig = field(default_factory=SharedStateConfig)
+    analysis: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def validate(self, problems: Problems) -> None:
         """Note every problem of the delivery path's settings in ``problems``.
@@ -143,6 +148,7 @@ class Overrides:
     config_file: str | None = None
     state_dir: str | None = None
     shared_state: str | None = None
+    analysis_workers: str | None = None
 
 
 def load_config(
@@ -214,6 +220,7 @@ def parse_config(raw: object, problems: Problems) -> ServeConfig:
         alerting=parse_alerting_section(top.take("alerting"), "alerting", problems),
         dashboard=parse_dashboard_section(top.take("dashboard"), "dashboard", problems),
         shared_state=parse_shared_state_section(top.take("shared_state"), "shared_state", problems),
+        analysis=parse_analysis_section(top.take("analysis"), "analysis", problems),
     )
     top.done()
     if isinstance(raw_slos, list):  # the parser leaves out an item that is not a mapping
@@ -292,6 +299,20 @@ def _apply_overrides(
     if (chosen := pick(overrides.shared_state, "SHARED_STATE")) is not None:
         url, source = chosen
         shared = replace(shared, address=address_of(url, source, problems))
+    analysis = config.analysis
+    if (chosen := pick(overrides.analysis_workers, "ANALYSIS_WORKERS")) is not None:
+        value, source = chosen
+        if value.strip().isdigit():
+            analysis = replace(analysis, workers=int(value.strip()))
+            analysis.validate(problems, source)
+        else:
+            problems.add(source, repr(value), "write a whole number: 0 (analyse on the intake loop) or more workers")
     return replace(
-        config, receivers=receivers, admin=admin, exporters=exporters, state_dir=state_dir, shared_state=shared
+        config,
+        receivers=receivers,
+        admin=admin,
+        exporters=exporters,
+        state_dir=state_dir,
+        shared_state=shared,
+        analysis=analysis,
     )

@@ -64,6 +64,7 @@ class AdminServer:
         self._registry = registry
         self._ready = ready
         self._details: list[Callable[[], str]] = []
+        self._before_answers: list[Callable[[], Awaitable[object]]] = []
         self._auth = BearerCheck(listener)
         self.app = web.Application(middlewares=[self._auth_middleware])
         """The application; add routes to it before `start`."""
@@ -82,6 +83,11 @@ class AdminServer:
             raise RuntimeError("admin routes must be added before the admin server starts.")
         callback(self.app)
 
+    def add_before_answer(self, step: Callable[[], Awaitable[object]]) -> None:
+        """Await ``step()`` before answering any route but the probes (e.g. letting analysis
+        catch up with the batches accepted before the request). It must bound its own wait."""
+        self._before_answers.append(step)
+
     @web.middleware
     async def _auth_middleware(
         self, request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -90,6 +96,9 @@ class AdminServer:
             return web.Response(
                 status=401, text="missing or wrong bearer token\n", headers={"WWW-Authenticate": "Bearer"}
             )
+        if request.path not in OPEN_PATHS:
+            for step in self._before_answers:
+                await step()
         try:
             return await handler(request)
         except AnswerUnavailable as error:

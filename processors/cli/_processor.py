@@ -63,6 +63,11 @@ def add_override_flags(parser: argparse.ArgumentParser, *, config_flag: bool = T
         help="share impact state with other replicas through Redis: redis://[user:password@]host:port[/db], "
         "rediss:// for TLS, or host:port,host:port,... seeds of a Redis Cluster",
     )
+    parser.add_argument(
+        "--analysis-workers",
+        metavar="N",
+        help="SLI analysis worker processes (default 1); 0 analyses on the intake event loop",
+    )
 
 
 def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfig | None:
@@ -81,6 +86,7 @@ def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfi
         config_file=config_file or getattr(args, "config", None),
         state_dir=args.state,
         shared_state=args.shared_state,
+        analysis_workers=args.analysis_workers,
     )
     try:
         return load_config(overrides, warn=lambda warning: print(f"otel-impact: warning: {warning}", file=sys.stderr))

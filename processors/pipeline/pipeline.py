@@ -77,6 +77,8 @@ class Pipeline:
         self.clock = clock
         self.rewriter = rewriter
         self.analyzers: tuple[BatchAnalyzer, ...] = ()
+        self._parse_view = False
+        """Whether an analyzer reads the parsed view (one with ``needs_view = False`` parses for itself)."""
         for analyzer in analyzers:
             self.add_analyzer(analyzer)
         self.max_spans = max_spans
@@ -90,6 +92,7 @@ class Pipeline:
         use as they were) has it exposed as ``otel_impact_analyzer_values_total``.
         """
         self.analyzers = (*self.analyzers, analyzer)
+        self._parse_view = self._parse_view or getattr(analyzer, "needs_view", True)
         tally = getattr(analyzer, "value_tally", None)
         if callable(tally):
             self.accounting.analyzer_values.watch(getattr(analyzer, "name", type(analyzer).__name__), tally)
@@ -117,7 +120,7 @@ class Pipeline:
             # A key name that never occurs in the bytes cannot be on any span: no walk over the spans then.
             identity_possible = rewriter is not None and rewriter.may_need_rewrite(data)
             try:
-                if self.analyzers:
+                if self._parse_view:
                     view = parse_traces(data)
                     spans = span_total(view)
                 else:
@@ -157,7 +160,7 @@ class Pipeline:
             return self.reject(transport, Rejection("internal", "the processor failed on this request"), spans)
         self.accounting.received_requests.labels(transport, "accepted").inc()
         self.accounting.received_spans.labels(transport, "accepted").inc(spans)
-        if view is not None and self.analyzers and spans:
+        if self.analyzers and spans:
             self._analyze(TraceBatch(data, view, spans, self.clock.now_ns(), transport, rewritten))
         return None
 

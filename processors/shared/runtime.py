@@ -90,7 +90,7 @@ class SharedState:
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="otel-impact-shared-flush")
         self._running: Future[None] | None = None
         self._ticks = Periodic("shared-state flush", config.flush_interval_s, self._flush_due)
-        engine.analyzer.deltas = self.buffer
+        engine.state.deltas = self.buffer
 
     # -- the component --------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import numpy.typing as npt
 from otel_impact.processors.durations import MINUTE_NS
 
 from .buckets import CountTiers, Layout, SketchTiers
+from .results import GroupResult
 from .sketches import SketchParams
 
 __all__ = [
@@ -111,6 +112,24 @@ class BatchArrays:
         sums_s = [float(total) / 1e9 for total in np.add.reduceat(ns, starts[:-1]).tolist()]
         count_rows, hist_rows = _rows(groups, sizes, ns, group_of)
         return cls(ns / 1e6, starts, count_rows, hist_rows, sums_s, _expo_counts(ns, group_of, starts))
+
+    def result(self, index: int, group: PendingGroup[Any], task: str, values: tuple[str, ...]) -> GroupResult[Series]:
+        """Group ``index`` (``group``, whose users are decoded) as a `GroupResult` of ``task``'s
+        series with segment ``values``."""
+        return GroupResult(
+            task,
+            values,
+            group.minute,
+            self.count_rows[index],
+            self.hist_rows[index],
+            self.sums_s[index],
+            self.expo[index],
+            self.ms[self.starts[index] : self.starts[index + 1]],
+            group.users,
+            group.bad_users,
+            group.top_keys,
+            group.series,
+        )
 
 
 def _rows(
@@ -282,19 +301,23 @@ class Series:
         self.last_ns = created_ns
 
     def fold(self, group: PendingGroup[Any], batch: BatchArrays, index: int) -> None:
-        """Apply one pending group, number ``index`` of ``batch``."""
-        row = batch.count_rows[index]
-        start_ns = group.minute * MINUTE_NS
+        """Apply one pending group, number ``index`` of ``batch`` (its users already decoded)."""
+        self.apply(batch.result(index, group, self.task, self.values))
+
+    def apply(self, result: GroupResult[Any]) -> None:
+        """Fold one group's events in (see `GroupResult`); its task and segment are this series'."""
+        start_ns = result.minute * MINUTE_NS
+        row = result.row
         self.counts.add(start_ns, row)
         self.cumulative += row
-        self.hist_counts += batch.hist_rows[index]
-        self.hist_sum_s += batch.sums_s[index]
-        self.expo.add(*batch.expo[index])
+        self.hist_counts += result.hist
+        self.hist_sum_s += result.sum_s
+        self.expo.add(*result.expo)
         cell = self.sketches.cell_for(start_ns)
         if cell is not None:
-            durations_ms = batch.ms[batch.starts[index] : batch.starts[index + 1]]
-            cell.add(durations_ms, group.users, group.bad_users, group.top_keys)
-        self.last_ns = max(self.last_ns, start_ns)
+            cell.add(result.durations_ms, result.users, result.bad_users, result.top_keys)
+        if start_ns > self.last_ns:
+            self.last_ns = start_ns
 
     def approx_bytes(self) -> int:
         return 400 + self.counts.nbytes() + self.sketches.approx_bytes() + 8 * self.expo.counts.size

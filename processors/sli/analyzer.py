@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any, Final
 
 from otel_impact._attributes import (
@@ -38,7 +39,7 @@ from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import view
 
 from .aggregates import BatchArrays, PendingGroup, Series
-from .deltas import DeltaSink
+from .results import AnalysisResult, GroupResult
 from .state import SliState
 from .tasks import CompiledMatch, TaskState, compile_matches
 from .value_memos import COMPOSITE_KEY_BYTES, MEMO_LIMIT, RAW_KEYS_LIMIT, TASK_KEY_BYTES, ValueMemos, key_bytes
@@ -90,8 +91,6 @@ class SliAnalyzer:
         self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
         self.oversized = self.values.oversized
         """Values longer than their cache's key limit, by kind: read each time, never remembered."""
-        self.deltas: DeltaSink | None = None
-        """Receives every folded group when set (the shared-state writer's buffer)."""
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
         pruning empties a task's memo without counting down)."""
@@ -107,6 +106,36 @@ class SliAnalyzer:
             "invalid_value": reader.bad_values,
         }
 
+    def absorb(
+        self,
+        *,
+        errors: int = 0,
+        bad_spans: int = 0,
+        batches: int = 0,
+        value_tally: dict[str, int] | None = None,
+        previous_tally: dict[str, int] | None = None,
+    ) -> None:
+        """Add the counts of analysis done elsewhere (an analysis worker) to this analyzer's, so
+        one set of figures covers both: ``errors``, ``bad_spans`` and ``batches`` are increments;
+        ``value_tally`` is the worker's cumulative tally and ``previous_tally`` its last one."""
+        self.errors += errors
+        self.bad_spans += bad_spans
+        self.batches += batches
+        if value_tally is None:
+            return
+        previous = previous_tally or {}
+        reader = self.reader
+        for kind, count in value_tally.items():
+            increment = count - previous.get(kind, 0)
+            if not increment:
+                continue
+            if kind == "oversized_label":
+                reader.truncated_values += increment
+            elif kind == "invalid_value":
+                reader.bad_values += increment
+            elif kind.startswith("oversized_"):
+                self.oversized[kind.removeprefix("oversized_")] += increment
+
     def forget_tasks(self) -> None:
         """Drop what the caches know of tasks (after the state's tasks were replaced)."""
         self._tasks_by_raw.clear()
@@ -115,36 +144,65 @@ class SliAnalyzer:
     # -- hot path -------------------------------------------------------------------------------
 
     def analyze(self, batch: TraceBatch) -> None:
-        """Fold one batch's task events in. Never raises: errors are counted and logged."""
+        """Fold one batch's task events into the state. Never raises: errors are counted and logged."""
         if not self.config.enabled:
             return
+        result = self.results((batch,))
         try:
-            pending = self._collect(batch)
-            self._fold(pending)
+            self.state.apply(result)
         except Exception as error:  # a bug must not cost the batch its forwarding
             self.errors += 1
             self._log_once_a_minute(
-                f"batch:{type(error).__name__}",
-                f"SLI analysis failed for a batch of {batch.span_count} spans; the batch is still forwarded",
+                f"apply:{type(error).__name__}",
+                f"SLI analysis failed to fold a batch of {batch.span_count} spans; the batch is still forwarded",
                 error,
             )
-        self.batches += 1
 
-    def _collect(self, batch: TraceBatch) -> PendingGroups:
+    def results(self, batches: Iterable[TraceBatch]) -> AnalysisResult:
+        """Analyse ``batches`` together into one `AnalysisResult` without changing the state's
+        figures (only its shape: new tasks and series). Never raises: a batch that fails is
+        counted in ``errors`` and logged, the others are still analysed.
+
+        Events of several batches in the same (task, segment, minute) become one group, so
+        analysing small batches together costs less than one by one.
+        """
+        result = AnalysisResult()
+        pending: PendingGroups = {}
+        for batch in batches:
+            try:
+                self._collect(batch, pending, result)
+            except Exception as error:  # a bug must not cost the batch its forwarding
+                self.errors += 1
+                self._log_once_a_minute(
+                    f"batch:{type(error).__name__}",
+                    f"SLI analysis failed for a batch of {batch.span_count} spans; the batch is still forwarded",
+                    error,
+                )
+            self.batches += 1
+        try:
+            result.groups = self._results(pending)
+        except Exception as error:
+            self.errors += 1
+            self._log_once_a_minute(
+                f"fold:{type(error).__name__}", "SLI analysis failed to fold a batch; it is still forwarded", error
+            )
+        return result
+
+    def _collect(self, batch: TraceBatch, pending: PendingGroups, result: AnalysisResult) -> None:
         # Attributes are read as ``attrs[key] if key in attrs``: two container calls that cost
         # less together than one ``attrs.get`` (whose argument parsing dominates), and a missing
         # key costs only the ``in``. Events are grouped by (task, minute, *segment key).
         now = batch.received_ns
         low = now - self._lateness_ns
         high = now + self._future_ns
-        pending: PendingGroups = {}
         key_of = self.reader.key
         user_key = self.config.user_attribute
         values = self.values
         http_memo = values.http
         status_memo = values.status
         untracked = 0
-        for resource_spans in batch.view.resource_spans:
+        parsed = batch.view if batch.view is not None else view.parse_traces(batch.data)
+        for resource_spans in parsed.resource_spans:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
@@ -179,10 +237,11 @@ class SliAnalyzer:
                             untracked += 1
                             continue
                         if clamped:
+                            counters = result.counters_of(task.name)
                             if clamped == 1:
-                                task.late_clamped += 1
+                                counters.late_clamped += 1
                             else:
-                                task.future_clamped += 1
+                                counters.future_clamped += 1
                         raw_outcome = attrs[TASK_OUTCOME] if TASK_OUTCOME in attrs else None  # noqa: SIM401 (faster)
                         if raw_outcome == _FAILURE:
                             bad = True
@@ -226,8 +285,7 @@ class SliAnalyzer:
                                 group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
                     except Exception as error:
                         self._bad_span(error)
-        self.state.untracked_task_events += untracked
-        return pending
+        result.untracked += untracked
 
     def _bad_span(self, error: Exception) -> None:
         """Count a span whose analysis raised; log it once a minute per kind (a traceback once)."""
@@ -267,20 +325,18 @@ class SliAnalyzer:
             series = self._series_for(task, key, now)
         return PendingGroup(task, series, minute)
 
-    def _fold(self, pending: PendingGroups) -> None:
+    def _results(self, pending: PendingGroups) -> list[GroupResult[Series]]:
+        """The pending groups as `GroupResult`s: their users decoded, their arrays computed at once."""
         groups = [group for group in pending.values() if group.durations_ns]
         if not groups:
-            return
+            return []
         batch = BatchArrays.of(groups)
         values = self.values
         user_text = values.user_texts
-        touched = self.state.touched
-        deltas = self.deltas
-        offset = 0
+        results: list[GroupResult[Series]] = []
         for index, group in enumerate(groups):
             task, series = group.task, group.series
             assert task is not None and series is not None
-            count = len(group.durations_ns)
             users = {user_text.get(raw) or values.user_text(raw) for raw in group.users}
             users.discard("")
             bad_users: dict[str, int] = {}
@@ -293,24 +349,8 @@ class SliAnalyzer:
                 top = user if PSEUDONYM_PATTERN.fullmatch(user) else NOT_A_PSEUDONYM
                 top_keys[top] = top_keys.get(top, 0) + bad_count
             group.users, group.bad_users, group.top_keys = users, bad_users, top_keys
-            series.fold(group, batch, index)
-            if deltas is not None:
-                deltas.record(
-                    task.name,
-                    series.values,
-                    group.minute,
-                    batch.count_rows[index],
-                    batch.expo[index],
-                    users,
-                    bad_users,
-                    top_keys,
-                )
-            offset += count
-            task.volume[group.minute] = task.volume.get(group.minute, 0) + count
-            if series is task.overflow_series:
-                task.overflow_events += count
-            touched.add(series)
-        self.state.task_events += offset
+            results.append(batch.result(index, group, task.name, series.values))
+        return results
 
     # -- cache misses: tasks, series, resources, values ------------------------------------------
 

@@ -11,7 +11,7 @@ quantiles come from a KLL sketch whose normalized rank error is stated in every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 
@@ -152,14 +152,19 @@ class SliQueries:
     def telemetry_complete(self, task: str, at_ns: int) -> tuple[bool, str | None]:
         """Whether the task's event volume looks whole at ``at_ns`` (see `volume_check`)."""
         state = self._task(task)
-        return volume_check(task, state.volume, self.engine.config.loss_detection, at_ns)
+        loss = self.engine.config.loss_detection
+        _, volume_loss = volume_check(task, state.volume, loss, at_ns)
+        unanalysed = unanalysed_reason(self.engine.state.unanalysed_in(at_ns - loss.window_s * SECOND_NS, at_ns))
+        reason = joined_reasons(volume_loss, unanalysed)
+        return reason is None, reason
 
     def window_completeness(self, task: str, start_ns: int, end_ns: int) -> Completeness:
         """Whether ``[start_ns, end_ns)`` of ``task`` is complete: the one decision every reader
         uses (see `completeness_of`)."""
-        self._task(task)
+        state = self._task(task)
         start, end = query_window(start_ns, end_ns)
-        _, loss = self.telemetry_complete(task, end)
+        _, volume_loss = volume_check(task, state.volume, self.engine.config.loss_detection, end)
+        loss = joined_reasons(volume_loss, unanalysed_reason(self.engine.state.unanalysed_in(start, end)))
         return completeness_of(start, end, self.engine.coverage_start_ns, self.engine.clock.now_ns(), loss)
 
     # -- beyond the contract --------------------------------------------------------------------
@@ -273,6 +278,33 @@ def volume_check(
             "so impact figures are lower bounds"
         )
     return True, None
+
+
+UNANALYSED_CAUSES: Final = {
+    "buffer_full": "analysis fell behind and its buffer was full",
+    "worker_restart": "an analysis worker was restarting",
+    "unparseable": "analysis could not parse them",
+}
+
+
+def unanalysed_reason(unanalysed: Mapping[str, int]) -> str | None:
+    """The completeness reason for spans accepted but not analysed (``None`` when there are none)."""
+    spans = sum(unanalysed.values())
+    if not spans:
+        return None
+    causes = "; ".join(
+        f"{count} because {UNANALYSED_CAUSES.get(reason, reason)}" for reason, count in sorted(unanalysed.items())
+    )
+    return (
+        f"{spans} spans received in this window were forwarded but not analysed ({causes}), "
+        "so impact figures are lower bounds"
+    )
+
+
+def joined_reasons(*reasons: str | None) -> str | None:
+    """The reasons that are given, in order, as one (``None`` when none is)."""
+    given = [reason for reason in reasons if reason]
+    return "; ".join(given) if given else None
 
 
 def completeness_of(start: int, end: int, covered_from: int, now: int, loss: str | None) -> Completeness:

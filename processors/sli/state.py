@@ -1,8 +1,9 @@
 """The SLI state: tasks, their series and buckets, per-minute volumes, and the saved counters.
 
 `SliState` is the data the engine derives and the queries read. It owns the methods that change
-its shape (`ensure_task`, `new_series`, `overflow_series`, `prune`, `reset`, `rebuild_volumes`)
-and converts itself to and from `StateSnapshot`, the plain record a `StateStore` writes and
+its shape (`ensure_task`, `new_series`, `overflow_series`, `prune`, `reset`, `rebuild_volumes`),
+`apply`, the one way analysis results are folded in (from the analyzer in this process or from an
+analysis worker process), and converts itself to and from `StateSnapshot`, the plain record a `StateStore` writes and
 reads: the store never sees a `Series`, and the state never sees SQLite.
 
 Everything here runs on the engine's thread (the processor's event loop); nothing is locked.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -22,6 +24,8 @@ from otel_impact.processors.durations import MINUTE_NS
 from .aggregates import Series, histogram_bounds
 from .buckets import Layout
 from .config import SliConfig
+from .deltas import DeltaSink
+from .results import AnalysisResult, GroupResult
 from .segments import SegmentReader
 from .sketches import SketchParams
 from .tasks import OVERFLOW, TaskState
@@ -104,9 +108,101 @@ class SliState:
         """Since when this state holds every event (its start, or the restored checkpoint's)."""
         self.touched: set[Series] = set()
         """Series changed since the last `take_changes` (what the next checkpoint writes)."""
+        self.unanalysed: dict[int, dict[str, int]] = {}
+        """Spans accepted but not analysed, by minute of arrival and reason (see `note_unanalysed`)."""
+        self.deltas: DeltaSink | None = None
+        """Receives every folded group when set (the shared-state writer's buffer)."""
         self._next_series_id = 1
         for task in config.tasks:
             self.ensure_task(task.name)
+
+    # -- folding --------------------------------------------------------------------------------
+
+    def apply(self, result: AnalysisResult) -> None:
+        """Fold an analysis result in: its groups into their series, its counters into the tasks.
+
+        A group that carries its series (analysed against this state) goes straight to it;
+        otherwise its task is found by name (an unknown task is created when ``auto_tasks``
+        allows and ``max_tasks`` has room, or its events count as untracked) and its series by
+        segment values (new while the caps allow, then the task's overflow series).
+        """
+        self.untracked_task_events += result.untracked
+        for name, counters in result.counters.items():
+            counted = self.tasks.get(name)
+            if counted is not None:
+                counted.late_clamped += counters.late_clamped
+                counted.future_clamped += counters.future_clamped
+        touched = self.touched
+        deltas = self.deltas
+        tasks = self.tasks
+        events = 0
+        for group in result.groups:
+            count = int(group.row[0])
+            task = tasks.get(group.task)
+            series: Series | None = group.series
+            if series is None:
+                if task is None:
+                    task = self._auto_task(group.task)
+                if task is None:
+                    self.untracked_task_events += count
+                    continue
+                series = self._series_of(task, group)
+            assert task is not None
+            series.apply(group)
+            if deltas is not None:
+                deltas.record(
+                    task.name,
+                    series.values,
+                    group.minute,
+                    group.row,
+                    group.expo,
+                    group.users,
+                    group.bad_users,
+                    group.top_keys,
+                )
+            events += count
+            task.volume[group.minute] = task.volume.get(group.minute, 0) + count
+            if series is task.overflow_series:
+                task.overflow_events += count
+            touched.add(series)
+        self.task_events += events
+
+    def note_unanalysed(self, received_ns: int, spans: int, reason: str) -> None:
+        """Note ``spans`` accepted at ``received_ns`` that were forwarded but never analysed: the
+        answers covering that minute are not complete (`unanalysed_in`)."""
+        minute = received_ns // MINUTE_NS
+        reasons = self.unanalysed.get(minute)
+        if reasons is None:
+            reasons = self.unanalysed[minute] = {}
+        reasons[reason] = reasons.get(reason, 0) + spans
+
+    def unanalysed_in(self, start_ns: int, end_ns: int) -> dict[str, int]:
+        """Spans not analysed among those that arrived in ``[start_ns, end_ns)``, by reason."""
+        first, last = start_ns // MINUTE_NS, (end_ns - 1) // MINUTE_NS
+        found: dict[str, int] = {}
+        for minute, reasons in self.unanalysed.items():
+            if first <= minute <= last:
+                for reason, spans in reasons.items():
+                    found[reason] = found.get(reason, 0) + spans
+        return found
+
+    def _auto_task(self, name: str) -> TaskState | None:
+        """A task first seen in another process's result, created if this state may track it."""
+        config = self.config
+        if config.auto_tasks and len(self.tasks) < config.max_tasks:
+            return self.ensure_task(name)
+        return None
+
+    def _series_of(self, task: TaskState, group: GroupResult[Any]) -> Series:
+        """The series of ``task`` that ``group``'s segment values fold into (created when new)."""
+        series = task.series.get(group.values)
+        if series is None:
+            now = group.minute * MINUTE_NS
+            if group.values == self.overflow_values or not self.has_room(task):
+                series = self.overflow_series(task, now)
+            else:
+                series = self.new_series(task, group.values, now)
+        return series
 
     # -- shape ----------------------------------------------------------------------------------
 
@@ -181,6 +277,9 @@ class SliState:
         oldest_minute = (now_ns - lateness_ns) // MINUTE_NS - (loss.window_s + loss.baseline_s) // 60 - 2
         retention = self.count_layout.retention_ns
         dropped: list[int] = []
+        oldest_kept = (now_ns - retention) // MINUTE_NS
+        for minute in [m for m in self.unanalysed if m < oldest_kept]:
+            del self.unanalysed[minute]
         for task in self.tasks.values():
             for minute in [m for m in task.volume if m < oldest_minute]:
                 del task.volume[minute]
@@ -198,6 +297,7 @@ class SliState:
         self.tasks = {}
         self.series_count = 0
         self.untracked_task_events = self.task_events = 0
+        self.unanalysed = {}
         self.touched.clear()
         self.coverage_start_ns = now_ns
         for task in self.config.tasks:

@@ -29,13 +29,14 @@ FOUNDATIONS = {
     "periodic",
 }
 ASSEMBLY = {"service", "components", "cli", "serve_config"}
-STAGES = {"intake", "pipeline", "export", "sli", "slo", "gate", "postmortem", "shared", "api"}
+STAGES = {"intake", "pipeline", "export", "sli", "analysis", "slo", "gate", "postmortem", "shared", "api"}
 ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
     "export": set(),
     "pipeline": {"export"},
     "intake": {"pipeline", "export"},
     "sli": set(),
+    "analysis": {"sli"},
     "slo": set(),
     "gate": {"slo"},
     "postmortem": {"slo", "gate"},

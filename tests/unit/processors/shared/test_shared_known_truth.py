@@ -34,7 +34,7 @@ class Replica:
         config = SliConfig.from_mapping(CONFIG)
         self.engine = SliEngine(config, clock=clock)
         self.buffer = DeltaBuffer(64 << 20)
-        self.engine.analyzer.deltas = self.buffer
+        self.engine.state.deltas = self.buffer
         self.connection = SharedConnection(parse_redis_url(url), 5.0)
         keys = SharedKeys(prefix)
         self.writer = SharedWriter(

@@ -79,6 +79,6 @@ def test_engine_is_an_analyzer_and_queries_fit_the_contract() -> None:
 def test_a_failing_batch_is_counted_not_raised(caplog: pytest.LogCaptureFixture) -> None:
     engine = SliEngine(SliConfig(), clock=ManualClock(start_ns=T0))
     broken = batch(request([span(end_ns=T0, attributes={"impact.task.name": "x"})]), T0)
-    object.__setattr__(broken, "view", None)  # not a parsed view at all
+    object.__setattr__(broken, "view", object())  # not a parsed view at all (None now means "parse the data")
     engine.analyze(broken)
     assert engine.errors == 1 and "still forwarded" in caplog.text

@@ -1,0 +1,134 @@
+"""The analysis worker process: parse the batches in its ring, analyse them, report the result.
+
+`run_worker` is the process's whole life. It waits for notices, takes every notice already
+waiting as well (up to `COALESCE_SPANS` spans), parses each batch from the ring in place,
+analyses them together with a `SliAnalyzer` over its own shadow `SliState` (which only gives
+tasks and series their shape; nothing is folded into it), and sends one `WorkerReport`. It
+exits when the notice pipe closes (the intake process is stopping or gone), after reporting
+what it had.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from typing import Final
+
+from google.protobuf.message import DecodeError
+
+from otel_impact.processors.batch import TraceBatch
+from otel_impact.processors.sli.analyzer import SliAnalyzer
+from otel_impact.processors.sli.config import SliConfig
+from otel_impact.processors.sli.state import SliState
+from otel_impact.proto.view import parse_traces
+
+from .messages import WorkerReport
+from .ring import NOTICE, Notice, RingReader
+
+__all__ = ["COALESCE_SPANS", "WorkerSpec", "command", "run_worker"]
+
+COALESCE_SPANS: Final = 8192
+"""Spans analysed together at most: waiting batches are taken together up to this many."""
+_BOOT: Final = (
+    "import sys; del sys.path[0]; from otel_impact.processors.analysis.worker import main; main(sys.argv[1:])"
+)
+PRUNE_INTERVAL_S: Final = 60.0
+"""Seconds between two prunes of the shadow state's idle series."""
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker is started with (pickled to its standard input)."""
+
+    index: int
+    config: SliConfig
+    ring_name: str
+    log_level: int = logging.INFO
+
+
+def command(notices_fd: int, reports_fd: int) -> list[str]:
+    """The command line of a worker reading notices from ``notices_fd`` and writing reports to
+    ``reports_fd`` (both inherited); its `WorkerSpec` comes pickled on standard input."""
+    # Not ``-m``: that would put the working directory first on sys.path, where a folder named
+    # otel_impact (a source checkout) would shadow the installed package. ``-c`` puts "" there;
+    # the worker drops it before importing anything of the package.
+    return [sys.executable, "-c", _BOOT, str(notices_fd), str(reports_fd)]
+
+
+def main(argv: list[str]) -> None:
+    """The worker process's entry point (`command` runs it with the two pipes' descriptors)."""
+    spec = pickle.load(sys.stdin.buffer)
+    if not isinstance(spec, WorkerSpec):
+        raise SystemExit("otel-impact analysis worker: expected a WorkerSpec on standard input")
+    notices = Connection(int(argv[0]), writable=False)
+    reports = Connection(int(argv[1]), readable=False)
+    run_worker(spec, notices, reports)
+
+
+def run_worker(spec: WorkerSpec, notices: Connection, reports: Connection) -> None:
+    """Analyse what ``notices`` announce until the pipe closes (see the module docstring)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the intake process stops it by closing the pipe
+    logging.basicConfig(level=spec.log_level, format=f"otel-impact analysis worker {spec.index}: %(message)s")
+    ring = RingReader(spec.ring_name)
+    state = SliState(spec.config, now_ns=time.time_ns())
+    analyzer = SliAnalyzer(state)
+    last_prune = time.monotonic()
+    try:
+        while True:
+            batch_notices = _next_notices(notices)
+            if not batch_notices:
+                return
+            report = _analyse(analyzer, ring, batch_notices)
+            reports.send_bytes(pickle.dumps(report, protocol=pickle.HIGHEST_PROTOCOL))
+            if time.monotonic() - last_prune >= PRUNE_INTERVAL_S:
+                last_prune = time.monotonic()
+                state.prune(time.time_ns())
+    except (BrokenPipeError, EOFError, OSError):
+        return  # the intake process is gone
+    finally:
+        ring.close()
+
+
+def _next_notices(pipe: Connection) -> list[Notice]:
+    """Wait for one notice, then take those already waiting (up to `COALESCE_SPANS` spans)."""
+    try:
+        first = Notice.unpack(pipe.recv_bytes(NOTICE.size))
+    except EOFError:
+        return []
+    notices = [first]
+    spans = first.spans
+    while spans < COALESCE_SPANS and pipe.poll():
+        try:
+            notice = Notice.unpack(pipe.recv_bytes(NOTICE.size))
+        except EOFError:
+            break
+        notices.append(notice)
+        spans += notice.spans
+    return notices
+
+
+def _analyse(analyzer: SliAnalyzer, ring: RingReader, notices: list[Notice]) -> WorkerReport:
+    batches: list[TraceBatch] = []
+    unparseable = 0
+    for notice in notices:
+        try:
+            view = parse_traces(ring.view(notice))  # type: ignore[arg-type]  # any bytes-like parses
+        except DecodeError:
+            unparseable += notice.spans
+            continue
+        batches.append(TraceBatch(b"", view, notice.spans, notice.received_ns, "analysis"))
+    result = analyzer.results(batches)
+    return WorkerReport(
+        through=notices[-1].sequence,
+        result=result,
+        unparseable_spans=unparseable,
+        batches=len(batches),
+        errors=analyzer.errors,
+        bad_spans=analyzer.bad_spans,
+        value_tally=analyzer.value_tally(),
+    )

@@ -1,0 +1,129 @@
+"""What analysing batches produced, in a form that can cross a process boundary.
+
+The analyzer turns a batch's task events into one `GroupResult` per (task, segment, minute):
+everything a series needs to fold them in (count row, histogram row, exponential-histogram
+counts, durations for the latency sketch, users), computed with the whole batch's numpy work
+done at once. An `AnalysisResult` gathers the groups of one or more batches with the counters
+that go with them. `SliState.apply` folds a result into the state; it is the one merge path,
+whether the analysis ran in the same process (the result then carries the series it resolved)
+or in an analysis worker process (the result is pickled, and the state resolves each group's
+series by task name and segment values).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["AnalysisResult", "GroupResult", "TaskCounters"]
+
+
+SeriesT = TypeVar("SeriesT")
+"""The series a result was resolved to (`Series` for the SLI state; this module never reads it)."""
+
+
+@dataclass(slots=True)
+class GroupResult(Generic[SeriesT]):
+    """One batch's events of one series (task x segment values) in one minute, ready to fold."""
+
+    task: str
+    values: tuple[str, ...]
+    minute: int
+    row: npt.NDArray[np.float64]
+    """Count row: total, bad, revenue, then events within each latency threshold."""
+    hist: npt.NDArray[np.int64]
+    """Events per latency-histogram bucket of the task's series."""
+    sum_s: float
+    """Sum of the events' durations in seconds."""
+    expo: tuple[int, npt.NDArray[np.int64] | None, int]
+    """Exponential-histogram counts: (lowest bucket index, counts from it on, zero durations)."""
+    durations_ms: npt.NDArray[np.float64]
+    """Each event's duration in milliseconds (for the latency sketch)."""
+    users: set[str]
+    """Distinct users (decoded; never empty strings)."""
+    bad_users: dict[str, int]
+    """Bad events per impacted user."""
+    top_keys: dict[str, int]
+    """Bad events per impacted customer as the heavy-hitters sketch lists them (pseudonyms, or
+    the not-a-pseudonym stand-in)."""
+    series: SeriesT | None = None
+    """The series the analyzer resolved, when it analysed into this same state; ``None`` when
+    the result comes from another process (the state then resolves it by ``task`` and ``values``)."""
+
+    def __getstate__(self) -> tuple[object, ...]:
+        # Pickled without the resolved series: it belongs to the process that analysed.
+        return (
+            self.task,
+            self.values,
+            self.minute,
+            self.row,
+            self.hist,
+            self.sum_s,
+            self.expo,
+            self.durations_ms,
+            self.users,
+            self.bad_users,
+            self.top_keys,
+        )
+
+    def __setstate__(self, state: tuple[object, ...]) -> None:
+        (
+            self.task,
+            self.values,
+            self.minute,
+            self.row,
+            self.hist,
+            self.sum_s,
+            self.expo,
+            self.durations_ms,
+            self.users,
+            self.bad_users,
+            self.top_keys,
+        ) = state  # type: ignore[assignment]
+        self.series = None
+
+    @property
+    def events(self) -> int:
+        return int(self.row[0])
+
+
+@dataclass(slots=True)
+class TaskCounters:
+    """Per-task counters a batch moved: events whose end time was clamped."""
+
+    late_clamped: int = 0
+    future_clamped: int = 0
+
+
+@dataclass(slots=True)
+class AnalysisResult:
+    """What analysing one or more batches adds to the state (see `SliState.apply`)."""
+
+    groups: list[GroupResult[Any]] = field(default_factory=list)
+    counters: dict[str, TaskCounters] = field(default_factory=dict)
+    """By task name; only tasks whose counters moved."""
+    untracked: int = 0
+    """Task events of tasks not tracked (beyond ``max_tasks``)."""
+
+    def counters_of(self, task: str) -> TaskCounters:
+        """``task``'s counters in this result, created at zero when absent."""
+        counters = self.counters.get(task)
+        if counters is None:
+            counters = self.counters[task] = TaskCounters()
+        return counters
+
+    def extend(self, other: AnalysisResult) -> None:
+        """Add ``other``'s groups and counters to this result."""
+        self.groups.extend(other.groups)
+        for task, counters in other.counters.items():
+            mine = self.counters_of(task)
+            mine.late_clamped += counters.late_clamped
+            mine.future_clamped += counters.future_clamped
+        self.untracked += other.untracked
+
+    @property
+    def events(self) -> int:
+        return sum(group.events for group in self.groups)
