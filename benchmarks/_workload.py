@@ -59,9 +59,9 @@ def _kv(key: str, value: Any) -> KeyValue:
     return KeyValue(key=key, value=AnyValue(string_value=value))
 
 
-def build_request(seed: int, *, mix: str, end_ns: int) -> bytes:
+def build_request(seed: int, *, mix: str, end_ns: int, customers: int = CUSTOMERS) -> bytes:
     """Request number ``seed`` of ``mix``; its spans end within the second before ``end_ns`` and
-    last 20 to 420 ms."""
+    last 20 to 420 ms. Executions cycle through ``customers`` distinct customers."""
     if mix not in MIXES:
         raise ValueError(f"mix must be one of {MIXES}, not {mix!r}")
     request = ExportTraceServiceRequest()
@@ -82,7 +82,7 @@ def build_request(seed: int, *, mix: str, end_ns: int) -> bytes:
         n = seed * BATCH + i
         kind = 0 if mix == "all roots" else i % 4  # 0: task root, 1-2: inherited task span, 3: no task
         execution = n if mix == "all roots" else n // 4  # the spans of one execution share task and customer
-        customer = hashlib.md5(str(execution % CUSTOMERS).encode()).hexdigest()
+        customer = hashlib.md5(str(execution % customers).encode()).hexdigest()
         status = 500 if execution % 50 == 0 else 200
         attributes: dict[str, Any] = {
             "http.request.method": "POST",

@@ -23,17 +23,22 @@ spans ending about a second before they are sent:
     configured, which no span carries (the cost of looking).
 (e) ``serve, persistent queue``: (b) with ``--state`` (every request written to a file before
     it is acknowledged, deleted once delivered).
-(f) ``serve, forwarding + SLI analysis, mixed``: the full path (receive, derive, forward):
-    (b) with the SLI engine on, configured with 3 tasks and 3 segment dimensions, fed the
-    realistic mix (a quarter task roots, half inherited task spans, a quarter without a task).
-(g) ``serve, forwarding + SLI analysis, all roots``: the same process fed requests in which
-    every span is a task root (the worst case).
+(f0) ``serve, full path, analysis on the loop, mixed``: the full path (receive, derive,
+    forward) as it ran before analysis workers: (b) with the SLI engine on, configured with 3
+    tasks and 3 segment dimensions, ``analysis: {workers: 0}``, fed the realistic mix (a quarter
+    task roots, half inherited task spans, a quarter without a task).
+(f) ``serve, full path, 1 analysis worker, mixed``: the same with the default analysis worker
+    process (the intake process hands task spans over through shared memory).
+(g) ``serve, full path, 1 analysis worker, all roots``: (f) fed requests in which every span is
+    a task root (the worst case).
 
 Each round measures every case for the same duration, interleaved. Reported per case: accepted
 spans/s and the server's CPU µs per span (utime+stime of the server process from /proc over
 the window; for serve, its downstream's CPU is shown apart). The ratio rows are CPU per span
 against (a); ``throughput_ratio`` is a case's spans/s over (a)'s, ``vs_passthrough`` over
-(a2)'s, each the median of per-round ratios.
+(a2)'s, ``vs_forwarding`` over (b)'s, each the median of per-round ratios. The CPU of serve's
+analysis worker processes is measured apart (``analysis CPU µs/span``); the intake process's
+CPU is the server CPU.
 
     python benchmarks/bench_forward.py [--quick] [--json FILE]
 """
@@ -42,6 +47,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -157,6 +163,17 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """CPU seconds of ``pid``'s live child processes (serve's analysis workers)."""
+    total = 0.0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as handle:
+            for child in handle.read().split():
+                with contextlib.suppress(FileNotFoundError):  # it exited meanwhile
+                    total += cpu_seconds(int(child))
+    return total
+
+
 @dataclass
 class Target:
     """One case: a server process and the requests it is fed."""
@@ -169,6 +186,8 @@ class Target:
     admin_port: int | None = None
     spans_per_s: list[float] = field(default_factory=list)
     helper_us: list[float] = field(default_factory=list)
+    analysis_us: list[float] = field(default_factory=list)
+    """CPU µs per span of the server's child processes (serve's analysis workers)."""
 
 
 def start_raw_server(processes: list[subprocess.Popen[str]], *, forward_to: int | None = None) -> tuple[int, int]:
@@ -238,15 +257,18 @@ def measure(target: Target, warmup: float, duration: float, requests: int) -> fl
     assert load.stdout.readline().strip() == "start"
     cpu0 = cpu_seconds(target.pid)
     helper0 = cpu_seconds(target.helper_pid) if target.helper_pid else 0.0
+    children0 = children_cpu_seconds(target.pid)
     _, count, seconds = load.stdout.readline().split()
     cpu1 = cpu_seconds(target.pid)
     helper1 = cpu_seconds(target.helper_pid) if target.helper_pid else 0.0
+    children1 = children_cpu_seconds(target.pid)
     load.wait(timeout=30)
     load.stdout.close()
     spans = max(int(count) * BATCH, 1)
     target.spans_per_s.append(spans / float(seconds))
     if target.helper_pid:
         target.helper_us.append((helper1 - helper0) * 1e6 / spans)
+    target.analysis_us.append((children1 - children0) * 1e6 / spans)
     time.sleep(0.3)  # let the queue drain before the next case
     return (cpu1 - cpu0) * 1e6 / spans
 
@@ -269,7 +291,7 @@ def sli_counters(admin_port: int) -> dict[str, float]:
     """What the SLI engine of a serve process counted, from its ``/metrics``."""
     with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=10) as response:
         text = response.read().decode()
-    totals = {"events": 0.0, "clamped": 0.0, "analysis_errors": 0.0, "analyzer_errors": 0.0}
+    totals = {"events": 0.0, "clamped": 0.0, "analysis_errors": 0.0, "analyzer_errors": 0.0, "unanalysed": 0.0}
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == "impact_task_events_total":
@@ -280,12 +302,19 @@ def sli_counters(admin_port: int) -> dict[str, float]:
                 totals["analysis_errors"] += sample.value
             elif sample.name == "otel_impact_analyzer_errors_total":
                 totals["analyzer_errors"] += sample.value
+            elif sample.name == "impact_sli_unanalysed_spans_total":
+                totals["unanalysed"] += sample.value
     return totals
 
 
-def serve_config(downstream_port: int, *, sli: bool, queue: str = "{}", extra: str = "") -> str:
+def serve_config(
+    downstream_port: int, *, sli: bool, queue: str = "{}", extra: str = "", analysis_workers: int = 1
+) -> str:
     section = json.dumps(SLI_CONFIG) if sli else "{enabled: false}"
-    return f"{extra}sli: {section}\nexporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n    queue: {queue}\n"
+    return (
+        f"{extra}sli: {section}\nanalysis: {{workers: {analysis_workers}}}\n"
+        f"exporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n    queue: {queue}\n"
+    )
 
 
 def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[Target]:
@@ -309,11 +338,20 @@ def start_targets(scratch: str, processes: list[subprocess.Popen[str]]) -> list[
         serve_port, serve_pid, admin_port = start_serve(config, scratch, processes, state=state, engines=engines)
         targets.append(Target(name, serve_port, serve_pid, downstream_pid, admin_port=admin_port))
     downstream_port, downstream_pid = start_raw_server(processes)
+    config = serve_config(downstream_port, sli=True, analysis_workers=0)
+    serve_port, serve_pid, admin_port = start_serve(config, scratch, processes)
+    name = "serve, full path, analysis on the loop, mixed"
+    targets.append(Target(name, serve_port, serve_pid, downstream_pid, admin_port=admin_port))
+    downstream_port, downstream_pid = start_raw_server(processes)
     serve_port, serve_pid, admin_port = start_serve(serve_config(downstream_port, sli=True), scratch, processes)
     for mix in MIXES:
-        name = f"serve, forwarding + SLI analysis, {mix}"
+        name = f"serve, full path, 1 analysis worker, {mix}"
         targets.append(Target(name, serve_port, serve_pid, downstream_pid, mix=mix, admin_port=admin_port))
     return targets
+
+
+FULL_PATH_CASES = 3
+"""The last targets are the full-path ones (SLI analysis on)."""
 
 
 def main() -> None:
@@ -353,33 +391,54 @@ def main() -> None:
             for _ in range(rounds):
                 for target, case in zip(targets, cases, strict=True):
                     case.samples_us.append(measure(target, warmup, duration, requests))
-            sli_admin = targets[-1].admin_port
-            assert sli_admin is not None
-            counted = sli_counters(sli_admin)
+            admins = sorted({t.admin_port for t in targets[-FULL_PATH_CASES:] if t.admin_port is not None})
+            counts = [sli_counters(port) for port in admins]
     finally:
         stop_processes(processes)
-    if not counted["events"] or counted["analysis_errors"] or counted["analyzer_errors"] or counted["clamped"]:
-        raise SystemExit(f"the SLI engine did not analyze the full-path load as expected: {counted}")
+    for counted in counts:
+        if (
+            not counted["events"]
+            or counted["analysis_errors"]
+            or counted["analyzer_errors"]
+            or counted["clamped"]
+            or counted["unanalysed"]
+        ):
+            raise SystemExit(f"the SLI engine did not analyze the full-path load as expected: {counted}")
+    counted = {key: sum(c[key] for c in counts) for key in counts[0]}
 
     summary = report(f"Server CPU µs per span, {BATCH}-span batches over gRPC", cases, cases[0].name)
-    ceiling, passthrough = targets[0], targets[1]
-    print("\n| case | spans/s (median) | throughput vs ceiling (median of rounds) | vs pass-through "
-          "| spans/s per core (1/CPU) | downstream CPU µs/span |")  # fmt: skip
-    print("|---|---|---|---|---|---|")
+    ceiling, passthrough, forwarding = targets[0], targets[1], targets[2]
+
+    def ratios(target: Target, base: Target) -> list[float]:
+        return [t / b for t, b in zip(target.spans_per_s, base.spans_per_s, strict=True)]
+
+    print("\n| case | spans/s (median) | vs ceiling (min/median/max of rounds) | vs pass-through "
+          "| vs forwarding serve | intake CPU µs/span | analysis CPU µs/span | downstream CPU µs/span |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     extra = []
     for target, case in zip(targets, cases, strict=True):
         rate = statistics.median(target.spans_per_s)
-        ratio = statistics.median(t / c for t, c in zip(target.spans_per_s, ceiling.spans_per_s, strict=True))
-        vs_pass = statistics.median(t / p for t, p in zip(target.spans_per_s, passthrough.spans_per_s, strict=True))
+        to_ceiling = ratios(target, ceiling)
+        ratio = statistics.median(to_ceiling)
+        vs_pass = statistics.median(ratios(target, passthrough))
+        vs_forwarding = statistics.median(ratios(target, forwarding))
         helper = f"{statistics.median(target.helper_us):.2f}" if target.helper_us else "-"
+        analysis = statistics.median(target.analysis_us) if target.analysis_us else 0.0
         per_core = 1e6 / case.median_us
-        print(f"| {target.name} | {rate:,.0f} | {ratio:.2f}× | {vs_pass:.2f}× | {per_core:,.0f} | {helper} |")
+        print(
+            f"| {target.name} | {rate:,.0f} | {min(to_ceiling):.2f} / {ratio:.2f} / {max(to_ceiling):.2f}× "
+            f"| {vs_pass:.2f}× | {vs_forwarding:.2f}× | {case.median_us:.2f} | {analysis:.2f} | {helper} |"
+        )
         extra.append(
             {
                 "case": target.name,
                 "spans_per_s": round(rate),
                 "throughput_ratio": round(ratio, 3),
+                "throughput_ratio_min": round(min(to_ceiling), 3),
+                "throughput_ratio_max": round(max(to_ceiling), 3),
                 "vs_passthrough": round(vs_pass, 3),
+                "vs_forwarding": round(vs_forwarding, 3),
+                "analysis_cpu_us_per_span": round(analysis, 3),
                 "spans_per_s_per_core": round(per_core),
                 "downstream_cpu_us_per_span": round(statistics.median(target.helper_us), 3)
                 if target.helper_us
@@ -398,10 +457,10 @@ def main() -> None:
             f"(vs pass-through {row['vs_passthrough']:.2f}×), "
             f"per-core capacity (CPU per span) {cases[0].median_us / case.median_us:.2f}×"
         )
-    for row, case in zip(extra[-2:], cases[-2:], strict=True):
+    for row, case in zip(extra[-FULL_PATH_CASES:], cases[-FULL_PATH_CASES:], strict=True):
         print(
             f"{row['case']}: {row['spans_per_s']:,} spans/s = {row['throughput_ratio']:.2f}× the ceiling, "
-            f"{row['vs_passthrough']:.2f}× the pass-through; "
+            f"{row['vs_passthrough']:.2f}× the pass-through, {row['vs_forwarding']:.2f}× forwarding-only serve; "
             f"{case.median_us:.2f} server CPU µs per span = {row['spans_per_s_per_core']:,} spans/s per core "
             f"({cases[0].median_us / case.median_us:.2f}× the ceiling's)"
         )

@@ -141,7 +141,7 @@ class AnalysisPool:
         self._loop = asyncio.get_running_loop()
         for worker in self._workers:
             self._start(worker)
-        logger.info(
+        logger.debug(
             "SLI analysis runs in %d worker process(es), %d MiB of batches buffered each",
             len(self._workers),
             self.config.buffer_bytes >> 20,
