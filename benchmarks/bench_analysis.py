@@ -32,7 +32,6 @@ import tempfile
 import threading
 import time
 import urllib.request
-from pathlib import Path
 
 from _harness import write_json
 from _workload import BATCH, build_request
