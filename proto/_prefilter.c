@@ -95,10 +95,14 @@ read_varint(cursor *pp, const uint8_t *end, unsigned max_bytes, uint64_t *value)
 }
 
 /* A tag: at most 5 bytes, and a value that fits 32 bits. */
-static int
+static inline int
 read_tag(cursor *pp, const uint8_t *end, uint32_t *tag)
 {
     uint64_t v;
+    if (*pp < end && **pp < 0x80u) { /* the usual one-byte tag */
+        *tag = *(*pp)++;
+        return 0;
+    }
     if (read_varint(pp, end, 5, &v) < 0 || v > UINT32_MAX) {
         return -1;
     }
@@ -107,10 +111,18 @@ read_tag(cursor *pp, const uint8_t *end, uint32_t *tag)
 }
 
 /* A length prefix: at most 5 bytes, below INT32_MAX, within the enclosing message. */
-static int
+static inline int
 read_length(cursor *pp, const uint8_t *end, Py_ssize_t *length)
 {
     uint64_t v;
+    if (*pp < end && **pp < 0x80u) { /* shorter than 128 bytes */
+        v = *(*pp)++;
+        if (v > (uint64_t)(end - *pp)) {
+            return -1;
+        }
+        *length = (Py_ssize_t)v;
+        return 0;
+    }
     if (read_varint(pp, end, 5, &v) < 0 || v >= (uint64_t)INT32_MAX || v > (uint64_t)(end - *pp)) {
         return -1;
     }
