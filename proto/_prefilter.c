@@ -467,7 +467,9 @@ filter_spans(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
         PyBuffer_Release(&data);
         return NULL;
     }
-    if (data.len >= INT32_MAX) { /* upb parses nothing of 2 GiB or more */
+    /* upb keeps buffer offsets in 32 bits; the rules above are only known to match below 2 GiB
+     * (far above any request the processor's intake limits accept), so refuse the rest. */
+    if (data.len >= INT32_MAX) {
         PyErr_SetString(decode_error, "Error parsing message: too large");
         goto done;
     }
