@@ -7,7 +7,6 @@ The wheel is built from the sdist, so a file missing from the sdist fails here t
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -17,27 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.builds import copy_tracked_files, run
 from support.paths import ROOT
 
 CONSTRAINTS = ROOT / "constraints.txt"
-
-
-def run(*argv: str | Path, cwd: Path | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(a) for a in argv], capture_output=True, text=True, cwd=cwd, timeout=timeout)
-    assert result.returncode == 0, f"{argv} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 @pytest.fixture(scope="module")
 def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     """The sdist built from a copy of the tracked files, and the wheel built from that sdist."""
     work = tmp_path_factory.mktemp("build")
-    source = work / "source"
-    tracked = run("git", "ls-files", "-z", cwd=ROOT).stdout.split("\0")
-    for name in filter(None, tracked):
-        if (ROOT / name).is_file():
-            (source / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, source / name)
+    source = copy_tracked_files(work / "source")
     dist = work / "dist"
     run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", dist, source)
     build = "from setuptools import build_meta as b; import sys; b.build_sdist(sys.argv[1])"

@@ -1,0 +1,544 @@
+/* The compiled half of otel_impact.proto.prefilter: keep only the spans of an OTLP trace request
+ * that carry a given attribute key, in one pass over the request's bytes.
+ *
+ * Contract (prefilter.py documents it for callers): filter_spans(data, key) -> (span_count, kept).
+ * It accepts exactly the inputs that view.count_spans accepts, i.e. what the protobuf runtime's
+ * decoder (upb) accepts when it parses the SpanCount message of impact_view.proto, and raises
+ * google.protobuf.message.DecodeError on the rest. SpanCount declares three nested messages
+ * (TracesData.resource_spans = 1, ResourceSpans.scope_spans = 2, ScopeSpans.spans = 2); every
+ * other field, on every level and inside every span, is an unknown field whose framing upb checks:
+ *
+ *   - a tag is a varint of at most 5 bytes whose value fits 32 bits; field number 0 is malformed
+ *     in the three declared messages and the request, but not in a span (SpanFrame declares no
+ *     field) nor inside a group;
+ *   - wire types 6 and 7 are malformed; a varint value has at most 10 bytes (the bits past 64 are
+ *     dropped);
+ *   - a length is a varint of at most 5 bytes, below INT32_MAX, that fits inside the enclosing
+ *     message;
+ *   - fixed32/fixed64 values fit inside the enclosing message;
+ *   - a start-group tag opens a group that must be closed by an end-group tag of the same field
+ *     number inside the same message; an end-group tag anywhere else is malformed;
+ *   - nesting: each message and group takes one level of a depth budget of MAX_DEPTH (the Python
+ *     runtime's default); a span's own fields sit three levels down.
+ *
+ * A field is "known" only by its number and wire type together: a resource_spans field with a
+ * varint wire type is an unknown field, as it is for upb. These rules were read off upb's
+ * behaviour (protobuf 7.36) and are pinned by tests/unit/proto/test_prefilter.py, which compares
+ * this module with count_spans on edge cases and generated inputs.
+ *
+ * Hostile input: every read is checked against the end of the enclosing message before it
+ * happens; lengths are compared as 64-bit values before any pointer arithmetic; there is no
+ * recursion (the three message levels are three functions, groups are skipped with a bounded
+ * stack). The output is written into one bytes object of len(data) + OUT_SLACK bytes, which bounds
+ * every write (see out_reserve), and shrunk once at the end.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_DEPTH 100 /* upb's depth limit as the Python protobuf runtime sets it */
+#define WT_VARINT 0u
+#define WT_I64 1u
+#define WT_LEN 2u
+#define WT_SGROUP 3u
+#define WT_EGROUP 4u
+#define WT_I32 5u
+#define TAG_RESOURCE_SPANS ((1u << 3) | WT_LEN) /* TracesData.resource_spans */
+#define TAG_SCOPE_SPANS ((2u << 3) | WT_LEN)    /* ResourceSpans.scope_spans */
+#define TAG_SPANS ((2u << 3) | WT_LEN)          /* ScopeSpans.spans */
+#define TAG_ATTRIBUTES ((9u << 3) | WT_LEN)     /* Span.attributes */
+#define TAG_KEY ((1u << 3) | WT_LEN)            /* KeyValue.key */
+#define TAG_VALUE ((2u << 3) | WT_LEN)          /* KeyValue.value */
+/* Levels of the depth budget left inside each message (upb counts the outermost as level 0). */
+#define DEPTH_TOP MAX_DEPTH
+#define DEPTH_RESOURCE (MAX_DEPTH - 1)
+#define DEPTH_SCOPE (MAX_DEPTH - 2)
+#define DEPTH_SPAN (MAX_DEPTH - 3)
+#define DEPTH_KEYVALUE (MAX_DEPTH - 4)
+#define HEADER_MAX 6 /* a tag byte and a length below 2**31 (at most 5 varint bytes) */
+/* The output never runs ahead of the input consumed by more than the two open headers' reserve. */
+#define OUT_SLACK (4 * HEADER_MAX)
+
+typedef const uint8_t *cursor;
+
+typedef struct {
+    const uint8_t *key;
+    Py_ssize_t key_len;
+    uint8_t *out;
+    Py_ssize_t used; /* bytes written to out */
+    Py_ssize_t cap;  /* size of out */
+    Py_ssize_t spans;
+    Py_ssize_t kept;
+} walk_state;
+
+/* A varint of at most max_bytes (<= 10) bytes; bits past 64 are dropped, as upb drops them. */
+static int
+read_varint(cursor *pp, const uint8_t *end, unsigned max_bytes, uint64_t *value)
+{
+    const uint8_t *p = *pp;
+    uint64_t v = 0;
+    for (unsigned i = 0; i < max_bytes; i++) {
+        if (p >= end) {
+            return -1;
+        }
+        uint8_t byte = *p++;
+        v |= (uint64_t)(byte & 0x7Fu) << (7u * i);
+        if (byte < 0x80u) {
+            *pp = p;
+            *value = v;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* A tag: at most 5 bytes, and a value that fits 32 bits. */
+static inline int
+read_tag(cursor *pp, const uint8_t *end, uint32_t *tag)
+{
+    uint64_t v;
+    if (*pp < end && **pp < 0x80u) { /* the usual one-byte tag */
+        *tag = *(*pp)++;
+        return 0;
+    }
+    if (read_varint(pp, end, 5, &v) < 0 || v > UINT32_MAX) {
+        return -1;
+    }
+    *tag = (uint32_t)v;
+    return 0;
+}
+
+/* A length prefix: at most 5 bytes, below INT32_MAX, within the enclosing message. */
+static inline int
+read_length(cursor *pp, const uint8_t *end, Py_ssize_t *length)
+{
+    uint64_t v;
+    if (*pp < end && **pp < 0x80u) { /* shorter than 128 bytes */
+        v = *(*pp)++;
+        if (v > (uint64_t)(end - *pp)) {
+            return -1;
+        }
+        *length = (Py_ssize_t)v;
+        return 0;
+    }
+    if (read_varint(pp, end, 5, &v) < 0 || v >= (uint64_t)INT32_MAX || v > (uint64_t)(end - *pp)) {
+        return -1;
+    }
+    *length = (Py_ssize_t)v;
+    return 0;
+}
+
+/* The value of a varint, fixed64, length-delimited or fixed32 field (the tag already read). */
+static int
+skip_scalar(cursor *pp, const uint8_t *end, uint32_t wire_type)
+{
+    uint64_t ignored;
+    Py_ssize_t length;
+    switch (wire_type) {
+    case WT_VARINT:
+        return read_varint(pp, end, 10, &ignored);
+    case WT_I64:
+        length = 8;
+        break;
+    case WT_LEN:
+        if (read_length(pp, end, &length) < 0) {
+            return -1;
+        }
+        break;
+    case WT_I32:
+        length = 4;
+        break;
+    default: /* 6 and 7 do not exist; groups are handled by the caller */
+        return -1;
+    }
+    if (length > end - *pp) {
+        return -1;
+    }
+    *pp += length;
+    return 0;
+}
+
+/* The rest of a group opened by a start-group tag of `number`, with `depth` levels left in the
+ * message that holds it. Nested groups go on a bounded stack instead of the C stack. Inside a
+ * group, field number 0 is accepted (upb checks it only in declared messages). */
+static int
+skip_group(cursor *pp, const uint8_t *end, uint32_t number, int depth)
+{
+    uint32_t open[MAX_DEPTH];
+    int top = 0;
+    if (depth < 1 || depth > MAX_DEPTH) {
+        return -1;
+    }
+    open[top++] = number;
+    while (top > 0) {
+        uint32_t tag;
+        if (read_tag(pp, end, &tag) < 0) {
+            return -1; /* includes a group still open at the end of its message */
+        }
+        uint32_t field = tag >> 3, wire_type = tag & 7u;
+        if (wire_type == WT_EGROUP) {
+            if (field != open[top - 1]) {
+                return -1;
+            }
+            top--;
+        } else if (wire_type == WT_SGROUP) {
+            if (top >= depth) {
+                return -1;
+            }
+            open[top++] = field;
+        } else if (skip_scalar(pp, end, wire_type) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Any field the walk does not look into, its tag already read; zero_ok where field number 0 is
+ * accepted (in a span). */
+static int
+skip_field(cursor *pp, const uint8_t *end, uint32_t tag, int depth, int zero_ok)
+{
+    uint32_t field = tag >> 3, wire_type = tag & 7u;
+    if ((field == 0 && !zero_ok) || wire_type == WT_EGROUP) {
+        return -1; /* an end-group tag outside a group ends no message the walk parses */
+    }
+    if (wire_type == WT_SGROUP) {
+        return skip_group(pp, end, field, depth);
+    }
+    return skip_scalar(pp, end, wire_type);
+}
+
+/* Whether a KeyValue puts the key sought into the view's attribute map. The view reads a KeyValue
+ * as a map entry: its key is its last field 1 ("" when there is none), and an entry with any field
+ * besides key and value goes to the span's unknown fields instead of the map. A KeyValue's framing
+ * is not part of what count_spans checks, so one that cannot be read counts as a match: the span
+ * is kept, and whoever parses it sees the error. */
+static int
+keyvalue_matches(const uint8_t *p, const uint8_t *end, const walk_state *st)
+{
+    const uint8_t *found = NULL;
+    Py_ssize_t found_len = 0;
+    int unknown = 0;
+    while (p < end) {
+        uint32_t tag;
+        if (read_tag(&p, end, &tag) < 0) {
+            return 1;
+        }
+        if (tag == TAG_KEY || tag == TAG_VALUE) {
+            Py_ssize_t length;
+            if (read_length(&p, end, &length) < 0) {
+                return 1;
+            }
+            if (tag == TAG_KEY) {
+                found = p;
+                found_len = length;
+            }
+            p += length;
+        } else if (skip_field(&p, end, tag, DEPTH_KEYVALUE, 0) < 0) {
+            return 1;
+        } else {
+            unknown = 1;
+        }
+    }
+    if (unknown) {
+        return 0;
+    }
+    if (found == NULL) {
+        return st->key_len == 0;
+    }
+    return found_len == st->key_len && memcmp(found, st->key, (size_t)found_len) == 0;
+}
+
+/* Checks the framing of one span's fields; sets *carries when one of its attributes has the key. */
+static int
+scan_span(const uint8_t *p, const uint8_t *end, const walk_state *st, int *carries)
+{
+    *carries = 0;
+    while (p < end) {
+        uint32_t tag;
+        if (read_tag(&p, end, &tag) < 0) {
+            return -1;
+        }
+        if (tag == TAG_ATTRIBUTES) {
+            Py_ssize_t length;
+            if (read_length(&p, end, &length) < 0) {
+                return -1;
+            }
+            if (!*carries) {
+                *carries = keyvalue_matches(p, p + length, st);
+            }
+            p += length;
+        } else if (skip_field(&p, end, tag, DEPTH_SPAN, 1) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Room for n more output bytes. The walk never needs more than OUT_SLACK beyond the input's
+ * length, so a failure here is a bug, reported as one rather than written past the buffer. */
+static int
+out_reserve(const walk_state *st, Py_ssize_t n)
+{
+    return n <= st->cap - st->used ? 0 : -2;
+}
+
+static int
+out_copy(walk_state *st, const uint8_t *from, const uint8_t *to)
+{
+    Py_ssize_t n = to - from;
+    if (out_reserve(st, n) < 0) {
+        return -2;
+    }
+    memcpy(st->out + st->used, from, (size_t)n);
+    st->used += n;
+    return 0;
+}
+
+/* Opens a message in the output: reserves room for its header, returns where it starts. */
+static int
+out_open(walk_state *st, Py_ssize_t *start)
+{
+    if (out_reserve(st, HEADER_MAX) < 0) {
+        return -2;
+    }
+    *start = st->used;
+    st->used += HEADER_MAX;
+    return 0;
+}
+
+/* Closes a message opened at `start`: writes its tag and length, moves its content up to them. */
+static void
+out_close(walk_state *st, Py_ssize_t start, uint8_t tag)
+{
+    Py_ssize_t content = start + HEADER_MAX;
+    /* length <= cap < 2**31 + OUT_SLACK < 2**35: at most 5 varint bytes, so n <= HEADER_MAX */
+    Py_ssize_t length = st->used - content;
+    uint8_t header[HEADER_MAX];
+    size_t n = 0;
+    uint64_t v = (uint64_t)length;
+    header[n++] = tag;
+    while (v >= 0x80u) {
+        header[n++] = (uint8_t)(v | 0x80u);
+        v >>= 7;
+    }
+    header[n++] = (uint8_t)v;
+    memcpy(st->out + start, header, n);
+    memmove(st->out + start + (Py_ssize_t)n, st->out + content, (size_t)length);
+    st->used = start + (Py_ssize_t)n + length;
+}
+
+/* One ScopeSpans: its other fields are copied, its spans kept or dropped. */
+static int
+walk_scope(const uint8_t *p, const uint8_t *end, walk_state *st)
+{
+    Py_ssize_t start;
+    Py_ssize_t kept_before = st->kept;
+    if (out_open(st, &start) < 0) {
+        return -2;
+    }
+    while (p < end) {
+        const uint8_t *field_start = p;
+        uint32_t tag;
+        int rc;
+        if (read_tag(&p, end, &tag) < 0) {
+            return -1;
+        }
+        if (tag == TAG_SPANS) {
+            Py_ssize_t length;
+            int carries;
+            if (read_length(&p, end, &length) < 0 || scan_span(p, p + length, st, &carries) < 0) {
+                return -1;
+            }
+            p += length;
+            st->spans++;
+            if (carries) {
+                st->kept++;
+                if ((rc = out_copy(st, field_start, p)) < 0) {
+                    return rc;
+                }
+            }
+        } else {
+            if (skip_field(&p, end, tag, DEPTH_SCOPE, 0) < 0) {
+                return -1;
+            }
+            if ((rc = out_copy(st, field_start, p)) < 0) {
+                return rc;
+            }
+        }
+    }
+    if (st->kept == kept_before) {
+        st->used = start; /* no span kept: the scope is left out */
+    } else {
+        out_close(st, start, (uint8_t)TAG_SCOPE_SPANS);
+    }
+    return 0;
+}
+
+/* One ResourceSpans: its other fields are copied, its scopes filtered. */
+static int
+walk_resource(const uint8_t *p, const uint8_t *end, walk_state *st)
+{
+    Py_ssize_t start;
+    Py_ssize_t kept_before = st->kept;
+    if (out_open(st, &start) < 0) {
+        return -2;
+    }
+    while (p < end) {
+        const uint8_t *field_start = p;
+        uint32_t tag;
+        int rc;
+        if (read_tag(&p, end, &tag) < 0) {
+            return -1;
+        }
+        if (tag == TAG_SCOPE_SPANS) {
+            Py_ssize_t length;
+            if (read_length(&p, end, &length) < 0) {
+                return -1;
+            }
+            if ((rc = walk_scope(p, p + length, st)) < 0) {
+                return rc;
+            }
+            p += length;
+        } else {
+            if (skip_field(&p, end, tag, DEPTH_RESOURCE, 0) < 0) {
+                return -1;
+            }
+            if ((rc = out_copy(st, field_start, p)) < 0) {
+                return rc;
+            }
+        }
+    }
+    if (st->kept == kept_before) {
+        st->used = start;
+    } else {
+        out_close(st, start, (uint8_t)TAG_RESOURCE_SPANS);
+    }
+    return 0;
+}
+
+/* The whole request. Returns 0, -1 on malformed framing, -2 on an internal error. Fields of the
+ * request other than resource_spans are checked and not copied. */
+static int
+walk_request(const uint8_t *p, const uint8_t *end, walk_state *st)
+{
+    while (p < end) {
+        uint32_t tag;
+        if (read_tag(&p, end, &tag) < 0) {
+            return -1;
+        }
+        if (tag == TAG_RESOURCE_SPANS) {
+            Py_ssize_t length;
+            int rc;
+            if (read_length(&p, end, &length) < 0) {
+                return -1;
+            }
+            if ((rc = walk_resource(p, p + length, st)) < 0) {
+                return rc;
+            }
+            p += length;
+        } else if (skip_field(&p, end, tag, DEPTH_TOP, 0) < 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static PyObject *decode_error; /* google.protobuf.message.DecodeError */
+
+static PyObject *
+filter_spans(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data, key;
+    PyObject *out = NULL, *result = NULL;
+    walk_state st;
+    int rc;
+
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "filter_spans() takes 2 positional arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &key, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    /* upb keeps buffer offsets in 32 bits; the rules above are only known to match below 2 GiB
+     * (far above any request the processor's intake limits accept), so refuse the rest. */
+    if (data.len >= INT32_MAX) {
+        PyErr_SetString(decode_error, "Error parsing message: too large");
+        goto done;
+    }
+    out = PyBytes_FromStringAndSize(NULL, data.len + OUT_SLACK);
+    if (out == NULL) {
+        goto done;
+    }
+    memset(&st, 0, sizeof st);
+    st.key = (const uint8_t *)key.buf;
+    st.key_len = key.len;
+    st.out = (uint8_t *)PyBytes_AS_STRING(out);
+    st.cap = data.len + OUT_SLACK;
+    Py_BEGIN_ALLOW_THREADS
+    rc = walk_request((const uint8_t *)data.buf, (const uint8_t *)data.buf + data.len, &st);
+    Py_END_ALLOW_THREADS
+    if (rc == -1) {
+        PyErr_SetString(decode_error, "Error parsing message: malformed span framing");
+        goto done;
+    }
+    if (rc < 0) {
+        PyErr_SetString(PyExc_SystemError, "filter_spans: output bound exceeded");
+        goto done;
+    }
+    if (st.kept == 0) {
+        Py_SETREF(out, PyBytes_FromStringAndSize(NULL, 0));
+    } else if (st.kept == st.spans && PyBytes_CheckExact(args[0])) {
+        Py_INCREF(args[0]);
+        Py_SETREF(out, args[0]);
+    } else if (_PyBytes_Resize(&out, st.used) < 0) {
+        goto done; /* _PyBytes_Resize released out and set out to NULL */
+    }
+    if (out != NULL) {
+        PyObject *count = PyLong_FromSsize_t(st.spans);
+        if (count != NULL && (result = PyTuple_New(2)) != NULL) {
+            PyTuple_SET_ITEM(result, 0, count);
+            PyTuple_SET_ITEM(result, 1, out);
+            count = out = NULL; /* the tuple owns them */
+        }
+        Py_XDECREF(count);
+    }
+done:
+    Py_XDECREF(out);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&data);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"filter_spans", (PyCFunction)(void (*)(void))filter_spans, METH_FASTCALL,
+     "filter_spans(data, key, /) -> (span_count, kept). See otel_impact.proto.prefilter."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "otel_impact.proto._prefilter",
+    "Compiled span pre-filter; use otel_impact.proto.prefilter.", -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC
+PyInit__prefilter(void)
+{
+    PyObject *protobuf_message = PyImport_ImportModule("google.protobuf.message");
+    if (protobuf_message == NULL) {
+        return NULL;
+    }
+    decode_error = PyObject_GetAttrString(protobuf_message, "DecodeError");
+    Py_DECREF(protobuf_message);
+    if (decode_error == NULL) {
+        return NULL;
+    }
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,76 @@
+"""Keep only the spans of an OTLP trace request that carry a given attribute key, before parsing.
+
+Most spans are not what an analysis looks for; parsing only the ones that carry its key is
+cheaper than parsing them all. `filter_spans` does that selection on the wire bytes, in one pass,
+with the compiled extension ``otel_impact.proto._prefilter`` when it is built (`NATIVE` true).
+Where it is not (no C compiler at install time), or when the environment variable named by
+`PURE_PYTHON_ENV` (``OTEL_IMPACT_PURE_PYTHON``) is ``1`` when this module is first imported,
+`filter_spans` keeps every span: correct under its contract, no faster than parsing everything.
+A pure-Python byte scan was measured slower than parsing the whole request in C, so there is no
+Python version of the selection.
+
+Check which one is in use::
+
+    python -c "from otel_impact.proto import prefilter; print(prefilter.NATIVE)"
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Final, TypeAlias
+
+from .view import count_spans
+
+__all__ = ["NATIVE", "PURE_PYTHON_ENV", "filter_spans"]
+
+PURE_PYTHON_ENV: Final = "OTEL_IMPACT_PURE_PYTHON"
+"""Set to ``1`` to use the pure-Python fallback even where the extension is built (read at import)."""
+
+
+def _filter_spans_python(data: bytes, key: bytes, /) -> tuple[int, bytes]:
+    """The fallback: every span is kept."""
+    return count_spans(data), data
+
+
+_Filter: TypeAlias = Callable[[bytes, bytes], tuple[int, bytes]]
+
+
+def _load() -> tuple[bool, _Filter]:
+    if os.environ.get(PURE_PYTHON_ENV) == "1":
+        return False, _filter_spans_python
+    try:
+        from . import _prefilter  # noqa: PLC0415 (optional: imported only when not switched off)
+    except ImportError:  # not built: no compiler at install time
+        return False, _filter_spans_python
+    return True, _prefilter.filter_spans
+
+
+_native, _implementation = _load()
+
+NATIVE: Final[bool] = _native
+"""Whether `filter_spans` is the compiled extension."""
+
+
+def filter_spans(data: bytes, key: bytes, /) -> tuple[int, bytes]:
+    """``(span_count, kept)``: how many spans ``data`` holds, and a request with those that carry ``key``.
+
+    ``data`` is an OTLP ``ExportTraceServiceRequest`` (or ``TracesData``: the same on the wire);
+    ``key`` an attribute key as UTF-8 bytes. ``span_count`` counts every span of ``data``.
+
+    ``kept`` is a serialized ``TracesData`` that holds at least every span whose attributes
+    include ``key``: parsed with `view.parse_traces`, it gives those spans in their order, each
+    under its resource and scope; the analysis still checks each span it gets. With the extension
+    (`NATIVE`) it holds exactly those spans: for each ``ResourceSpans`` with such a span, its
+    other fields unchanged (resource, schema URL, unknown fields) and only its ``ScopeSpans``
+    with such spans, each with its other fields unchanged and only those spans, copied byte for
+    byte; fields of the request besides ``resource_spans`` are not copied. ``kept`` is ``b""``
+    when no span carries the key, and may be ``data`` itself when every span does. Without the
+    extension, ``kept`` is ``data``. A span whose attribute list cannot be read is kept, so
+    whoever parses ``kept`` sees the error `view.parse_traces` would raise on ``data``.
+
+    Raises ``google.protobuf.message.DecodeError`` for exactly the inputs `view.count_spans`
+    rejects (malformed framing of the request, its resources, scopes and spans), at protobuf's
+    default nesting limit.
+    """
+    return _implementation(data, key)
