@@ -1,7 +1,10 @@
 /* The compiled half of otel_impact.proto.prefilter: keep only the spans of an OTLP trace request
  * that carry a given attribute key, in one pass over the request's bytes.
  *
- * Contract (prefilter.py documents it for callers): filter_spans(data, key) -> (span_count, kept).
+ * Contract (prefilter.py documents it for callers): filter_spans(data, key[, unless_key,
+ * unless_values]) -> (span_count, kept). A span is kept when it carries `key`, unless its
+ * attribute `unless_key` (as the view's map reads it: the last entry) has one of the raw AnyValue
+ * encodings in `unless_values`.
  * It accepts exactly the inputs that view.count_spans accepts, i.e. what the protobuf runtime's
  * decoder (upb) accepts when it parses the SpanCount message of impact_view.proto, and raises
  * google.protobuf.message.DecodeError on the rest. SpanCount declares three nested messages
@@ -63,9 +66,16 @@
 
 typedef const uint8_t *cursor;
 
+#define MAX_UNLESS_VALUES 8
+
 typedef struct {
     const uint8_t *key;
     Py_ssize_t key_len;
+    const uint8_t *unless_key; /* NULL: no exclusion */
+    Py_ssize_t unless_key_len;
+    const uint8_t *unless_values[MAX_UNLESS_VALUES];
+    Py_ssize_t unless_value_lens[MAX_UNLESS_VALUES];
+    Py_ssize_t unless_count;
     uint8_t *out;
     Py_ssize_t used; /* bytes written to out */
     Py_ssize_t cap;  /* size of out */
@@ -210,51 +220,60 @@ skip_field(cursor *pp, const uint8_t *end, uint32_t tag, int depth, int zero_ok)
     return skip_scalar(pp, end, wire_type);
 }
 
-/* Whether a KeyValue puts the key sought into the view's attribute map. The view reads a KeyValue
- * as a map entry: its key is its last field 1 ("" when there is none), and an entry with any field
- * besides key and value goes to the span's unknown fields instead of the map. A KeyValue's framing
- * is not part of what count_spans checks, so one that cannot be read counts as a match: the span
- * is kept, and whoever parses it sees the error. */
+/* Reads a KeyValue as the view's attribute map does: a map entry whose key is its last field 1
+ * ("" when there is none) and whose value is its last field 2 (empty when there is none); an entry
+ * with any field besides key and value goes to the span's unknown fields instead of the map.
+ * Returns 1 for a map entry (key and value set), 0 for an entry that is not in the map, -1 when
+ * its framing cannot be read (not part of what count_spans checks: the caller keeps the span,
+ * and whoever parses it sees the error). */
 static int
-keyvalue_matches(const uint8_t *p, const uint8_t *end, const walk_state *st)
+read_entry(const uint8_t *p, const uint8_t *end, const uint8_t **key, Py_ssize_t *key_len,
+           const uint8_t **value, Py_ssize_t *value_len)
 {
-    const uint8_t *found = NULL;
-    Py_ssize_t found_len = 0;
     int unknown = 0;
+    *key = *value = NULL;
+    *key_len = *value_len = 0;
     while (p < end) {
         uint32_t tag;
         if (read_tag(&p, end, &tag) < 0) {
-            return 1;
+            return -1;
         }
         if (tag == TAG_KEY || tag == TAG_VALUE) {
             Py_ssize_t length;
             if (read_length(&p, end, &length) < 0) {
-                return 1;
+                return -1;
             }
             if (tag == TAG_KEY) {
-                found = p;
-                found_len = length;
+                *key = p;
+                *key_len = length;
+            } else {
+                *value = p;
+                *value_len = length;
             }
             p += length;
         } else if (skip_field(&p, end, tag, DEPTH_KEYVALUE, 0) < 0) {
-            return 1;
+            return -1;
         } else {
             unknown = 1;
         }
     }
-    if (unknown) {
-        return 0;
-    }
-    if (found == NULL) {
-        return st->key_len == 0;
-    }
-    return found_len == st->key_len && memcmp(found, st->key, (size_t)found_len) == 0;
+    return unknown ? 0 : 1;
 }
 
-/* Checks the framing of one span's fields; sets *carries when one of its attributes has the key. */
+static int
+same_bytes(const uint8_t *a, Py_ssize_t a_len, const uint8_t *b, Py_ssize_t b_len)
+{
+    return a_len == b_len && (a_len == 0 || memcmp(a, b, (size_t)a_len) == 0);
+}
+
+/* Checks the framing of one span's fields; sets *carries when the span is to be kept: one of its
+ * attributes has the key (or cannot be read), and its unless attribute does not exclude it. */
 static int
 scan_span(const uint8_t *p, const uint8_t *end, const walk_state *st, int *carries)
 {
+    int unreadable = 0;
+    const uint8_t *unless_value = NULL; /* the unless attribute's last value, when it has one */
+    Py_ssize_t unless_value_len = 0;
     *carries = 0;
     while (p < end) {
         uint32_t tag;
@@ -266,12 +285,33 @@ scan_span(const uint8_t *p, const uint8_t *end, const walk_state *st, int *carri
             if (read_length(&p, end, &length) < 0) {
                 return -1;
             }
-            if (!*carries) {
-                *carries = keyvalue_matches(p, p + length, st);
+            if (!unreadable && (!*carries || st->unless_key != NULL)) {
+                const uint8_t *key, *value;
+                Py_ssize_t key_len, value_len;
+                int entry = read_entry(p, p + length, &key, &key_len, &value, &value_len);
+                if (entry < 0) {
+                    unreadable = *carries = 1;
+                } else if (entry > 0) {
+                    if (same_bytes(key, key_len, st->key, st->key_len)) {
+                        *carries = 1;
+                    }
+                    if (st->unless_key != NULL && same_bytes(key, key_len, st->unless_key, st->unless_key_len)) {
+                        unless_value = value != NULL ? value : (const uint8_t *)"";
+                        unless_value_len = value_len;
+                    }
+                }
             }
             p += length;
         } else if (skip_field(&p, end, tag, DEPTH_SPAN, 1) < 0) {
             return -1;
+        }
+    }
+    if (*carries && !unreadable && unless_value != NULL) {
+        for (Py_ssize_t i = 0; i < st->unless_count; i++) {
+            if (same_bytes(unless_value, unless_value_len, st->unless_values[i], st->unless_value_lens[i])) {
+                *carries = 0;
+                break;
+            }
         }
     }
     return 0;
@@ -456,9 +496,30 @@ filter_spans(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     walk_state st;
     int rc;
 
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "filter_spans() takes 2 positional arguments (%zd given)", nargs);
+    if (nargs != 2 && nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "filter_spans() takes 2 or 4 positional arguments (%zd given)", nargs);
         return NULL;
+    }
+    memset(&st, 0, sizeof st);
+    if (nargs == 4) {
+        PyObject *values = args[3];
+        if (!PyBytes_Check(args[2]) || !PyTuple_Check(values) || PyTuple_GET_SIZE(values) > MAX_UNLESS_VALUES) {
+            PyErr_Format(PyExc_TypeError, "filter_spans(): unless_key must be bytes and unless_values a tuple of "
+                                          "at most %d bytes", MAX_UNLESS_VALUES);
+            return NULL;
+        }
+        st.unless_key = (const uint8_t *)PyBytes_AS_STRING(args[2]);
+        st.unless_key_len = PyBytes_GET_SIZE(args[2]);
+        st.unless_count = PyTuple_GET_SIZE(values);
+        for (Py_ssize_t i = 0; i < st.unless_count; i++) {
+            PyObject *value = PyTuple_GET_ITEM(values, i);
+            if (!PyBytes_Check(value)) {
+                PyErr_SetString(PyExc_TypeError, "filter_spans(): unless_values must hold bytes");
+                return NULL;
+            }
+            st.unless_values[i] = (const uint8_t *)PyBytes_AS_STRING(value);
+            st.unless_value_lens[i] = PyBytes_GET_SIZE(value);
+        }
     }
     if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
@@ -477,7 +538,6 @@ filter_spans(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     if (out == NULL) {
         goto done;
     }
-    memset(&st, 0, sizeof st);
     st.key = (const uint8_t *)key.buf;
     st.key_len = key.len;
     st.out = (uint8_t *)PyBytes_AS_STRING(out);
@@ -519,7 +579,7 @@ done:
 
 static PyMethodDef methods[] = {
     {"filter_spans", (PyCFunction)(void (*)(void))filter_spans, METH_FASTCALL,
-     "filter_spans(data, key, /) -> (span_count, kept). See otel_impact.proto.prefilter."},
+     "filter_spans(data, key, [unless_key, unless_values,] /) -> (span_count, kept). See otel_impact.proto.prefilter."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,28 +22,41 @@ from typing import Final, TypeAlias
 
 from .view import count_spans
 
-__all__ = ["NATIVE", "PURE_PYTHON_ENV", "filter_spans"]
+__all__ = ["MAX_UNLESS_VALUES", "NATIVE", "PURE_PYTHON_ENV", "Unless", "filter_spans"]
 
 PURE_PYTHON_ENV: Final = "OTEL_IMPACT_PURE_PYTHON"
 """Set to ``1`` to use the pure-Python fallback even where the extension is built (read at import)."""
 
 
-def _filter_spans_python(data: bytes, key: bytes, /) -> tuple[int, bytes]:
+Unless: TypeAlias = "tuple[bytes, tuple[bytes, ...]]"
+"""An attribute key and raw ``AnyValue`` encodings of it that make a span not kept (see `filter_spans`)."""
+MAX_UNLESS_VALUES: Final = 8
+
+
+def _filter_spans_python(data: bytes, key: bytes, unless: Unless | None = None, /) -> tuple[int, bytes]:
     """The fallback: every span is kept."""
     return count_spans(data), data
 
 
-_Filter: TypeAlias = Callable[[bytes, bytes], tuple[int, bytes]]
+def _filter_spans_native(data: bytes, key: bytes, unless: Unless | None = None, /) -> tuple[int, bytes]:
+    from . import _prefilter  # noqa: PLC0415 (already imported by _load)
+
+    if unless is None:
+        return _prefilter.filter_spans(data, key)
+    return _prefilter.filter_spans(data, key, unless[0], unless[1])
+
+
+_Filter: TypeAlias = Callable[[bytes, bytes, "Unless | None"], tuple[int, bytes]]
 
 
 def _load() -> tuple[bool, _Filter]:
     if os.environ.get(PURE_PYTHON_ENV) == "1":
         return False, _filter_spans_python
     try:
-        from . import _prefilter  # noqa: PLC0415 (optional: imported only when not switched off)
+        from . import _prefilter  # noqa: F401, PLC0415 (optional: imported only when not switched off)
     except ImportError:  # not built: no compiler at install time
         return False, _filter_spans_python
-    return True, _prefilter.filter_spans
+    return True, _filter_spans_native
 
 
 _native, _implementation = _load()
@@ -52,8 +65,13 @@ NATIVE: Final[bool] = _native
 """Whether `filter_spans` is the compiled extension."""
 
 
-def filter_spans(data: bytes, key: bytes, /) -> tuple[int, bytes]:
+def filter_spans(data: bytes, key: bytes, /, unless: Unless | None = None) -> tuple[int, bytes]:
     """``(span_count, kept)``: how many spans ``data`` holds, and a request with those that carry ``key``.
+
+    With ``unless = (other_key, values)``, a span that carries ``key`` is still left out when its
+    attribute ``other_key`` (the last one, as the view's map reads it) is encoded as one of the
+    raw ``AnyValue`` bytes in ``values`` (at most `MAX_UNLESS_VALUES`), e.g. a task span whose
+    ``impact.task.root`` is false.
 
     ``data`` is an OTLP ``ExportTraceServiceRequest`` (or ``TracesData``: the same on the wire);
     ``key`` an attribute key as UTF-8 bytes. ``span_count`` counts every span of ``data``.
@@ -73,4 +91,6 @@ def filter_spans(data: bytes, key: bytes, /) -> tuple[int, bytes]:
     rejects (malformed framing of the request, its resources, scopes and spans), at protobuf's
     default nesting limit.
     """
-    return _implementation(data, key)
+    if unless is not None and len(unless[1]) > MAX_UNLESS_VALUES:
+        raise ValueError(f"unless holds {len(unless[1])} values, more than {MAX_UNLESS_VALUES}")
+    return _implementation(data, key, unless)

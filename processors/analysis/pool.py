@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Final
 
+from google.protobuf.message import DecodeError
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -104,6 +105,14 @@ class AnalysisPool:
 
     def analyze(self, batch: TraceBatch) -> None:
         """Hand ``batch`` to a worker, or count its spans as unanalysed. Never waits, never raises."""
+        try:
+            data = self.engine.analyzer.select(batch.data)  # only the spans that can be task events
+        except DecodeError:
+            self._not_analysed(batch.span_count, batch.received_ns, "unparseable")
+            return
+        if not data:  # no task event in it: nothing to hand over
+            self.analysed_spans += batch.span_count
+            return
         workers = self._workers
         count = len(workers)
         start = self._next
@@ -114,7 +123,7 @@ class AnalysisPool:
             if worker.notices is None:
                 reason = "worker_restart"
                 continue
-            notice = worker.ring.write(batch.data, batch.span_count, batch.received_ns)
+            notice = worker.ring.write(data, batch.span_count, batch.received_ns)
             if notice is None:
                 continue
             try:

@@ -36,7 +36,7 @@ from otel_impact._attributes import (
 )
 from otel_impact.processors.batch import TraceBatch
 from otel_impact.processors.durations import MINUTE_NS
-from otel_impact.proto import view
+from otel_impact.proto import prefilter, view
 
 from .aggregates import BatchArrays, PendingGroup, Series
 from .results import AnalysisResult, GroupResult
@@ -54,9 +54,13 @@ HTTP_ROUTE: Final = "http.route"
 SERVICE_NAME: Final = "service.name"
 STATUS_ERROR: Final = 2
 # AnyValue bytes: bool false, and the strings "false", "success", "failure".
-_NOT_ROOT_BOOL: Final = b"\x10\x00"
-_NOT_ROOT_STR: Final = b"\x0a\x05false"
-_NOT_ROOT: Final = (_NOT_ROOT_BOOL, _NOT_ROOT_STR)
+NOT_ROOT_ENCODINGS: Final = (b"\x10\x00", b"\x0a\x05false")
+"""How ``impact.task.root=false`` looks on the wire (bool or string): an inherited task span,
+which the analysis skips."""
+_NOT_ROOT: Final = NOT_ROOT_ENCODINGS
+TASK_SPANS_ONLY: Final = (TASK_NAME.encode(), (TASK_ROOT.encode(), NOT_ROOT_ENCODINGS))
+"""`prefilter.filter_spans` arguments that keep the spans that can be task events: those with a
+task name that are not inherited."""
 _SUCCESS: Final = b"\x0a\x07success"
 _FAILURE: Final = b"\x0a\x07failure"
 _LOG_INTERVAL_S: Final = 60.0
@@ -84,6 +88,9 @@ class SliAnalyzer:
         self._last_logged: dict[str, float] = {}
         self._tasks_by_raw: dict[bytes, TaskState | None] = {}
         self._matches = compile_matches(config)
+        self.filters = prefilter.NATIVE and not self._matches
+        """Whether `select` narrows a request down (the compiled pre-filter is there, and no task
+        is matched by span name or route, which any span could be)."""
         self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
         self.values = ValueMemos()
         self._lateness_ns = round(config.lateness_s * 1e9)
@@ -105,6 +112,15 @@ class SliAnalyzer:
             "oversized_label": reader.truncated_values,
             "invalid_value": reader.bad_values,
         }
+
+    def select(self, data: bytes) -> bytes:
+        """The part of the OTLP request ``data`` worth analysing: only its spans that can be task
+        events, when `filters` (``b""`` when none is), else ``data`` itself. Analysing the result
+        gives the same answer as analysing ``data``. Raises ``DecodeError`` where `count_spans` would."""
+        if not self.filters:
+            return data
+        key, unless = TASK_SPANS_ONLY
+        return prefilter.filter_spans(data, key, unless)[1]
 
     def absorb(
         self,
@@ -201,7 +217,7 @@ class SliAnalyzer:
         http_memo = values.http
         status_memo = values.status
         untracked = 0
-        parsed = batch.view if batch.view is not None else view.parse_traces(batch.data)
+        parsed = batch.view if batch.view is not None else view.parse_traces(self.select(batch.data))
         for resource_spans in parsed.resource_spans:
             resource_values, matches = self._resource_context(resource_spans.resource.attributes)
             for scope_spans in resource_spans.scope_spans:

@@ -65,6 +65,12 @@ class SliEngine:
             self.store = StateStore.open(Path(state_dir), fingerprint=self.state.fingerprint())
             self._restore(self.store)
 
+    @property
+    def needs_view(self) -> bool:
+        """Whether the pipeline should parse batches for this engine: not when the analyzer
+        narrows each request down to its task spans first and parses only those."""
+        return not self.analyzer.filters
+
     def analyze(self, batch: TraceBatch) -> None:
         """Fold one batch's task events in. Never raises: errors are counted and logged once."""
         self.analyzer.analyze(batch)

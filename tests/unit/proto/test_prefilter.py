@@ -30,9 +30,19 @@ Row = tuple[bytes, str, bytes, str, bytes]  # resource, its schema URL, scope, i
 # -- the reference: what parsing everything and filtering in Python keeps ------------------------
 
 
-def flatten(traces: view.TracesData, key: bytes | None) -> list[Row]:
-    """Every span (of those carrying ``key``, when given) with its resource and scope."""
+UNLESS: prefilter.Unless = (b"impact.task.root", (b"\x10\x00", b"\x0a\x05false"))
+"""Task spans whose root attribute is false (bool or string) are left out, as the analysis does."""
+
+
+def flatten(traces: view.TracesData, key: bytes | None, unless: prefilter.Unless | None = None) -> list[Row]:
+    """Every span (of those carrying ``key``, when given, and not excluded by ``unless``) with its
+    resource and scope."""
     name = None if key is None else key.decode()
+    other = None if unless is None else unless[0].decode()
+
+    def excluded(span: view.Span) -> bool:
+        return unless is not None and other in span.attributes and span.attributes[other] in unless[1]
+
     return [
         (
             rs.resource.SerializeToString(deterministic=True),
@@ -44,12 +54,12 @@ def flatten(traces: view.TracesData, key: bytes | None) -> list[Row]:
         for rs in traces.resource_spans
         for ss in rs.scope_spans
         for span in ss.spans
-        if name is None or name in span.attributes
+        if (name is None or name in span.attributes) and not excluded(span)
     ]
 
 
-def reference_filter(data: bytes, key: bytes) -> list[Row]:
-    return flatten(view.parse_traces(data), key)
+def reference_filter(data: bytes, key: bytes, unless: prefilter.Unless | None = None) -> list[Row]:
+    return flatten(view.parse_traces(data), key, unless)
 
 
 def outcome(function: Callable[[bytes], int], data: bytes) -> int | str:
@@ -59,11 +69,11 @@ def outcome(function: Callable[[bytes], int], data: bytes) -> int | str:
         return "rejected"
 
 
-def check(data: bytes, key: bytes = KEY) -> None:
+def check(data: bytes, key: bytes = KEY, unless: prefilter.Unless | None = None) -> None:
     """The whole contract on one input."""
     expected = outcome(view.count_spans, data)
     try:
-        count, kept = prefilter.filter_spans(data, key)
+        count, kept = prefilter.filter_spans(data, key, unless)
     except DecodeError:
         assert expected == "rejected", f"filter_spans rejected what count_spans accepts: {data.hex()}"
         return
@@ -75,7 +85,7 @@ def check(data: bytes, key: bytes = KEY) -> None:
     kept_count = view.count_spans(kept)
     assert kept_count <= count and (kept == b"") == (kept_count == 0)
     try:
-        wanted = reference_filter(data, key)
+        wanted = reference_filter(data, key, unless)
     except DecodeError:  # framing fine, contents not: nothing to compare with
         return
     assert flatten(view.parse_traces(kept), None) == wanted
@@ -86,9 +96,18 @@ def check(data: bytes, key: bytes = KEY) -> None:
 
 # -- valid requests built with the real OTLP messages -------------------------------------------
 
-KEYS = ("impact.task.name", "http.route", "impact.task.outcome", "impact.task", "impact.task.name.x", "")
+KEYS = (
+    "impact.task.name",
+    "http.route",
+    "impact.task.outcome",
+    "impact.task",
+    "impact.task.name.x",
+    "",
+    "impact.task.root",
+)
 values = st.one_of(
     st.builds(lambda s: AnyValue(string_value=s), st.text(max_size=8)),
+    st.builds(lambda s: AnyValue(string_value=s), st.sampled_from(["false", "true", "False"])),
     st.builds(lambda i: AnyValue(int_value=i), st.integers(-(2**63), 2**63 - 1)),
     st.builds(lambda b: AnyValue(bool_value=b), st.booleans()),
     st.just(AnyValue()),
@@ -179,8 +198,11 @@ def wire_requests(draw: st.DrawFn) -> bytes:
         return draw(wire) if draw(st.integers(0, 3)) == 0 else b""
 
     def keyvalue() -> bytes:
-        key = draw(st.sampled_from([KEY, KEY + b"x", b"http.route", b""]))
-        parts = [delimited(1, key), delimited(2, delimited(1, b"v")), extra()]
+        key = draw(st.sampled_from([KEY, KEY + b"x", b"http.route", b"", UNLESS[0]]))
+        value = draw(st.sampled_from([delimited(1, b"v"), *UNLESS[1], b"\x10\x01", b""]))
+        parts = [delimited(1, key), delimited(2, value), extra()]
+        if draw(st.integers(0, 5)) == 0:  # a repeated value field: the last one counts
+            parts.append(delimited(2, draw(st.sampled_from(UNLESS[1]))))
         if draw(st.integers(0, 5)) == 0:  # a repeated key field: the last one counts
             parts.append(delimited(1, draw(st.sampled_from([KEY, b"other"]))))
         return b"".join(draw(st.permutations(parts)))
@@ -245,6 +267,35 @@ def test_mutated_requests(data: bytes) -> None:
 @given(st.one_of(st.binary(max_size=64), wire))
 def test_random_bytes(data: bytes) -> None:
     check(data)
+
+
+@PROPERTY
+@given(st.one_of(requests(), wire_requests(), mutated(st.one_of(requests(), wire_requests()))))
+def test_spans_left_out_by_an_unless_attribute(data: bytes) -> None:
+    check(data, unless=UNLESS)
+
+
+def test_unless_leaves_out_spans_whose_root_is_false() -> None:
+    rows = [(True, None), (True, False), (True, "false"), (True, True), (False, False)]
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    for index, (task, root) in enumerate(rows):
+        span = spans.add(name=str(index))
+        if task:
+            span.attributes.add(key="impact.task.name").value.string_value = "checkout"
+        if isinstance(root, bool):
+            span.attributes.add(key="impact.task.root").value.bool_value = root
+        elif root is not None:
+            span.attributes.add(key="impact.task.root").value.string_value = root
+    count, kept = prefilter.filter_spans(request.SerializeToString(), KEY, UNLESS)
+    assert count == len(rows)
+    names = [span.name for span in view.parse_traces(kept).resource_spans[0].scope_spans[0].spans]
+    assert names == (["0", "3"] if prefilter.NATIVE else [str(i) for i in range(len(rows))])
+
+
+def test_too_many_unless_values_are_refused() -> None:
+    with pytest.raises(ValueError, match="more than"):
+        prefilter.filter_spans(b"", KEY, (b"k", tuple(b"%d" % i for i in range(prefilter.MAX_UNLESS_VALUES + 1))))
 
 
 # -- the edges of what protobuf accepts, one by one ----------------------------------------------
