@@ -54,35 +54,34 @@ class GroupResult(Generic[SeriesT]):
     the result comes from another process (the state then resolves it by ``task`` and ``values``)."""
 
     def __getstate__(self) -> tuple[object, ...]:
-        # Pickled without the resolved series: it belongs to the process that analysed.
+        # Pickled without the resolved series (it belongs to the process that analysed), and with
+        # the arrays as raw bytes: pickling a numpy array costs about 5 µs, its bytes a tenth.
+        low, counts, zeros = self.expo
         return (
             self.task,
             self.values,
             self.minute,
-            self.row,
-            self.hist,
+            self.row.tobytes(),
+            self.hist.tobytes(),
             self.sum_s,
-            self.expo,
-            self.durations_ms,
+            (low, None if counts is None else counts.tobytes(), zeros),
+            self.durations_ms.tobytes(),
             self.users,
             self.bad_users,
             self.top_keys,
         )
 
-    def __setstate__(self, state: tuple[object, ...]) -> None:
-        (
-            self.task,
-            self.values,
-            self.minute,
-            self.row,
-            self.hist,
-            self.sum_s,
-            self.expo,
-            self.durations_ms,
-            self.users,
-            self.bad_users,
-            self.top_keys,
-        ) = state  # type: ignore[assignment]
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        # The arrays are read-only views of the pickled bytes (folding only reads them), but for the
+        # durations, which the latency sketch takes only as a writable array.
+        (task, values, minute, row, hist, sum_s, (low, counts, zeros), durations, users, bad, top) = state
+        self.task, self.values, self.minute = task, values, minute
+        self.row = np.frombuffer(row, dtype=np.float64)
+        self.hist = np.frombuffer(hist, dtype=np.int64)
+        self.sum_s = sum_s
+        self.expo = (low, None if counts is None else np.frombuffer(counts, dtype=np.int64), zeros)
+        self.durations_ms = np.frombuffer(durations, dtype=np.float64).copy()
+        self.users, self.bad_users, self.top_keys = users, bad, top
         self.series = None
 
     @property
