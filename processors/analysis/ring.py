@@ -125,11 +125,14 @@ class RingWriter:
 class RingReader:
     """The worker side of a ring: the shared memory block, read in place."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, same_process: bool = False) -> None:
+        """Map the ring ``name``. ``same_process``: the reader lives in the process that created
+        the ring (tests), which keeps it tracked."""
         self.memory = shared_memory.SharedMemory(name=name)
-        # The intake process owns the block and unlinks it; this process must not (the resource
-        # tracker would otherwise unlink it when this worker exits, and warn of a leak).
-        resource_tracker.unregister(self.memory._name, "shared_memory")  # type: ignore[attr-defined]
+        if not same_process:
+            # The intake process owns the block and unlinks it; this process must not (the
+            # resource tracker would otherwise unlink it when this worker exits, and warn of a leak).
+            resource_tracker.unregister(self.memory._name, "shared_memory")  # type: ignore[attr-defined]
         self._buffer = _buffer_of(self.memory)
 
     def view(self, notice: Notice) -> memoryview:
