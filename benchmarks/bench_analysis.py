@@ -14,7 +14,8 @@ flight, as fast as it accepts them:
    stopped (SIGSTOP) while it is sent, so the ring fills: spans counted unanalysed
    (``impact_sli_unanalysed_spans_total{reason="buffer_full"}``) and the check that analysed
    + unanalysed = accepted.
-3. **Memory.** RSS of the intake process and of its analysis worker after ``--customers``
+3. **Memory.** Memory (proportional set size, so the shared ring counts once) of the intake
+   process and of its analysis worker after ``--customers``
    distinct customers (default 1M; every span a task root with its own customer), with 0 and 1
    workers.
 
@@ -103,9 +104,11 @@ def children(pid: int) -> list[int]:
 
 
 def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as handle:
+    """``pid``'s proportional set size: the pages it shares with its workers (the ring) count
+    half in each, so the sum over the processes is what they hold together."""
+    with open(f"/proc/{pid}/smaps_rollup") as handle:
         for line in handle:
-            if line.startswith("VmRSS:"):
+            if line.startswith("Pss:"):
                 return int(line.split()[1]) / 1024
     return 0.0
 
@@ -247,7 +250,7 @@ def main() -> None:
         f"{bound['analysed_spans']:,.0f} analysed; nothing else lost"
     )
     print(f"\nMemory after {customers:,} distinct customers:")
-    print("| analysis | intake RSS idle | intake RSS | workers RSS | total |")
+    print("| analysis | intake PSS idle | intake PSS | workers PSS | total |")
     print("|---|---|---|---|---|")
     for row in memory:
         where = "on the intake loop" if row["workers"] == 0 else f"{row['workers']} worker"

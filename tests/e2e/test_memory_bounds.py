@@ -154,7 +154,8 @@ def test_rss_stays_flat_under_1mb_values_in_every_attacker_controlled_attribute(
         after = tree_rss_mb(pid)
         growth = after - baseline
         print(
-            f"memory (PSS, with the analysis workers) baseline {baseline:.0f} MB, after {REQUESTS} attack requests {after:.0f} MB (+{growth:.0f} MB)"
+            f"memory (PSS, with the analysis workers) baseline {baseline:.0f} MB, "
+            f"after {REQUESTS} attack requests {after:.0f} MB (+{growth:.0f} MB)"
         )
         assert sent == REQUESTS
         assert processor.metric_sum("otel_impact_receiver_spans_total", outcome="accepted") == 200 + REQUESTS
