@@ -75,6 +75,14 @@ def summary(config: ServeConfig) -> list[str]:
         if sli.enabled
         else "sli: off"
     )
+    if sli.enabled:
+        workers = config.analysis.workers
+        lines.append(
+            f"analysis: {workers} worker process{'es' if workers != 1 else ''}, "
+            f"{config.analysis.buffer_bytes >> 20} MiB buffered each"
+            if workers
+            else "analysis: on the intake event loop"
+        )
     shared = config.shared_state
     lines.append(
         f"shared_state: {shared.address.display()}, flushed every {shared.flush_interval_s:g}s"

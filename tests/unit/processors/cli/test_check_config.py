@@ -49,6 +49,7 @@ def test_the_summary_names_every_section_it_checked(tmp_path: Path, capsys: pyte
         "queue",
         "pseudonymization",
         "sli",
+        "analysis",
         "shared_state",
         "slos",
         "alerting",
@@ -59,6 +60,7 @@ def test_the_summary_names_every_section_it_checked(tmp_path: Path, capsys: pyte
     assert "forward: grpc://collector:4317 (grpc)" in out
     assert "sli: tasks checkout (+ any impact.task.name); dimensions tier" in out
     assert "slos: checkout-availability" in out
+    assert "analysis: 1 worker process, 64 MiB buffered each" in out
     assert "alerting: alertmanager alertmanager:9093, webhook hooks.example.com" in out
     assert "pass" not in out and "secret-path" not in out  # user info and paths may hold secrets
 
