@@ -29,6 +29,7 @@ __all__ = [
     "ImpactQueries",
     "ImpactReport",
     "LatencyQuantiles",
+    "PipelineLag",
     "SegmentImpact",
     "Telemetry",
     "TopCustomers",
@@ -127,6 +128,23 @@ class SegmentImpact(ImpactFigures):
 
 
 @dataclass(frozen=True)
+class PipelineLag:
+    """How late the task's spans reach the processor (arrival time minus span end).
+
+    ``p50_s`` / ``p99_s`` are over the spans that arrived in the window (within the last 6 hours
+    kept; ``None`` when none did). ``delayed`` is true while the p99 over the last 5 minutes of
+    arrivals exceeds ``sli.delay_threshold``: the freshest minutes are still filling in, so
+    recent figures will grow; ``reason`` then says by how much.
+    """
+
+    p50_s: float | None
+    p99_s: float | None
+    delayed: bool = False
+    reason: str | None = None
+    recent_p99_s: float | None = None
+
+
+@dataclass(frozen=True)
 class Telemetry:
     """Whether the task's span volume looked whole for the window, and if not, why.
 
@@ -138,6 +156,8 @@ class Telemetry:
     reason: str | None
     late_clamped_events: int = 0
     future_clamped_events: int = 0
+    lag: PipelineLag | None = None
+    """How late the spans arrive, when the source measures it."""
 
 
 @dataclass(frozen=True)
@@ -169,6 +189,8 @@ class Completeness:
     state_covers_window: bool = True
     telemetry_lost: bool = False
     loss: str | None = None
+    lag: PipelineLag | None = None
+    """How late the task's spans arrive (not part of ``complete``: late data is data still coming)."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api.dashboard_config import DashboardConfig
+from otel_impact.processors.api.documents import lag_fields
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, parse_window
@@ -124,6 +125,7 @@ def _telemetry(queries: ImpactQueries, task: str, start_ns: int, end_ns: int) ->
         "state_covers_window": completeness.state_covers_window,
         "telemetry_lost": completeness.telemetry_lost,
         "covered_from": completeness.covered_from_ns / SECOND_NS,
+        **lag_fields(completeness.lag),
     }
 
 

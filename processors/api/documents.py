@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from otel_impact.processors.durations import SECOND_NS, format_duration
-from otel_impact.processors.impact_queries import ImpactFigures, ImpactReport
+from otel_impact.processors.impact_queries import ImpactFigures, ImpactReport, PipelineLag
 from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
 from otel_impact.processors.sli.queries import TopCustomers
 from otel_impact.processors.slo.alerts import rfc3339
@@ -22,7 +22,18 @@ from otel_impact.processors.slo.burn import budget_covers, budget_spent
 from otel_impact.processors.slo.notify import bounds_json
 from otel_impact.processors.slo.render import transition_json
 
-__all__ = ["impact_document", "postmortem_document", "top_customers_document"]
+__all__ = ["impact_document", "lag_fields", "postmortem_document", "top_customers_document"]
+
+
+def lag_fields(lag: PipelineLag | None) -> dict[str, Any]:
+    """``lag_seconds`` (the window's), ``delayed``, ``behind_seconds`` (the p99 lag of the last 5
+    minutes, when delayed) and ``delay_reason`` of a telemetry object (nulls when not measured)."""
+    return {
+        "lag_seconds": {"p50": None if lag is None else lag.p50_s, "p99": None if lag is None else lag.p99_s},
+        "delayed": lag is not None and lag.delayed,
+        "behind_seconds": lag.recent_p99_s if lag is not None and lag.delayed else None,
+        "delay_reason": None if lag is None else lag.reason,
+    }
 
 
 def impact_document(report: ImpactReport) -> dict[str, Any]:
@@ -38,6 +49,7 @@ def impact_document(report: ImpactReport) -> dict[str, Any]:
             "reason": report.telemetry.reason,
             "late_clamped_events": report.telemetry.late_clamped_events,
             "future_clamped_events": report.telemetry.future_clamped_events,
+            **lag_fields(report.telemetry.lag),
         },
         "estimates_are_lower_bounds": report.estimates_are_lower_bounds,
         "overflow_events": report.overflow_events,

@@ -17,7 +17,8 @@ customer's count is at most ``max_error`` too high (space-saving over trimmed se
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from otel_impact.processors.clock import Clock
@@ -27,6 +28,7 @@ from otel_impact.processors.impact_queries import (
     Completeness,
     EventCounts,
     ImpactReport,
+    PipelineLag,
     SegmentImpact,
     Telemetry,
 )
@@ -111,7 +113,11 @@ class SharedQueries:
         writer: SharedWriter,
         clock: Clock,
         flush_interval_s: float,
+        local_lag: Callable[[str, int, int], PipelineLag | None] | None = None,
     ) -> None:
+        """``local_lag(task, start, end)``: how late this replica's spans of ``task`` arrive (lag is
+        a property of each replica's pipeline, not shared)."""
+        self.local_lag = local_lag
         self.connection = connection
         self.keys = keys
         self.config = config
@@ -217,6 +223,7 @@ class SharedQueries:
                 completeness.reason,
                 meta.get("late_clamped", 0),
                 meta.get("future_clamped", 0),
+                completeness.lag,
             ),
             estimates_are_lower_bounds=lower_only,
             overflow_events=meta.get("overflow_events", 0),
@@ -369,6 +376,8 @@ class SharedQueries:
         if reason is None and stale:
             reason = f"shared state: {stale} replica(s) have not flushed for over {late_after // SECOND_NS} s"
         completeness = completeness_of(start, end, covered_from, now, reason)
+        if self.local_lag is not None:
+            completeness = replace(completeness, lag=self.local_lag(task, start, end))
         return completeness
 
 

@@ -81,7 +81,13 @@ class SharedState:
             coverage_start_ns=engine.state.coverage_start_ns,
         )
         self.queries = SharedQueries(
-            self.connection, self.keys, engine.config, self.writer, clock, config.flush_interval_s
+            self.connection,
+            self.keys,
+            engine.config,
+            self.writer,
+            clock,
+            config.flush_interval_s,
+            local_lag=lambda task, start, end: local.pipeline_lag(task, start, end) if task in engine.tasks else None,
         )
         self.answers = SharedAnswers(self.queries, local)
         self.leadership = SharedLeadership(self.connection, self.keys.leader, self.replica, evaluation_interval_s)

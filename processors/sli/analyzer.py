@@ -39,7 +39,9 @@ from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import prefilter, view
 
 from .aggregates import BatchArrays, PendingGroup, Series
+from .lag import UNKNOWN_SERVICE, lag_counts
 from .results import AnalysisResult, GroupResult
+from .segments import MAX_VALUE_LENGTH
 from .state import SliState
 from .tasks import CompiledMatch, TaskState, compile_matches
 from .value_memos import COMPOSITE_KEY_BYTES, MEMO_LIMIT, RAW_KEYS_LIMIT, TASK_KEY_BYTES, ValueMemos, key_bytes
@@ -69,6 +71,9 @@ NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 """Stands in the top-customers list for user values that are not pseudonyms: never listed raw."""
 
 PendingGroups = dict[tuple[Any, ...], PendingGroup[TaskState]]
+PendingLags = dict[tuple[str, str, int], list[int]]
+"""Lags in nanoseconds by (task, service, minute of arrival), while collecting."""
+ResourceContext = tuple[tuple[Any, ...], tuple[CompiledMatch, ...], str]
 
 
 class SliAnalyzer:
@@ -91,7 +96,7 @@ class SliAnalyzer:
         self.filters = prefilter.NATIVE and not self._matches
         """Whether `select` narrows a request down (the compiled pre-filter is there, and no task
         is matched by span name or route, which any span could be)."""
-        self._resource_memo: dict[tuple[Any, ...], tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]] = {}
+        self._resource_memo: dict[tuple[Any, ...], ResourceContext] = {}
         self.values = ValueMemos()
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
@@ -184,9 +189,10 @@ class SliAnalyzer:
         """
         result = AnalysisResult()
         pending: PendingGroups = {}
+        lags: PendingLags = {}
         for batch in batches:
             try:
-                self._collect(batch, pending, result)
+                self._collect(batch, pending, lags, result)
             except Exception as error:  # a bug must not cost the batch its forwarding
                 self.errors += 1
                 self._log_once_a_minute(
@@ -197,6 +203,7 @@ class SliAnalyzer:
             self.batches += 1
         try:
             result.groups = self._results(pending)
+            result.lags = {key: lag_counts(values) for key, values in lags.items()}
         except Exception as error:
             self.errors += 1
             self._log_once_a_minute(
@@ -204,7 +211,7 @@ class SliAnalyzer:
             )
         return result
 
-    def _collect(self, batch: TraceBatch, pending: PendingGroups, result: AnalysisResult) -> None:
+    def _collect(self, batch: TraceBatch, pending: PendingGroups, lags: PendingLags, result: AnalysisResult) -> None:
         # Attributes are read as ``attrs[key] if key in attrs``: two container calls that cost
         # less together than one ``attrs.get`` (whose argument parsing dominates), and a missing
         # key costs only the ``in``. Events are grouped by (task, minute, *segment key).
@@ -218,8 +225,10 @@ class SliAnalyzer:
         status_memo = values.status
         untracked = 0
         parsed = batch.view if batch.view is not None else view.parse_traces(self.select(batch.data))
+        arrival_minute = now // MINUTE_NS
         for resource_spans in parsed.resource_spans:
-            resource_values, matches = self._resource_context(resource_spans.resource.attributes)
+            resource_values, matches, service = self._resource_context(resource_spans.resource.attributes)
+            resource_lags: dict[TaskState, list[int]] = {}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     try:  # free when nothing is raised (3.11+): a bad span costs only itself
@@ -235,6 +244,7 @@ class SliAnalyzer:
                         else:
                             continue
                         end = span.end_time_unix_nano
+                        lag = now - end
                         duration = end - span.start_time_unix_nano
                         if duration < 0:
                             duration = 0
@@ -252,6 +262,10 @@ class SliAnalyzer:
                         if task is None:
                             untracked += 1
                             continue
+                        task_lags = resource_lags.get(task)
+                        if task_lags is None:
+                            task_lags = resource_lags[task] = []
+                        task_lags.append(lag)
                         if clamped:
                             counters = result.counters_of(task.name)
                             if clamped == 1:
@@ -301,6 +315,13 @@ class SliAnalyzer:
                                 group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
                     except Exception as error:
                         self._bad_span(error)
+            for task, task_lags in resource_lags.items():
+                key = (task.name, service, arrival_minute)
+                held = lags.get(key)
+                if held is None:
+                    lags[key] = task_lags
+                else:
+                    held.extend(task_lags)
         result.untracked += untracked
 
     def _bad_span(self, error: Exception) -> None:
@@ -370,14 +391,16 @@ class SliAnalyzer:
 
     # -- cache misses: tasks, series, resources, values ------------------------------------------
 
-    def _resource_context(self, attributes: Any) -> tuple[tuple[Any, ...], tuple[CompiledMatch, ...]]:
+    def _resource_context(self, attributes: Any) -> ResourceContext:
+        """A resource's segment values, the task matches that apply to it, and its service name."""
         get = attributes.get
         memo_key = tuple(get(key) for key in self._resource_keys)
         context = self._resource_memo.get(memo_key)
         if context is None:
             service = view.decode_str(memo_key[0])
             matches = tuple(m for m in self._matches if m.applies_to_service(service))
-            context = (self.reader.resource_values(attributes), matches)
+            name = UNKNOWN_SERVICE if not service else service[:MAX_VALUE_LENGTH]
+            context = (self.reader.resource_values(attributes), matches, name)
             if key_bytes(memo_key) <= COMPOSITE_KEY_BYTES:
                 if len(self._resource_memo) >= MEMO_LIMIT:
                     self._resource_memo.clear()

@@ -88,6 +88,8 @@ class SliConfig:
     max_series_total: int = 1000
     lateness_s: float = 300.0
     future_tolerance_s: float = 60.0
+    delay_threshold_s: float = 60.0
+    """Answers say ``telemetry.delayed`` while the p99 pipeline lag of the last 5 minutes exceeds it."""
     count_tiers: tuple[TierConfig, ...] = DEFAULT_COUNT_TIERS
     sketch_tiers: tuple[TierConfig, ...] = DEFAULT_SKETCH_TIERS
     hll_lg_k: int = 12
@@ -171,6 +173,8 @@ class SliConfig:
             problems.add(
                 f"{path}.otlp_metrics_interval", "must be at least 1s", "use e.g. 60s, or leave it out to send none"
             )
+        if not 1 <= self.delay_threshold_s <= 86400:
+            problems.add(f"{path}.delay_threshold", f"{self.delay_threshold_s:g}s", "use 1s to 24h (default 60s)")
         if self.checkpoint_interval_s <= 0:
             problems.add(f"{path}.checkpoint_interval", "must be positive", "use a duration such as 5s")
         retention = self.count_tiers[-1].keep_s if count_tiers_valid else None
@@ -219,6 +223,7 @@ def parse_sli_section(raw: object, path: str, problems: Problems) -> SliConfig:
         max_series_total=fields.take_int("max_series_total", defaults.max_series_total),
         lateness_s=fields.take_duration("lateness", defaults.lateness_s),
         future_tolerance_s=fields.take_duration("future_tolerance", defaults.future_tolerance_s),
+        delay_threshold_s=fields.take_duration("delay_threshold", defaults.delay_threshold_s),
         count_tiers=read_entries(fields, "count_tiers", read_tier, defaults.count_tiers),
         sketch_tiers=read_entries(fields, "sketch_tiers", read_tier, defaults.sketch_tiers),
         hll_lg_k=fields.take_int("hll_lg_k", defaults.hll_lg_k),

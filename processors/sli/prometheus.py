@@ -20,6 +20,7 @@ series                                              type       meaning
 ``impact_sli_untracked_task_events_total``          counter    task spans beyond max_tasks
 ``impact_sli_series``                               gauge      active series (without overflow)
 ``impact_sli_analysis_errors_total``                counter    spans (or batches) whose analysis failed
+``impact_pipeline_lag_seconds{service}``            histogram  how late task spans arrive (arrival - span end)
 =================================================== =========  ==========================================
 """
 
@@ -27,18 +28,24 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, format_duration
 
 from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, histogram_bounds
+from .lag import LAG_BOUNDS_S, SUM_INDEX
 from .queries import SliQueries
 from .sketches import SketchMerger
 
 __all__ = ["SliCollector"]
 
 USERS_CACHE_S = 15.0
+
+
+EXPOSED_LAG_BUCKETS = range(0, len(LAG_BOUNDS_S), 4)
+"""Which lag buckets ``/metrics`` shows: every 4th (bounds 0.05 s, 0.1 s, 0.2 s ... doubling)."""
 
 
 class SliCollector(Collector):
@@ -112,7 +119,21 @@ class SliCollector(Collector):
             "impact_sli_analysis_errors", "Spans, or whole batches, whose SLI analysis failed (still forwarded)."
         )
         errors.add_metric([], float(engine.errors))
-        yield from (untracked, series_gauge, errors)
+        yield from (untracked, series_gauge, errors, self._lag_histogram())
+
+    def _lag_histogram(self) -> Metric:
+        """Pipeline lag of task spans per service since the process started (every 4th lag bucket)."""
+        lag = HistogramMetricFamily(
+            "impact_pipeline_lag_seconds",
+            "How late task spans arrive: arrival time minus span end.",
+            labels=["service"],
+        )
+        for service, counts in sorted(self.queries.engine.state.lag.by_service.items()):
+            cumulative = np.cumsum(counts[:SUM_INDEX])
+            buckets = [(f"{LAG_BOUNDS_S[i]:g}", float(cumulative[i])) for i in EXPOSED_LAG_BUCKETS]
+            buckets.append(("+Inf", float(cumulative[-1])))
+            lag.add_metric([service], buckets, float(counts[SUM_INDEX]) / 1000)
+        return lag
 
     def _users_gauges(self, dims: list[str]) -> list[Metric]:
         """Users / impacted-users gauges per window, recomputed at most every 15 s."""

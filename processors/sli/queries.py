@@ -11,6 +11,7 @@ quantiles come from a KLL sketch whose normalized rank error is stated in every 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 import numpy as np
@@ -32,6 +33,7 @@ from otel_impact.processors.impact_queries import (
     ImpactQueries,
     ImpactReport,
     LatencyQuantiles,
+    PipelineLag,
     SegmentImpact,
     Telemetry,
     TopCustomers,
@@ -135,7 +137,7 @@ class SliQueries:
             window=window or format_duration((end - start) // SECOND_NS),
             start_ns=start,
             end_ns=end,
-            telemetry=Telemetry(complete, reason, state.late_clamped, state.future_clamped),
+            telemetry=Telemetry(complete, reason, state.late_clamped, state.future_clamped, completeness.lag),
             estimates_are_lower_bounds=lower_only,
             overflow_events=state.overflow_events,
             accuracy=Accuracy(
@@ -165,7 +167,26 @@ class SliQueries:
         start, end = query_window(start_ns, end_ns)
         _, volume_loss = volume_check(task, state.volume, self.engine.config.loss_detection, end)
         loss = joined_reasons(volume_loss, unanalysed_reason(self.engine.state.unanalysed_in(start, end)))
-        return completeness_of(start, end, self.engine.coverage_start_ns, self.engine.clock.now_ns(), loss)
+        completeness = completeness_of(start, end, self.engine.coverage_start_ns, self.engine.clock.now_ns(), loss)
+        return replace(completeness, lag=self.pipeline_lag(task, start, end))
+
+    def pipeline_lag(self, task: str, start_ns: int, end_ns: int) -> PipelineLag:
+        """How late ``task``'s spans arrived in ``[start_ns, end_ns)``, and whether they arrive late now."""
+        self._task(task)
+        engine = self.engine
+        lag = engine.state.lag
+        window = lag.quantiles(task, start_ns, end_ns)
+        now = engine.clock.now_ns()
+        recent = lag.quantiles(task, now - DELAY_WINDOW_S * SECOND_NS, now + MINUTE_NS)
+        threshold = engine.config.delay_threshold_s
+        delayed = recent.p99_s is not None and recent.p99_s > threshold
+        reason = (
+            f"spans of task {task!r} arrive late: the p99 lag of the last {format_duration(DELAY_WINDOW_S)} is "
+            f"{recent.p99_s:g}s (sli.delay_threshold {threshold:g}s), so the latest minutes are still filling in"
+            if delayed
+            else None
+        )
+        return PipelineLag(window.p50_s, window.p99_s, delayed, reason, recent.p99_s)
 
     # -- beyond the contract --------------------------------------------------------------------
 
@@ -279,6 +300,9 @@ def volume_check(
         )
     return True, None
 
+
+DELAY_WINDOW_S: Final = 300
+"""``telemetry.delayed`` looks at the p99 lag of the spans that arrived over this many seconds."""
 
 UNANALYSED_CAUSES: Final = {
     "buffer_full": "analysis fell behind and its buffer was full",

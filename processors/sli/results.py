@@ -106,6 +106,8 @@ class AnalysisResult:
     """By task name; only tasks whose counters moved."""
     untracked: int = 0
     """Task events of tasks not tracked (beyond ``max_tasks``)."""
+    lags: dict[tuple[str, str, int], npt.NDArray[np.int64]] = field(default_factory=dict)
+    """Lag bucket counts (``sli.lag``) by (task, service, minute of arrival)."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -122,6 +124,9 @@ class AnalysisResult:
             mine.late_clamped += counters.late_clamped
             mine.future_clamped += counters.future_clamped
         self.untracked += other.untracked
+        for key, counts in other.lags.items():
+            held = self.lags.get(key)
+            self.lags[key] = counts.copy() if held is None else held + counts
 
     @property
     def events(self) -> int:

@@ -25,6 +25,7 @@ from .aggregates import Series, histogram_bounds
 from .buckets import Layout
 from .config import SliConfig
 from .deltas import DeltaSink
+from .lag import LagHistory
 from .results import AnalysisResult, GroupResult
 from .segments import SegmentReader
 from .sketches import SketchParams
@@ -108,6 +109,8 @@ class SliState:
         """Since when this state holds every event (its start, or the restored checkpoint's)."""
         self.touched: set[Series] = set()
         """Series changed since the last `take_changes` (what the next checkpoint writes)."""
+        self.lag = LagHistory()
+        """How late task spans arrived, per task, service and minute (see ``lag``)."""
         self.unanalysed: dict[int, dict[str, int]] = {}
         """Spans accepted but not analysed, by minute of arrival and reason (see `note_unanalysed`)."""
         self.deltas: DeltaSink | None = None
@@ -132,6 +135,9 @@ class SliState:
             if counted is not None:
                 counted.late_clamped += counters.late_clamped
                 counted.future_clamped += counters.future_clamped
+        for (name, service, minute), counts in result.lags.items():
+            if name in self.tasks:
+                self.lag.add(name, service, minute, counts)
         touched = self.touched
         deltas = self.deltas
         tasks = self.tasks
@@ -277,6 +283,7 @@ class SliState:
         oldest_minute = (now_ns - lateness_ns) // MINUTE_NS - (loss.window_s + loss.baseline_s) // 60 - 2
         retention = self.count_layout.retention_ns
         dropped: list[int] = []
+        self.lag.prune(now_ns)
         oldest_kept = (now_ns - retention) // MINUTE_NS
         for minute in [m for m in self.unanalysed if m < oldest_kept]:
             del self.unanalysed[minute]
@@ -298,6 +305,7 @@ class SliState:
         self.series_count = 0
         self.untracked_task_events = self.task_events = 0
         self.unanalysed = {}
+        self.lag = LagHistory()
         self.touched.clear()
         self.coverage_start_ns = now_ns
         for task in self.config.tasks:

@@ -37,6 +37,7 @@ def impact_score_json(impact: ImpactScore) -> dict[str, Any]:
         "weighted_users": round(impact.weighted_users, 3),
         "revenue_at_risk": impact.revenue_at_risk,
         "telemetry_complete": impact.telemetry_complete,
+        "data_delayed": impact.delay_reason,
         "window_seconds": impact.window_seconds,
         "top_segments": [
             {
@@ -86,6 +87,8 @@ def firing_notification(
         )
         if not impact.telemetry_complete:
             annotations["impact_lower_bound"] = "telemetry incomplete: impact figures are lower bounds"
+        if impact.delay_reason:
+            annotations["data_delayed"] = impact.delay_reason
         impact_json = impact_score_json(impact)
     else:
         annotations["impact_score"] = f"unknown: {result.impact_error}"

@@ -55,6 +55,8 @@ class ImpactScore:
     revenue_at_risk: float
     telemetry_complete: bool
     window_seconds: float
+    delay_reason: str | None = None
+    """Set while the task's spans arrive late (``telemetry.delayed``): recent figures will grow."""
     top_segments: tuple[TopSegment, ...] = field(default=())
 
 
@@ -82,6 +84,8 @@ def score_impact(
         users = _floats(report.impacted_users)
         revenue = float(report.revenue_at_risk)
         complete = report.telemetry.complete
+        lag = report.telemetry.lag
+        delay_reason = lag.reason if lag is not None and lag.delayed else None
         if by_tier:
             weighted: list[float | None] = [0.0, 0.0, 0.0]
             for segment in report.segments:
@@ -104,6 +108,7 @@ def score_impact(
         revenue_at_risk=revenue,
         telemetry_complete=complete,
         window_seconds=(end_ns - start_ns) / 1e9,
+        delay_reason=delay_reason,
     )
 
 

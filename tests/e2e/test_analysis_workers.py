@@ -77,6 +77,12 @@ def test_known_truth_holds_with_two_workers(workload: Any) -> None:
             await pooled.feed(requests)
             assert await pooled.pool.caught_up()
             check_answers(pooled.queries, truth, START)
+            in_process = SliEngine(SliConfig.from_mapping(CONFIG), clock=pooled.clock)
+            for received_ns, data in requests:
+                in_process.analyze(batch(data, received_ns))
+            lag = pooled.queries.pipeline_lag("checkout", START, END)
+            assert lag == SliQueries(in_process).pipeline_lag("checkout", START, END)  # lags crossed intact
+            assert lag.p50_s is not None
             assert pooled.pool.unanalysed == {"buffer_full": 0, "worker_restart": 0, "unparseable": 0}
             assert pooled.engine.batches == len(requests)
             assert pooled.engine.errors == 0

@@ -24,6 +24,7 @@ from otel_impact.processors.impact_queries import (
     EventCounts,
     EventTotals,
     ImpactReport,
+    PipelineLag,
     SegmentImpact,
     Telemetry,
 )
@@ -52,6 +53,7 @@ class _Task:
     segments: dict[tuple[str, ...], dict[int, _Bucket]] = field(default_factory=dict)
     minutes: dict[tuple[str, ...], list[int]] = field(default_factory=dict)
     complete: tuple[bool, str | None] = (True, None)
+    lag: PipelineLag | None = None
 
 
 class InMemoryImpactStore:
@@ -119,6 +121,10 @@ class InMemoryImpactStore:
 
     def set_telemetry(self, task: str, complete: bool, reason: str | None = None) -> None:
         self._tasks[task].complete = (complete, reason)
+
+    def set_lag(self, task: str, lag: PipelineLag | None) -> None:
+        """What the task's answers say of its pipeline lag (``telemetry.delayed`` and the rest)."""
+        self._tasks[task].lag = lag
 
     def set_state_start(self, at_ns: int) -> None:
         """Make the store's state begin at ``at_ns``: a window starting before it is incomplete."""
@@ -195,7 +201,7 @@ class InMemoryImpactStore:
             window=window or f"{(end_ns - start_ns) // MINUTE_NS}m",
             start_ns=start_ns,
             end_ns=end_ns,
-            telemetry=Telemetry(complete, reason),
+            telemetry=Telemetry(complete, reason, lag=completeness.lag),
             estimates_are_lower_bounds=not complete,
             overflow_events=0,
             accuracy=Accuracy("exact", 0.0, 0.0, start_ns),
@@ -227,7 +233,16 @@ class InMemoryImpactStore:
         if reason is None and not covers:
             reason = f"the processor's state covers only the last {observed:g}s of this window"
         return Completeness(
-            volume_ok and covers, reason, start, end, covered_from, observed, covers, not volume_ok, loss
+            volume_ok and covers,
+            reason,
+            start,
+            end,
+            covered_from,
+            observed,
+            covers,
+            not volume_ok,
+            loss,
+            self._tasks[task].lag,
         )
 
     def _summary(self, buckets: Sequence[_Bucket]) -> dict[str, Any]:

@@ -206,6 +206,11 @@ function renderTask(task, impact, slos, top, histories, completeness) {
     section.append(el("div", { class: "warning", "data-field": "telemetry.reason", "data-value": telemetry.reason || "",
       text: telemetryWarning(telemetry) }));
   }
+  if (telemetry.delayed) {
+    const behind = Math.round(telemetry.behind_seconds || 0);
+    section.append(el("div", { class: "warning", "data-field": "telemetry.delayed", "data-value": telemetry.delay_reason || "",
+      text: `Data is ${behind} s behind: ${telemetry.delay_reason || "spans arrive late"}.` }));
+  }
   const events = impact.events || {};
   const latency = impact.latency_ms || {};
   section.append(el("div", { class: "kpis" },

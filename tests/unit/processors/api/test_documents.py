@@ -81,6 +81,10 @@ def test_impact_document_has_the_wire_shape() -> None:
         "reason": None,
         "late_clamped_events": 1,
         "future_clamped_events": 0,
+        "lag_seconds": {"p50": None, "p99": None},  # a source that does not measure lag
+        "delayed": False,
+        "behind_seconds": None,
+        "delay_reason": None,
     }
 
 

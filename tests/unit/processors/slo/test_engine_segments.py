@@ -9,6 +9,7 @@ import pytest
 from support.impact_store import MINUTE_NS, InMemoryImpactStore
 from support.slo_harness import T0, at, make_engine, segment_doc, steady_history
 
+from otel_impact.processors.impact_queries import PipelineLag
 from otel_impact.processors.slo.alerting_config import AlertingConfig, DeliveryConfig
 from otel_impact.processors.slo.config import SliSpec, SloConfig, WindowSpec
 
@@ -159,6 +160,28 @@ def test_alert_carries_score_severity_users_and_top_segments() -> None:
     assert alert.annotations["runbook_url"] == "https://rb.example.com/p"
     assert alert.details["impact"]["score"] == pytest.approx(223.0)
     assert alert.details["segment"] == {"tier": "pro"}
+
+
+def test_an_alert_says_when_the_data_is_delayed() -> None:
+    store = _impact_store()
+    reason = "spans of task 'checkout' arrive late: the p99 lag of the last 5m is 93s"
+    store.set_lag("checkout", PipelineLag(2.0, 93.0, delayed=True, reason=reason, recent_p99_s=93.0))
+    by_tier = SloConfig(name="pro", task="checkout", objective=99.9, by=("tier",))
+    engine, clock, sent = make_engine(store, [by_tier], alerting=QUIET)
+    at(clock, 60)
+    engine.evaluate()
+    (alert,) = sent.take()
+    assert alert.annotations["data_delayed"] == reason
+    assert alert.details["impact"]["data_delayed"] == reason
+    store.set_lag("checkout", PipelineLag(2.0, 3.0))
+    assert "data_delayed" not in _first_alert_annotations(store, by_tier)
+
+
+def _first_alert_annotations(store: InMemoryImpactStore, slo: SloConfig) -> dict[str, str]:
+    engine, clock, sent = make_engine(store, [slo], alerting=QUIET)
+    at(clock, 60)
+    engine.evaluate()
+    return dict(sent.take()[0].annotations)
 
 
 def test_score_bounds_follow_the_user_bounds() -> None:
