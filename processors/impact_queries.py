@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "NO_ATTRIBUTION",
     "NO_LATENCY",
     "Accuracy",
     "AnswerUnavailable",
+    "Attribution",
     "Bounds",
     "Completeness",
     "CustomerBadEvents",
@@ -102,6 +104,26 @@ NO_LATENCY = LatencyQuantiles(None, None, None)
 
 
 @dataclass(frozen=True)
+class Attribution:
+    """How many task events carry the customer (``impact.customer.hash``), and how many bad ones
+    do not: a bad event without a customer is an impacted user nobody can count, so the
+    impacted-user figure is then a lower bound (its ``upper`` is ``None``)."""
+
+    events_with_customer: int
+    events_without_customer: int
+    bad_events_without_customer: int
+
+    @property
+    def coverage(self) -> float | None:
+        """The share of events whose customer is known, 0 to 1 (``None`` without events)."""
+        total = self.events_with_customer + self.events_without_customer
+        return None if not total else round(self.events_with_customer / total, 6)
+
+
+NO_ATTRIBUTION = Attribution(0, 0, 0)
+
+
+@dataclass(frozen=True)
 class ImpactFigures:
     """What failed, for whom and at what cost, over one window (a whole task or one segment).
 
@@ -118,6 +140,7 @@ class ImpactFigures:
     revenue_at_risk: float
     latency_ms: LatencyQuantiles
     latency_met: Mapping[float, int]
+    attribution: Attribution
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from otel_impact.processors.durations import SECOND_NS, format_duration
-from otel_impact.processors.impact_queries import ImpactFigures, ImpactReport, PipelineLag
+from otel_impact.processors.impact_queries import Attribution, ImpactFigures, ImpactReport, PipelineLag
 from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
 from otel_impact.processors.sli.queries import TopCustomers
 from otel_impact.processors.slo.alerts import rfc3339
@@ -145,6 +145,17 @@ def _figures(figures: ImpactFigures) -> dict[str, Any]:
         "revenue_at_risk": figures.revenue_at_risk,
         "latency_ms": {"p50": latency.p50, "p95": latency.p95, "p99": latency.p99},
         "latency_met": _latency_met(figures.latency_met),
+        "attribution": attribution_json(figures.attribution),
+    }
+
+
+def attribution_json(attribution: Attribution) -> dict[str, Any]:
+    """How many events carry the customer: ``coverage`` is their share (``None`` without events)."""
+    return {
+        "events_with_customer": attribution.events_with_customer,
+        "events_without_customer": attribution.events_without_customer,
+        "coverage": attribution.coverage,
+        "bad_events_without_customer": attribution.bad_events_without_customer,
     }
 
 

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 from otel_impact.processors.impact_queries import Bounds, EventTotals, LatencyQuantiles
-from otel_impact.processors.sli.aggregates import COL_REVENUE, EXPO_SCALE, FIRST_THRESHOLD_COL
-from otel_impact.processors.sli.queries import QUANTILES, event_counts
+from otel_impact.processors.sli.aggregates import COL_REVENUE, EXPO_SCALE, row_width
+from otel_impact.processors.sli.queries import QUANTILES, attribution_of, event_counts
 from otel_impact.processors.sli.tasks import TaskState
 
 from .encode import ZERO_FIELD
@@ -40,7 +40,7 @@ class Figures:
         impacted: int,
     ) -> None:
         self.state = state
-        self.row = [0.0] * (FIRST_THRESHOLD_COL + len(state.thresholds_s))
+        self.row = [0.0] * row_width(len(state.thresholds_s))
         for sid in sids:
             add_row(self.row, counts, sid)
         self.buckets: dict[int | None, float] = {}
@@ -56,11 +56,15 @@ class Figures:
     def figures(self, lower_only: bool) -> dict[str, Any]:
         counts = event_counts(self.row, self.state.thresholds_s)
         p50, p95, p99 = quantiles_ms(self.buckets, QUANTILES)
+        attribution = attribution_of(self.row)
         return {
+            "attribution": attribution,
             "events": EventTotals(counts.total, counts.good, counts.bad),
             "success_ratio": None if not counts.total else round(counts.good / counts.total, 6),
             "users": hll_bounds(self.users).whole(lower_bound_only=lower_only),
-            "impacted_users": hll_bounds(self.impacted).whole(lower_bound_only=lower_only),
+            "impacted_users": hll_bounds(self.impacted).whole(
+                lower_bound_only=lower_only or attribution.bad_events_without_customer > 0
+            ),
             "revenue_at_risk": round(float(self.row[COL_REVENUE]), 2),
             "latency_ms": LatencyQuantiles(p50, p95, p99),
             "latency_met": dict(counts.latency_met),

@@ -32,7 +32,7 @@ from otel_impact.processors.impact_queries import (
     SegmentImpact,
     Telemetry,
 )
-from otel_impact.processors.sli.aggregates import COL_TOTAL, FIRST_THRESHOLD_COL
+from otel_impact.processors.sli.aggregates import COL_TOTAL, row_width
 from otel_impact.processors.sli.config import SliConfig
 from otel_impact.processors.sli.queries import (
     CustomerBadEvents,
@@ -157,7 +157,7 @@ class SharedQueries:
         start, end = query_window(start_ns, end_ns)
         keys = self.keys.task(task)
         series, sums = self._call(lambda client: (self._series(client, keys), self._counts(client, keys, start, end)))
-        columns = FIRST_THRESHOLD_COL + len(state.thresholds_s)
+        columns = row_width(len(state.thresholds_s))
         rows: dict[tuple[str, ...], list[float]] = {} if by else {(): [0.0] * columns}
         for key, sids in self._groups(series, by, where).items():
             row = rows.setdefault(key, [0.0] * columns)

@@ -27,7 +27,10 @@ from .results import GroupResult
 from .sketches import SketchParams
 
 __all__ = [
+    "ATTRIBUTION_COLUMNS",
     "COL_BAD",
+    "COL_BAD_NO_CUSTOMER",
+    "COL_NO_CUSTOMER",
     "COL_REVENUE",
     "COL_TOTAL",
     "BatchArrays",
@@ -35,12 +38,20 @@ __all__ = [
     "PendingGroup",
     "Series",
     "expo_indexes",
+    "row_width",
 ]
 
 COL_TOTAL = 0
 COL_BAD = 1
 COL_REVENUE = 2
 FIRST_THRESHOLD_COL = 3
+"""A count row: total, bad, revenue, events within each latency threshold, then the attribution
+columns, last so that rows of older layouts (without them) keep every other column's place."""
+COL_NO_CUSTOMER = -2
+"""Events without a customer (no ``impact.customer.hash``), from the end of the row."""
+COL_BAD_NO_CUSTOMER = -1
+"""Bad events without a customer, from the end of the row."""
+ATTRIBUTION_COLUMNS = 2
 EXPO_SCALE = 3
 """Exponential histogram scale: bucket bounds grow by 2**(1/8), about 9% per bucket."""
 ZERO_INDEX = -(2**62)
@@ -71,6 +82,10 @@ class PendingGroup(Generic[TaskT]):
     minute: int
     bad: int = 0
     revenue: float = 0.0
+    no_customer: int = 0
+    """Events without a customer."""
+    bad_no_customer: int = 0
+    """Bad events without a customer."""
     durations_ns: list[int] = field(default_factory=list)
     users: set[Any] = field(default_factory=set)
     """Raw user attribute values while collecting; decoded strings when folded."""
@@ -154,8 +169,13 @@ def _rows(
         rows[:, COL_TOTAL] = sizes
         rows[:, COL_BAD] = [group.bad for group in groups]
         rows[:, COL_REVENUE] = [group.revenue for group in groups]
-        if series.thresholds_ns.size:
-            rows[:, FIRST_THRESHOLD_COL:] = np.cumsum(hist, axis=1)[:, series.threshold_positions]
+        thresholds = series.thresholds_ns.size
+        if thresholds:
+            rows[:, FIRST_THRESHOLD_COL : FIRST_THRESHOLD_COL + thresholds] = np.cumsum(hist, axis=1)[
+                :, series.threshold_positions
+            ]
+        rows[:, COL_NO_CUSTOMER] = [group.no_customer for group in groups]
+        rows[:, COL_BAD_NO_CUSTOMER] = [group.bad_no_customer for group in groups]
         for index in members:
             count_rows[index] = rows[index]
             hist_rows[index] = hist[index]
@@ -291,9 +311,13 @@ class Series:
         self.hist_bounds_ns = np.array([round(b * 1e9) for b in histogram_bounds_s], dtype=np.int64)
         # Every threshold is a histogram bound: met counts are cumulative bucket counts.
         self.threshold_positions = np.searchsorted(self.hist_bounds_ns, self.thresholds_ns)
-        self.counts = CountTiers(count_layout, FIRST_THRESHOLD_COL + len(thresholds_s))
+        self.counts = CountTiers(
+            count_layout,
+            row_width(len(thresholds_s)),
+            saved_columns_accepted=(FIRST_THRESHOLD_COL + len(thresholds_s),),
+        )
         self.sketches = SketchTiers(sketch_layout, sketch_params)
-        self.cumulative = np.zeros(FIRST_THRESHOLD_COL + len(thresholds_s), dtype=np.float64)
+        self.cumulative = np.zeros(row_width(len(thresholds_s)), dtype=np.float64)
         self.hist_counts = np.zeros(len(histogram_bounds_s) + 1, dtype=np.int64)
         self.hist_sum_s = 0.0
         self.expo = ExpoHistogram()
@@ -321,6 +345,11 @@ class Series:
 
     def approx_bytes(self) -> int:
         return 400 + self.counts.nbytes() + self.sketches.approx_bytes() + 8 * self.expo.counts.size
+
+
+def row_width(thresholds: int) -> int:
+    """Columns of a count row with ``thresholds`` latency thresholds."""
+    return FIRST_THRESHOLD_COL + thresholds + ATTRIBUTION_COLUMNS
 
 
 def histogram_bounds(thresholds_s: tuple[float, ...]) -> tuple[float, ...]:

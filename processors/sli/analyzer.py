@@ -307,12 +307,15 @@ class SliAnalyzer:
                             group.users.add(raw_user)
                         else:
                             raw_user = None
+                            group.no_customer += 1
                         if bad:
                             group.bad += 1
                             value = view.decode_double(attrs.get(TASK_VALUE))
                             group.revenue += task.default_value if value is None or value != value else value
                             if raw_user is not None:
                                 group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
+                            else:
+                                group.bad_no_customer += 1
                     except Exception as error:
                         self._bad_span(error)
             for task, task_lags in resource_lags.items():

@@ -56,15 +56,17 @@ class Layout:
 class CountTiers:
     """Exact per-bucket counts of one series: a row of float64 columns per bucket.
 
-    Columns are the task's: total, bad, revenue, then one per latency threshold. float64 holds
-    counts exactly up to 2**53.
+    Columns are the task's count row (``aggregates.row_width``). float64 holds counts exactly up
+    to 2**53. ``saved_columns_accepted`` are the row widths `load` also accepts from older
+    checkpoints (the columns they lack start at zero).
     """
 
-    __slots__ = ("columns", "dirty", "expired", "layout", "stamps", "values")
+    __slots__ = ("accepted", "columns", "dirty", "expired", "layout", "stamps", "values")
 
-    def __init__(self, layout: Layout, columns: int) -> None:
+    def __init__(self, layout: Layout, columns: int, *, saved_columns_accepted: tuple[int, ...] = ()) -> None:
         self.layout = layout
         self.columns = columns
+        self.accepted = frozenset((columns, *saved_columns_accepted))
         self.stamps: list[npt.NDArray[np.int64] | None] = [None] * len(layout.slots)
         self.values: list[npt.NDArray[np.float64] | None] = [None] * len(layout.slots)
         self.dirty: set[tuple[int, int]] = set()
@@ -150,11 +152,13 @@ class CountTiers:
         """Restore one bucket from a checkpoint; raises ``ValueError`` if it does not fit."""
         if not 0 <= tier < len(self.layout.slots) or not 0 <= slot < self.layout.slots[tier]:
             raise ValueError(f"bucket ({tier}, {slot}) is outside the layout")
-        if len(row) != 8 * self.columns or stamp % self.layout.slots[tier] != slot:
+        if len(row) % 8 or len(row) // 8 not in self.accepted or stamp % self.layout.slots[tier] != slot:
             raise ValueError(f"bucket ({tier}, {slot}) has the wrong shape")
         stamps, values = self._tier(tier)
         stamps[slot] = stamp
-        values[slot] = np.frombuffer(row, dtype=np.float64)
+        saved = np.frombuffer(row, dtype=np.float64)
+        values[slot] = 0.0
+        values[slot][: saved.size] = saved  # a row saved before the attribution columns: they start at 0
 
     def nbytes(self) -> int:
         return sum(a.nbytes for a in self.stamps if a is not None) + sum(a.nbytes for a in self.values if a is not None)

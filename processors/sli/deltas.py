@@ -48,7 +48,8 @@ class SeriesDelta:
     """One series' events in one minute since the last `take`."""
 
     row: npt.NDArray[np.float64]
-    """Count row: total, bad, revenue, then events within each latency threshold."""
+    """Count row: total, bad, revenue, events within each latency threshold, then events and bad
+    events without a customer (`aggregates.row_width`)."""
     expo_parts: list[tuple[int, npt.NDArray[np.int64]]] = field(default_factory=list)
     """Exponential-histogram counts as recorded: (lowest bucket index, counts from it on);
     merged only when read (`expo`), once per flush rather than once per batch."""

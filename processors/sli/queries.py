@@ -26,6 +26,7 @@ from otel_impact.processors.durations import (
 )
 from otel_impact.processors.impact_queries import (
     Accuracy,
+    Attribution,
     Completeness,
     CustomerBadEvents,
     EventCounts,
@@ -39,7 +40,16 @@ from otel_impact.processors.impact_queries import (
     TopCustomers,
 )
 
-from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, Series
+from .aggregates import (
+    COL_BAD,
+    COL_BAD_NO_CUSTOMER,
+    COL_NO_CUSTOMER,
+    COL_REVENUE,
+    COL_TOTAL,
+    FIRST_THRESHOLD_COL,
+    Series,
+    row_width,
+)
 from .config_entries import LossDetectionConfig
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
@@ -87,7 +97,7 @@ class SliQueries:
         groups = self._groups(state, by, where)
         rows: dict[tuple[str, ...], np.ndarray] = {}
         if not by:
-            rows[()] = np.zeros(FIRST_THRESHOLD_COL + len(state.thresholds_s))
+            rows[()] = np.zeros(row_width(len(state.thresholds_s)))
         for key, members in groups.items():
             for series in members:
                 row = series.counts.sum(start, end)
@@ -248,7 +258,7 @@ class _Accumulator:
 
     def __init__(self, engine: SliEngine, state: TaskState) -> None:
         self.state = state
-        self.row = np.zeros(FIRST_THRESHOLD_COL + len(state.thresholds_s))
+        self.row = np.zeros(row_width(len(state.thresholds_s)))
         self.merger = SketchMerger(engine.sketch_params)
         self.sketch_cells = 0
         self.sketch_start = 2**63
@@ -264,14 +274,18 @@ class _Accumulator:
         """The `ImpactFigures` fields of what was added (keyword arguments for a report or a segment)."""
         counts = event_counts(self.row, self.state.thresholds_s)
         p50, p95, p99 = self.merger.quantiles_ms(QUANTILES)
+        attribution = attribution_of(self.row)
         return {
             "events": EventTotals(counts.total, counts.good, counts.bad),
             "success_ratio": None if not counts.total else round(counts.good / counts.total, 6),
             "users": self.merger.users().whole(lower_bound_only=lower_only),
-            "impacted_users": self.merger.impacted().whole(lower_bound_only=lower_only),
+            "impacted_users": self.merger.impacted().whole(
+                lower_bound_only=lower_only or attribution.bad_events_without_customer > 0
+            ),
             "revenue_at_risk": round(float(self.row[COL_REVENUE]), 2),
             "latency_ms": LatencyQuantiles(_ms(p50), _ms(p95), _ms(p99)),
             "latency_met": dict(counts.latency_met),
+            "attribution": attribution,
         }
 
 
@@ -360,6 +374,13 @@ def completeness_of(start: int, end: int, covered_from: int, now: int, loss: str
         telemetry_lost=loss is not None,
         loss=loss,
     )
+
+
+def attribution_of(row: np.ndarray | Sequence[float]) -> Attribution:
+    """The `Attribution` of a count row (its last two columns count events without a customer)."""
+    total = int(row[COL_TOTAL])
+    without = int(row[COL_NO_CUSTOMER])
+    return Attribution(total - without, without, int(row[COL_BAD_NO_CUSTOMER]))
 
 
 def event_counts(row: np.ndarray | Sequence[float], thresholds: Sequence[float]) -> EventCounts:

@@ -33,7 +33,8 @@ class GroupResult(Generic[SeriesT]):
     values: tuple[str, ...]
     minute: int
     row: npt.NDArray[np.float64]
-    """Count row: total, bad, revenue, then events within each latency threshold."""
+    """Count row: total, bad, revenue, events within each latency threshold, then events and bad
+    events without a customer (`aggregates.row_width`)."""
     hist: npt.NDArray[np.int64]
     """Events per latency-histogram bucket of the task's series."""
     sum_s: float

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from otel_impact.processors.durations import MINUTE_NS
 
-from .aggregates import Series, histogram_bounds
+from .aggregates import ATTRIBUTION_COLUMNS, Series, histogram_bounds
 from .buckets import Layout
 from .config import SliConfig
 from .deltas import DeltaSink
@@ -392,7 +392,10 @@ class SliState:
                 raise StateError(f"series {record.id} has a segment that does not fit the dimensions")
             series = self.new_series(self.ensure_task(record.task), record.values, record.created_ns, record.id)
             series.last_ns = record.last_ns
-            series.cumulative[:] = _array(record.cumulative, np.float64, series.cumulative.size)
+            saved_row = np.frombuffer(record.cumulative, dtype=np.float64)
+            if saved_row.size not in (series.cumulative.size, series.cumulative.size - ATTRIBUTION_COLUMNS):
+                raise StateError("a saved array has the wrong length")
+            series.cumulative[: saved_row.size] = saved_row  # saved before the attribution columns: they start at 0
             series.hist_counts[:] = _array(record.hist_counts, np.int64, series.hist_counts.size)
             series.hist_sum_s = record.hist_sum_s
             series.expo.offset = record.expo_offset

@@ -19,6 +19,7 @@ from typing import Any
 from otel_impact.processors.impact_queries import (
     NO_LATENCY,
     Accuracy,
+    Attribution,
     Bounds,
     Completeness,
     EventCounts,
@@ -258,6 +259,7 @@ class InMemoryImpactStore:
             "revenue_at_risk": sum(b.revenue for b in buckets),
             "latency_ms": NO_LATENCY,
             "latency_met": {},
+            "attribution": Attribution(total, 0, 0),
         }
 
     def _bounds(self, exact: int) -> Bounds:

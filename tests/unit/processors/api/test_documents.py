@@ -7,6 +7,7 @@ import json
 from otel_impact.processors.api.documents import impact_document
 from otel_impact.processors.impact_queries import (
     Accuracy,
+    Attribution,
     Bounds,
     EventTotals,
     ImpactReport,
@@ -28,6 +29,7 @@ def _figures(bad: int, lower_only: bool) -> dict[str, object]:
         "revenue_at_risk": 12.5,
         "latency_ms": LatencyQuantiles(1.5, None, 3.25),
         "latency_met": {0.3: 9, 1.0: 10},
+        "attribution": Attribution(8, 2, 1),
     }
 
 
@@ -62,6 +64,7 @@ def test_impact_document_has_the_wire_shape() -> None:
         "revenue_at_risk",
         "latency_ms",
         "latency_met",
+        "attribution",
         "telemetry",
         "estimates_are_lower_bounds",
         "overflow_events",
@@ -74,6 +77,12 @@ def test_impact_document_has_the_wire_shape() -> None:
     assert document["users"] == {"estimate": 5, "lower": 5, "upper": 6}
     assert json.dumps(document["users"]) == '{"estimate": 5, "lower": 5, "upper": 6}'  # whole users, not 5.0
     assert document["latency_met"] == {"0.3": 9, "1": 10}
+    assert document["attribution"] == {
+        "events_with_customer": 8,
+        "events_without_customer": 2,
+        "coverage": 0.8,
+        "bad_events_without_customer": 1,
+    }
     assert document["accuracy"]["sketch_window_start"] == "2027-01-15T07:59:00Z"
     assert list(document["segments"][0])[:2] == ["segment", "events"]
     assert document["telemetry"] == {

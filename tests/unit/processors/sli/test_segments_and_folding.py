@@ -120,7 +120,16 @@ def test_folding_a_batch_at_once_gives_each_series_its_own_events(
     durations[3] = [0, 0, 0]  # only zero durations
     durations[4] = [5 * 10**7]  # a single event
     groups = [
-        PendingGroup(None, s, T0 // MINUTE, bad=i, revenue=2.5 * i, durations_ns=list(d))
+        PendingGroup(
+            None,
+            s,
+            T0 // MINUTE,
+            bad=i,
+            revenue=2.5 * i,
+            durations_ns=list(d),
+            no_customer=i + 1,
+            bad_no_customer=i // 2,
+        )
         for i, (s, d) in enumerate(zip(series, durations, strict=True))
     ]
     batch = BatchArrays.of(groups)
@@ -128,7 +137,7 @@ def test_folding_a_batch_at_once_gives_each_series_its_own_events(
         s.fold(group, batch, index)
     for index, (s, d, thresholds) in enumerate(zip(series, durations, layouts, strict=True)):
         want = reference(d, histogram_bounds(thresholds), thresholds)
-        assert s.cumulative.tolist() == [len(d), index, 2.5 * index, *want["met"]]
+        assert s.cumulative.tolist() == [len(d), index, 2.5 * index, *want["met"], index + 1, index // 2]
         assert s.counts.sum(T0, T0 + MINUTE).tolist() == s.cumulative.tolist()
         assert s.hist_counts.tolist() == want["hist"]
         assert s.hist_sum_s == pytest.approx(want["sum_s"], rel=1e-12)
