@@ -385,6 +385,7 @@ scan_number(state *s, jnumber *num)
 }
 
 static int skip_value(state *s);
+static int number_to_double(const jnumber *num, double *value);
 
 static int
 skip_container(state *s, uint8_t close)
@@ -465,8 +466,14 @@ skip_value(state *s)
         return match_literal(s, "false", 5);
     case 'n':
         return match_literal(s, "null", 4);
-    default:
-        return scan_number(s, &num);
+    default: {
+        double ignored;
+        if (scan_number(s, &num) < 0) {
+            return -1;
+        }
+        /* the Python side refuses a number whose double is infinite, even where it is ignored */
+        return (num.integer && num.len <= 18) ? 0 : number_to_double(&num, &ignored);
+    }
     }
 }
 
@@ -609,7 +616,8 @@ slow:
         text[num->len] = '\0';
         errno = 0;
         double d = strtod_l(text, &stop, c_locale);
-        if (errno == 0 && stop == text + num->len) {
+        /* ERANGE also flags a (correctly rounded) subnormal result; 0 and infinity are refused */
+        if (stop == text + num->len && (errno == 0 || (errno == ERANGE && d != 0.0 && d - d == 0.0))) {
             *value = d;
             return 0;
         }
