@@ -16,10 +16,10 @@
  *     (entityRefs, keyStrindex, stringValueStrindex) or two members of AnyValue's oneof: None;
  *   - values: strings for string fields; exactly 32/16 hex digits (or "") for ids; integers as
  *     JSON integers or strings of ASCII digits (a sign only where the field is signed) within the
- *     field's range; enums as non-negative JSON integers; doubles as JSON numbers (correctly
- *     rounded: exact arithmetic where it is exact, else the C library's strtod in the C locale,
- *     else None); bytesValue as canonical base64 (standard or URL-safe alphabet, padded or not);
- *     null as "not given". Everything else: None.
+ *     field's range; enums as names, or non-negative integers (JSON or ASCII digits); doubles as
+ *     JSON numbers (correctly rounded: exact arithmetic where it is exact, else the C library's
+ *     strtod in the C locale, else None); bytesValue as canonical base64 (standard or URL-safe
+ *     alphabet, padded or not); null as "not given". Everything else: None.
  *
  * Output: fields are written as they come; a nested message gets a one-byte length that is
  * widened (its content moved) when the length needs more bytes; a message whose fields came out
@@ -636,7 +636,7 @@ enum kind {
     K_FIXED32,    /* fixed32 */
     K_UINT32,     /* uint32 (varint) */
     K_INT64,      /* int64 (varint) */
-    K_ENUM,       /* an open enum (int32 varint), integers only here */
+    K_ENUM,       /* an open enum (int32 varint): a name, or a non-negative integer */
     K_BOOL,       /* bool */
     K_DOUBLE,     /* double */
     K_MESSAGE,    /* a singular message */
@@ -648,6 +648,8 @@ enum message {
     M_REQUEST, M_RESOURCE_SPANS, M_RESOURCE, M_SCOPE_SPANS, M_SCOPE, M_SPAN, M_EVENT, M_LINK,
     M_STATUS, M_KEY_VALUE, M_ANY_VALUE, M_ARRAY_VALUE, M_KVLIST, M_COUNT,
 };
+
+enum { E_SPAN_KIND, E_STATUS_CODE }; /* K_ENUM's arg */
 
 typedef struct {
     const char *name;      /* the proto field name */
@@ -693,7 +695,7 @@ static const field span_fields[] = {
     F("parent_span_id", "parentSpanId", 4, K_HEX, 8),
     F("flags", "flags", 16, K_FIXED32, 0),
     F("name", "name", 5, K_STRING, 0),
-    F("kind", "kind", 6, K_ENUM, 0),
+    F("kind", "kind", 6, K_ENUM, E_SPAN_KIND),
     F("start_time_unix_nano", "startTimeUnixNano", 7, K_FIXED64, 0),
     F("end_time_unix_nano", "endTimeUnixNano", 8, K_FIXED64, 0),
     F("attributes", "attributes", 9, K_REPEATED, M_KEY_VALUE),
@@ -720,7 +722,7 @@ static const field link_fields[] = {
 };
 static const field status_fields[] = {
     F("message", "message", 2, K_STRING, 0),
-    F("code", "code", 3, K_ENUM, 0),
+    F("code", "code", 3, K_ENUM, E_STATUS_CODE),
 };
 static const field key_value_fields[] = {
     F("key", "key", 1, K_STRING, 0),
@@ -820,6 +822,24 @@ put_base64(state *s, const jstring *str)
     return bits == 0 ? 0 : -1; /* leftover bits must be zero (canonical) */
 }
 
+static const char *const span_kinds[] = {"SPAN_KIND_UNSPECIFIED", "SPAN_KIND_INTERNAL", "SPAN_KIND_SERVER",
+                                          "SPAN_KIND_CLIENT", "SPAN_KIND_PRODUCER", "SPAN_KIND_CONSUMER", NULL};
+static const char *const status_codes[] = {"STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR", NULL};
+
+/* An enum given as a string: one of its names (numbered in order), or ASCII digits. */
+static int
+enum_value(int which, const jstring *str, uint64_t *value)
+{
+    const char *const *names = which == E_SPAN_KIND ? span_kinds : status_codes;
+    for (int i = 0; names[i] != NULL; i++) {
+        if (strlen(names[i]) == str->raw_len && memcmp(names[i], str->raw, str->raw_len) == 0) {
+            *value = (uint64_t)i;
+            return 0;
+        }
+    }
+    return digits_value(str->raw, str->raw_len, INT32_MAX, value);
+}
+
 /* One field's value (s->p at it). 0: done (written, or a default left out); -1: None. */
 static int
 write_field(state *s, const field *f, int always)
@@ -916,14 +936,20 @@ write_field(state *s, const field *f, int always)
             return -1;
         }
         return (got == 0 || (bits == 0 && !always)) ? 0 : write_varint_field(s, f->number, bits);
-    case K_ENUM: {
-        jnumber num;
-        if (c == '"' || scan_number(s, &num) < 0 || !num.integer || num.negative
-            || digits_value(num.start, num.len, INT32_MAX, &bits) < 0) {
-            return -1;
+    case K_ENUM:
+        if (c == '"') {
+            jstring str;
+            if (scan_string(s, &str) < 0 || str.escaped || enum_value(f->arg, &str, &bits) < 0) {
+                return -1;
+            }
+        } else {
+            jnumber num;
+            if (scan_number(s, &num) < 0 || !num.integer || num.negative
+                || digits_value(num.start, num.len, INT32_MAX, &bits) < 0) {
+                return -1;
+            }
         }
         return (bits == 0 && !always) ? 0 : write_varint_field(s, f->number, bits);
-    }
     case K_BOOL:
         if (c == 't' && match_literal(s, "true", 4) == 0) {
             bits = 1;
