@@ -370,7 +370,7 @@ def _load_transcode() -> Callable[[bytes], bytes | None] | None:
     if os.environ.get(PURE_PYTHON_ENV) == "1":
         return None
     try:
-        from otel_impact.processors.intake import _otlp_json  # noqa: PLC0415 (optional, compiled)
+        import otel_impact.processors.intake._otlp_json as _otlp_json  # noqa: PLC0415 (optional, compiled)
     except ImportError:  # not built: no compiler at install time
         return None
     return _otlp_json.transcode
@@ -380,6 +380,12 @@ _transcode: Final = _load_transcode()
 
 NATIVE_JSON: Final[bool] = _transcode is not None
 """Whether `json_to_protobuf` tries the compiled transcoder first."""
+
+
+def try_compiled(body: bytes) -> bytes | None:
+    """What `json_to_protobuf` returns for ``body``, or None where the compiled transcoder declines
+    it or is not in use (`NATIVE_JSON`). Releases the GIL while it reads: fit for a thread."""
+    return None if _transcode is None else _transcode(body)
 
 
 def json_to_protobuf(body: bytes) -> bytes:
