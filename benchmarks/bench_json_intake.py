@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import base64
 import json
+import statistics
 import time
 from typing import Any
 
@@ -117,6 +118,15 @@ def main() -> None:
             "protobuf_bytes_per_span": round(sum(map(len, protobuf)) / (requests * BATCH)),
         },
     )
+    spread = {}
+    for case in timed[3:]:  # the JSON decoders: how far the paired ratio moves between rounds
+        ratios = [c / b for c, b in zip(case.samples_us, timed[0].samples_us, strict=True)]
+        spread[case.name] = [round(min(ratios), 2), round(statistics.median(ratios), 2), round(max(ratios), 2)]
+        print(
+            f"{case.name}: ratio per round min {spread[case.name][0]}×, median {spread[case.name][1]}×, max "
+            f"{spread[case.name][2]}× (target: {TARGET_RATIO}×)"
+        )
+    summary["ratio_per_round_min_median_max"] = spread
     write_json(summary, args.json)
 
 
