@@ -17,6 +17,7 @@ setup(
         Extension(
             "otel_impact.processors.intake._otlp_json",
             sources=["processors/intake/_otlp_json.c"],
+            depends=["processors/intake/_otlp_json_read.h"],  # rebuilt when it changes, shipped in the sdist
             optional=True,
         ),
     ]
