@@ -1,5 +1,6 @@
-"""Where no C compiler works, the package still builds, installs and runs: the span pre-filter's
-extension is optional, and `otel_impact.proto.prefilter` falls back to pure Python."""
+"""Where no C compiler works, the package still builds, installs and runs: the extensions (span
+pre-filter, OTLP/JSON transcoder) are optional, and `otel_impact.proto.prefilter` and
+`otel_impact.processors.intake.otlp_json` fall back to pure Python."""
 
 from __future__ import annotations
 
@@ -20,7 +21,10 @@ request = ExportTraceServiceRequest()
 request.resource_spans.add().scope_spans.add().spans.add(name="op")
 data = request.SerializeToString()
 assert prefilter.filter_spans(data, b"impact.task.name") == (1, data)
-print(prefilter.NATIVE)
+from otel_impact.processors.intake import otlp_json
+
+assert otlp_json.json_to_protobuf(b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"op"}]}]}]}') == data
+print(prefilter.NATIVE, otlp_json.NATIVE_JSON)
 """
 
 
@@ -34,10 +38,12 @@ def test_a_wheel_built_without_a_compiler_installs_and_falls_back(tmp_path: Path
     (wheel,) = dist.glob("otel_impact-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "otel_impact/proto/prefilter.py" in names
-    assert not [n for n in names if "_prefilter" in n and not n.endswith((".c", ".pyi"))], built.stdout
+    assert "otel_impact/processors/intake/otlp_json.py" in names
+    compiled = [n for n in names if ("_prefilter" in n or "_otlp_json" in n) and not n.endswith((".c", ".pyi"))]
+    assert not compiled, built.stdout
     site = tmp_path / "site"
     run(sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", site, wheel)
     environment = {k: v for k, v in os.environ.items() if k != "OTEL_IMPACT_PURE_PYTHON"}
     environment["PYTHONPATH"] = str(site)  # ahead of the development install
     checked = run(sys.executable, "-c", CHECK, site, cwd=tmp_path, env=environment)
-    assert checked.stdout.strip() == "False"
+    assert checked.stdout.strip() == "False False"
