@@ -3,6 +3,7 @@
     dashboard:
       refresh: 10s            # how often the page refreshes (2s to 10m)
       default_window: 1h      # the window the page opens with
+      min_attribution: 95%    # warn when fewer task events carry the customer (0% to 100%)
       runbooks:               # links shown next to a task
         checkout: https://runbooks.example.com/checkout
         search:
@@ -36,6 +37,9 @@ class DashboardConfig:
 
     refresh_seconds: float = 10.0
     default_window: str = "1h"
+    min_attribution: float = 0.95
+    """Below this share of task events carrying the customer, a task card warns that impacted
+    users are undercounted."""
     runbooks: dict[str, tuple[Runbook, ...]] = field(default_factory=dict)
 
 
@@ -50,6 +54,7 @@ def parse_dashboard_section(raw: object, path: str, problems: Problems) -> Dashb
         parse_window(window)
     except ValueError as error:
         fields.report("default_window", str(error), "use e.g. 1h")
+    min_attribution = _share(fields, "min_attribution", DashboardConfig.min_attribution)
     runbooks_raw = fields.take("runbooks") or {}
     runbooks: dict[str, tuple[Runbook, ...]] = {}
     if not isinstance(runbooks_raw, dict):
@@ -58,7 +63,26 @@ def parse_dashboard_section(raw: object, path: str, problems: Problems) -> Dashb
         for task, value in runbooks_raw.items():
             runbooks[str(task)] = _runbooks(fields, value, join(fields.at("runbooks"), str(task)))
     fields.done()
-    return DashboardConfig(refresh_seconds=refresh, default_window=window, runbooks=runbooks)
+    return DashboardConfig(
+        refresh_seconds=refresh, default_window=window, min_attribution=min_attribution, runbooks=runbooks
+    )
+
+
+def _share(fields: Fields, key: str, default: float) -> float:
+    """A share written as ``95%`` or ``0.95``."""
+    raw = fields.take(key)
+    if raw is None:
+        return default
+    text = str(raw).strip()
+    try:
+        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
+    except ValueError:
+        fields.report(key, f"{text!r} is not a share", "write a percentage such as 95% (or 0.95)")
+        return default
+    if not 0 <= value <= 1:
+        fields.report(key, f"{text} is outside 0% to 100%", "write a percentage such as 95%")
+        return default
+    return value
 
 
 def _runbooks(fields: Fields, value: Any, path: str) -> tuple[Runbook, ...]:

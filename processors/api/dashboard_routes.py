@@ -104,6 +104,7 @@ class DashboardRoutes:
         return {
             "refresh_seconds": self.config.refresh_seconds,
             "default_window": self.config.default_window,
+            "min_attribution": self.config.min_attribution,
             "window": window,
             "tasks": tasks,
             "now": now / SECOND_NS,

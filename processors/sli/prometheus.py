@@ -21,6 +21,7 @@ series                                              type       meaning
 ``impact_sli_series``                               gauge      active series (without overflow)
 ``impact_sli_analysis_errors_total``                counter    spans (or batches) whose analysis failed
 ``impact_pipeline_lag_seconds{service}``            histogram  how late task spans arrive (arrival - span end)
+``impact_task_events_without_customer_total``       counter    task events with no customer (outcome all / bad)
 =================================================== =========  ==========================================
 """
 
@@ -34,7 +35,15 @@ from prometheus_client.registry import Collector
 
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, format_duration
 
-from .aggregates import COL_BAD, COL_REVENUE, COL_TOTAL, FIRST_THRESHOLD_COL, histogram_bounds
+from .aggregates import (
+    COL_BAD,
+    COL_BAD_NO_CUSTOMER,
+    COL_NO_CUSTOMER,
+    COL_REVENUE,
+    COL_TOTAL,
+    FIRST_THRESHOLD_COL,
+    histogram_bounds,
+)
 from .lag import LAG_BOUNDS_S, SUM_INDEX
 from .queries import SliQueries
 from .sketches import SketchMerger
@@ -82,6 +91,11 @@ class SliCollector(Collector):
         clamped = CounterMetricFamily(
             "impact_sli_clamped_events", "Task events whose end time was clamped.", labels=["task", "reason"]
         )
+        without_customer = CounterMetricFamily(
+            "impact_task_events_without_customer",
+            "Task events that carry no customer (outcome all), and the bad ones among them (outcome bad).",
+            labels=["task", "outcome", *dims],
+        )
         now = engine.clock.now_ns()
         for name in self.queries.tasks():
             task = engine.tasks[name]
@@ -104,12 +118,14 @@ class SliCollector(Collector):
                     buckets.append((bound, float(running)))
                 duration.add_metric(labels, buckets, series.hist_sum_s)
                 revenue.add_metric(labels, float(cumulative[COL_REVENUE]))
+                without_customer.add_metric([*labels[:1], "all", *labels[1:]], float(cumulative[COL_NO_CUSTOMER]))
+                without_customer.add_metric([*labels[:1], "bad", *labels[1:]], float(cumulative[COL_BAD_NO_CUSTOMER]))
             ok, _ = self.queries.telemetry_complete(name, now)
             complete.add_metric([name], 1.0 if ok else 0.0)
             overflow.add_metric([name], float(task.overflow_events))
             clamped.add_metric([name, "late"], float(task.late_clamped))
             clamped.add_metric([name, "future"], float(task.future_clamped))
-        yield from (events, met, duration, revenue, complete, overflow, clamped)
+        yield from (events, met, duration, revenue, without_customer, complete, overflow, clamped)
         yield from self._users_gauges(dims)
         untracked = CounterMetricFamily("impact_sli_untracked_task_events", "Task spans of tasks beyond max_tasks.")
         untracked.add_metric([], float(engine.untracked_task_events))

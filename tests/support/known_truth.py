@@ -34,6 +34,12 @@ def check_answers(queries: AnswerQueries, truth: sli_workload.Truth, start: int)
     assert impact["events"]["total"] == sum(truth.total.values())
     assert impact["events"]["bad"] == sum(truth.bad.values())
     assert impact["revenue_at_risk"] == pytest.approx(sum(truth.revenue.values()), rel=1e-9)
+    assert impact["attribution"] == {  # every event of the workload carries its customer
+        "events_with_customer": sum(truth.total.values()),
+        "events_without_customer": 0,
+        "coverage": 1.0,
+        "bad_events_without_customer": 0,
+    }
     all_users = set().union(*truth.users.values())
     assert within(impact["users"], len(all_users))
     assert within(impact["impacted_users"], len(set().union(*truth.impacted.values())))

@@ -6,6 +6,7 @@
 const STATE_RANK = { page: 3, ticket: 2, ok: 1, unknown: 0 };
 const BURN_WINDOWS = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"];
 let refreshSeconds = 10;
+let minAttribution = 0.95;
 let timer = null;
 
 function el(tag, attrs, ...children) {
@@ -206,6 +207,12 @@ function renderTask(task, impact, slos, top, histories, completeness) {
     section.append(el("div", { class: "warning", "data-field": "telemetry.reason", "data-value": telemetry.reason || "",
       text: telemetryWarning(telemetry) }));
   }
+  const attribution = impact.attribution || {};
+  if (attribution.coverage !== null && attribution.coverage !== undefined && attribution.coverage < minAttribution) {
+    section.append(el("div", { class: "warning", "data-field": "attribution.coverage", "data-value": String(attribution.coverage),
+      text: `Only ${fmtPct(attribution.coverage)} of ${task.name} events carry the customer (` +
+        `${fmtInt(attribution.bad_events_without_customer)} bad events without one): impacted users are undercounted.` }));
+  }
   if (telemetry.delayed) {
     const behind = Math.round(telemetry.behind_seconds || 0);
     section.append(el("div", { class: "warning", "data-field": "telemetry.delayed", "data-value": telemetry.delay_reason || "",
@@ -274,6 +281,7 @@ async function refresh() {
   try {
     const overview = await getJson(`api/v1/dashboard?window=${encodeURIComponent(windowName)}`);
     refreshSeconds = overview.refresh_seconds || refreshSeconds;
+    minAttribution = overview.min_attribution ?? minAttribution;
     document.getElementById("refresh-seconds").textContent = String(refreshSeconds);
     const slosDoc = overview.slos_enabled ? await getJson("api/v1/slos") : { slos: [] };
     const allSlos = slosDoc.slos || [];

@@ -130,6 +130,19 @@ def test_each_analysis_section_is_a_typed_field(tmp_path: Path) -> None:
         load_config(Overrides(config_file=write(tmp_path, "example: {}\n")), environ={})
 
 
+@pytest.mark.parametrize(("written", "share"), [("90%", 0.9), ("0.5", 0.5), ("100%", 1.0)])
+def test_the_dashboards_attribution_warning_is_a_share(tmp_path: Path, written: str, share: float) -> None:
+    text = f"dashboard:\n  min_attribution: {written!r}\n"
+    assert load_config(Overrides(config_file=write(tmp_path, text)), environ={}).dashboard.min_attribution == share
+
+
+@pytest.mark.parametrize("written", ["120%", "most", "-0.1"])
+def test_a_bad_attribution_warning_names_its_field(tmp_path: Path, written: str) -> None:
+    text = f"dashboard:\n  min_attribution: {written!r}\n"
+    with pytest.raises(ConfigurationErrors, match=r"dashboard\.min_attribution: .* Fix: write a percentage"):
+        load_config(Overrides(config_file=write(tmp_path, text)), environ={})
+
+
 def test_every_section_reports_its_problems_in_one_error(tmp_path: Path) -> None:
     text = (
         "exporters: [grpc://a]\n"
