@@ -271,3 +271,17 @@ def test_a_bad_number_of_intake_processes_is_a_config_error(
         result = subprocess.run(argv + args, capture_output=True, text=True, env=full_env, timeout=60, cwd=scratch)
     assert result.returncode == 2, result.stderr
     assert expected in result.stderr and "use 1 (the default) to 64 intake processes" in result.stderr, result.stderr
+
+
+def test_an_extra_process_that_cannot_start_stops_the_start(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "intake-1").write_text("not a directory")
+    argv = [CLI, "serve", "--workers", "2", "--state", str(state), "--otlp-grpc", "127.0.0.1:0"]
+    argv += ["--otlp-http", "127.0.0.1:0", "--admin", "127.0.0.1:0"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("otel-impact serve: cannot start: intake process 1 could not start:"), result.stderr
+    assert "intake-1" in last, last
