@@ -41,7 +41,7 @@ from otel_impact.processors.config import HostPort, Listener
 from otel_impact.processors.serve_config import ServeConfig
 
 from .messages import BOOT, Failed, IntakeSpec, MetricsSnapshot, Ready, Sync, Synced
-from .metrics import SummedRegistry
+from .metrics import SummedRegistry, carried_over
 
 __all__ = ["RESTART_BACKOFF_S", "IntakeProcesses", "intake_state_dir"]
 
@@ -229,7 +229,8 @@ class IntakeProcesses:
         if deliver(message, self.sink):
             return
         if isinstance(message, MetricsSnapshot):
-            self.metrics.update(peer.index, message.families)
+            restarted = peer.generation > 1  # what it restores, its earlier life counted as accepted
+            self.metrics.update(peer.index, carried_over(message.families) if restarted else message.families)
         elif isinstance(message, Synced):
             peer.synced = message.token
         elif isinstance(message, Ready):

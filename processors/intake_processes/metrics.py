@@ -11,7 +11,10 @@ them (counters, histograms and summaries only: their samples only grow), so a su
 down when a process is restarted and counts from zero. Its gauges (queue sizes, backlog) go
 with it: a restarted process reports its own, restored queue included.
 
-Series that describe the main process alone (`LOCAL_ONLY`) are never summed.
+Series that describe the main process alone (`LOCAL_ONLY`) are never summed. A restarted
+process's `CARRIED_OVER` series are left out (`carried_over`): the spans its persistent queue
+restores were counted as accepted by its earlier life, whose counters stay in the sum, so
+adding them again would break the accounting invariant of the sums.
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-__all__ = ["LOCAL_ONLY", "FamilySnapshot", "SummedRegistry", "take_snapshot"]
+__all__ = ["CARRIED_OVER", "LOCAL_ONLY", "FamilySnapshot", "SummedRegistry", "carried_over", "take_snapshot"]
 
 LOCAL_ONLY: Final = frozenset({"otel_impact_ready"})
 """Families the main process answers for alone (readiness is decided over all processes there)."""
+CARRIED_OVER: Final = frozenset({"otel_impact_queue_restored_spans"})
+"""Families that, for a restarted process, count what its earlier life already counted."""
 CUMULATIVE_TYPES: Final = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
 """Types whose samples only grow: a dead process's last values stay in the sum."""
 
@@ -57,6 +62,11 @@ def take_snapshot(registry: CollectorRegistry) -> tuple[FamilySnapshot, ...]:
         for metric in registry.collect()
         if metric.name not in LOCAL_ONLY
     )
+
+
+def carried_over(snapshot: tuple[FamilySnapshot, ...]) -> tuple[FamilySnapshot, ...]:
+    """``snapshot`` of a restarted process, without its `CARRIED_OVER` families."""
+    return tuple(family for family in snapshot if family.name not in CARRIED_OVER)
 
 
 @dataclass

@@ -200,6 +200,22 @@ def test_two_intake_processes_answer_as_one(tmp_path: Path) -> None:
     assert "[intake 1] otel-impact: drained" in log, log[-3000:]
 
 
+def assert_books_balance(processor: Processor, *, accepted: int) -> None:
+    """The accounting invariant over the summed series: accepted + restored = sent + dropped + queued."""
+    metrics = {
+        name: processor.metric_sum(name, exporter="down")
+        for name in (
+            "otel_impact_queue_restored_spans_total",
+            "otel_impact_exporter_sent_spans_total",
+            "otel_impact_exporter_dropped_spans_total",
+            "otel_impact_queue_spans",
+        )
+    }
+    assert processor.metric_sum(ACCEPTED, outcome="accepted") == accepted
+    restored, sent, dropped, queued = metrics.values()
+    assert accepted + restored == sent + dropped + queued, metrics
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -235,9 +251,11 @@ exporters:
             ),
             what="the extra intake process to be restarted",
         )
-        # The restarted process found its queue on disk; the sum still holds every span once.
-        assert processor.metric_sum("otel_impact_queue_restored_spans_total", exporter="down") > 0
+        # The restarted process found its queue on disk (the dead one's gauges left the sums, so
+        # only its replay can hold them), and the books of the sums still balance: the spans it
+        # restored were counted as accepted by its earlier life, not again as restored.
         assert processor.metric_sum("otel_impact_queue_spans", exporter="down") == len(sent)
+        assert_books_balance(processor, accepted=len(sent))
 
         with OtlpSink(grpc_port=port) as sink:
             sink.wait_for_spans(len(sent), timeout=30)
@@ -246,6 +264,7 @@ exporters:
                 lambda: processor.metric_sum("otel_impact_exporter_sent_spans_total", exporter="down") == len(sent),
                 what="every span to be counted as sent",
             )
+        assert_books_balance(processor, accepted=len(sent))
         assert processor.terminate() == 0
 
 

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from otel_impact.processors.accounting import Accounting
-from otel_impact.processors.intake_processes.metrics import SummedRegistry, take_snapshot
+from otel_impact.processors.intake_processes.metrics import SummedRegistry, carried_over, take_snapshot
 
 
 def samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -70,3 +70,12 @@ def test_a_family_only_an_extra_process_has_is_added() -> None:
     key = ("otel_impact_receiver_requests_total", (("outcome", "accepted"), ("transport", "http/protobuf")))
     assert samples(summed)[key] == 3
     assert summed.peer_total(2, "otel_impact_receiver_requests_total") == 3
+
+
+def test_a_restarted_process_does_not_count_its_replay_as_restored_again() -> None:
+    extra = Accounting()
+    busy(extra, 4)
+    extra.restored_spans.labels("down").inc(4)
+    names = {family.name for family in carried_over(take_snapshot(extra.registry))}
+    assert "otel_impact_queue_restored_spans" not in names
+    assert "otel_impact_receiver_spans" in names and "otel_impact_queue_redelivered_spans" in names
