@@ -10,6 +10,7 @@ Data flows one way through the stages, each a package with one job::
                                shared               one answer across replicas, through Redis
     api                                             the admin HTTP server: JSON, /metrics, dashboard
     serve_config, service, components, cli          assembly: build the stages and run them
+    intake_processes                                ... in several intake processes (serve --workers)
 
 - ``intake``: OTLP/gRPC and OTLP/HTTP receivers, OTLP/JSON decoding, rejection → status mapping.
 - ``pipeline``: per request, accounting, identity rewriting, then hand-off to analysis and export.
@@ -20,6 +21,8 @@ Data flows one way through the stages, each a package with one job::
 - ``gate``, ``postmortem``: the canary verdict and incident summaries over `ImpactQueries`.
 - ``shared``: deltas flushed to Redis, queries over the shared state, the leader lease.
 - ``api``: the admin server and every route; the only place answers become JSON.
+- ``intake_processes`` (assembly): extra intake processes sharing the receivers' ports, their
+  analysis results relayed to the main process and their metrics summed into its ``/metrics``.
 
 Shared foundations sit at this level: ``clock``, ``durations``, ``batch`` (what an analyzer
 receives), ``impact_queries`` (the typed contract between the SLI state and its readers),

@@ -12,6 +12,10 @@
 * with ``shared_state``, the SLI engine's deltas also go to Redis and every answer (the API,
   the SLO engine, the dashboard, the gate, the postmortem) is read from there, off the event
   loop (`SharedState`);
+* with ``receivers.processes`` above 1 (``serve --workers N``), the extra intake processes
+  (`IntakeProcesses`) relay their analysis results here, folded into the same SLI state as this
+  process's own, and their metrics, summed into ``/metrics``; each of them builds its analysis
+  with `attach_relayed_analysis`;
 * the on-call tools read both: the dashboard at ``/``, the canary gate at ``/api/v1/gate`` and
   postmortem summaries at ``/api/v1/postmortem``.
 """
@@ -23,6 +27,7 @@ import os
 from dataclasses import dataclass
 
 from otel_impact.processors.analysis.pool import AnalysisPool
+from otel_impact.processors.analysis.sink import EngineSink, LoopAnalyzer, ResultSink
 from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api import dashboard_routes, postmortem_routes
 from otel_impact.processors.api.dashboard_routes import DashboardRoutes
@@ -32,6 +37,7 @@ from otel_impact.processors.api.postmortem_routes import PostmortemRoutes
 from otel_impact.processors.api.sli_routes import add_routes as add_sli_routes
 from otel_impact.processors.api.slo_routes import add_routes as add_slo_routes
 from otel_impact.processors.export.metrics_export import MetricsExport
+from otel_impact.processors.intake_processes.group import IntakeProcesses
 from otel_impact.processors.periodic import Periodic
 from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.shared.reader import SharedQueries
@@ -121,6 +127,17 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.accounting.registry.register(shared.collector())
         service.admin.add_readiness_detail(shared.readiness_line)
         service.add_component(shared)
+    if config.receivers.processes > 1:
+        peers = IntakeProcesses(
+            config,
+            EngineSink(engine),
+            service.metrics,
+            own_requests=lambda: _received_requests(service),
+            log_level=logging.getLogger().getEffectiveLevel(),
+        )
+        service.add_peers(peers)
+        service.accounting.registry.register(peers.collector())
+        service.admin.add_before_answer(peers.caught_up)
     service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers))
     service.accounting.registry.register(SliCollector(queries))
     service.add_component(_SliComponent(engine))
@@ -158,3 +175,32 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.admin.add_routes(lambda app: add_gate_routes(app, gate))
     service.admin.add_routes(lambda app: postmortem_routes.add_routes(app, notes))
     return ImpactComponents(sli=engine, queries=queries, slo=slo_engine)
+
+
+def attach_relayed_analysis(service: ProcessorService, sink: ResultSink) -> AnalysisPool | None:
+    """Plug SLI analysis into an extra intake process's ``service``: in its own worker processes
+    (``analysis.workers``) or on its loop (0), every result handed to ``sink`` (the relay to the
+    main process). No engine of its own answers anything: the main one folds the results.
+    Returns the pool, when there is one (to wait for it to catch up)."""
+    config = service.config
+    if not config.sli.enabled:
+        return None
+    engine = SliEngine(config.sli, clock=service.clock)
+    if not config.analysis.workers:
+        service.add_analyzer(LoopAnalyzer(engine, sink))
+        return None
+    pool = AnalysisPool(engine, config.analysis, log_level=logging.getLogger().getEffectiveLevel(), sink=sink)
+    service.add_analyzer(pool)
+    service.accounting.registry.register(pool.collector())
+    service.add_component(pool)
+    return pool
+
+
+def _received_requests(service: ProcessorService) -> float:
+    """Requests this process received (every transport and outcome)."""
+    return sum(
+        sample.value
+        for metric in service.accounting.received_requests.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )

@@ -13,6 +13,7 @@ flag                        environment variable        file
 ``--state DIR``             ``OTEL_IMPACT_STATE_DIR``   ``state_dir``
 ``--shared-state URL``      ``OTEL_IMPACT_SHARED_STATE``  ``shared_state.url``
 ``--analysis-workers N``    ``OTEL_IMPACT_ANALYSIS_WORKERS`` ``analysis.workers``
+``--workers N``             ``OTEL_IMPACT_WORKERS``     ``receivers.processes``
 =========================== =========================== ==========================================
 
 String values in the file may refer to environment variables as ``${env:NAME}`` (see
@@ -66,7 +67,7 @@ from otel_impact.processors.config import (
     parse_receivers,
     read_document,
 )
-from otel_impact.processors.config.model import DEFAULT_ADMIN
+from otel_impact.processors.config.model import DEFAULT_ADMIN, INTAKE_PROCESSES_FIX, MAX_INTAKE_PROCESSES
 from otel_impact.processors.shared.settings import SharedStateConfig, address_of, parse_shared_state_section
 from otel_impact.processors.sli.config import SliConfig, parse_sli_section
 from otel_impact.processors.slo.alerting_config import AlertingConfig, parse_alerting_section
@@ -91,6 +92,7 @@ FLAGS: Final = {
     "STATE_DIR": "--state",
     "SHARED_STATE": "--shared-state",
     "ANALYSIS_WORKERS": "--analysis-workers",
+    "WORKERS": "--workers",
 }
 PROCESSOR_VARIABLES: Final = frozenset({*(ENV_PREFIX + name for name in (*FLAGS, "FORWARD", "CONFIG")), TOKEN_ENV})
 """Every ``OTEL_IMPACT_*`` variable the processor's commands read (the SDK's are `SDK_VARIABLES`)."""
@@ -149,6 +151,7 @@ class Overrides:
     state_dir: str | None = None
     shared_state: str | None = None
     analysis_workers: str | None = None
+    workers: str | None = None
 
 
 def load_config(
@@ -299,6 +302,13 @@ def _apply_overrides(
     if (chosen := pick(overrides.shared_state, "SHARED_STATE")) is not None:
         url, source = chosen
         shared = replace(shared, address=address_of(url, source, problems))
+    if (chosen := pick(overrides.workers, "WORKERS")) is not None:
+        value, source = chosen
+        text = value.strip()
+        if text.isdigit() and 1 <= int(text) <= MAX_INTAKE_PROCESSES:
+            receivers = replace(receivers, processes=int(text))
+        else:
+            problems.add(source, repr(value), INTAKE_PROCESSES_FIX)
     analysis = config.analysis
     if (chosen := pick(overrides.analysis_workers, "ANALYSIS_WORKERS")) is not None:
         value, source = chosen

@@ -10,6 +10,13 @@ the receivers, then accepts data. `shutdown` (on SIGTERM or SIGINT through
 the queues until ``drain_timeout``, then stops the forwarders: what is left stays on disk with
 ``--state``, or is counted as dropped without it. Calling `shutdown` twice is harmless.
 
+With ``receivers.processes`` above 1 (``serve --workers N``) this is intake process 0 of several:
+its receivers bind the ports first (``SO_REUSEPORT``), then `start` starts the others through the
+`PeerGroup` added with `add_peers` and waits until they listen on the same ports; `shutdown`
+tells them to drain alongside its own drain and waits for them before the components stop (so
+the last checkpoint holds their last results). An extra process is a `ProcessorService` too,
+with ``process_index`` above 0, no admin server and no components but its analysis.
+
 A server that cannot bind its address stops the start with a `ListenError` naming the server,
 the address and the flag that chooses another; the shutdown that follows a start that never
 accepted data says nothing about draining (there was nothing to drain).
@@ -33,6 +40,8 @@ from prometheus_client import CollectorRegistry
 from otel_impact.processors.api.server import AdminServer
 from otel_impact.processors.export import Forwarder, PersistentQueue, SendQueue, make_client
 from otel_impact.processors.intake import GrpcReceiver, HttpReceiver
+from otel_impact.processors.intake.base import PortSharing
+from otel_impact.processors.intake_processes.metrics import SummedRegistry
 from otel_impact.processors.pipeline.identity import build_rewriter
 
 from .accounting import Accounting
@@ -83,6 +92,22 @@ class ServiceComponent(Protocol):
     async def stop(self) -> None: ...
 
 
+class PeerGroup(Protocol):
+    """The extra intake processes of ``serve --workers N``, seen from the main one."""
+
+    async def start(self, ports: Mapping[str, int]) -> None:
+        """Start them on the main's bound ``ports``; return once all listen. Raises `OSError`
+        naming the process and the reason when one cannot start."""
+
+    async def drain(self, timeout: float) -> None:
+        """Tell them to stop intake and drain (for up to ``timeout`` seconds) and wait until they
+        have exited, their last results and metrics folded in (killing any still running well
+        past it)."""
+
+    def ready(self) -> bool:
+        """Whether every one of them is up and listening."""
+
+
 def queue_directory(state_dir: str, exporter_name: str) -> str:
     """Where the persistent queue of ``exporter_name`` lives under ``state_dir``."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", exporter_name)
@@ -99,8 +124,11 @@ class ProcessorService:
         clock: Clock | None = None,
         registry: CollectorRegistry | None = None,
         environ: Mapping[str, str] | None = None,
+        process_index: int = 0,
     ) -> None:
         self.config = config
+        self.process_index = process_index
+        """0 for the main process (the only one with an admin server), else an extra intake process's number."""
         self.clock = clock or SystemClock()
         self.accounting = Accounting(registry)
         self.rewriter = build_rewriter(config.pseudonymization, environ)
@@ -108,10 +136,12 @@ class ProcessorService:
         self.forwarders: tuple[Forwarder, ...] = ()
         self.pipeline: Pipeline | None = None
         """Built by `start`, over the forwarders and with the analyzers added before."""
+        self.metrics = SummedRegistry(self.accounting.registry)
+        """What ``/metrics`` answers: this process's registry plus the extra intake processes' samples."""
         closed = self.accounting.closed_connections
         self.admin = AdminServer(
             config.admin,
-            self.accounting.registry,
+            self.metrics,
             self._accepting,
             on_closed_connection=lambda reason: closed.labels("admin", reason).inc(),
         )
@@ -120,6 +150,7 @@ class ProcessorService:
         self.http: HttpReceiver | None = None
         self.ports: dict[str, int] = {}
         self.components: list[ServiceComponent] = []
+        self.peers: PeerGroup | None = None
         self._lock_file: IO[bytes] | None = None
         self._stopped = asyncio.Event()
         self._shutdown_started = False
@@ -136,8 +167,20 @@ class ProcessorService:
         """Register a component started and stopped with the service (see `ServiceComponent`)."""
         self.components.append(component)
 
+    def add_peers(self, peers: PeerGroup) -> None:
+        """Register the extra intake processes (see `PeerGroup`); call before `start`."""
+        self.peers = peers
+
     def _accepting(self) -> bool:
-        return self.pipeline is not None and self.pipeline.accepting
+        accepting = self.pipeline is not None and self.pipeline.accepting
+        return accepting and (self.peers is None or self.peers.ready())
+
+    @property
+    def port_sharing(self) -> PortSharing:
+        """How the receivers bind: alone, first of several intake processes, or joining the first."""
+        if self.config.receivers.processes <= 1:
+            return "none"
+        return "first" if self.process_index == 0 else "join"
 
     def _make_queue(self, index: int) -> SendQueue:
         exporter = self.config.exporters[index]
@@ -187,14 +230,21 @@ class ProcessorService:
             await component.start()
         receivers = config.receivers
         size, ratio = receivers.max_request_bytes, receivers.max_decompression_ratio
+        sharing = self.port_sharing
         if receivers.grpc.endpoint is not None:
-            self.grpc = GrpcReceiver(receivers.grpc, size, pipeline, max_decompression_ratio=ratio)
+            self.grpc = GrpcReceiver(
+                receivers.grpc, size, pipeline, max_decompression_ratio=ratio, port_sharing=sharing
+            )
             grpc_port = await _listen("OTLP/gRPC", receivers.grpc.endpoint, "--otlp-grpc", self.grpc.start)
             self.ports["otlp_grpc"] = grpc_port
         if receivers.http.endpoint is not None:
-            self.http = HttpReceiver(receivers.http, size, pipeline, max_decompression_ratio=ratio)
+            self.http = HttpReceiver(
+                receivers.http, size, pipeline, max_decompression_ratio=ratio, port_sharing=sharing
+            )
             http_port = await _listen("OTLP/HTTP", receivers.http.endpoint, "--otlp-http", self.http.start)
             self.ports["otlp_http"] = http_port
+        if self.peers is not None:
+            await self.peers.start(self.ports)
         pipeline.accepting = True
         self._accepted = True
         self.accounting.ready.set(1)
@@ -202,6 +252,9 @@ class ProcessorService:
 
     def _log_start(self) -> None:
         config = self.config
+        if self.process_index:  # the main process logs the addresses and the warnings, once
+            logger.info("otel-impact: intake process %d listening (pid %d)", self.process_index, os.getpid())
+            return
         hosts = {
             "otlp_grpc": config.receivers.grpc.endpoint,
             "otlp_http": config.receivers.http.endpoint,
@@ -246,12 +299,17 @@ class ProcessorService:
         self.accounting.ready.set(0)
         if accepted:
             logger.info("otel-impact: stopping intake; draining for up to %.0fs", self.config.drain_timeout)
+        peers = None
+        if self.peers is not None:  # they drain alongside this process
+            peers = asyncio.ensure_future(self.peers.drain(max(0.0, deadline - self.clock.monotonic())))
         if self.grpc is not None:
             await self.grpc.stop(RECEIVER_GRACE_SECONDS)
         if self.http is not None:
             await self.http.stop()
         await asyncio.gather(*(forwarder.drain(deadline) for forwarder in self.forwarders))
         left = sum(await asyncio.gather(*(forwarder.abort() for forwarder in self.forwarders)))
+        if peers is not None:
+            await peers
         if left == 0 and accepted:
             logger.info("otel-impact: drained; everything received was delivered or accounted for")
         for component in reversed(self.components):

@@ -13,9 +13,13 @@ When a ring is full the batch is not analysed: its spans are counted
 ``telemetry.complete: false`` with the reason; the batch is forwarded all the same. A worker
 that dies is restarted; what it held is counted as unanalysed (``worker_restart``).
 
+Results go to a ``sink``: in the process that serves the answers, the engine itself; in an
+extra intake process (``serve --workers N``), a relay to that process, which folds what it
+receives with the same `SliState.apply`.
+
 Modules: ``settings`` (the ``analysis:`` config section), ``ring`` (the shared-memory ring and
 its notices), ``messages`` (what crosses the pipes), ``worker`` (the worker process's loop),
-``pool`` (the intake side: hand-off, results, restarts, metrics).
+``pool`` (the intake side: hand-off, results, restarts, metrics), ``sink`` (where results go).
 
 Stage rule: imports ``sli`` and the foundations.
 """

@@ -38,6 +38,7 @@ from otel_impact.processors.sli.engine import SliEngine
 from .messages import WorkerReport
 from .ring import RingWriter
 from .settings import AnalysisConfig
+from .sink import AnalyzerCounts, EngineSink, ResultSink
 from .worker import WorkerSpec, command
 
 __all__ = ["UNANALYSED_REASONS", "AnalysisPool"]
@@ -77,16 +78,25 @@ class _Worker:
 
 
 class AnalysisPool:
-    """Analysis in ``config.workers`` worker processes, folded into ``engine``'s state."""
+    """Analysis in ``config.workers`` worker processes, folded into ``engine``'s state, or handed
+    to ``sink`` when one is given (an extra intake process relays them to the main one)."""
 
     name = "sli"
     needs_view = False
     """The pipeline need not parse batches for this analyzer: the workers do."""
 
-    def __init__(self, engine: SliEngine, config: AnalysisConfig, *, log_level: int = logging.INFO) -> None:
+    def __init__(
+        self,
+        engine: SliEngine,
+        config: AnalysisConfig,
+        *,
+        log_level: int = logging.INFO,
+        sink: ResultSink | None = None,
+    ) -> None:
         if config.workers < 1:
             raise ValueError("an analysis pool needs at least one worker")
         self.engine = engine
+        self.sink = sink if sink is not None else EngineSink(engine)
         self.config = config
         self.log_level = log_level
         self.unanalysed: dict[str, int] = dict.fromkeys(UNANALYSED_REASONS, 0)
@@ -138,7 +148,7 @@ class AnalysisPool:
     def _not_analysed(self, spans: int, received_ns: int, reason: str) -> None:
         if spans:
             self.unanalysed[reason] += spans
-            self.engine.state.note_unanalysed(received_ns, spans, reason)
+            self.sink.note_unanalysed(received_ns, spans, reason)
 
     def value_tally(self) -> dict[str, int]:
         """Values the workers' analysis could not use as they were (see `SliAnalyzer.value_tally`)."""
@@ -222,18 +232,15 @@ class AnalysisPool:
             logger.error("could not read a report of analysis worker %d: %s", worker.index, error)
 
     def _fold(self, worker: _Worker, report: WorkerReport) -> None:
-        engine = self.engine
-        try:
-            engine.state.apply(report.result)
-        except Exception as error:
-            engine.analyzer.absorb(errors=1)
-            logger.exception("folding a result of analysis worker %d failed: %s", worker.index, error)
-        engine.analyzer.absorb(
-            errors=report.errors - worker.errors,
-            bad_spans=report.bad_spans - worker.bad_spans,
-            batches=report.batches,
-            value_tally=report.value_tally,
-            previous_tally=worker.value_tally,
+        self.sink.apply(report.result)
+        self.sink.absorb(
+            AnalyzerCounts(
+                errors=report.errors - worker.errors,
+                bad_spans=report.bad_spans - worker.bad_spans,
+                batches=report.batches,
+                value_tally=report.value_tally,
+                previous_tally=worker.value_tally,
+            )
         )
         worker.errors, worker.bad_spans, worker.value_tally = report.errors, report.bad_spans, report.value_tally
         released = worker.ring.release(report.through)

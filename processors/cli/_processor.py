@@ -68,6 +68,11 @@ def add_override_flags(parser: argparse.ArgumentParser, *, config_flag: bool = T
         metavar="N",
         help="SLI analysis worker processes (default 1); 0 analyses on the intake event loop",
     )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        help="intake processes sharing the receivers' ports (default 1), each with its own analysis workers",
+    )
 
 
 def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfig | None:
@@ -87,6 +92,7 @@ def load(args: argparse.Namespace, config_file: str | None = None) -> ServeConfi
         state_dir=args.state,
         shared_state=args.shared_state,
         analysis_workers=args.analysis_workers,
+        workers=args.workers,
     )
     try:
         return load_config(overrides, warn=lambda warning: print(f"otel-impact: warning: {warning}", file=sys.stderr))

@@ -16,6 +16,7 @@ from .fields import Fields, Problems, describe, join
 from .model import (
     DEFAULT_GRPC,
     DEFAULT_HTTP,
+    DEFAULT_INTAKE_PROCESSES,
     DEFAULT_MAX_DECOMPRESSION_RATIO,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_MAX_SPANS_PER_REQUEST,
@@ -119,15 +120,16 @@ def _parse_limits(fields: Fields, *, grpc: bool) -> ServerLimits:
 
 def parse_receivers(raw: object, path: str, problems: Problems) -> ReceiversConfig:
     """The OTLP receivers: ``grpc``, ``http`` (each a listener), ``max_request_bytes``,
-    ``max_decompression_ratio`` and ``max_spans_per_request``."""
+    ``max_decompression_ratio``, ``max_spans_per_request`` and ``processes``."""
     fields = Fields(raw, path, problems)
     grpc = parse_listener(fields.take("grpc"), fields.at("grpc"), problems, default_endpoint=DEFAULT_GRPC, grpc=True)
     http = parse_listener(fields.take("http"), fields.at("http"), problems, default_endpoint=DEFAULT_HTTP)
     max_bytes = fields.take_size("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
     ratio = fields.take_float("max_decompression_ratio", DEFAULT_MAX_DECOMPRESSION_RATIO)
     max_spans = fields.take_int("max_spans_per_request", DEFAULT_MAX_SPANS_PER_REQUEST)
+    processes = fields.take_int("processes", DEFAULT_INTAKE_PROCESSES)
     fields.done()
-    return ReceiversConfig(grpc, http, max_bytes, ratio, max_spans)
+    return ReceiversConfig(grpc, http, max_bytes, ratio, max_spans, processes)
 
 
 def parse_exporters(raw: object, path: str, problems: Problems) -> tuple[ExporterConfig, ...]:

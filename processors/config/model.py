@@ -130,6 +130,11 @@ class ServerLimits:
 
 
 _DEFAULT_SHOWN: Final = {"read_header_timeout": "10s", "read_timeout": "60s", "idle_timeout": "60s"}
+DEFAULT_INTAKE_PROCESSES: Final = 1
+MAX_INTAKE_PROCESSES: Final = 64
+INTAKE_PROCESSES_FIX: Final = (
+    f"use 1 (the default) to {MAX_INTAKE_PROCESSES} intake processes; more than the spare cores only adds switching"
+)
 FILES_RESERVE: Final = 64
 """Open files `default_max_connections` keeps aside for queues, downstreams, logs and state files."""
 
@@ -171,9 +176,14 @@ class ReceiversConfig:
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO
     max_spans_per_request: int = DEFAULT_MAX_SPANS_PER_REQUEST
+    processes: int = DEFAULT_INTAKE_PROCESSES
+    """Intake processes sharing the receivers' ports (``serve --workers``): the main one and
+    ``processes - 1`` more, each with its own receivers, pipeline, forwarders and analysis."""
 
     def validate(self, problems: Problems, path: str = "receivers") -> None:
         """Note every problem in ``problems``."""
+        if not 1 <= self.processes <= MAX_INTAKE_PROCESSES:
+            problems.add(f"{path}.processes", f"{self.processes} is out of range", INTAKE_PROCESSES_FIX)
         if self.max_request_bytes < 1024:
             problems.add(f"{path}.max_request_bytes", "is below 1 KiB", "use e.g. 4MiB (the default)")
         if not self.max_decompression_ratio >= 2:
@@ -292,6 +302,13 @@ class ExporterConfig:
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
         if not self.name:
             object.__setattr__(self, "name", self.endpoint.rstrip("/"))
+
+    def __getstate__(self) -> dict[str, object]:  # a mapping proxy does not pickle (intake processes get a copy)
+        return {**self.__dict__, "headers": dict(self.headers)}
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
 
     def __repr__(self) -> str:  # header values may be secrets
         return f"ExporterConfig(name={self.name!r}, endpoint={self.endpoint!r}, headers={sorted(self.headers)})"

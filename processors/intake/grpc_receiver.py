@@ -21,13 +21,12 @@ The connection limits are gRPC core's channel arguments (`server_options`, from 
 from __future__ import annotations
 
 import logging
-import socket
 
 import grpc
 from grpc import aio
 
 from otel_impact.processors.config import ServerLimits
-from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
+from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver, probe_bind
 from otel_impact.processors.intake.decompress import sniff_encoding
 from otel_impact.processors.intake.status import grpc_code, grpc_trailers
 from otel_impact.processors.pipeline import Rejection
@@ -72,13 +71,15 @@ class GrpcReceiver(OtlpReceiver):
     async def start(self) -> int:
         endpoint = self.listener.endpoint
         assert endpoint is not None
-        server = aio.server(options=server_options(self.listener.limits, self.max_request_bytes))
+        sharing = self.port_sharing
+        options = server_options(self.listener.limits, self.max_request_bytes, reuse_port=sharing != "none")
+        server = aio.server(options=options)
         export = grpc.unary_unary_rpc_method_handler(self._export, request_deserializer=self._inflate)
         handler = grpc.method_handlers_generic_handler(SERVICE, {"Export": export})
         server.add_generic_rpc_handlers((handler,))
         address = str(endpoint)
         # gRPC core reports a failed bind (or lookup) as a raw log line and no reason: find it out first.
-        _probe_bind(endpoint.host, endpoint.port)
+        probe_bind(endpoint.host, endpoint.port, reuse_port=sharing == "join")
         try:
             if self.listener.tls is not None:
                 self.port = server.add_secure_port(address, grpc_server_credentials(self.listener.tls))
@@ -99,7 +100,7 @@ class GrpcReceiver(OtlpReceiver):
             self._server = None
 
 
-def server_options(limits: ServerLimits, max_request_bytes: int) -> list[tuple[str, int]]:
+def server_options(limits: ServerLimits, max_request_bytes: int, *, reuse_port: bool = False) -> list[tuple[str, int]]:
     """gRPC core's channel arguments for the receiver: message caps, decompression off, and `ServerLimits`.
 
     ``read_header_timeout`` bounds the connection's handshake (TLS and HTTP/2 settings);
@@ -107,7 +108,8 @@ def server_options(limits: ServerLimits, max_request_bytes: int) -> list[tuple[s
     bounds every connection's life, so a client that sends a byte a second is cut off then; the
     server pings a quiet client every ``keepalive_time`` and closes it when no answer comes in
     ``keepalive_timeout``; ``max_concurrent_streams`` bounds the calls of one connection and
-    ``max_connections`` the connections (gRPC core closes one past it at once).
+    ``max_connections`` the connections (gRPC core closes one past it at once). With
+    ``reuse_port`` the port is bound with ``SO_REUSEPORT``, to be shared by intake processes.
     """
 
     def ms(seconds: float) -> int:
@@ -116,7 +118,7 @@ def server_options(limits: ServerLimits, max_request_bytes: int) -> list[tuple[s
     options = [
         ("grpc.max_receive_message_length", max(max_request_bytes * 4, 16 << 20)),
         ("grpc.max_send_message_length", 4 << 20),
-        ("grpc.so_reuseport", 0),
+        ("grpc.so_reuseport", int(reuse_port)),
         ("grpc.per_message_decompression", 0),
         ("grpc.server_handshake_timeout_ms", ms(limits.read_header_timeout)),
         ("grpc.max_connection_idle_ms", ms(limits.idle_timeout)),
@@ -131,25 +133,3 @@ def server_options(limits: ServerLimits, max_request_bytes: int) -> list[tuple[s
         options.append(("grpc.max_connection_age_ms", ms(limits.grpc_max_connection_age)))
         options.append(("grpc.max_connection_age_grace_ms", ms(limits.grpc_max_connection_age_grace)))
     return options
-
-
-def _probe_bind(host: str, port: int) -> None:
-    """Raise the `OSError` of binding ``host:port`` when none of its addresses can be bound.
-
-    As gRPC does, the bind succeeds when any address the host resolves to can be bound, with
-    ``SO_REUSEADDR``. The probe socket is closed at once; gRPC binds right after.
-    """
-    first: OSError | None = None
-    for family, kind, proto, _, address in socket.getaddrinfo(
-        host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    ):
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(address)
-            except OSError as error:
-                first = first or error
-                continue
-            return
-    if first is not None:
-        raise first

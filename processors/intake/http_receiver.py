@@ -21,7 +21,7 @@ from aiohttp import web
 
 from otel_impact.processors.config import Listener
 from otel_impact.processors.config.model import DEFAULT_MAX_DECOMPRESSION_RATIO
-from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver
+from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver, PortSharing, probe_bind
 from otel_impact.processors.intake.decode_pool import BUSY_RETRY_AFTER, Busy, DecodePool
 from otel_impact.processors.intake.otlp_json import InvalidJson
 from otel_impact.processors.intake.server_guard import ConnectionGuard, OneLineLogger, RateLimitedLog, start_site
@@ -47,8 +47,15 @@ class HttpReceiver(OtlpReceiver):
         pipeline: Pipeline,
         *,
         max_decompression_ratio: float = DEFAULT_MAX_DECOMPRESSION_RATIO,
+        port_sharing: PortSharing = "none",
     ) -> None:
-        super().__init__(listener, max_request_bytes, pipeline, max_decompression_ratio=max_decompression_ratio)
+        super().__init__(
+            listener,
+            max_request_bytes,
+            pipeline,
+            max_decompression_ratio=max_decompression_ratio,
+            port_sharing=port_sharing,
+        )
         self._runner: web.AppRunner | None = None
         self.decoder = DecodePool()
         """Decodes OTLP/JSON bodies, off the event loop when they are large."""
@@ -130,6 +137,8 @@ class HttpReceiver(OtlpReceiver):
             keepalive_timeout=limits.idle_timeout,
             logger=OneLineLogger("otlp_http", RateLimitedLog(logger)),
         )
+        if self.port_sharing == "first" and endpoint.port:  # never share a port another process holds
+            probe_bind(endpoint.host, endpoint.port)
         await runner.setup()
         await start_site(
             runner,
@@ -137,7 +146,7 @@ class HttpReceiver(OtlpReceiver):
             endpoint.port,
             guard,
             ssl_context=server_ssl_context(self.listener.tls),
-            reuse_port=False,
+            reuse_port=self.port_sharing != "none",
         )
         self._runner = runner
         self.port = _bound_port(runner, endpoint.port)

@@ -28,7 +28,7 @@ FOUNDATIONS = {
     "config",
     "periodic",
 }
-ASSEMBLY = {"service", "components", "cli", "serve_config"}
+ASSEMBLY = {"service", "components", "cli", "serve_config", "intake_processes"}
 STAGES = {"intake", "pipeline", "export", "sli", "analysis", "slo", "gate", "postmortem", "shared", "api"}
 ALLOWED: dict[str, set[str]] = {
     "foundation": set(),
