@@ -16,13 +16,21 @@ from typing import Any
 from otel_impact.processors.durations import SECOND_NS, format_duration
 from otel_impact.processors.impact_queries import Attribution, ImpactFigures, ImpactReport, PipelineLag
 from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
+from otel_impact.processors.sli.attribution import AttributionRow
 from otel_impact.processors.sli.queries import TopCustomers
 from otel_impact.processors.slo.alerts import rfc3339
 from otel_impact.processors.slo.burn import budget_covers, budget_spent
 from otel_impact.processors.slo.notify import bounds_json
 from otel_impact.processors.slo.render import transition_json
 
-__all__ = ["impact_document", "lag_fields", "postmortem_document", "top_customers_document"]
+__all__ = [
+    "attribution_document",
+    "attribution_json",
+    "impact_document",
+    "lag_fields",
+    "postmortem_document",
+    "top_customers_document",
+]
 
 
 def lag_fields(lag: PipelineLag | None) -> dict[str, Any]:
@@ -147,6 +155,39 @@ def _figures(figures: ImpactFigures) -> dict[str, Any]:
         "latency_met": _latency_met(figures.latency_met),
         "attribution": attribution_json(figures.attribution),
     }
+
+
+def attribution_document(
+    task: str, window: str, start_ns: int, end_ns: int, rows: list[AttributionRow]
+) -> dict[str, Any]:
+    """The answer of ``GET /api/v1/attribution``: the task's attribution overall, by service and
+    by service and route, each list worst coverage first."""
+    services: dict[str, list[int]] = {}
+    total = [0, 0, 0]
+    for row in rows:
+        counts = services.setdefault(row.service, [0, 0, 0])
+        for index, value in enumerate(_counts(row.attribution)):
+            counts[index] += value
+            total[index] += value
+    by_service = [(service, Attribution(*counts)) for service, counts in services.items()]
+    by_service.sort(key=lambda item: (item[1].coverage or 0.0, -item[1].events_without_customer))
+    return {
+        "task": task,
+        "window": window,
+        "start": _iso(start_ns),
+        "end": _iso(end_ns),
+        "attribution": attribution_json(Attribution(*total)),
+        "services": [{"service": service, **attribution_json(counts)} for service, counts in by_service],
+        "routes": [{"service": row.service, "route": row.route, **attribution_json(row.attribution)} for row in rows],
+    }
+
+
+def _counts(attribution: Attribution) -> tuple[int, int, int]:
+    return (
+        attribution.events_with_customer,
+        attribution.events_without_customer,
+        attribution.bad_events_without_customer,
+    )
 
 
 def attribution_json(attribution: Attribution) -> dict[str, Any]:

@@ -7,6 +7,8 @@
 * ``GET /api/v1/customers/top?task=T&window=W[&limit=N][&where=ATTR=VALUE][&end=TIME]``: the
   most impacted customers, as pseudonyms, with bounds.
 * ``GET /api/v1/tasks``: the known tasks, dimensions and latency thresholds.
+* ``GET /api/v1/attribution?task=T&window=W[&end=TIME]``: how many of the task's events carry
+  the customer, by service and by route or RPC, worst first (this processor's spans).
 
 ``window`` defaults to ``1h``; it ends at the end of the current minute (or at ``end``: unix
 seconds or RFC 3339), so the minute in progress is included. A bad parameter, an unknown task or
@@ -18,7 +20,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from otel_impact.processors.answers import AnswerQueries, Answers, LocalAnswers
-from otel_impact.processors.api.documents import impact_document, top_customers_document
+from otel_impact.processors.api.documents import attribution_document, impact_document, top_customers_document
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.impact_queries import ImpactReport
@@ -37,6 +39,7 @@ def add_routes(app: web.Application, queries: SliQueries, answers: Answers | Non
     app.router.add_get("/api/v1/impact", handlers.impact)
     app.router.add_get("/api/v1/customers/top", handlers.top_customers)
     app.router.add_get("/api/v1/tasks", handlers.tasks)
+    app.router.add_get("/api/v1/attribution", handlers.attribution)
 
 
 class _Handlers:
@@ -86,6 +89,15 @@ class _Handlers:
             ]
 
         return web.json_response({"tasks": await self.answers.run(ask)})
+
+    async def attribution(self, request: web.Request) -> web.Response:
+        try:
+            params = QueryParams(request.query)
+            task, start, end, window = self._window(params, self.queries)
+            rows = self.queries.attribution_rows(task, start, end)
+        except ValueError as error:
+            return bad_request(error)
+        return web.json_response(attribution_document(task, window, start, end, rows))
 
     def _window(self, params: QueryParams, queries: AnswerQueries) -> tuple[str, int, int, str]:
         task = params.task(queries.tasks())

@@ -40,7 +40,7 @@ from otel_impact.proto import prefilter, view
 
 from .aggregates import BatchArrays, PendingGroup, Series
 from .lag import UNKNOWN_SERVICE, lag_counts
-from .results import AnalysisResult, GroupResult
+from .results import AnalysisResult, GroupResult, add_counts
 from .segments import MAX_VALUE_LENGTH
 from .state import SliState
 from .tasks import CompiledMatch, TaskState, compile_matches
@@ -53,6 +53,7 @@ logger = logging.getLogger("otel_impact.sli")
 HTTP_STATUS: Final = "http.response.status_code"
 HTTP_STATUS_OLD: Final = "http.status_code"
 HTTP_ROUTE: Final = "http.route"
+RPC_METHOD: Final = "rpc.method"
 SERVICE_NAME: Final = "service.name"
 STATUS_ERROR: Final = 2
 # AnyValue bytes: bool false, and the strings "false", "success", "failure".
@@ -72,6 +73,20 @@ NOT_A_PSEUDONYM: Final = "(not a pseudonym)"
 
 PendingGroups = dict[tuple[Any, ...], PendingGroup[TaskState]]
 PendingLags = dict[tuple[str, str, int], list[int]]
+
+
+class _Where:
+    """One resource's task events of one task and route, while collecting: their lags, and how
+    many lacked a customer (and were bad)."""
+
+    __slots__ = ("bad_without", "lags", "without")
+
+    def __init__(self) -> None:
+        self.lags: list[int] = []
+        self.without = 0
+        self.bad_without = 0
+
+
 """Lags in nanoseconds by (task, service, minute of arrival), while collecting."""
 ResourceContext = tuple[tuple[Any, ...], tuple[CompiledMatch, ...], str]
 
@@ -228,7 +243,7 @@ class SliAnalyzer:
         arrival_minute = now // MINUTE_NS
         for resource_spans in parsed.resource_spans:
             resource_values, matches, service = self._resource_context(resource_spans.resource.attributes)
-            resource_lags: dict[TaskState, list[int]] = {}
+            resource_where: dict[tuple[TaskState, Any], _Where] = {}
             for scope_spans in resource_spans.scope_spans:
                 for span in scope_spans.spans:
                     try:  # free when nothing is raised (3.11+): a bad span costs only itself
@@ -262,10 +277,16 @@ class SliAnalyzer:
                         if task is None:
                             untracked += 1
                             continue
-                        task_lags = resource_lags.get(task)
-                        if task_lags is None:
-                            task_lags = resource_lags[task] = []
-                        task_lags.append(lag)
+                        if HTTP_ROUTE in attrs:
+                            route = attrs[HTTP_ROUTE]
+                        elif RPC_METHOD in attrs:
+                            route = attrs[RPC_METHOD]
+                        else:
+                            route = None
+                        where = resource_where.get((task, route))
+                        if where is None:
+                            where = resource_where[(task, route)] = _Where()
+                        where.lags.append(lag)
                         if clamped:
                             counters = result.counters_of(task.name)
                             if clamped == 1:
@@ -308,6 +329,7 @@ class SliAnalyzer:
                         else:
                             raw_user = None
                             group.no_customer += 1
+                            where.without += 1
                         if bad:
                             group.bad += 1
                             value = view.decode_double(attrs.get(TASK_VALUE))
@@ -316,15 +338,21 @@ class SliAnalyzer:
                                 group.bad_users[raw_user] = group.bad_users.get(raw_user, 0) + 1
                             else:
                                 group.bad_no_customer += 1
+                                where.bad_without += 1
                     except Exception as error:
                         self._bad_span(error)
-            for task, task_lags in resource_lags.items():
+            for (task, route), where in resource_where.items():
                 key = (task.name, service, arrival_minute)
                 held = lags.get(key)
                 if held is None:
-                    lags[key] = task_lags
+                    lags[key] = where.lags
                 else:
-                    held.extend(task_lags)
+                    held.extend(where.lags)
+                route_name = (view.decode_str(route) or "")[:MAX_VALUE_LENGTH]
+                place = (task.name, service, route_name, arrival_minute)
+                counts = (len(where.lags) - where.without, where.without, where.bad_without)
+                before = result.attribution.get(place)
+                result.attribution[place] = counts if before is None else add_counts(before, counts)
         result.untracked += untracked
 
     def _bad_span(self, error: Exception) -> None:

@@ -4,8 +4,8 @@ The analyzer counts, per (task, service, route, minute of arrival), the task eve
 without a customer and the bad ones without; `AttributionHistory` keeps them for
 `ATTRIBUTION_HISTORY_S` and answers ``GET /api/v1/attribution``: the breakdown worst first, so
 the service or route that drops the customer (an uninstrumented hop, a service that does not
-pass baggage on) comes first. The route is the span's ``http.route``, else its ``rpc.method``
-(with ``rpc.service``), else empty.
+pass baggage on) comes first. The route is the span's ``http.route``, else its ``rpc.method``,
+else empty.
 
 Bounded: at most `MAX_ATTRIBUTION_KEYS` (task, service, route) keys; later keys count under the
 route `OTHER_ROUTE` of their service (and under `OTHER_SERVICE`'s when services are too many).

@@ -50,6 +50,7 @@ from .aggregates import (
     Series,
     row_width,
 )
+from .attribution import AttributionRow
 from .config_entries import LossDetectionConfig
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
@@ -179,6 +180,13 @@ class SliQueries:
         loss = joined_reasons(volume_loss, unanalysed_reason(self.engine.state.unanalysed_in(start, end)))
         completeness = completeness_of(start, end, self.engine.coverage_start_ns, self.engine.clock.now_ns(), loss)
         return replace(completeness, lag=self.pipeline_lag(task, start, end))
+
+    def attribution_rows(self, task: str, start_ns: int, end_ns: int) -> list[AttributionRow]:
+        """``task``'s services and routes over the spans that arrived in ``[start_ns, end_ns)``,
+        worst attribution coverage first (see ``sli.attribution``)."""
+        self._task(task)
+        start, end = query_window(start_ns, end_ns)
+        return self.engine.state.attribution.rows(task, start, end)
 
     def pipeline_lag(self, task: str, start_ns: int, end_ns: int) -> PipelineLag:
         """How late ``task``'s spans arrived in ``[start_ns, end_ns)``, and whether they arrive late now."""

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["AnalysisResult", "GroupResult", "TaskCounters"]
+__all__ = ["AnalysisResult", "GroupResult", "TaskCounters", "add_counts"]
 
 
 SeriesT = TypeVar("SeriesT")
@@ -90,6 +90,11 @@ class GroupResult(Generic[SeriesT]):
         return int(self.row[0])
 
 
+def add_counts(first: tuple[int, int, int], second: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Two attribution counts added column by column."""
+    return (first[0] + second[0], first[1] + second[1], first[2] + second[2])
+
+
 @dataclass(slots=True)
 class TaskCounters:
     """Per-task counters a batch moved: events whose end time was clamped."""
@@ -109,6 +114,9 @@ class AnalysisResult:
     """Task events of tasks not tracked (beyond ``max_tasks``)."""
     lags: dict[tuple[str, str, int], npt.NDArray[np.int64]] = field(default_factory=dict)
     """Lag bucket counts (``sli.lag``) by (task, service, minute of arrival)."""
+    attribution: dict[tuple[str, str, str, int], tuple[int, int, int]] = field(default_factory=dict)
+    """Events with a customer, without one, and bad without one (``sli.attribution``), by
+    (task, service, route, minute of arrival)."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -128,6 +136,9 @@ class AnalysisResult:
         for key, counts in other.lags.items():
             held = self.lags.get(key)
             self.lags[key] = counts.copy() if held is None else held + counts
+        for place, attributed in other.attribution.items():
+            before = self.attribution.get(place)
+            self.attribution[place] = attributed if before is None else add_counts(before, attributed)
 
     @property
     def events(self) -> int:

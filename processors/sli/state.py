@@ -22,6 +22,7 @@ import numpy.typing as npt
 from otel_impact.processors.durations import MINUTE_NS
 
 from .aggregates import ATTRIBUTION_COLUMNS, Series, histogram_bounds
+from .attribution import AttributionHistory
 from .buckets import Layout
 from .config import SliConfig
 from .deltas import DeltaSink
@@ -111,6 +112,8 @@ class SliState:
         """Series changed since the last `take_changes` (what the next checkpoint writes)."""
         self.lag = LagHistory()
         """How late task spans arrived, per task, service and minute (see ``lag``)."""
+        self.attribution = AttributionHistory()
+        """Task events with and without a customer, per task, service and route (see ``attribution``)."""
         self.unanalysed: dict[int, dict[str, int]] = {}
         """Spans accepted but not analysed, by minute of arrival and reason (see `note_unanalysed`)."""
         self.deltas: DeltaSink | None = None
@@ -138,6 +141,9 @@ class SliState:
         for (name, service, minute), counts in result.lags.items():
             if name in self.tasks:
                 self.lag.add(name, service, minute, counts)
+        for (name, service, route, minute), attributed in result.attribution.items():
+            if name in self.tasks:
+                self.attribution.add((name, service, route), minute, attributed)
         touched = self.touched
         deltas = self.deltas
         tasks = self.tasks
@@ -284,6 +290,7 @@ class SliState:
         retention = self.count_layout.retention_ns
         dropped: list[int] = []
         self.lag.prune(now_ns)
+        self.attribution.prune(now_ns)
         oldest_kept = (now_ns - retention) // MINUTE_NS
         for minute in [m for m in self.unanalysed if m < oldest_kept]:
             del self.unanalysed[minute]
@@ -306,6 +313,7 @@ class SliState:
         self.untracked_task_events = self.task_events = 0
         self.unanalysed = {}
         self.lag = LagHistory()
+        self.attribution = AttributionHistory()
         self.touched.clear()
         self.coverage_start_ns = now_ns
         for task in self.config.tasks:

@@ -144,3 +144,18 @@ def test_report_says_when_the_processor_is_unreachable(capsys: pytest.CaptureFix
     args = build_parser().parse_args(["report", "--admin", "127.0.0.1:9", "--task", "checkout", "--timeout", "2"])
     assert run_report(args, io.StringIO()) == 1
     assert "cannot read http://127.0.0.1:9/api/v1/impact" in capsys.readouterr().err
+
+
+def test_attribution_over_http_breaks_the_task_down_by_service_and_route() -> None:
+    async def check(base: str, engine: SliEngine) -> None:
+        status, body = await get(base, "/api/v1/attribution", task="checkout", window="15m")
+        assert status == 200
+        assert list(body) == ["task", "window", "start", "end", "attribution", "services", "routes"]
+        _, impact = await get(base, "/api/v1/impact", task="checkout", window="15m")
+        overall = body["attribution"]
+        assert overall["events_with_customer"] + overall["events_without_customer"] == impact["events"]["total"]
+        assert sum(row["events_with_customer"] + row["events_without_customer"] for row in body["routes"]) == 300
+        status, error = await get(base, "/api/v1/attribution", task="nope", window="15m")
+        assert status == 400 and "nope" in error["error"]
+
+    with_server(check)

@@ -3,13 +3,14 @@ and per segment; bad events without one make impacted users a lower bound."""
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
 from support.otlp_traces import batch, request, span
 
-from otel_impact.processors.api.documents import impact_document
+from otel_impact.processors.api.documents import attribution_document, impact_document
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine
 from otel_impact.processors.sli.aggregates import FIRST_THRESHOLD_COL, row_width
@@ -75,3 +76,60 @@ def test_rows_saved_before_the_attribution_columns_restore_with_zeros() -> None:
     old_row = np.array([5.0, 1.0, 2.5, 4.0, 5.0]).tobytes()
     tiers.load(0, 0, 0, old_row)
     assert tiers.values[0] is not None and tiers.values[0][0].tolist() == [5.0, 1.0, 2.5, 4.0, 5.0, 0.0, 0.0]
+
+
+def test_a_callee_that_loses_the_customer_comes_first_with_its_true_coverage() -> None:
+    """Checkout calls payments; 20% of payments' task spans arrive without the customer (a hop
+    that drops the baggage). The breakdown names payments' route first, coverage within a point."""
+    clock = ManualClock(start_ns=T0 - 10 * MINUTE)
+    engine = SliEngine(SliConfig(), clock=clock)
+    clock.advance(10 * 60)
+    rng = random.Random(7)
+    lost = 0
+    for batch_index in range(20):
+        checkout, payments = [], []
+        for i in range(100):
+            n = batch_index * 100 + i
+            customer = {"impact.customer.hash": f"{n:032x}"}
+            checkout.append(
+                span(
+                    end_ns=T0 - n * 10**5,
+                    attributes={"impact.task.name": "checkout", "http.route": "/cart", **customer},
+                )
+            )
+            drops = rng.random() < 0.2
+            lost += drops
+            payments.append(
+                span(
+                    end_ns=T0 - n * 10**5,
+                    attributes={
+                        "impact.task.name": "pay",
+                        "rpc.method": "Charge",
+                        **({} if drops else customer),
+                    },
+                )
+            )
+        engine.analyze(batch(request(checkout, resource={"service.name": "checkout-api"}), T0))
+        engine.analyze(batch(request(payments, resource={"service.name": "payments"}), T0))
+    queries = SliQueries(engine)
+    (row,) = queries.attribution_rows("pay", T0 - 5 * MINUTE, T0 + MINUTE)
+    truth = 1 - lost / 2000
+    assert (row.service, row.route) == ("payments", "Charge")
+    assert abs((row.attribution.coverage or 0) - truth) <= 0.01
+    assert row.attribution.events_without_customer == lost
+    document = attribution_document("pay", "5m", T0 - 5 * MINUTE, T0 + MINUTE, [row])
+    assert document["services"] == [
+        {
+            "service": "payments",
+            "events_with_customer": 2000 - lost,
+            "events_without_customer": lost,
+            "coverage": round(truth, 6),
+            "bad_events_without_customer": 0,
+        }
+    ]
+    (checkout_row,) = queries.attribution_rows("checkout", T0 - 5 * MINUTE, T0 + MINUTE)
+    assert (checkout_row.service, checkout_row.route, checkout_row.attribution.coverage) == (
+        "checkout-api",
+        "/cart",
+        1.0,
+    )
