@@ -72,6 +72,7 @@ from otel_impact.processors.shared.settings import SharedStateConfig, address_of
 from otel_impact.processors.sli.config import SliConfig, parse_sli_section
 from otel_impact.processors.slo.alerting_config import AlertingConfig, parse_alerting_section
 from otel_impact.processors.slo.config import SloConfig, parse_slos_section
+from otel_impact.proto.prefilter import PURE_PYTHON_ENV
 
 __all__ = [
     "PROCESSOR_VARIABLES",
@@ -94,7 +95,9 @@ FLAGS: Final = {
     "ANALYSIS_WORKERS": "--analysis-workers",
     "WORKERS": "--workers",
 }
-PROCESSOR_VARIABLES: Final = frozenset({*(ENV_PREFIX + name for name in (*FLAGS, "FORWARD", "CONFIG")), TOKEN_ENV})
+PROCESSOR_VARIABLES: Final = frozenset(
+    {*(ENV_PREFIX + name for name in (*FLAGS, "FORWARD", "CONFIG")), TOKEN_ENV, PURE_PYTHON_ENV}
+)
 """Every ``OTEL_IMPACT_*`` variable the processor's commands read (the SDK's are `SDK_VARIABLES`)."""
 LOG_LEVELS: Final = ("debug", "info", "warning", "error")
 

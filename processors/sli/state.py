@@ -138,12 +138,6 @@ class SliState:
             if counted is not None:
                 counted.late_clamped += counters.late_clamped
                 counted.future_clamped += counters.future_clamped
-        for (name, service, minute), counts in result.lags.items():
-            if name in self.tasks:
-                self.lag.add(name, service, minute, counts)
-        for (name, service, route, minute), attributed in result.attribution.items():
-            if name in self.tasks:
-                self.attribution.add((name, service, route), minute, attributed)
         touched = self.touched
         deltas = self.deltas
         tasks = self.tasks
@@ -178,6 +172,13 @@ class SliState:
                 task.overflow_events += count
             touched.add(series)
         self.task_events += events
+        # After the groups: a task first seen in another process's result exists by now.
+        for (name, service, minute), counts in result.lags.items():
+            if name in tasks:
+                self.lag.add(name, service, minute, counts)
+        for (name, service, route, minute), attributed in result.attribution.items():
+            if name in tasks:
+                self.attribution.add((name, service, route), minute, attributed)
 
     def note_unanalysed(self, received_ns: int, spans: int, reason: str) -> None:
         """Note ``spans`` accepted at ``received_ns`` that were forwarded but never analysed: the

@@ -27,6 +27,7 @@ SECTIONS = (
     "queue",
     "pseudonymization",
     "sli",
+    "analysis",
     "shared_state",
     "slos",
     "alerting",

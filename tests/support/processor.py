@@ -21,6 +21,8 @@ import grpc
 from demo.child_processes import listening_ports, stop_process
 from prometheus_client.parser import text_string_to_metric_families
 
+from otel_impact.proto.prefilter import PURE_PYTHON_ENV
+
 CLI = str(Path(sys.executable).parent / "otel-impact")
 
 
@@ -124,7 +126,9 @@ def serve(
         if state is not None:
             argv += ["--state", state]
         log_path = Path(scratch) / "serve.log"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
+        # The test's own OTEL_IMPACT_* settings stay out, but for the switch to the pure-Python
+        # paths, which the suite's second pass sets for the processor too.
+        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_") or k == PURE_PYTHON_ENV}
         full_env.update(env or {})
         with open(log_path, "wb") as log:
             process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=full_env, cwd=scratch)

@@ -74,12 +74,20 @@ def assert_top_matches(document: dict[str, Any], truth: Truth) -> None:
 
 def comparable(document: dict[str, Any]) -> dict[str, Any]:
     """``document`` with what may rightly differ between two askers removed: the numbers in the
-    telemetry reason (how much of the window the state has seen, measured at the time of asking)."""
+    telemetry reason (how much of the window the state has seen, measured at the time of asking),
+    and the pipeline lag, which each replica measures of its own intake (it is not shared)."""
     stripped = copy.deepcopy(document)
     telemetry = stripped.get("telemetry")
     if telemetry and telemetry.get("reason"):
         telemetry["reason"] = re.sub(r"\d[\dhms.]*", "N", telemetry["reason"])
+    for field in PER_REPLICA_TELEMETRY:
+        if telemetry:
+            telemetry.pop(field, None)
     return stripped
+
+
+PER_REPLICA_TELEMETRY = ("lag_seconds", "delayed", "behind_seconds", "delay_reason")
+"""Telemetry fields each replica answers for itself (pipeline lag: docs/impact.md)."""
 
 
 def events_total(document: dict[str, Any]) -> int:
