@@ -27,6 +27,7 @@ Data flows one way through the stages, each a package with one job::
 Shared foundations sit at this level: ``clock``, ``durations``, ``batch`` (what an analyzer
 receives), ``impact_queries`` (the typed contract between the SLI state and its readers),
 ``accounting``, ``security``, ``periodic`` (work every few seconds on the event loop),
+``child_processes`` (how analysis workers and extra intake processes are started),
 ``retry`` (the one backoff and ``Retry-After`` policy, used by span
 forwarding and alert delivery) and ``config`` (the reading and checking of config values).
 

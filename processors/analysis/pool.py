@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import pickle
 import subprocess
 from collections.abc import Iterator
@@ -33,13 +32,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from otel_impact.processors.batch import TraceBatch
+from otel_impact.processors.child_processes import start_child
 from otel_impact.processors.sli.engine import SliEngine
 
 from .messages import WorkerReport
 from .ring import RingWriter
 from .settings import AnalysisConfig
 from .sink import AnalyzerCounts, EngineSink, ResultSink
-from .worker import WorkerSpec, command
+from .worker import WORKER_ENTRY, WorkerSpec
 
 __all__ = ["UNANALYSED_REASONS", "AnalysisPool"]
 
@@ -195,27 +195,17 @@ class AnalysisPool:
     def _start(self, worker: _Worker) -> None:
         """Start ``worker``'s process: a fresh interpreter (nothing of this process is re-imported)."""
         assert self._loop is not None
-        notices_read, notices_write = os.pipe()
-        reports_read, reports_write = os.pipe()
-        try:
-            process = subprocess.Popen(
-                command(notices_read, reports_write), stdin=subprocess.PIPE, pass_fds=(notices_read, reports_write)
-            )
-        finally:
-            os.close(notices_read)
-            os.close(reports_write)
-        spec = WorkerSpec(worker.index, self.engine.config, worker.ring.name, self.log_level)
-        assert process.stdin is not None
-        with process.stdin:
-            process.stdin.write(pickle.dumps(spec, protocol=pickle.HIGHEST_PROTOCOL))
+        child = start_child(
+            WORKER_ENTRY, WorkerSpec(worker.index, self.engine.config, worker.ring.name, self.log_level)
+        )
+        process = child.process
         worker.process = process
-        worker.notices = Connection(notices_write, readable=False)
-        worker.reports = Connection(reports_read, writable=False)
+        worker.notices, worker.reports = child.to_child, child.from_child
         worker.generation += 1
         worker.errors, worker.bad_spans, worker.value_tally = 0, 0, None  # a new process counts from zero
         worker.applied_through = worker.ring.last_sequence
         # The reports pipe ends (EOF) when the worker exits, whatever the way: that is how its death is seen.
-        self._loop.add_reader(reports_read, self._read_reports, worker)
+        self._loop.add_reader(child.from_child.fileno(), self._read_reports, worker)
 
     # -- results ---------------------------------------------------------------------------------
 

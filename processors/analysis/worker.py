@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 import pickle
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -22,6 +21,7 @@ from typing import Final
 from google.protobuf.message import DecodeError
 
 from otel_impact.processors.batch import TraceBatch
+from otel_impact.processors.child_processes import child_pipes
 from otel_impact.processors.sli.analyzer import SliAnalyzer
 from otel_impact.processors.sli.config import SliConfig
 from otel_impact.processors.sli.state import SliState
@@ -30,13 +30,12 @@ from otel_impact.proto.view import parse_traces
 from .messages import WorkerReport
 from .ring import NOTICE, Notice, RingReader
 
-__all__ = ["COALESCE_SPANS", "WorkerSpec", "command", "run_worker"]
+__all__ = ["COALESCE_SPANS", "WORKER_ENTRY", "WorkerSpec", "run_worker"]
 
 COALESCE_SPANS: Final = 8192
 """Spans analysed together at most: waiting batches are taken together up to this many."""
-_BOOT: Final = (
-    "import sys; del sys.path[0]; from otel_impact.processors.analysis.worker import main; main(sys.argv[1:])"
-)
+WORKER_ENTRY: Final = "otel_impact.processors.analysis.worker:main"
+"""What `child_processes.start_child` runs for a worker."""
 GATHER_SPANS: Final = 2048
 GATHER_WAIT_S: Final = 0.005
 """A worker with fewer than `GATHER_SPANS` spans in hand waits up to this long for more: the cost
@@ -56,22 +55,11 @@ class WorkerSpec:
     log_level: int = logging.INFO
 
 
-def command(notices_fd: int, reports_fd: int) -> list[str]:
-    """The command line of a worker reading notices from ``notices_fd`` and writing reports to
-    ``reports_fd`` (both inherited); its `WorkerSpec` comes pickled on standard input."""
-    # Not ``-m``: that would put the working directory first on sys.path, where a folder named
-    # otel_impact (a source checkout) would shadow the installed package. ``-c`` puts "" there;
-    # the worker drops it before importing anything of the package.
-    return [sys.executable, "-c", _BOOT, str(notices_fd), str(reports_fd)]
-
-
 def main(argv: list[str]) -> None:
-    """The worker process's entry point (`command` runs it with the two pipes' descriptors)."""
-    spec = pickle.load(sys.stdin.buffer)
+    """The worker process's entry point (`WORKER_ENTRY`): ``argv`` holds the two pipes' descriptors."""
+    spec, notices, reports = child_pipes(argv)
     if not isinstance(spec, WorkerSpec):
         raise SystemExit("otel-impact analysis worker: expected a WorkerSpec on standard input")
-    notices = Connection(int(argv[0]), writable=False)
-    reports = Connection(int(argv[1]), readable=False)
     run_worker(spec, notices, reports)
 
 

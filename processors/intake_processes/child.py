@@ -1,6 +1,6 @@
 """An extra intake process of ``serve --workers N``: receivers, pipeline, forwarders and analysis.
 
-`main` is the process's entry point (`BOOT` runs it with the control and relay pipes'
+`main` is the process's entry point (`INTAKE_ENTRY` runs it with the control and relay pipes'
 descriptors; its `IntakeSpec` comes pickled on standard input). It runs a `ProcessorService`
 with ``process_index`` above 0 (the shared ports, no admin server, its own ``--state``
 subdirectory) whose analysis results go through a `RelaySink` to the main process, and sends
@@ -27,6 +27,7 @@ import prometheus_client
 
 from otel_impact import ConfigurationError
 from otel_impact.processors.analysis.sink import RelaySink
+from otel_impact.processors.child_processes import child_pipes
 from otel_impact.processors.components import attach_relayed_analysis
 from otel_impact.processors.service import ProcessorService
 
@@ -70,7 +71,7 @@ class Relay:
 
 def main(argv: list[str]) -> None:
     """The process's entry point: ``argv`` holds the control and relay pipes' descriptors."""
-    spec = pickle.load(sys.stdin.buffer)
+    spec, control, relay = child_pipes(argv)
     if not isinstance(spec, IntakeSpec):
         raise SystemExit("otel-impact intake process: expected an IntakeSpec on standard input")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -80,8 +81,6 @@ def main(argv: list[str]) -> None:
         stream=sys.stderr,
     )
     prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]  # as the main process's
-    control = Connection(int(argv[0]), writable=False)
-    relay = Connection(int(argv[1]), readable=False)
     raise SystemExit(asyncio.run(serve_intake(spec, control, relay)))
 
 

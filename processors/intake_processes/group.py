@@ -3,7 +3,7 @@
 `IntakeProcesses` is the `PeerGroup` of the main `ProcessorService`. Everything runs on the
 main's event loop and never waits on an extra process without a bound:
 
-* `start` starts ``receivers.processes - 1`` fresh interpreters (`BOOT`), each with its
+* `start` starts ``receivers.processes - 1`` fresh interpreters (`INTAKE_ENTRY`), each with its
   `IntakeSpec` pickled on standard input, a control pipe (main → extra) and a relay pipe
   (extra → main), and returns once each has said `Ready` (or raises with the `Failed` reason);
 * each relay pipe is read as messages arrive: analysis messages go to ``sink`` (the main's
@@ -26,7 +26,6 @@ import logging
 import os
 import pickle
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -37,10 +36,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from otel_impact.processors.analysis.sink import ResultSink, deliver
+from otel_impact.processors.child_processes import start_child
 from otel_impact.processors.config import HostPort, Listener
 from otel_impact.processors.serve_config import ServeConfig
 
-from .messages import BOOT, Failed, IntakeSpec, MetricsSnapshot, Ready, Sync, Synced
+from .messages import INTAKE_ENTRY, Failed, IntakeSpec, MetricsSnapshot, Ready, Sync, Synced
 from .metrics import SummedRegistry, carried_over
 
 __all__ = ["RESTART_BACKOFF_S", "IntakeProcesses", "intake_state_dir"]
@@ -185,32 +185,15 @@ class IntakeProcesses:
 
     def _start(self, peer: _Peer) -> None:
         assert self._loop is not None
-        control_read, control_write = os.pipe()
-        relay_read, relay_write = os.pipe()
-        try:
-            process = subprocess.Popen(
-                [sys.executable, "-c", BOOT, str(control_read), str(relay_write)],
-                stdin=subprocess.PIPE,
-                pass_fds=(control_read, relay_write),
-            )
-        except OSError:
-            for fd in (control_write, relay_read):
-                os.close(fd)
-            raise
-        finally:
-            os.close(control_read)
-            os.close(relay_write)
-        assert process.stdin is not None
-        with process.stdin:
-            process.stdin.write(pickle.dumps(self.spec(peer.index), protocol=pickle.HIGHEST_PROTOCOL))
+        child = start_child(INTAKE_ENTRY, self.spec(peer.index))
+        process = child.process
         peer.process = process
-        peer.control = Connection(control_write, readable=False)
-        peer.relay = Connection(relay_read, writable=False)
+        peer.control, peer.relay = child.to_child, child.from_child
         peer.ready, peer.failure, peer.synced = False, None, 0
         peer.generation += 1
         peer.started_at = time.monotonic()
         # The relay pipe ends (EOF) when the process exits, whatever the way: that is how its death is seen.
-        self._loop.add_reader(relay_read, self._read, peer)
+        self._loop.add_reader(child.from_child.fileno(), self._read, peer)
 
     def _read(self, peer: _Peer) -> None:
         relay = peer.relay

@@ -16,14 +16,10 @@ from otel_impact.processors.serve_config import ServeConfig
 
 from .metrics import FamilySnapshot
 
-__all__ = ["BOOT", "Failed", "IntakeSpec", "MetricsSnapshot", "Ready", "Sync", "Synced"]
+__all__ = ["INTAKE_ENTRY", "Failed", "IntakeSpec", "MetricsSnapshot", "Ready", "Sync", "Synced"]
 
-BOOT: Final = (
-    "import sys; del sys.path[0]; from otel_impact.processors.intake_processes.child import main; main(sys.argv[1:])"
-)
-"""The ``python -c`` program of an extra intake process: a fresh interpreter that imports nothing
-of its parent's ``__main__`` (and, as an analysis worker does, drops the working directory from
-``sys.path`` before importing the package)."""
+INTAKE_ENTRY: Final = "otel_impact.processors.intake_processes.child:main"
+"""What `child_processes.start_child` runs for an extra intake process."""
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ FOUNDATIONS = {
     "retry",
     "config",
     "periodic",
+    "child_processes",
 }
 ASSEMBLY = {"service", "components", "cli", "serve_config", "intake_processes"}
 STAGES = {"intake", "pipeline", "export", "sli", "analysis", "slo", "gate", "postmortem", "shared", "api"}
