@@ -7,6 +7,9 @@ HTTP alone (twice each) and both at once (``--rounds`` times); the machine's loa
 each figure is the median over its phases. Reported per transport: requests/s and the median
 latency, alone and mixed, and the mixed-load share (gRPC requests per HTTP request, the median
 of the rounds). The ratio column is the median latency against gRPC alone in the same run.
+Two servers, measured in interleaved rounds: one ``serve`` (both transports on one event loop),
+and ``serve --workers 2`` with ``receivers.separate_grpc`` (HTTP on the main process, gRPC on
+the extra one).
 
 Usage::
 
@@ -97,16 +100,23 @@ def role_load(transport: str, port: int, clients: int, warmup: float, duration: 
     asyncio.run(run())
 
 
-SERVERS = ("serve",)
+SEPARATE = "serve --workers 2, separate_grpc"
+SERVERS = ("serve", SEPARATE)
+"""One process serving both transports (the default), and the main process serving OTLP/HTTP
+while an extra intake process serves OTLP/gRPC (``receivers.separate_grpc``)."""
 
 
 def start_serve(scratch: str, name: str) -> tuple[subprocess.Popen[str], dict[str, int]]:
-    log_path = Path(scratch) / f"serve-{len(name)}.log"
+    log_path = Path(scratch) / f"serve-{SERVERS.index(name)}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
-    command = [CLI]
+    extra: list[str] = []
+    if name == SEPARATE:
+        config = Path(scratch) / "separate.yaml"
+        config.write_text("receivers:\n  separate_grpc: true\n")
+        extra = ["--workers", "2", "--config", str(config)]
     with open(log_path, "w") as log:
         process = subprocess.Popen(
-            [*command, "serve", "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--admin", "none"],
+            [CLI, "serve", "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "127.0.0.1:0", "--admin", "none", *extra],
             stdout=log, stderr=subprocess.STDOUT, text=True, env=env, cwd=scratch,
         )  # fmt: skip
     deadline = time.monotonic() + 30

@@ -245,6 +245,11 @@ class ProcessorService:
             self.ports["otlp_http"] = http_port
         if self.peers is not None:
             await self.peers.start(self.ports)
+            if receivers.separate_grpc and self.grpc is not None:
+                # The extra processes listen on the gRPC port now; this one served it only while
+                # they started, and leaves it to them (calls in flight are finished).
+                await self.grpc.stop(RECEIVER_GRACE_SECONDS)
+                self.grpc = None
         pipeline.accepting = True
         self._accepted = True
         self.accounting.ready.set(1)

@@ -120,7 +120,7 @@ def _parse_limits(fields: Fields, *, grpc: bool) -> ServerLimits:
 
 def parse_receivers(raw: object, path: str, problems: Problems) -> ReceiversConfig:
     """The OTLP receivers: ``grpc``, ``http`` (each a listener), ``max_request_bytes``,
-    ``max_decompression_ratio``, ``max_spans_per_request`` and ``processes``."""
+    ``max_decompression_ratio``, ``max_spans_per_request``, ``processes`` and ``separate_grpc``."""
     fields = Fields(raw, path, problems)
     grpc = parse_listener(fields.take("grpc"), fields.at("grpc"), problems, default_endpoint=DEFAULT_GRPC, grpc=True)
     http = parse_listener(fields.take("http"), fields.at("http"), problems, default_endpoint=DEFAULT_HTTP)
@@ -128,8 +128,9 @@ def parse_receivers(raw: object, path: str, problems: Problems) -> ReceiversConf
     ratio = fields.take_float("max_decompression_ratio", DEFAULT_MAX_DECOMPRESSION_RATIO)
     max_spans = fields.take_int("max_spans_per_request", DEFAULT_MAX_SPANS_PER_REQUEST)
     processes = fields.take_int("processes", DEFAULT_INTAKE_PROCESSES)
+    separate_grpc = fields.take_bool("separate_grpc", False)
     fields.done()
-    return ReceiversConfig(grpc, http, max_bytes, ratio, max_spans, processes)
+    return ReceiversConfig(grpc, http, max_bytes, ratio, max_spans, processes, separate_grpc)
 
 
 def parse_exporters(raw: object, path: str, problems: Problems) -> tuple[ExporterConfig, ...]:

@@ -179,11 +179,20 @@ class ReceiversConfig:
     processes: int = DEFAULT_INTAKE_PROCESSES
     """Intake processes sharing the receivers' ports (``serve --workers``): the main one and
     ``processes - 1`` more, each with its own receivers, pipeline, forwarders and analysis."""
+    separate_grpc: bool = False
+    """With several intake processes: the main one serves OTLP/HTTP only and the others
+    OTLP/gRPC only, so neither kind of sender can crowd the other out of an event loop."""
 
     def validate(self, problems: Problems, path: str = "receivers") -> None:
         """Note every problem in ``problems``."""
         if not 1 <= self.processes <= MAX_INTAKE_PROCESSES:
             problems.add(f"{path}.processes", f"{self.processes} is out of range", INTAKE_PROCESSES_FIX)
+        if self.separate_grpc and (self.processes < 2 or self.grpc.endpoint is None or self.http.endpoint is None):
+            problems.add(
+                f"{path}.separate_grpc",
+                "needs both receivers and at least 2 intake processes",
+                "set receivers.processes (or serve --workers) to 2 or more and keep both endpoints, or remove it",
+            )
         if self.max_request_bytes < 1024:
             problems.add(f"{path}.max_request_bytes", "is below 1 KiB", "use e.g. 4MiB (the default)")
         if not self.max_decompression_ratio >= 2:

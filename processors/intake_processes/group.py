@@ -172,7 +172,9 @@ class IntakeProcesses:
         grpc, http = receivers.grpc, receivers.http
         if grpc.endpoint is not None:
             grpc = _at_port(grpc, self._ports["otlp_grpc"])
-        if http.endpoint is not None:
+        if receivers.separate_grpc:  # the main process keeps OTLP/HTTP to itself
+            http = replace(http, endpoint=None)
+        elif http.endpoint is not None:
             http = _at_port(http, self._ports["otlp_http"])
         state_dir = None if config.state_dir is None else intake_state_dir(config.state_dir, index)
         child = replace(

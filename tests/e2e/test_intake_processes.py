@@ -304,3 +304,35 @@ def test_an_extra_process_that_cannot_start_stops_the_start(tmp_path: Path) -> N
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("otel-impact serve: cannot start: intake process 1 could not start:"), result.stderr
     assert "intake-1" in last, last
+
+
+def test_separate_grpc_gives_each_transport_its_own_intake_process() -> None:
+    """``receivers.separate_grpc``: OTLP/HTTP is served by the main process only and OTLP/gRPC by
+    the extra one only, so the two kinds of sender never share an event loop."""
+    config = "receivers:\n  separate_grpc: true\n"
+    with serve("--workers", "2", config=config) as processor:
+        connections = Connections()
+        try:
+            grpc_senders = [connections.open(processor, "grpc") for _ in range(4)]
+            http_senders = [connections.open(processor, "http") for _ in range(4)]
+            body = make_request(3)
+            for send in grpc_senders:
+                send(body)
+                send(body)
+            for send in http_senders:
+                send(body)
+        finally:
+            connections.close()
+        counts = per_process(processor)
+        assert counts == {"0": 4.0, "1": 8.0}, counts  # HTTP only on 0, gRPC only on 1
+        assert processor.metric_sum("otel_impact_receiver_requests_total", transport="grpc", outcome="accepted") == 8
+        assert processor.metric_sum("otel_impact_receiver_requests_total", transport="http/protobuf") == 4
+
+
+def test_separate_grpc_needs_two_processes() -> None:
+    done = subprocess.run(
+        [CLI, "check-config", "/dev/stdin"], input="receivers:\n  separate_grpc: true\n", capture_output=True, text=True
+    )
+    assert done.returncode == 2
+    assert "receivers.separate_grpc: needs both receivers and at least 2 intake processes" in done.stderr
+    assert "set receivers.processes (or serve --workers) to 2 or more" in done.stderr
