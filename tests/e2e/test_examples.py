@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.check_config import SECTIONS
 from support.paths import ROOT
 from support.processor import CLI
 
@@ -20,19 +21,6 @@ ENVIRONMENT = {
         "OTEL_IMPACT_HASH_KEY": KEY,
     },
 }
-SECTIONS = (
-    "receivers",
-    "admin",
-    "forward",
-    "queue",
-    "pseudonymization",
-    "sli",
-    "analysis",
-    "shared_state",
-    "slos",
-    "alerting",
-    "dashboard",
-)
 
 
 def check_config(path: Path, environ: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from support.check_config import SECTIONS
 
 from otel_impact.processors.cli import main
 
@@ -42,19 +43,7 @@ def test_the_summary_names_every_section_it_checked(tmp_path: Path, capsys: pyte
     out = capsys.readouterr().out
     assert out.startswith(f"ok: {path}\n")
     sections = [line.split(":", 1)[0].strip() for line in out.splitlines()[1:]]
-    assert sections == [
-        "receivers",
-        "admin",
-        "forward",
-        "queue",
-        "pseudonymization",
-        "sli",
-        "analysis",
-        "shared_state",
-        "slos",
-        "alerting",
-        "dashboard",
-    ]
+    assert sections == list(SECTIONS)
     assert "shared_state: none (answers cover this process's spans)" in out
     assert "receivers: otlp-grpc localhost:4317, otlp-http localhost:4318" in out
     assert "forward: grpc://collector:4317 (grpc)" in out
