@@ -2,7 +2,8 @@
 
 `rum_bundle` builds ``tests/e2e/rum_page`` (the OpenTelemetry JS packages pinned in its
 ``package.json`` and ``package-lock.json``) with ``npm ci`` and ``npm run build`` (esbuild) into
-``build/rum-page/<hash of the sources>/``, once: a later run with the same sources reuses it.
+``build/rum-page/<hash of the sources>/``, once: a later run with the same sources reuses it
+(and a new build removes the builds of earlier sources).
 `chromium_browser` launches the system Chromium (Debian's ``chromium``) through Playwright for
 Python, never a browser Playwright downloads.
 
@@ -78,6 +79,9 @@ def rum_bundle() -> Path:
                 raise
         else:
             work.mkdir()  # for TemporaryDirectory's cleanup
+    for old in BUILDS.iterdir():  # builds of earlier sources
+        if old.is_dir() and old != target and len(old.name) == len(target.name) and "tmp" not in old.name:
+            shutil.rmtree(old, ignore_errors=True)
     return bundle
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from support.paths import ROOT
 
 from otel_impact.processors.config import CorsConfig
 from otel_impact.processors.serve_config import ConfigurationErrors, Overrides, ServeConfig, load_config
@@ -87,3 +89,12 @@ def test_cors_belongs_to_the_otlp_http_receiver_only(tmp_path: Path, listener: s
     text = f"{section}:\n{indent}cors: {{allowed_origins: ['https://x.example']}}\n"
     found = problems_of(tmp_path, text)
     assert [key for key in found if key.endswith(".cors")], found
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    doc = (ROOT / "docs" / "processor-config.md").read_text()
+    section = doc[doc.index("### Browsers (CORS)") :]
+    shown = re.search(r"```yaml\n(.*?)```", section, flags=re.S)
+    assert shown is not None
+    cors = load(tmp_path, shown.group(1)).receivers.http.cors
+    assert cors is not None and cors.allowed_origins == ("https://shop.example.com", "https://*.shop.example.com")
