@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 from support.canaries import CANARY_EMAIL, TEST_KEY_HEX, assert_no_canary
+from support.otlp_sink import OtlpSink, SpanRecord
 from support.processes import Service, service
 from support.processor import Processor, get_json, serve
 from support.rum_page import chromium_browser, rum_bundle
+
+from otel_impact import is_pseudonym
 
 TIERS = ("free", "pro")
 BROKEN_TIER = "free"
@@ -53,9 +56,15 @@ def shop() -> Iterator[Service]:
 
 
 @pytest.fixture(scope="module")
-def processor(shop: Service) -> Iterator[Processor]:
+def downstream() -> Iterator[OtlpSink]:
+    with OtlpSink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def processor(shop: Service, downstream: OtlpSink) -> Iterator[Processor]:
     config = CONFIG.format(shop_port=shop.port, document_load=DOCUMENT_LOAD, fetch=FETCH)
-    with serve(config=config) as running:
+    with serve("--forward", f"grpc://127.0.0.1:{downstream.grpc_port}", config=config) as running:
         yield running
 
 
@@ -80,7 +89,7 @@ def by_tier(processor: Processor, task: str) -> dict[str, dict[str, Any]]:
 
 
 def test_browser_page_loads_count_per_tier_and_a_js_error_hurts_only_its_tier(
-    shop: Service, processor: Processor
+    shop: Service, processor: Processor, downstream: OtlpSink
 ) -> None:
     with chromium_browser() as browser:
         for tier in TIERS:
@@ -111,6 +120,25 @@ def test_browser_page_loads_count_per_tier_and_a_js_error_hurts_only_its_tier(
     answers = json.dumps([loads, get_json(processor, "/api/v1/customers/top?task=page_load&window=5m")])
     assert_no_canary(answers.encode(), where="the impact answers")
     assert "checkout widget crashed" not in answers  # exception messages are not part of the answers
+
+    # The spans as forwarded: page loads carry the pseudonym and tier from the meta tags, are
+    # children of the server span named by the traceparent tag, and the broken tier's hold the
+    # JS error as an exception event with status error.
+    def loads_sent() -> list[SpanRecord]:
+        return [record for record in downstream.spans() if record.name == "documentLoad"]
+
+    processor.wait_for(lambda: len(loads_sent()) >= pages, what=f"{pages} page loads forwarded")
+    assert len(loads_sent()) == pages
+    for record in loads_sent():
+        tier = record.attributes["impact.customer.tier"]
+        assert is_pseudonym(record.attributes["impact.customer.hash"]) and record.parent_span_id
+        exceptions = [attributes for name, attributes in record.events if name == "exception"]
+        if tier == BROKEN_TIER:
+            assert record.status_code == 2
+            assert [e.get("exception.message") for e in exceptions] == ["checkout widget crashed"]
+        else:
+            assert record.status_code != 2 and not exceptions
+    assert_no_canary(downstream.raw_bytes(), where="the spans browsers sent")
 
 
 def test_a_page_from_an_origin_serve_does_not_allow_is_blocked_by_the_browser(
