@@ -11,9 +11,13 @@ Then, inside requests::
     otel_impact.set_feature_flag("new_checkout", "on")
     with otel_impact.user_task("checkout", value=order.total):
         ...
+
+and, for the pages a request renders, ``otel_impact.browser_identity().meta_tags()`` hands the
+browser its pseudonym and tier (never the raw ID).
 """
 
 from ._attributes import is_pseudonym
+from ._browser import BrowserIdentity, browser_identity
 from ._context import ContextScope, set_customer, set_feature_flag
 from ._exceptions import ConfigurationError, ConfigurationErrors, HashKeyError, OtelImpactError
 from ._hash_key import HashKey, load_hash_key
@@ -27,6 +31,7 @@ from ._task_handle import TaskHandle
 from .version import __version__
 
 __all__ = [
+    "BrowserIdentity",
     "ConfigurationError",
     "ConfigurationErrors",
     "ContextScope",
@@ -40,6 +45,7 @@ __all__ = [
     "SdkSettings",
     "TaskHandle",
     "__version__",
+    "browser_identity",
     "configure",
     "current_task",
     "impact_resource",

@@ -126,6 +126,13 @@ class Accounting:
             ["transport", "reason"],
             registry=r,
         )
+        self.cors_refused_preflights = Counter(
+            "otel_impact_receiver_cors_refused_preflights",
+            "CORS preflights the OTLP/HTTP receiver refused (no CORS headers: the browser does not send "
+            "the export), by reason (origin, method, headers).",
+            ["reason"],
+            registry=r,
+        )
         self.rewritten_requests = Counter(
             "otel_impact_pseudonymized_requests",
             "Requests re-encoded because raw identity attributes were pseudonymized.",

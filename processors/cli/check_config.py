@@ -109,4 +109,6 @@ def _listener(listener: Listener) -> str:
         return "off"
     secured = (("tls", listener.tls is not None), ("token", listener.auth.bearer_token is not None))
     extras = [name for name, on in secured if on]
+    if listener.cors is not None and listener.cors.enabled:
+        extras.append(listener.cors.describe())
     return f"{listener.endpoint}{' (' + ', '.join(extras) + ')' if extras else ''}"

@@ -5,7 +5,7 @@
 - `document`: `read_document` / `read_yaml`, the parsed YAML of a config file with its
   ``${env:NAME}`` references replaced.
 - `model`, `delivery`: the settings of the delivery path (receivers, admin server, exporters,
-  pseudonymization) and their parsers.
+  pseudonymization) and their parsers; `cors`: the OTLP/HTTP receiver's ``cors`` section.
 
 Each analysis stage keeps its own section next to its code (``sli.config``, ``slo.config``,
 ``slo.alerting_config``, ``api.dashboard_config``), built on `fields`. The whole config of
@@ -16,6 +16,7 @@ imports a stage.
 
 from otel_impact import ConfigurationErrors
 
+from .cors import CorsConfig
 from .delivery import parse_endpoint, parse_exporters, parse_listener, parse_pseudonymization, parse_receivers
 from .document import ConfigDocument, read_document, read_yaml
 from .fields import Fields, Problems, describe, join, parse_size
@@ -37,6 +38,7 @@ __all__ = [
     "ClientTls",
     "ConfigDocument",
     "ConfigurationErrors",
+    "CorsConfig",
     "ExporterConfig",
     "Fields",
     "HostPort",

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from otel_impact import ConfigurationError
 
+from .cors import parse_cors
 from .fields import Fields, Problems, describe, join
 from .model import (
     DEFAULT_GRPC,
@@ -60,10 +61,10 @@ def parse_endpoint(value: object, path: str, problems: Problems, *, default: Hos
 
 
 def parse_listener(
-    raw: object, path: str, problems: Problems, *, default_endpoint: str, grpc: bool = False
+    raw: object, path: str, problems: Problems, *, default_endpoint: str, grpc: bool = False, cors: bool = False
 ) -> Listener:
     """One server: ``endpoint``, ``tls``, ``auth`` and its `ServerLimits` (with ``grpc``, the
-    gRPC-only ones too; without, they are unknown keys)."""
+    gRPC-only ones too; without, they are unknown keys); with ``cors``, its ``cors`` section."""
     fields = Fields(raw, path, problems)
     default = HostPort.parse(default_endpoint, path)
     endpoint = parse_endpoint(
@@ -90,8 +91,9 @@ def parse_listener(
             token = _read_secret(auth_fields, "bearer_token_file", token_file)
         auth = ServerAuth(token)
     limits = _parse_limits(fields, grpc=grpc)
+    cors_config = parse_cors(fields) if cors else None
     fields.done()
-    return Listener(endpoint, tls, auth, limits)
+    return Listener(endpoint, tls, auth, limits, cors_config)
 
 
 def _parse_limits(fields: Fields, *, grpc: bool) -> ServerLimits:
@@ -123,7 +125,7 @@ def parse_receivers(raw: object, path: str, problems: Problems) -> ReceiversConf
     ``max_decompression_ratio``, ``max_spans_per_request``, ``processes`` and ``separate_grpc``."""
     fields = Fields(raw, path, problems)
     grpc = parse_listener(fields.take("grpc"), fields.at("grpc"), problems, default_endpoint=DEFAULT_GRPC, grpc=True)
-    http = parse_listener(fields.take("http"), fields.at("http"), problems, default_endpoint=DEFAULT_HTTP)
+    http = parse_listener(fields.take("http"), fields.at("http"), problems, default_endpoint=DEFAULT_HTTP, cors=True)
     max_bytes = fields.take_size("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES)
     ratio = fields.take_float("max_decompression_ratio", DEFAULT_MAX_DECOMPRESSION_RATIO)
     max_spans = fields.take_int("max_spans_per_request", DEFAULT_MAX_SPANS_PER_REQUEST)

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from otel_impact import ConfigurationError
 
+from .cors import CorsConfig
 from .fields import Problems
 
 DEFAULT_GRPC: Final = "localhost:4317"
@@ -152,12 +153,14 @@ def default_max_connections() -> int:
 
 @dataclass(frozen=True)
 class Listener:
-    """One server: where it listens (``None`` turns it off), TLS, authentication and limits."""
+    """One server: where it listens (``None`` turns it off), TLS, authentication and limits;
+    for the OTLP/HTTP receiver, the web pages allowed to send from a browser (``cors``)."""
 
     endpoint: HostPort | None
     tls: ServerTls | None = None
     auth: ServerAuth = field(default_factory=ServerAuth)
     limits: ServerLimits = field(default_factory=ServerLimits)
+    cors: CorsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -199,6 +202,8 @@ class ReceiversConfig:
             problems.add(f"{path}.max_decompression_ratio", "must be at least 2", "use e.g. 100 (the default)")
         self.grpc.limits.validate(problems, f"{path}.grpc", grpc=True)
         self.http.limits.validate(problems, f"{path}.http", grpc=False)
+        if self.http.cors is not None:
+            self.http.cors.validate(problems, f"{path}.http.cors")
         if self.max_spans_per_request < 0:
             problems.add(
                 f"{path}.max_spans_per_request", "must not be negative", "use e.g. 100000 (the default), or 0 for none"

@@ -10,6 +10,7 @@ with ``Retry-After``, counted with reason ``busy``). ``Content-Encoding`` may be
 gets 413. The answer is an ``ExportTraceServiceResponse`` in the request's encoding, or a
 ``google.rpc.Status`` with the status codes in `errors`. The listener's `ServerLimits` apply
 through `server_guard` (header and request deadlines, connection cap, one-line error logs).
+With ``cors`` configured, web pages of the allowed origins may export from a browser (`cors`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from aiohttp import web
 from otel_impact.processors.config import Listener
 from otel_impact.processors.config.model import DEFAULT_MAX_DECOMPRESSION_RATIO
 from otel_impact.processors.intake.base import UNAUTHENTICATED, OtlpReceiver, PortSharing, probe_bind
+from otel_impact.processors.intake.cors import Cors
 from otel_impact.processors.intake.decode_pool import BUSY_RETRY_AFTER, Busy, DecodePool
 from otel_impact.processors.intake.otlp_json import InvalidJson
 from otel_impact.processors.intake.server_guard import ConnectionGuard, OneLineLogger, RateLimitedLog, start_site
@@ -125,6 +127,11 @@ class HttpReceiver(OtlpReceiver):
         assert endpoint is not None
         app = web.Application(client_max_size=self.max_request_bytes + 1)
         app.router.add_post(TRACES_PATH, self._traces)
+        cors = self.listener.cors
+        if cors is not None and cors.enabled:
+            browsers = Cors(cors, self.pipeline.accounting.cors_refused_preflights)
+            app.router.add_route("OPTIONS", TRACES_PATH, browsers.preflight)
+            app.on_response_prepare.append(browsers.decorate)
         limits = self.listener.limits
         guard = ConnectionGuard("otlp_http", limits, self._count_closed)
         guard.install(app)

@@ -43,7 +43,7 @@ from .lag import UNKNOWN_SERVICE, lag_counts
 from .results import AnalysisResult, GroupResult, add_counts
 from .segments import MAX_VALUE_LENGTH
 from .state import SliState
-from .tasks import CompiledMatch, TaskState, compile_matches
+from .tasks import CompiledMatch, TaskState, compile_matches, scope_filter
 from .value_memos import COMPOSITE_KEY_BYTES, MEMO_LIMIT, RAW_KEYS_LIMIT, TASK_KEY_BYTES, ValueMemos, key_bytes
 
 __all__ = ["NOT_A_PSEUDONYM", "SliAnalyzer"]
@@ -108,6 +108,7 @@ class SliAnalyzer:
         self._last_logged: dict[str, float] = {}
         self._tasks_by_raw: dict[bytes, TaskState | None] = {}
         self._matches = compile_matches(config)
+        self._scopes = scope_filter(self._matches)
         self.filters = prefilter.NATIVE and not self._matches
         """Whether `select` narrows a request down (the compiled pre-filter is there, and no task
         is matched by span name or route, which any span could be)."""
@@ -241,10 +242,12 @@ class SliAnalyzer:
         untracked = 0
         parsed = batch.view if batch.view is not None else view.parse_traces(self.select(batch.data))
         arrival_minute = now // MINUTE_NS
+        scopes = self._scopes
         for resource_spans in parsed.resource_spans:
             resource_values, matches, service = self._resource_context(resource_spans.resource.attributes)
             resource_where: dict[tuple[TaskState, Any], _Where] = {}
             for scope_spans in resource_spans.scope_spans:
+                scoped = matches if scopes is None or not matches else scopes.narrow(matches, scope_spans.scope)
                 for span in scope_spans.spans:
                     try:  # free when nothing is raised (3.11+): a bad span costs only itself
                         attrs = span.attributes
@@ -252,8 +255,8 @@ class SliAnalyzer:
                             if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
                                 continue
                             task_ref: Any = attrs[TASK_NAME]
-                        elif matches:
-                            task_ref = self._match(span, attrs, matches)
+                        elif scoped:
+                            task_ref = self._match(span, attrs, scoped)
                             if task_ref is None:
                                 continue
                         else:
@@ -447,7 +450,7 @@ class SliAnalyzer:
         for match in matches:
             if match.http_routes and route is None:
                 route = view.decode_str(attrs.get(HTTP_ROUTE))
-            if match.matches(kind, name, route):
+            if match.matches(kind, name, route) and (match.url_paths is None or match.matches_url(attrs)):
                 return self.state.tasks.get(match.task)
         return None
 

@@ -39,18 +39,28 @@ class SuccessConfig:
         return f"{code // 100}xx" in self.http_bad or str(code) in self.http_bad
 
 
+MATCH_RULES: Final = ("service", "span_name", "http_route", "kind", "scope_name", "url_path")
+"""The keys of a task's ``match``."""
+
+
 @dataclass(frozen=True)
 class TaskMatch:
     """Rules that make a span an event of a task without ``impact.task.name``.
 
     Every given field must match (lists are alternatives). ``service`` is the resource's
-    ``service.name``; ``kind`` is ``server``, ``client``, ``internal``, ``producer`` or ``consumer``.
+    ``service.name``; ``kind`` is ``server``, ``client``, ``internal``, ``producer`` or ``consumer``;
+    ``scope_name`` the instrumentation scope's name (e.g. the browser's
+    ``@opentelemetry/instrumentation-document-load``); ``url_path`` the path of the span's
+    ``url.full`` (or older ``http.url``), as client spans such as the browser's fetches carry no
+    ``http.route``: exact, or a prefix when it ends in ``*`` (``/api/cart/*``).
     """
 
     service: tuple[str, ...] = ()
     span_name: tuple[str, ...] = ()
     http_route: tuple[str, ...] = ()
     kind: tuple[str, ...] = ()
+    scope_name: tuple[str, ...] = ()
+    url_path: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -139,15 +149,24 @@ def read_match(fields: Fields) -> TaskMatch:
         span_name=fields.take_str_list("span_name", allow_single=True),
         http_route=fields.take_str_list("http_route", allow_single=True),
         kind=fields.take_str_list("kind", allow_single=True),
+        scope_name=fields.take_str_list("scope_name", allow_single=True),
+        url_path=fields.take_str_list("url_path", allow_single=True),
     )
+    for index, path in enumerate(match.url_path):
+        if not path.startswith("/") or "*" in path[:-1]:
+            fields.problems.add(
+                f"{fields.at('url_path')}[{index}]",
+                f"{path[:80]!r} is not a URL path",
+                "write a path such as /api/checkout, or /api/cart/* for every path under it",
+            )
     for index, kind in enumerate(match.kind):
         if kind not in SPAN_KINDS:
             fields.problems.add(
                 f"{fields.at('kind')}[{index}]", f"{kind!r} is not a span kind", f"use one of {', '.join(SPAN_KINDS)}"
             )
     fields.done()
-    if not any((match.service, match.span_name, match.http_route, match.kind)):
-        fields.problems.add(fields.path, "matches nothing", "give service, span_name, http_route or kind")
+    if not any(getattr(match, name) for name in MATCH_RULES):
+        fields.problems.add(fields.path, "matches nothing", f"give {', '.join(MATCH_RULES[:-1])} or {MATCH_RULES[-1]}")
     return match
 
 

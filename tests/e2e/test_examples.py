@@ -14,6 +14,7 @@ from support.processor import CLI
 EXAMPLES = ROOT / "examples"
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 ENVIRONMENT = {
+    "browser.yaml": {},
     "sidecar.yaml": {},
     "gateway.yaml": {
         "OTEL_IMPACT_INGEST_TOKEN": "ingest",

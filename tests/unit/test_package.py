@@ -8,6 +8,7 @@ from pathlib import Path
 import otel_impact
 
 PUBLIC = {
+    "BrowserIdentity",
     "ConfigurationError",
     "ConfigurationErrors",
     "ContextScope",
@@ -21,6 +22,7 @@ PUBLIC = {
     "SdkSettings",
     "TaskHandle",
     "__version__",
+    "browser_identity",
     "configure",
     "current_task",
     "impact_resource",

@@ -83,3 +83,12 @@ def test_an_slo_the_sli_section_cannot_count_is_refused(tmp_path: Path, capsys: 
     err = capsys.readouterr().err
     assert "otel-impact: config error: slos[0].by[0]: dimension 'region' is not defined in sli.dimensions" in err
     assert "otel-impact: config error: slos[0].sli.threshold_seconds: 0.5s is not a latency threshold" in err
+
+
+def test_the_receivers_line_shows_the_origins_allowed_from_browsers(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cors = "receivers: {http: {cors: {allowed_origins: ['https://*.example.com', 'https://shop.test'], max_age: 2h}}}\n"
+    assert main(["check-config", write(tmp_path, cors)]) == 0
+    out = capsys.readouterr().out
+    assert "otlp-http localhost:4318 (cors from https://*.example.com https://shop.test, max_age 2h)" in out

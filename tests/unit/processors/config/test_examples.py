@@ -15,6 +15,7 @@ from otel_impact.processors.serve_config import Overrides, load_config
 EXAMPLES = ROOT / "examples"
 KEY = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 ENVIRONMENT = {
+    "browser.yaml": {},
     "sidecar.yaml": {},
     "gateway.yaml": {"OTEL_IMPACT_INGEST_TOKEN": "ingest", "OTEL_IMPACT_ADMIN_TOKEN": "admin"},
 }
@@ -61,3 +62,15 @@ def test_the_zero_code_environment_names_only_variables_that_are_read() -> None:
     assert set(impact) <= KNOWN_VARIABLES, set(impact) - KNOWN_VARIABLES
     assert set(assignments) - set(impact) <= OTEL_SDK_VARIABLES, set(assignments) - set(impact) - OTEL_SDK_VARIABLES
     assert {"OTEL_SERVICE_NAME", "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_IMPACT_HASH_KEY_FILE"} <= set(assignments)
+
+
+def test_the_browser_example_names_browser_tasks_by_scope_and_allows_its_origins() -> None:
+    config = load_config(Overrides(config_file=str(EXAMPLES / "browser.yaml")), environ={})
+    cors = config.receivers.http.cors
+    assert cors is not None and cors.enabled and "*" not in cors.allowed_origins
+    assert config.receivers.grpc.endpoint is None and not config.sli.auto_tasks
+    scopes = {task.name: task.match.scope_name for task in config.sli.tasks if task.match is not None}
+    assert scopes == {
+        "page_load": ("@opentelemetry/instrumentation-document-load",),
+        "checkout_click": ("@opentelemetry/instrumentation-fetch",),
+    }
