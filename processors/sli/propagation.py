@@ -89,7 +89,8 @@ class PropagationConfig:
         """One line for ``check-config``."""
         if not self.enabled:
             return "propagation off"
-        return f"propagation: {self.trace_sample:.4g} of traces, {self.max_spans} span ids for {self.ttl_s:g}s at most"
+        share = f"{self.trace_sample * 100:.4g}%"
+        return f"propagation edges from {share} of traces, up to {self.max_spans} span ids for {self.ttl_s:g}s"
 
     def validate(self, problems: Problems, path: str) -> None:
         if not 0 < self.trace_sample <= 1:

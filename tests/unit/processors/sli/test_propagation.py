@@ -12,6 +12,7 @@ from opentelemetry.proto.trace.v1 import trace_pb2
 from support.otlp_traces import batch, kv, request
 
 from otel_impact import ConfigurationErrors
+from otel_impact.processors.api.documents import attribution_document
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.analyzer import SliAnalyzer
@@ -99,6 +100,16 @@ def test_the_edge_that_loses_the_baggage_is_named_with_its_true_coverage() -> No
     assert (edge.children_with_customer, edge.children_without_customer) == (2000 - lost, lost)
     assert edge.coverage is not None and abs(edge.coverage - (1 - lost / 2000)) <= 0.01
     assert 300 < lost < 500
+    document = attribution_document("checkout", "5m", T0 - 5 * MINUTE, T0 + MINUTE, [], [edge])
+    assert document["edges"] == [
+        {
+            "caller": "checkout-api",
+            "callee": "payments",
+            "children_with_customer": 2000 - lost,
+            "children_without_customer": lost,
+            "coverage": round(1 - lost / 2000, 6),
+        }
+    ]
 
 
 def test_only_sampled_traces_count_and_the_pre_filter_keeps_them_whole() -> None:
