@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 SPAN_ID_BYTES: Final = 8
+TRACE_ID_BYTES: Final = prefilter.TRACE_ID_BYTES
 MAX_CHILDREN_WAITING: Final = 64
 """Children kept waiting for one parent at most (more are counted as unresolved)."""
 MAX_NAMES: Final = 1024
@@ -176,14 +177,16 @@ class EdgeTracker:
 
     def __init__(self, config: PropagationConfig, user_attribute: str) -> None:
         below = config.sample_below
-        self._below: bytes | None = None if below >= prefilter.SAMPLE_ALL else below.to_bytes(7, "big")
+        # Trace ids compare by their last 7 bytes (as big-endian numbers: equal-length bytes
+        # compare the same way); 8 bytes of 0xff are above any 7 bytes: every trace.
+        self._below = b"\xff" * 8 if below >= prefilter.SAMPLE_ALL else below.to_bytes(7, "big")
         self._user_key = user_attribute
         period = round(config.ttl_s * SECOND_NS / 2)
         self.spans = _Generations(config.max_spans, period)
         self.pending = _Generations(max(2, config.max_spans // 4), period)
         self._now = 0
         self._minute = 0
-        self._entries: dict[tuple[str, str, bool], tuple[str, str, bool]] = {}
+        self._entries: dict[tuple[str, bytes | None, bool], tuple[str, str, bool]] = {}
         self._names: dict[bytes | str, str] = {}
         self.counts: EdgeCounts = {}
         self.unresolved = 0
@@ -192,30 +195,44 @@ class EdgeTracker:
     def see(self, span: Any, attrs: Any, service: str, now_ns: int) -> None:
         """Note ``span`` (of resource ``service``, arrived at ``now_ns``) if its trace is sampled."""
         trace_id = span.trace_id
-        if len(trace_id) != 16 or (self._below is not None and trace_id[9:] >= self._below):
+        if trace_id[9:] >= self._below or len(trace_id) != TRACE_ID_BYTES:  # most spans stop here
             return
         span_id = span.span_id
         if len(span_id) != SPAN_ID_BYTES:
             return
         if now_ns != self._now:
             self._advance(now_ns)
-        spans = self.spans
         raw_task = attrs[TASK_NAME] if TASK_NAME in attrs else None  # noqa: SIM401 (faster)
-        entry = self._entry(service, raw_task, self._user_key in attrs)
-        if len(spans.newer) >= spans.half:
+        key = (service, raw_task, self._user_key in attrs)
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entry(key)
+        spans = self.spans
+        newer = spans.newer
+        if len(newer) >= spans.half:
             spans.turn(now_ns, full=True)
-        spans.newer[span_id] = entry
-        waiting = self.pending.pop(span_id)
+            newer = spans.newer
+        newer[span_id] = entry
+        pending = self.pending
+        waiting = pending.newer.pop(span_id, None)
+        if waiting is None:
+            waiting = pending.older.pop(span_id, None)
         if waiting is not None:
-            for child_service, child_customer in waiting:
-                self._count(entry, child_service, child_customer)
+            for child in waiting:  # the children's own (shared) entries
+                if child[0] != entry[0]:
+                    self._count(entry, child[0], child[2])
         parent_id = span.parent_span_id
         if len(parent_id) != SPAN_ID_BYTES:
             return  # a root, or an id that is not one
-        parent = spans.get(parent_id)
+        parent = newer.get(parent_id) or spans.older.get(parent_id)
         if parent is not None:
-            self._count(parent, entry[0], entry[2])
+            if parent[0] != entry[0]:
+                self._count(parent, entry[0], entry[2])
             return
+        self._wait(parent_id, entry, now_ns)
+
+    def _wait(self, parent_id: bytes, entry: tuple[str, str, bool], now_ns: int) -> None:
+        """Keep a child (its service and whether it has the customer) until its parent arrives."""
         pending = self.pending
         children = pending.newer.get(parent_id)
         if children is None:
@@ -227,7 +244,7 @@ class EdgeTracker:
                 pending.turn(now_ns, full=True)
             pending.newer[parent_id] = children
         if len(children) < MAX_CHILDREN_WAITING:
-            children.append((entry[0], entry[2]))
+            children.append(entry)
         else:
             self.unresolved += 1
 
@@ -260,16 +277,12 @@ class EdgeTracker:
             counts = self.counts[key] = [0, 0]
         counts[0 if child_customer else 1] += 1
 
-    def _entry(self, service: str, raw_task: bytes | None, customer: bool) -> tuple[str, str, bool]:
-        """The shared (service, task, has customer) tuple of a span."""
-        task = "" if raw_task is None else self._name(raw_task)
-        service = self._name(service)
-        key = (service, task, customer)
-        entry = self._entries.get(key)
-        if entry is None:
-            entry = key
-            if len(self._entries) < MAX_NAMES:
-                self._entries[key] = entry
+    def _entry(self, key: tuple[str, bytes | None, bool]) -> tuple[str, str, bool]:
+        """The shared (service, task, has customer) tuple of a span (memoized for short names)."""
+        service, raw_task, customer = key
+        entry = (self._name(service), "" if raw_task is None else self._name(raw_task), customer)
+        if len(self._entries) < MAX_NAMES and (raw_task is None or len(raw_task) <= MAX_NAME_LENGTH):
+            self._entries[key] = entry
         return entry
 
     def _name(self, raw: bytes | str) -> str:
