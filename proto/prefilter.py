@@ -1,8 +1,10 @@
 """Keep only the spans of an OTLP trace request that carry a given attribute key, before parsing.
 
 Most spans are not what an analysis looks for; parsing only the ones that carry its key is
-cheaper than parsing them all. `filter_spans` does that selection on the wire bytes, in one pass,
-with the compiled extension ``otel_impact.proto._prefilter`` when it is built (`NATIVE` true).
+cheaper than parsing them all. Optionally every span of a sampled share of traces is kept too
+(`trace_sampled`: the same decision for a trace in every batch and process). `filter_spans` does
+that selection on the wire bytes, in one pass, with the compiled extension
+``otel_impact.proto._prefilter`` when it is built (`NATIVE` true).
 Where it is not (no C compiler at install time), or when the environment variable named by
 `PURE_PYTHON_ENV` (``OTEL_IMPACT_PURE_PYTHON``) is ``1`` when this module is first imported,
 `filter_spans` keeps every span: correct under its contract, no faster than parsing everything.
