@@ -17,6 +17,7 @@ from typing import Any, cast
 
 import pytest
 import requests
+from support.browser import dump_dom
 from support.canaries import CANARIES, assert_no_canary
 from support.otlp_sink import OtlpSink
 from support.processes import Service, service
@@ -99,3 +100,8 @@ def test_the_edge_that_loses_the_baggage_is_named_with_its_true_coverage(
     assert lost == edge["children_without_customer"]
     for part in (processor.log(), checkout.log(), *(p.log() for p in payments)):
         assert_no_canary(part.encode(), where="a process's log")
+
+    # The on-call page (headless Chromium) warns about the edge: 80% is below min_attribution (95%).
+    page = dump_dom(processor.admin_url + "/#window=1h")
+    assert 'data-edge="checkout -&gt; payments"' in page or 'data-edge="checkout -> payments"' in page
+    assert "payments loses the customer on 20.0% of calls from checkout" in page

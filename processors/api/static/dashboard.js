@@ -217,7 +217,7 @@ function renderTask(task, impact, slos, top, histories, completeness, attributio
   for (const edge of lossy) {
     section.append(el("div", { class: "warning", "data-field": "edges.coverage", "data-edge": `${edge.caller} -> ${edge.callee}`,
       "data-value": String(edge.coverage),
-      text: `${edge.callee} loses the customer on ${fmtPct(1 - edge.coverage)} of calls from ${edge.caller} ` +
+      text: `${edge.callee} loses the customer on ${fmtPct(1 - edge.coverage, 1)} of calls from ${edge.caller} ` +
         `(${fmtInt(edge.children_without_customer)} of ${fmtInt(edge.children_with_customer + edge.children_without_customer)} ` +
         "in sampled traces): it does not pass the baggage on." }));
   }
