@@ -19,6 +19,8 @@ from typing import Final
 
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS
 
+from .propagation import EdgeReport
+
 __all__ = ["EDGE_HISTORY_S", "MAX_EDGES", "Edge", "EdgeHistory", "EdgeKey"]
 
 EDGE_HISTORY_S: Final = 6 * 3600
@@ -55,10 +57,16 @@ class EdgeHistory:
         """Children with and without the customer per edge since the process started."""
         self.overflow = 0
         """Children of edges beyond `MAX_EDGES`, not counted under any edge."""
+        self.unresolved = 0
+        """Children whose parent never arrived in time (see `EdgeReport`), since the process started."""
+        self.dropped_early = 0
+        """Span ids the analyzers forgot early because their map was full, since the process started."""
 
-    def add_all(self, counts: Mapping[tuple[str, str, str, int], list[int]], tasks: Mapping[str, object]) -> None:
-        """Add an analysis result's edge counts, for the tasks in ``tasks`` only."""
-        for (task, caller, callee, minute), (with_customer, without) in counts.items():
+    def add_all(self, report: EdgeReport, tasks: Mapping[str, object]) -> None:
+        """Add an analysis result's edge report, the counts for the tasks in ``tasks`` only."""
+        self.unresolved += report.unresolved
+        self.dropped_early += report.dropped_early
+        for (task, caller, callee, minute), (with_customer, without) in report.counts.items():
             if task in tasks:
                 self.add((task, caller, callee), minute, with_customer, without)
 

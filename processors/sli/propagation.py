@@ -32,8 +32,7 @@ customer, so coverage is estimated from fewer pairs, not biased.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from otel_impact._attributes import TASK_NAME
@@ -45,6 +44,7 @@ __all__ = [
     "MAX_CHILDREN_WAITING",
     "MAX_NAMES",
     "EdgeCounts",
+    "EdgeReport",
     "EdgeTracker",
     "PropagationConfig",
     "read_propagation",
@@ -61,6 +61,29 @@ OTHER_NAME: Final = "_other"
 
 EdgeCounts = dict[tuple[str, str, str, int], list[int]]
 """Children with and without the customer by (task, caller service, callee service, minute of arrival)."""
+
+
+@dataclass(slots=True)
+class EdgeReport:
+    """What an `EdgeTracker` found since its last report; crosses process boundaries (pickled)."""
+
+    counts: EdgeCounts = field(default_factory=dict)
+    unresolved: int = 0
+    """Children whose parent did not arrive while they waited, or that found no room to wait."""
+    dropped_early: int = 0
+    """Span ids forgotten before ``ttl / 2`` because the map was full."""
+
+    def add(self, other: EdgeReport) -> None:
+        """Add ``other``'s counts to this report (merging two analysis results)."""
+        for key, counts in other.counts.items():
+            held = self.counts.get(key)
+            if held is None:
+                self.counts[key] = list(counts)
+            else:
+                held[0] += counts[0]
+                held[1] += counts[1]
+        self.unresolved += other.unresolved
+        self.dropped_early += other.dropped_early
 
 
 @dataclass(frozen=True)
@@ -191,6 +214,8 @@ class EdgeTracker:
         self.counts: EdgeCounts = {}
         self.unresolved = 0
         """Children whose parent never arrived while they waited (or that found no room to wait)."""
+        self._reported = (0, 0)
+        """``unresolved`` and the span map's ``dropped_early`` at the last `take`."""
 
     def see(self, span: Any, attrs: Any, service: str, now_ns: int) -> None:
         """Note ``span`` (of resource ``service``, arrived at ``now_ns``) if its trace is sampled."""
@@ -248,10 +273,12 @@ class EdgeTracker:
         else:
             self.unresolved += 1
 
-    def take(self) -> EdgeCounts:
-        """The edge counts since the last call (the tracker starts afresh)."""
+    def take(self) -> EdgeReport:
+        """The edge counts and misses since the last call."""
         counts, self.counts = self.counts, {}
-        return counts
+        unresolved, dropped = self._reported
+        self._reported = (self.unresolved, self.spans.dropped_early)
+        return EdgeReport(counts, self.unresolved - unresolved, self.spans.dropped_early - dropped)
 
     def held(self) -> tuple[int, int]:
         """Span ids remembered, and parents with children waiting."""
@@ -298,14 +325,3 @@ class EdgeTracker:
         name = decoded[:MAX_NAME_LENGTH]
         self._names[raw] = name
         return name
-
-
-def edge_counts_added(first: Mapping[tuple[str, str, str, int], list[int]], into: EdgeCounts) -> None:
-    """Add ``first``'s counts to ``into`` (merging two results)."""
-    for key, counts in first.items():
-        held = into.get(key)
-        if held is None:
-            into[key] = list(counts)
-        else:
-            held[0] += counts[0]
-            held[1] += counts[1]

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from .propagation import EdgeCounts, edge_counts_added
+from .propagation import EdgeReport
 
 __all__ = ["AnalysisResult", "GroupResult", "TaskCounters", "add_counts"]
 
@@ -119,7 +119,7 @@ class AnalysisResult:
     attribution: dict[tuple[str, str, str, int], tuple[int, int, int]] = field(default_factory=dict)
     """Events with a customer, without one, and bad without one (``sli.attribution``), by
     (task, service, route, minute of arrival)."""
-    edges: EdgeCounts = field(default_factory=dict)
+    edges: EdgeReport = field(default_factory=EdgeReport)
     """Children with and without the customer per service edge (``sli.propagation``)."""
 
     def counters_of(self, task: str) -> TaskCounters:
@@ -143,7 +143,7 @@ class AnalysisResult:
         for place, attributed in other.attribution.items():
             before = self.attribution.get(place)
             self.attribution[place] = attributed if before is None else add_counts(before, attributed)
-        edge_counts_added(other.edges, self.edges)
+        self.edges.add(other.edges)
 
     @property
     def events(self) -> int:

@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 from opentelemetry.proto.trace.v1 import trace_pb2
+from prometheus_client import CollectorRegistry, generate_latest
 from support.otlp_traces import batch, kv, request
 
 from otel_impact import ConfigurationErrors
 from otel_impact.processors.api.documents import attribution_document
 from otel_impact.processors.clock import ManualClock
-from otel_impact.processors.sli import SliConfig, SliEngine
+from otel_impact.processors.sli import SliCollector, SliConfig, SliEngine
 from otel_impact.processors.sli.analyzer import SliAnalyzer
 from otel_impact.processors.sli.edges import MAX_EDGES, Edge, EdgeHistory
 from otel_impact.processors.sli.propagation import MAX_CHILDREN_WAITING, EdgeTracker, PropagationConfig
@@ -100,6 +101,12 @@ def test_the_edge_that_loses_the_baggage_is_named_with_its_true_coverage() -> No
     assert (edge.children_with_customer, edge.children_without_customer) == (2000 - lost, lost)
     assert edge.coverage is not None and abs(edge.coverage - (1 - lost / 2000)) <= 0.01
     assert 300 < lost < 500
+    registry = CollectorRegistry()
+    registry.register(SliCollector(SliQueries(engine)))
+    text = generate_latest(registry).decode()
+    labels = 'callee="payments",caller="checkout-api"'
+    assert f'impact_propagation_children_total{{{labels},customer="lost",task="checkout"}} {float(lost)}' in text
+    assert 'impact_propagation_misses_total{reason="unresolved"} 0.0' in text  # every child met its parent
     document = attribution_document("checkout", "5m", T0 - 5 * MINUTE, T0 + MINUTE, [], [edge])
     assert document["edges"] == [
         {
@@ -140,7 +147,7 @@ def test_results_from_another_process_carry_the_edges() -> None:
     engine.state.apply(pickle.loads(pickle.dumps(result)))
     (edge,) = SliQueries(engine).edges("checkout", T0 - 5 * MINUTE, T0 + MINUTE)
     assert edge.children_without_customer == lost and edge.children_with_customer == 200 - lost
-    assert worker.edges is not None and worker.edges.take() == {}  # handed over once
+    assert worker.edges is not None and worker.edges.take().counts == {}  # handed over once
 
 
 def test_off_counts_nothing_and_keeps_the_pre_filter_narrow() -> None:
@@ -174,14 +181,14 @@ def test_a_late_parent_resolves_its_waiting_children_and_the_ttl_forgets() -> No
     tracker = EdgeTracker(PropagationConfig(trace_sample=1.0, ttl_s=60), "impact.customer.hash")
     tracker.see(FakeSpan(b"child001", b"parent01"), Attrs(), "payments", T0)
     tracker.see(FakeSpan(b"parent01"), CUSTOMER, "checkout", T0 + SECOND)
-    assert tracker.take() == {("checkout", "checkout", "payments", T0 // MINUTE): [0, 1]}
+    assert tracker.take().counts == {("checkout", "checkout", "payments", T0 // MINUTE): [0, 1]}
     tracker.see(FakeSpan(b"parent02"), CUSTOMER, "checkout", T0 + 2 * SECOND)
     tracker.see(FakeSpan(b"child002", b"parent02"), CUSTOMER, "payments", T0 + 31 * SECOND)  # within ttl / 2: held
-    assert sum(c[0] for c in tracker.take().values()) == 1
+    assert sum(c[0] for c in tracker.take().counts.values()) == 1
     tracker.see(FakeSpan(b"child003", b"parent02"), CUSTOMER, "payments", T0 + 200 * SECOND)  # forgotten
     tracker.see(FakeSpan(b"other001"), CUSTOMER, "x", T0 + 400 * SECOND)
-    assert tracker.take() == {}
-    assert tracker.unresolved == 1
+    report = tracker.take()
+    assert report.counts == {} and report.unresolved == 1 and report.dropped_early == 0
 
 
 def test_the_maps_stay_within_their_bounds_and_count_what_they_drop() -> None:
@@ -191,13 +198,18 @@ def test_the_maps_stay_within_their_bounds_and_count_what_they_drop() -> None:
         tracker.see(FakeSpan(rng.randbytes(8), rng.randbytes(8)), CUSTOMER, "svc", T0 + n)
         spans, pending = tracker.held()
         assert spans <= 1000 and pending <= 250
-    assert tracker.spans.dropped_early > 0 and tracker.unresolved > 0
+    report = tracker.take()
+    assert report.dropped_early > 0 and report.unresolved > 0
+    history = EdgeHistory()
+    history.add_all(report, {})
+    assert (history.dropped_early, history.unresolved) == (report.dropped_early, report.unresolved)
     many = EdgeTracker(ALL, "impact.customer.hash")
     for n in range(MAX_CHILDREN_WAITING + 10):
         many.see(FakeSpan(n.to_bytes(8, "big"), b"parent01"), Attrs(), "callee", T0)
     many.see(FakeSpan(b"parent01"), CUSTOMER, "caller", T0)
-    assert sum(counts[1] for counts in many.take().values()) == MAX_CHILDREN_WAITING
-    assert many.unresolved == 10
+    report = many.take()
+    assert sum(counts[1] for counts in report.counts.values()) == MAX_CHILDREN_WAITING
+    assert report.unresolved == 10
 
 
 def test_hostile_ids_and_names_are_skipped_or_cut() -> None:
@@ -208,7 +220,7 @@ def test_hostile_ids_and_names_are_skipped_or_cut() -> None:
     huge = Attrs({"impact.customer.hash": b"\x0a\x01x", "impact.task.name": b"\x0a" + b"\xff" * 5000})
     tracker.see(FakeSpan(b"parent01"), huge, "checkout", T0)
     tracker.see(FakeSpan(b"child001", b"parent01"), Attrs(), "payments", T0)
-    (key,) = tracker.take()
+    (key,) = tracker.take().counts
     assert key[0] == "_other"
 
 
