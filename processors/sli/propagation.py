@@ -178,14 +178,6 @@ class _Generations:
         self.started_ns = now_ns
         return dropped
 
-    def get(self, key: bytes) -> Any:
-        found = self.newer.get(key)
-        return self.older.get(key) if found is None else found
-
-    def pop(self, key: bytes) -> Any:
-        found = self.newer.pop(key, None)
-        return self.older.pop(key, None) if found is None else found
-
     def __len__(self) -> int:
         return len(self.newer) + len(self.older)
 
