@@ -7,6 +7,8 @@ login) and carry the 3 segment dimensions the benchmarks configure (`SLI_CONFIG`
 ``impact.feature_flags``). Task, tier and variant vary independently from span to span, so a
 request touches every (task, tier, variant) series: 18 per request, the region being one per
 request. 10,000 distinct customers; one task execution in 50 fails (HTTP 500, status ERROR).
+The spans of one execution share a random-looking trace id (as real ones are: the trace-sampled
+pass of ``sli.propagation`` reads it) and are children of its first span.
 
 Mixes (``kind`` of span ``i``):
 
@@ -103,10 +105,12 @@ def build_request(seed: int, *, mix: str, end_ns: int, customers: int = CUSTOMER
             attributes["app.request.tokens"] = 812
             attributes["app.cache.hit"] = True
             attributes["app.shard"] = "s-3"
+        root = n - kind  # the execution's first span
         span = spans.add(
-            trace_id=n.to_bytes(16, "big"),
+            # random-looking like real ids (the trace-sampled pass reads them), one per execution
+            trace_id=hashlib.md5(b"trace %d" % execution).digest(),
             span_id=(n + 1).to_bytes(8, "big"),
-            parent_span_id=n.to_bytes(8, "big"),
+            parent_span_id=(root + 1).to_bytes(8, "big") if n != root else b"",
             name="POST /api/checkout",
             kind=trace_pb2.Span.SPAN_KIND_SERVER,
             start_time_unix_nano=end_ns - (n % 1000 + 20 + n % 400) * 1_000_000,

@@ -2,9 +2,12 @@
  * that carry a given attribute key, in one pass over the request's bytes.
  *
  * Contract (prefilter.py documents it for callers): filter_spans(data, key[, unless_key,
- * unless_values]) -> (span_count, kept). A span is kept when it carries `key`, unless its
- * attribute `unless_key` (as the view's map reads it: the last entry) has one of the raw AnyValue
- * encodings in `unless_values`.
+ * unless_values[, sample_below]]) -> (span_count, kept). A span is kept when it carries `key`,
+ * unless its attribute `unless_key` (as the view's map reads it: the last entry) has one of the
+ * raw AnyValue encodings in `unless_values` (unless_key None: no exclusion). A span is also kept,
+ * whatever its attributes, when its trace is sampled: its trace_id (the last field 1 of the span,
+ * as the view reads it) has 16 bytes and its last 7, read big-endian, are below `sample_below`
+ * (0: no trace is sampled; 2**56: every trace with a 16-byte id).
  * It accepts exactly the inputs that view.count_spans accepts, i.e. what the protobuf runtime's
  * decoder (upb) accepts when it parses the SpanCount message of impact_view.proto, and raises
  * google.protobuf.message.DecodeError on the rest. SpanCount declares three nested messages
@@ -52,6 +55,10 @@
 #define TAG_SCOPE_SPANS ((2u << 3) | WT_LEN)    /* ResourceSpans.scope_spans */
 #define TAG_SPANS ((2u << 3) | WT_LEN)          /* ScopeSpans.spans */
 #define TAG_ATTRIBUTES ((9u << 3) | WT_LEN)     /* Span.attributes */
+#define TAG_TRACE_ID ((1u << 3) | WT_LEN)       /* Span.trace_id */
+#define TRACE_ID_LEN 16
+#define SAMPLE_BYTES 7 /* the trace id's last 7 bytes: random in W3C trace context level 2 ids */
+#define SAMPLE_ALL ((uint64_t)1 << (8 * SAMPLE_BYTES))
 #define TAG_KEY ((1u << 3) | WT_LEN)            /* KeyValue.key */
 #define TAG_VALUE ((2u << 3) | WT_LEN)          /* KeyValue.value */
 /* Levels of the depth budget left inside each message (upb counts the outermost as level 0). */
@@ -76,6 +83,7 @@ typedef struct {
     const uint8_t *unless_values[MAX_UNLESS_VALUES];
     Py_ssize_t unless_value_lens[MAX_UNLESS_VALUES];
     Py_ssize_t unless_count;
+    uint64_t sample_below; /* 0: no trace sampled; SAMPLE_ALL: every trace with a 16-byte id */
     uint8_t *out;
     Py_ssize_t used; /* bytes written to out */
     Py_ssize_t cap;  /* size of out */
@@ -266,12 +274,29 @@ same_bytes(const uint8_t *a, Py_ssize_t a_len, const uint8_t *b, Py_ssize_t b_le
     return a_len == b_len && (a_len == 0 || memcmp(a, b, (size_t)a_len) == 0);
 }
 
+/* Whether a trace id (as the view reads it) belongs to a sampled trace (see the contract above). */
+static int
+trace_sampled(const uint8_t *trace_id, Py_ssize_t trace_id_len, uint64_t below)
+{
+    uint64_t value = 0;
+    if (below == 0 || trace_id == NULL || trace_id_len != TRACE_ID_LEN) {
+        return 0;
+    }
+    for (int i = TRACE_ID_LEN - SAMPLE_BYTES; i < TRACE_ID_LEN; i++) {
+        value = (value << 8) | trace_id[i];
+    }
+    return value < below;
+}
+
 /* Checks the framing of one span's fields; sets *carries when the span is to be kept: one of its
- * attributes has the key (or cannot be read), and its unless attribute does not exclude it. */
+ * attributes has the key (or cannot be read) and its unless attribute does not exclude it, or
+ * its trace is sampled. */
 static int
 scan_span(const uint8_t *p, const uint8_t *end, const walk_state *st, int *carries)
 {
     int unreadable = 0;
+    const uint8_t *trace_id = NULL; /* the last trace_id field, when there is one */
+    Py_ssize_t trace_id_len = 0;
     const uint8_t *unless_value = NULL; /* the unless attribute's last value, when it has one */
     Py_ssize_t unless_value_len = 0;
     *carries = 0;
@@ -302,6 +327,14 @@ scan_span(const uint8_t *p, const uint8_t *end, const walk_state *st, int *carri
                 }
             }
             p += length;
+        } else if (tag == TAG_TRACE_ID) {
+            Py_ssize_t length;
+            if (read_length(&p, end, &length) < 0) {
+                return -1;
+            }
+            trace_id = p;
+            trace_id_len = length;
+            p += length;
         } else if (skip_field(&p, end, tag, DEPTH_SPAN, 1) < 0) {
             return -1;
         }
@@ -313,6 +346,9 @@ scan_span(const uint8_t *p, const uint8_t *end, const walk_state *st, int *carri
                 break;
             }
         }
+    }
+    if (!*carries && trace_sampled(trace_id, trace_id_len, st->sample_below)) {
+        *carries = 1;
     }
     return 0;
 }
@@ -496,12 +532,28 @@ filter_spans(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     walk_state st;
     int rc;
 
-    if (nargs != 2 && nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "filter_spans() takes 2 or 4 positional arguments (%zd given)", nargs);
+    if (nargs != 2 && nargs != 4 && nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "filter_spans() takes 2, 4 or 5 positional arguments (%zd given)", nargs);
         return NULL;
     }
     memset(&st, 0, sizeof st);
-    if (nargs == 4) {
+    if (nargs == 5) {
+        unsigned long long below;
+        if (!PyLong_Check(args[4])) {
+            PyErr_SetString(PyExc_TypeError, "filter_spans(): sample_below must be an int");
+            return NULL;
+        }
+        below = PyLong_AsUnsignedLongLong(args[4]);
+        if (below == (unsigned long long)-1 && PyErr_Occurred()) {
+            return NULL; /* negative or past 64 bits */
+        }
+        if (below > SAMPLE_ALL) {
+            PyErr_SetString(PyExc_ValueError, "filter_spans(): sample_below must be at most 2**56");
+            return NULL;
+        }
+        st.sample_below = (uint64_t)below;
+    }
+    if (nargs >= 4 && args[2] != Py_None) {
         PyObject *values = args[3];
         if (!PyBytes_Check(args[2]) || !PyTuple_Check(values) || PyTuple_GET_SIZE(values) > MAX_UNLESS_VALUES) {
             PyErr_Format(PyExc_TypeError, "filter_spans(): unless_key must be bytes and unless_values a tuple of "
@@ -579,7 +631,8 @@ done:
 
 static PyMethodDef methods[] = {
     {"filter_spans", (PyCFunction)(void (*)(void))filter_spans, METH_FASTCALL,
-     "filter_spans(data, key, [unless_key, unless_values,] /) -> (span_count, kept). See otel_impact.proto.prefilter."},
+     "filter_spans(data, key, [unless_key, unless_values, [sample_below,]] /) -> (span_count, kept). "
+     "See otel_impact.proto.prefilter."},
     {NULL, NULL, 0, NULL},
 };
 

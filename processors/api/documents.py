@@ -9,7 +9,7 @@ written once. Key order is part of the shape: clients and the tests diff answers
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -17,6 +17,7 @@ from otel_impact.processors.durations import SECOND_NS, format_duration
 from otel_impact.processors.impact_queries import Attribution, ImpactFigures, ImpactReport, PipelineLag
 from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
 from otel_impact.processors.sli.attribution import AttributionRow
+from otel_impact.processors.sli.edges import Edge
 from otel_impact.processors.sli.queries import TopCustomers
 from otel_impact.processors.slo.alerts import rfc3339
 from otel_impact.processors.slo.burn import budget_covers, budget_spent
@@ -26,6 +27,7 @@ from otel_impact.processors.slo.render import transition_json
 __all__ = [
     "attribution_document",
     "attribution_json",
+    "edge_json",
     "impact_document",
     "lag_fields",
     "postmortem_document",
@@ -158,10 +160,11 @@ def _figures(figures: ImpactFigures) -> dict[str, Any]:
 
 
 def attribution_document(
-    task: str, window: str, start_ns: int, end_ns: int, rows: list[AttributionRow]
+    task: str, window: str, start_ns: int, end_ns: int, rows: list[AttributionRow], edges: Sequence[Edge] = ()
 ) -> dict[str, Any]:
-    """The answer of ``GET /api/v1/attribution``: the task's attribution overall, by service and
-    by service and route, each list worst coverage first."""
+    """The answer of ``GET /api/v1/attribution``: the task's attribution overall, by service, by
+    service and route, and by service edge (calls whose caller had the customer), each list worst
+    coverage first."""
     services: dict[str, list[int]] = {}
     total = [0, 0, 0]
     for row in rows:
@@ -179,6 +182,18 @@ def attribution_document(
         "attribution": attribution_json(Attribution(*total)),
         "services": [{"service": service, **attribution_json(counts)} for service, counts in by_service],
         "routes": [{"service": row.service, "route": row.route, **attribution_json(row.attribution)} for row in rows],
+        "edges": [edge_json(edge) for edge in edges],
+    }
+
+
+def edge_json(edge: Edge) -> dict[str, Any]:
+    """One caller → callee edge: children that kept the customer, children that lost it."""
+    return {
+        "caller": edge.caller,
+        "callee": edge.callee,
+        "children_with_customer": edge.children_with_customer,
+        "children_without_customer": edge.children_without_customer,
+        "coverage": edge.coverage,
     }
 
 

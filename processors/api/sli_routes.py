@@ -8,7 +8,8 @@
   most impacted customers, as pseudonyms, with bounds.
 * ``GET /api/v1/tasks``: the known tasks, dimensions and latency thresholds.
 * ``GET /api/v1/attribution?task=T&window=W[&end=TIME]``: how many of the task's events carry
-  the customer, by service and by route or RPC, worst first (this processor's spans).
+  the customer, by service, by route or RPC and by service edge (``sli.propagation``), worst
+  first (this processor's spans).
 
 ``window`` defaults to ``1h``; it ends at the end of the current minute (or at ``end``: unix
 seconds or RFC 3339), so the minute in progress is included. A bad parameter, an unknown task or
@@ -95,9 +96,10 @@ class _Handlers:
             params = QueryParams(request.query)
             task, start, end, window = self._window(params, self.queries)
             rows = self.queries.attribution_rows(task, start, end)
+            edges = self.queries.edges(task, start, end)
         except ValueError as error:
             return bad_request(error)
-        return web.json_response(attribution_document(task, window, start, end, rows))
+        return web.json_response(attribution_document(task, window, start, end, rows, edges))
 
     def _window(self, params: QueryParams, queries: AnswerQueries) -> tuple[str, int, int, str]:
         task = params.task(queries.tasks())

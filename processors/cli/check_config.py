@@ -71,7 +71,8 @@ def summary(config: ServeConfig) -> list[str]:
     tasks = ", ".join(task.name for task in sli.tasks) or "none configured"
     dimensions = ", ".join(dimension.name for dimension in sli.dimensions) or "none"
     lines.append(
-        f"sli: tasks {tasks}{' (+ any impact.task.name)' if sli.auto_tasks else ''}; dimensions {dimensions}"
+        f"sli: tasks {tasks}{' (+ any impact.task.name)' if sli.auto_tasks else ''}; dimensions {dimensions}; "
+        f"{sli.propagation.describe()}"
         if sli.enabled
         else "sli: off"
     )

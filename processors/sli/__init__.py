@@ -7,9 +7,11 @@ state (`ImpactQueries`, the contract the SLO engine builds on); ``api.sli_routes
 `SliCollector` as Prometheus series, and `build_metrics_request` as an OTLP metrics export.
 
 Inside the engine: ``state.SliState`` (tasks, series, counters), ``analyzer.SliAnalyzer`` (the
-per-span hot loop and its bounded caches) and ``store.StateStore`` (SQLite checkpoints of the
-state as ``state.StateSnapshot`` records). Modules import one way: config, sketches -> buckets
--> aggregates -> tasks -> segments -> state -> analyzer, store -> engine -> queries -> exports.
+per-span hot loop and its bounded caches; ``propagation.EdgeTracker`` finds the service edges
+that lose the customer in sampled traces, ``edges.EdgeHistory`` keeps them) and
+``store.StateStore`` (SQLite checkpoints of the state as ``state.StateSnapshot`` records).
+Modules import one way: config, sketches -> buckets -> aggregates -> tasks -> segments -> state
+-> analyzer, store -> engine -> queries -> exports.
 
 Wiring it into a server takes a few lines::
 

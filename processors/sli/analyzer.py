@@ -40,6 +40,7 @@ from otel_impact.proto import prefilter, view
 
 from .aggregates import BatchArrays, PendingGroup, Series
 from .lag import UNKNOWN_SERVICE, lag_counts
+from .propagation import EdgeTracker
 from .results import AnalysisResult, GroupResult, add_counts
 from .segments import MAX_VALUE_LENGTH
 from .state import SliState
@@ -122,6 +123,9 @@ class SliAnalyzer:
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
         pruning empties a task's memo without counting down)."""
+        self._sample_below = config.propagation.sample_below
+        self.edges = EdgeTracker(config.propagation, config.user_attribute) if self._sample_below else None
+        """Service edges of the sampled traces (``sli.propagation``), when on."""
 
     def value_tally(self) -> dict[str, int]:
         """Values read but not usable as they were, by kind: ``oversized_<kind>`` (longer than its
@@ -136,12 +140,13 @@ class SliAnalyzer:
 
     def select(self, data: bytes) -> bytes:
         """The part of the OTLP request ``data`` worth analysing: only its spans that can be task
-        events, when `filters` (``b""`` when none is), else ``data`` itself. Analysing the result
-        gives the same answer as analysing ``data``. Raises ``DecodeError`` where `count_spans` would."""
+        events and those of sampled traces (``sli.propagation``), when `filters` (``b""`` when none
+        is), else ``data`` itself. Analysing the result gives the same answer as analysing ``data``.
+        Raises ``DecodeError`` where `count_spans` would."""
         if not self.filters:
             return data
         key, unless = TASK_SPANS_ONLY
-        return prefilter.filter_spans(data, key, unless)[1]
+        return prefilter.filter_spans(data, key, unless, self._sample_below)[1]
 
     def absorb(
         self,
@@ -220,6 +225,8 @@ class SliAnalyzer:
         try:
             result.groups = self._results(pending)
             result.lags = {key: lag_counts(values) for key, values in lags.items()}
+            if self.edges is not None:
+                result.edges = self.edges.take()
         except Exception as error:
             self.errors += 1
             self._log_once_a_minute(
@@ -240,6 +247,7 @@ class SliAnalyzer:
         http_memo = values.http
         status_memo = values.status
         untracked = 0
+        edges = self.edges
         parsed = batch.view if batch.view is not None else view.parse_traces(self.select(batch.data))
         arrival_minute = now // MINUTE_NS
         scopes = self._scopes
@@ -251,6 +259,8 @@ class SliAnalyzer:
                 for span in scope_spans.spans:
                     try:  # free when nothing is raised (3.11+): a bad span costs only itself
                         attrs = span.attributes
+                        if edges is not None:
+                            edges.see(span, attrs, service, now)
                         if TASK_NAME in attrs:
                             if TASK_ROOT in attrs and attrs[TASK_ROOT] in _NOT_ROOT:
                                 continue

@@ -48,6 +48,7 @@ from .config_entries import (
     read_task,
     read_tier,
 )
+from .propagation import PropagationConfig, read_propagation
 
 __all__ = [
     "SPAN_KINDS",
@@ -101,6 +102,8 @@ class SliConfig:
     otlp_metrics_interval_s: float | None = None
     """When set, the derived series are also sent to every downstream as OTLP metrics this often."""
     """Windows of the users / impacted-users gauges on ``/metrics`` and in OTLP metrics."""
+    propagation: PropagationConfig = field(default_factory=PropagationConfig)
+    """The trace-sampled pass and service edges that lose the customer (``sli.propagation``)."""
 
     def task(self, name: str) -> TaskConfig | None:
         return next((task for task in self.tasks if task.name == name), None)
@@ -175,6 +178,7 @@ class SliConfig:
             )
         if not 1 <= self.delay_threshold_s <= 86400:
             problems.add(f"{path}.delay_threshold", f"{self.delay_threshold_s:g}s", "use 1s to 24h (default 60s)")
+        self.propagation.validate(problems, f"{path}.propagation")
         if self.checkpoint_interval_s <= 0:
             problems.add(f"{path}.checkpoint_interval", "must be positive", "use a duration such as 5s")
         retention = self.count_tiers[-1].keep_s if count_tiers_valid else None
@@ -233,6 +237,7 @@ def parse_sli_section(raw: object, path: str, problems: Problems) -> SliConfig:
         checkpoint_interval_s=fields.take_duration("checkpoint_interval", defaults.checkpoint_interval_s),
         metrics_windows_s=tuple(int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)),
         otlp_metrics_interval_s=fields.take_duration("otlp_metrics_interval", None),
+        propagation=read_section(fields, "propagation", read_propagation, defaults.propagation),
     )
     fields.done()
     config.validate(problems, path)

@@ -22,6 +22,11 @@ series                                              type       meaning
 ``impact_sli_analysis_errors_total``                counter    spans (or batches) whose analysis failed
 ``impact_pipeline_lag_seconds{service}``            histogram  how late task spans arrive (arrival - span end)
 ``impact_task_events_without_customer_total``       counter    task events with no customer (outcome all / bad)
+``impact_propagation_children_total{task,…}``       counter    calls whose caller had the customer, by
+                                                               caller, callee and customer (kept, lost)
+``impact_propagation_misses_total{reason}``         counter    children never matched to their parent
+                                                               (``unresolved``), span ids forgotten early
+                                                               because the map was full (``map_full``)
 =================================================== =========  ==========================================
 """
 
@@ -135,7 +140,34 @@ class SliCollector(Collector):
             "impact_sli_analysis_errors", "Spans, or whole batches, whose SLI analysis failed (still forwarded)."
         )
         errors.add_metric([], float(engine.errors))
-        yield from (untracked, series_gauge, errors, self._lag_histogram())
+        yield from (untracked, series_gauge, errors, self._lag_histogram(), self._edge_counter(), self._edge_misses())
+
+    def _edge_counter(self) -> Metric:
+        """Calls per service edge since the process started (at most `edges.MAX_EDGES` edges)."""
+        children = CounterMetricFamily(
+            "impact_propagation_children",
+            "Calls into another service whose caller span carried the customer, by whether the "
+            "callee's first span kept it (sampled traces, sli.propagation).",
+            labels=["task", "caller", "callee", "customer"],
+        )
+        edges = self.queries.engine.state.edges
+        for (task, caller, callee), (kept, lost) in sorted(edges.totals.items()):
+            children.add_metric([task, caller, callee, "kept"], float(kept))
+            children.add_metric([task, caller, callee, "lost"], float(lost))
+        return children
+
+    def _edge_misses(self) -> Metric:
+        """What the bounded edge maps missed (see ``sli.propagation``)."""
+        edges = self.queries.engine.state.edges
+        misses = CounterMetricFamily(
+            "impact_propagation_misses",
+            "Children never matched to their parent span (unresolved), span ids forgotten early "
+            "because the edge map was full (map_full).",
+            labels=["reason"],
+        )
+        misses.add_metric(["unresolved"], float(edges.unresolved))
+        misses.add_metric(["map_full"], float(edges.dropped_early))
+        return misses
 
     def _lag_histogram(self) -> Metric:
         """Pipeline lag of task spans per service since the process started (every 4th lag bucket)."""

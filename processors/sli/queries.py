@@ -52,6 +52,7 @@ from .aggregates import (
 )
 from .attribution import AttributionRow
 from .config_entries import LossDetectionConfig
+from .edges import Edge
 from .engine import SliEngine
 from .sketches import BOUND_STD_DEVS, SketchMerger
 from .tasks import TaskState
@@ -187,6 +188,13 @@ class SliQueries:
         self._task(task)
         start, end = query_window(start_ns, end_ns)
         return self.engine.state.attribution.rows(task, start, end)
+
+    def edges(self, task: str, start_ns: int, end_ns: int) -> list[Edge]:
+        """``task``'s service edges over the calls that arrived in ``[start_ns, end_ns)``, worst
+        coverage of the customer first (see ``sli.propagation``)."""
+        self._task(task)
+        start, end = query_window(start_ns, end_ns)
+        return self.engine.state.edges.edges(task, start, end)
 
     def pipeline_lag(self, task: str, start_ns: int, end_ns: int) -> PipelineLag:
         """How late ``task``'s spans arrived in ``[start_ns, end_ns)``, and whether they arrive late now."""

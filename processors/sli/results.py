@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .propagation import EdgeReport
+
 __all__ = ["AnalysisResult", "GroupResult", "TaskCounters", "add_counts"]
 
 
@@ -117,6 +119,8 @@ class AnalysisResult:
     attribution: dict[tuple[str, str, str, int], tuple[int, int, int]] = field(default_factory=dict)
     """Events with a customer, without one, and bad without one (``sli.attribution``), by
     (task, service, route, minute of arrival)."""
+    edges: EdgeReport = field(default_factory=EdgeReport)
+    """Children with and without the customer per service edge (``sli.propagation``)."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -139,6 +143,7 @@ class AnalysisResult:
         for place, attributed in other.attribution.items():
             before = self.attribution.get(place)
             self.attribution[place] = attributed if before is None else add_counts(before, attributed)
+        self.edges.add(other.edges)
 
     @property
     def events(self) -> int:

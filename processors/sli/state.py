@@ -26,6 +26,7 @@ from .attribution import AttributionHistory
 from .buckets import Layout
 from .config import SliConfig
 from .deltas import DeltaSink
+from .edges import EdgeHistory
 from .lag import LagHistory
 from .results import AnalysisResult, GroupResult
 from .segments import SegmentReader
@@ -114,6 +115,8 @@ class SliState:
         """How late task spans arrived, per task, service and minute (see ``lag``)."""
         self.attribution = AttributionHistory()
         """Task events with and without a customer, per task, service and route (see ``attribution``)."""
+        self.edges = EdgeHistory()
+        """Calls that kept or lost the customer, per task and service edge (see ``edges``)."""
         self.unanalysed: dict[int, dict[str, int]] = {}
         """Spans accepted but not analysed, by minute of arrival and reason (see `note_unanalysed`)."""
         self.deltas: DeltaSink | None = None
@@ -179,6 +182,7 @@ class SliState:
         for (name, service, route, minute), attributed in result.attribution.items():
             if name in tasks:
                 self.attribution.add((name, service, route), minute, attributed)
+        self.edges.add_all(result.edges, tasks)
 
     def note_unanalysed(self, received_ns: int, spans: int, reason: str) -> None:
         """Note ``spans`` accepted at ``received_ns`` that were forwarded but never analysed: the
@@ -292,6 +296,7 @@ class SliState:
         dropped: list[int] = []
         self.lag.prune(now_ns)
         self.attribution.prune(now_ns)
+        self.edges.prune(now_ns)
         oldest_kept = (now_ns - retention) // MINUTE_NS
         for minute in [m for m in self.unanalysed if m < oldest_kept]:
             del self.unanalysed[minute]
@@ -315,6 +320,7 @@ class SliState:
         self.unanalysed = {}
         self.lag = LagHistory()
         self.attribution = AttributionHistory()
+        self.edges = EdgeHistory()
         self.touched.clear()
         self.coverage_start_ns = now_ns
         for task in self.config.tasks:

@@ -187,7 +187,7 @@ function telemetryWarning(telemetry) {
   return `Telemetry incomplete: ${reason}. Figures below are lower bounds, not health.`;
 }
 
-function renderTask(task, impact, slos, top, histories, completeness) {
+function renderTask(task, impact, slos, top, histories, completeness, attributionDoc) {
   const state = worstState(slos);
   const section = el("section", { class: `task state-${state}`, "data-task": task.name, "data-state": state });
   const runbooks = (task.runbooks || []).map((r) => el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.title || r.url }));
@@ -212,6 +212,14 @@ function renderTask(task, impact, slos, top, histories, completeness) {
     section.append(el("div", { class: "warning", "data-field": "attribution.coverage", "data-value": String(attribution.coverage),
       text: `Only ${fmtPct(attribution.coverage)} of ${task.name} events carry the customer (` +
         `${fmtInt(attribution.bad_events_without_customer)} bad events without one): impacted users are undercounted.` }));
+  }
+  const lossy = ((attributionDoc && attributionDoc.edges) || []).filter((e) => e.coverage !== null && e.coverage < minAttribution);
+  for (const edge of lossy) {
+    section.append(el("div", { class: "warning", "data-field": "edges.coverage", "data-edge": `${edge.caller} -> ${edge.callee}`,
+      "data-value": String(edge.coverage),
+      text: `${edge.callee} loses the customer on ${fmtPct(1 - edge.coverage, 1)} of calls from ${edge.caller} ` +
+        `(${fmtInt(edge.children_without_customer)} of ${fmtInt(edge.children_with_customer + edge.children_without_customer)} ` +
+        "in sampled traces): it does not pass the baggage on." }));
   }
   if (telemetry.delayed) {
     const behind = Math.round(telemetry.behind_seconds || 0);
@@ -290,13 +298,15 @@ async function refresh() {
     let incomplete = 0;
     for (const task of overview.tasks) {
       const q = `task=${encodeURIComponent(task.name)}&window=${encodeURIComponent(windowName)}`;
-      const [impact, top] = await Promise.all([
+      const [impact, top, attributionDoc] = await Promise.all([
         getJson(`api/v1/impact?${q}`).catch(() => null),
         getJson(`api/v1/customers/top?${q}`).catch(() => null),
+        getJson(`api/v1/attribution?${q}`).catch(() => null),
       ]);
       const completeness = telemetry[task.name] || (impact && impact.telemetry);
       if (completeness && !completeness.complete) incomplete += 1;
-      sections.push(renderTask(task, impact, allSlos.filter((s) => s.task === task.name), top, overview.budget_history || {}, completeness));
+      sections.push(renderTask(task, impact, allSlos.filter((s) => s.task === task.name), top, overview.budget_history || {},
+        completeness, attributionDoc));
     }
     const main = document.getElementById("tasks");
     main.replaceChildren(...(sections.length ? sections : [el("p", { class: "muted", text: "No user tasks seen yet. Send spans with impact.task.name, or configure tasks." })]));

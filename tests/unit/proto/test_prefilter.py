@@ -34,14 +34,21 @@ UNLESS: prefilter.Unless = (b"impact.task.root", (b"\x10\x00", b"\x0a\x05false")
 """Task spans whose root attribute is false (bool or string) are left out, as the analysis does."""
 
 
-def flatten(traces: view.TracesData, key: bytes | None, unless: prefilter.Unless | None = None) -> list[Row]:
-    """Every span (of those carrying ``key``, when given, and not excluded by ``unless``) with its
-    resource and scope."""
+def flatten(
+    traces: view.TracesData, key: bytes | None, unless: prefilter.Unless | None = None, below: int = 0
+) -> list[Row]:
+    """Every span (of those carrying ``key``, when given, and not excluded by ``unless``, or of a
+    trace sampled under ``below``) with its resource and scope."""
     name = None if key is None else key.decode()
     other = None if unless is None else unless[0].decode()
 
     def excluded(span: view.Span) -> bool:
+        if prefilter.trace_sampled(span.trace_id, below):
+            return False
         return unless is not None and other in span.attributes and span.attributes[other] in unless[1]
+
+    def carries(span: view.Span) -> bool:
+        return name is None or name in span.attributes or prefilter.trace_sampled(span.trace_id, below)
 
     return [
         (
@@ -54,12 +61,12 @@ def flatten(traces: view.TracesData, key: bytes | None, unless: prefilter.Unless
         for rs in traces.resource_spans
         for ss in rs.scope_spans
         for span in ss.spans
-        if (name is None or name in span.attributes) and not excluded(span)
+        if carries(span) and not excluded(span)
     ]
 
 
-def reference_filter(data: bytes, key: bytes, unless: prefilter.Unless | None = None) -> list[Row]:
-    return flatten(view.parse_traces(data), key, unless)
+def reference_filter(data: bytes, key: bytes, unless: prefilter.Unless | None = None, below: int = 0) -> list[Row]:
+    return flatten(view.parse_traces(data), key, unless, below)
 
 
 def outcome(function: Callable[[bytes], int], data: bytes) -> int | str:
@@ -69,11 +76,11 @@ def outcome(function: Callable[[bytes], int], data: bytes) -> int | str:
         return "rejected"
 
 
-def check(data: bytes, key: bytes = KEY, unless: prefilter.Unless | None = None) -> None:
+def check(data: bytes, key: bytes = KEY, unless: prefilter.Unless | None = None, below: int = 0) -> None:
     """The whole contract on one input."""
     expected = outcome(view.count_spans, data)
     try:
-        count, kept = prefilter.filter_spans(data, key, unless)
+        count, kept = prefilter.filter_spans(data, key, unless, below)
     except DecodeError:
         assert expected == "rejected", f"filter_spans rejected what count_spans accepts: {data.hex()}"
         return
@@ -85,7 +92,7 @@ def check(data: bytes, key: bytes = KEY, unless: prefilter.Unless | None = None)
     kept_count = view.count_spans(kept)
     assert kept_count <= count and (kept == b"") == (kept_count == 0)
     try:
-        wanted = reference_filter(data, key, unless)
+        wanted = reference_filter(data, key, unless, below)
     except DecodeError:  # framing fine, contents not: nothing to compare with
         return
     assert flatten(view.parse_traces(kept), None) == wanted
@@ -189,6 +196,22 @@ wire = st.recursive(
 )
 
 
+TRACE_IDS = (
+    b"\x00" * 16,
+    b"\xff" * 16,
+    b"\x01" * 9 + (prefilter.SAMPLE_ALL // 16 - 1).to_bytes(7, "big"),  # just sampled at 1/16
+    b"\x01" * 9 + (prefilter.SAMPLE_ALL // 16).to_bytes(7, "big"),  # just not
+    b"\x00" * 15,
+    b"\x00" * 17,
+    b"",
+)
+"""Trace ids on both sides of the 1/16 threshold, at its ends, and of the wrong length."""
+BELOW = st.one_of(
+    st.sampled_from([0, 1, prefilter.SAMPLE_ALL // 16, prefilter.SAMPLE_ALL - 1, prefilter.SAMPLE_ALL]),
+    st.integers(0, prefilter.SAMPLE_ALL),
+)
+
+
 @st.composite
 def wire_requests(draw: st.DrawFn) -> bytes:
     """Requests framed by hand: the declared fields, unknown ones (groups and field 0 included)
@@ -210,6 +233,10 @@ def wire_requests(draw: st.DrawFn) -> bytes:
     def span() -> bytes:
         parts = [delimited(9, keyvalue()) for _ in range(draw(st.integers(0, 3)))]
         parts.append(delimited(5, b"op") + extra())
+        for _ in range(draw(st.integers(0, 2))):  # trace ids, the last one counts; odd lengths too
+            parts.append(delimited(1, draw(st.sampled_from(TRACE_IDS))))
+        if draw(st.integers(0, 5)) == 0:  # field 1 as a varint: an unknown field, not a trace id
+            parts.append(tag(1, 0) + b"\x05")
         return b"".join(draw(st.permutations(parts)))
 
     def scope() -> bytes:
@@ -273,6 +300,54 @@ def test_random_bytes(data: bytes) -> None:
 @given(st.one_of(requests(), wire_requests(), mutated(st.one_of(requests(), wire_requests()))))
 def test_spans_left_out_by_an_unless_attribute(data: bytes) -> None:
     check(data, unless=UNLESS)
+
+
+@PROPERTY
+@given(
+    st.one_of(requests(), wire_requests(), mutated(st.one_of(requests(), wire_requests()))),
+    BELOW,
+    st.booleans(),
+)
+def test_every_span_of_a_sampled_trace_is_kept(data: bytes, below: int, with_unless: bool) -> None:
+    check(data, unless=UNLESS if with_unless else None, below=below)
+
+
+def test_trace_sampling_reads_the_last_seven_bytes_of_a_16_byte_id() -> None:
+    quarter = prefilter.sample_below(0.25)
+    assert quarter == prefilter.SAMPLE_ALL // 4
+    assert prefilter.trace_sampled(b"\xff" * 9 + (quarter - 1).to_bytes(7, "big"), quarter)
+    assert not prefilter.trace_sampled(b"\x00" * 9 + quarter.to_bytes(7, "big"), quarter)
+    assert not prefilter.trace_sampled(b"\x00" * 15, prefilter.SAMPLE_ALL)  # not a trace id
+    assert prefilter.trace_sampled(b"\xff" * 16, prefilter.SAMPLE_ALL)
+    assert not prefilter.trace_sampled(b"\x00" * 16, 0)
+    with pytest.raises(ValueError, match="within 0 and 1"):
+        prefilter.sample_below(1.5)
+    with pytest.raises(ValueError, match="sample_below"):
+        prefilter.filter_spans(b"", KEY, None, prefilter.SAMPLE_ALL + 1)
+
+
+def test_a_sampled_trace_keeps_spans_without_the_key_and_inherited_ones() -> None:
+    request = ExportTraceServiceRequest()
+    spans = request.resource_spans.add().scope_spans.add().spans
+    sampled, other = b"\x00" * 16, b"\xff" * 16
+    for index, (trace_id, task, root) in enumerate(
+        [
+            (sampled, False, None),
+            (sampled, True, False),
+            (other, False, None),
+            (other, True, False),
+            (other, True, None),
+        ]
+    ):
+        span = spans.add(name=str(index), trace_id=trace_id)
+        if task:
+            span.attributes.add(key="impact.task.name").value.string_value = "checkout"
+        if root is not None:
+            span.attributes.add(key="impact.task.root").value.bool_value = root
+    count, kept = prefilter.filter_spans(request.SerializeToString(), KEY, UNLESS, prefilter.sample_below(0.5))
+    names = [span.name for span in view.parse_traces(kept).resource_spans[0].scope_spans[0].spans]
+    assert count == 5
+    assert names == (["0", "1", "4"] if prefilter.NATIVE else ["0", "1", "2", "3", "4"])
 
 
 def test_unless_leaves_out_spans_whose_root_is_false() -> None:
@@ -462,3 +537,9 @@ def test_the_extension_refuses_bad_arguments() -> None:
         native.filter_spans(b"", None)
     with pytest.raises(DecodeError):
         native.filter_spans(b"\x0a\x05", KEY)
+    with pytest.raises(TypeError):
+        native.filter_spans(b"", KEY, None, (), "1")
+    with pytest.raises(OverflowError):
+        native.filter_spans(b"", KEY, None, (), -1)
+    with pytest.raises(ValueError):
+        native.filter_spans(b"", KEY, None, (), prefilter.SAMPLE_ALL + 1)

@@ -150,7 +150,8 @@ def test_attribution_over_http_breaks_the_task_down_by_service_and_route() -> No
     async def check(base: str, engine: SliEngine) -> None:
         status, body = await get(base, "/api/v1/attribution", task="checkout", window="15m")
         assert status == 200
-        assert list(body) == ["task", "window", "start", "end", "attribution", "services", "routes"]
+        assert list(body) == ["task", "window", "start", "end", "attribution", "services", "routes", "edges"]
+        assert body["edges"] == []  # one service: no edge
         _, impact = await get(base, "/api/v1/impact", task="checkout", window="15m")
         overall = body["attribution"]
         assert overall["events_with_customer"] + overall["events_without_customer"] == impact["events"]["total"]

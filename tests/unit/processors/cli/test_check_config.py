@@ -47,7 +47,9 @@ def test_the_summary_names_every_section_it_checked(tmp_path: Path, capsys: pyte
     assert "shared_state: none (answers cover this process's spans)" in out
     assert "receivers: otlp-grpc localhost:4317, otlp-http localhost:4318" in out
     assert "forward: grpc://collector:4317 (grpc)" in out
-    assert "sli: tasks checkout (+ any impact.task.name); dimensions tier" in out
+    assert (
+        "sli: tasks checkout (+ any impact.task.name); dimensions tier; propagation edges from 6.25% of traces" in out
+    )
     assert "slos: checkout-availability" in out
     assert "analysis: 1 worker process, 64 MiB buffered each" in out
     assert "alerting: alertmanager alertmanager:9093, webhook hooks.example.com" in out
