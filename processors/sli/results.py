@@ -117,6 +117,9 @@ class AnalysisResult:
     attribution: dict[tuple[str, str, str, int], tuple[int, int, int]] = field(default_factory=dict)
     """Events with a customer, without one, and bad without one (``sli.attribution``), by
     (task, service, route, minute of arrival)."""
+    synthetic: AnalysisResult | None = None
+    """The synthetic task events' result, for the synthetic state (``sli.synthetic``); ``None``
+    when there were none. The fields above never count a synthetic event."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -139,6 +142,10 @@ class AnalysisResult:
         for place, attributed in other.attribution.items():
             before = self.attribution.get(place)
             self.attribution[place] = attributed if before is None else add_counts(before, attributed)
+        if other.synthetic is not None:
+            if self.synthetic is None:
+                self.synthetic = AnalysisResult()
+            self.synthetic.extend(other.synthetic)
 
     @property
     def events(self) -> int:
