@@ -43,6 +43,8 @@ from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.shared.reader import SharedQueries
 from otel_impact.processors.shared.runtime import SharedState
 from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
+from otel_impact.processors.sli.synthetic_prometheus import SyntheticCollector
+from otel_impact.processors.sli.synthetic_queries import synthetic_queries
 from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
 from otel_impact.processors.slo.prometheus import SloCollector
 
@@ -140,6 +142,9 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.admin.add_before_answer(peers.caught_up)
     service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers))
     service.accounting.registry.register(SliCollector(queries))
+    synthetic = synthetic_queries(queries)
+    if synthetic is not None:
+        service.accounting.registry.register(SyntheticCollector(synthetic))
     service.add_component(_SliComponent(engine))
     if pool is not None:  # stopped before the SLI engine's last checkpoint, which then holds its last results
         service.add_component(pool)
@@ -166,8 +171,8 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))
 
-    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers)
-    gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers)
+    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers, synthetic=synthetic)
+    gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers, synthetic=synthetic)
     notes = PostmortemRoutes(
         queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock, answers
     )

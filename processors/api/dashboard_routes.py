@@ -19,7 +19,10 @@ from otel_impact.processors.api.documents import lag_fields
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, parse_window
+from otel_impact.processors.gate.mismatch import traffic_mismatch
 from otel_impact.processors.impact_queries import ImpactQueries
+from otel_impact.processors.sli.queries import SliQueries
+from otel_impact.processors.sli.synthetic_queries import synthetic_summary
 from otel_impact.processors.slo.config import SloConfig
 from otel_impact.processors.slo.evaluate import BudgetHistory
 
@@ -53,8 +56,12 @@ class DashboardRoutes:
         slo: SloBudgets,
         clock: Clock,
         answers: Answers | None = None,
+        *,
+        synthetic: SliQueries | None = None,
     ) -> None:
-        """``answers`` asks the questions (default: ``queries`` on the event loop)."""
+        """``answers`` asks the questions (default: ``queries`` on the event loop); ``synthetic``
+        reads the synthetic state (always locally)."""
+        self.synthetic = synthetic
         self.config = config
         self.queries = queries
         self.answers: Answers = answers or LocalAnswers(queries)  # type: ignore[arg-type]
@@ -90,6 +97,8 @@ class DashboardRoutes:
         `ImpactQueries.window_completeness` of the window ending at the end of this minute (as
         ``/api/v1/impact`` answers it): ``complete``, ``reason``, ``observed_seconds``,
         ``state_covers_window``, ``telemetry_lost`` and ``covered_from`` (seconds since the epoch).
+        ``synthetic`` maps each task to its synthetic events and their comparison with real users'
+        (`_synthetic`): ``mismatch`` is true when the two success rates differ beyond chance.
         """
         queries = queries or self.queries
         now = self.clock.now_ns()
@@ -109,11 +118,26 @@ class DashboardRoutes:
             "tasks": tasks,
             "now": now / SECOND_NS,
             "telemetry": {name: _telemetry(queries, name, start, end) for name in queries.tasks()},
+            "synthetic": {name: self._synthetic(queries, name, start, end) for name in queries.tasks()},
             "slos_enabled": bool(slos),
             "budget_history": {
                 history.slo: [{"t": p.at_ns // SECOND_NS, "budget_remaining": p.remaining} for p in history.points]
                 for history in self.slo.budget_histories(now, queries)
             },
+        }
+
+    def _synthetic(self, queries: ImpactQueries, task: str, start_ns: int, end_ns: int) -> dict[str, Any]:
+        """``task``'s synthetic events in the window, and whether their success differs from real users'."""
+        summary = synthetic_summary(self.synthetic, task, start_ns, end_ns)
+        real = queries.counts(task, start_ns, end_ns).get(())
+        real_total, real_bad = (real.total, real.bad) if real is not None else (0, 0)
+        compared = traffic_mismatch(real_total, real_bad, summary.total, summary.bad)
+        ratio = summary.success_ratio
+        return {
+            "events": {"total": summary.total, "good": summary.good, "bad": summary.bad},
+            "success_ratio": None if ratio is None else round(ratio, 6),
+            "real_success_ratio": round(1 - real_bad / real_total, 6) if real_total else None,
+            **compared.to_json(),
         }
 
 

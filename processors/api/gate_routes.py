@@ -4,7 +4,9 @@ Query: ``task``, ``baseline`` and ``canary`` (``DIMENSION=VALUE``), optional ``w
 30m), ``confidence``, ``max_degradation`` (success), ``max_latency_degradation``, ``min_events``
 and ``latency_threshold`` (seconds). The answer is always HTTP 200 with ``verdict`` ``pass``,
 ``fail`` or ``inconclusive`` (and ``exit_code`` 0, 1, 2), the numbers behind it and a one-paragraph
-``explanation``; a malformed request is HTTP 400 with the reason. In an Argo Rollouts
+``explanation``; a malformed request is HTTP 400 with the reason. ``traffic=synthetic`` gates on
+synthetic probes alone (the default, ``real``, on real users alone), so a canary can be judged
+on probes before real users reach it. In an Argo Rollouts
 AnalysisTemplate, use ``successCondition: result.verdict == "pass"`` and
 ``failureCondition: result.verdict == "fail"``.
 """
@@ -22,6 +24,8 @@ from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.gate._verdict import GatePolicy
 from otel_impact.processors.gate.evaluate import GateError, evaluate, parse_selector
 from otel_impact.processors.impact_queries import ImpactQueries
+from otel_impact.processors.sli.queries import SliQueries
+from otel_impact.processors.sli.synthetic import parse_traffic
 
 DEFAULT_WINDOW = "30m"
 
@@ -30,10 +34,18 @@ class GateRoutes:
     """The gate's HTTP handler over an `ImpactQueries` source."""
 
     def __init__(
-        self, queries: ImpactQueries, resolve: Callable[[str], str], clock: Clock, answers: Answers | None = None
+        self,
+        queries: ImpactQueries,
+        resolve: Callable[[str], str],
+        clock: Clock,
+        answers: Answers | None = None,
+        *,
+        synthetic: SliQueries | None = None,
     ) -> None:
-        """``answers`` asks the questions (default: ``queries`` on the event loop)."""
+        """``answers`` asks the questions (default: ``queries`` on the event loop); ``synthetic``
+        answers ``traffic=synthetic`` (always locally)."""
         self.queries = queries
+        self.synthetic = synthetic
         self.resolve = resolve
         self.clock = clock
         self.answers: Answers = answers or LocalAnswers(queries)  # type: ignore[arg-type]
@@ -41,6 +53,8 @@ class GateRoutes:
     async def gate(self, request: web.Request) -> web.Response:
         query = request.query
         try:
+            if QueryParams(query).choice("traffic", parse_traffic) == "synthetic":
+                return web.json_response(self.answer(query))
             return web.json_response(await self.answers.run(lambda queries: self.answer(query, queries)))
         except (GateError, ValueError) as error:
             return bad_request(error)
@@ -49,6 +63,13 @@ class GateRoutes:
         """The verdict document for ``query``; raises `GateError` / `ValueError` with the reason."""
         params = QueryParams(query)
         task = params.task()
+        traffic = params.choice("traffic", parse_traffic)
+        if traffic == "synthetic":
+            if self.synthetic is None:
+                raise GateError("traffic=synthetic: this processor keeps no synthetic state")
+            if task not in self.synthetic.engine.tasks and task in self.queries.tasks():
+                self.synthetic.engine.ensure_task(task)  # no probe yet: an inconclusive verdict, not an error
+            queries = self.synthetic
         baseline = parse_selector(_selector(params, "baseline"), self.resolve, side="baseline")
         canary = parse_selector(_selector(params, "canary"), self.resolve, side="canary")
         if baseline.dimension != canary.dimension:
@@ -73,7 +94,7 @@ class GateRoutes:
             policy=policy,
             latency_threshold=threshold,
         )
-        return result.to_json()
+        return {**result.to_json(), "traffic": traffic}
 
 
 def add_routes(app: web.Application, routes: GateRoutes) -> None:

@@ -2,8 +2,9 @@
 
 ``add_routes(app, queries)`` adds:
 
-* ``GET /api/v1/impact?task=T&window=W[&by=ATTR[,ATTR]][&where=ATTR=VALUE][&end=TIME]``: the
-  impact document (`impact_document` of `SliQueries.impact`).
+* ``GET /api/v1/impact?task=T&window=W[&by=ATTR[,ATTR]][&where=ATTR=VALUE][&end=TIME][&traffic=real|synthetic]``:
+  the impact document (`impact_document` of `SliQueries.impact`) of real users (the default,
+  with a ``synthetic`` summary of the same task and window) or of synthetic traffic alone.
 * ``GET /api/v1/customers/top?task=T&window=W[&limit=N][&where=ATTR=VALUE][&end=TIME]``: the
   most impacted customers, as pseudonyms, with bounds.
 * ``GET /api/v1/tasks``: the known tasks, dimensions and latency thresholds.
@@ -20,11 +21,18 @@ from __future__ import annotations
 from aiohttp import web
 
 from otel_impact.processors.answers import AnswerQueries, Answers, LocalAnswers
-from otel_impact.processors.api.documents import attribution_document, impact_document, top_customers_document
+from otel_impact.processors.api.documents import (
+    attribution_document,
+    impact_document,
+    synthetic_summary_document,
+    top_customers_document,
+)
 from otel_impact.processors.api.params import QueryParams, bad_request
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.impact_queries import ImpactReport
 from otel_impact.processors.sli.queries import SliQueries, TopCustomers
+from otel_impact.processors.sli.synthetic import parse_traffic
+from otel_impact.processors.sli.synthetic_queries import synthetic_queries, synthetic_summary, traffic_queries
 
 __all__ = ["add_routes"]
 
@@ -46,21 +54,33 @@ class _Handlers:
     def __init__(self, queries: SliQueries, answers: Answers) -> None:
         self.queries = queries
         self.answers = answers
+        self.synthetic = synthetic_queries(queries)
+        """The synthetic state's queries, always local (see docs/shared-state.md)."""
 
     async def impact(self, request: web.Request) -> web.Response:
         try:
             params = QueryParams(request.query)
             by = params.names("by")
             where = params.pairs("where")
+            traffic = params.choice("traffic", parse_traffic)
 
             def ask(queries: AnswerQueries) -> ImpactReport:
                 task, start, end, window = self._window(params, queries)
                 return queries.impact(task, start, end, by=by, where=where, window=window)
 
-            report = await self.answers.run(ask)
+            if traffic == "synthetic":
+                task, start, end, window = self._window(params, self.queries)
+                queries = traffic_queries(self.queries, self.synthetic, traffic, task)
+                report = queries.impact(task, start, end, by=by, where=where, window=window)
+            else:
+                report = await self.answers.run(ask)
         except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
-        return web.json_response(impact_document(report))
+        document = {**impact_document(report), "traffic": traffic}
+        if traffic == "real":
+            summary = synthetic_summary(self.synthetic, report.task, report.start_ns, report.end_ns)
+            document["synthetic"] = synthetic_summary_document(summary)
+        return web.json_response(document)
 
     async def top_customers(self, request: web.Request) -> web.Response:
         try:

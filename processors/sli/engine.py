@@ -58,6 +58,7 @@ class SliEngine:
     """
 
     name = "sli"
+    analyzer: SliAnalyzer
 
     def __init__(
         self,
@@ -74,7 +75,8 @@ class SliEngine:
         if self.state.synthetic is not None:
             synthetic_dir = None if state_dir is None else Path(state_dir) / SYNTHETIC_DIR
             self.synthetic = SliEngine(config, clock=self.clock, state_dir=synthetic_dir, state=self.state.synthetic)
-        self.analyzer = SliAnalyzer(self.state, synthetic=None if self.synthetic is None else self.synthetic.analyzer)
+        feeds: SliAnalyzer | None = None if self.synthetic is None else self.synthetic.analyzer
+        self.analyzer = SliAnalyzer(self.state, synthetic=feeds)
         self._last_checkpoint = self.clock.monotonic()
         self._last_prune = self._last_checkpoint
         self.store: StateStore | None = None

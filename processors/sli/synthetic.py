@@ -43,8 +43,9 @@ def parse_traffic(value: str | None, *, setting: str = "traffic") -> Traffic:
     ``setting`` and the allowed values."""
     if not value:
         return "real"
-    if value in TRAFFIC_KINDS:
-        return cast(Traffic, value)
+    for kind in TRAFFIC_KINDS:
+        if value == kind:
+            return kind
     raise ValueError(f"{setting} must be one of {', '.join(TRAFFIC_KINDS)}, not {value[:40]!r}")
 
 
