@@ -284,9 +284,12 @@ class SliAnalyzer:
                                 continue
                         else:
                             continue
-                        if SYNTHETIC in attrs or USER_AGENT_SYNTHETIC_TYPE in attrs:  # noqa: SIM102 (faster)
-                            if split is not None and split.hold_span(resource_spans, span):
-                                continue
+                        if (
+                            split is not None
+                            and (SYNTHETIC in attrs or USER_AGENT_SYNTHETIC_TYPE in attrs)
+                            and split.hold_span(resource_spans, span)
+                        ):
+                            continue
                         end = span.end_time_unix_nano
                         lag = now - end
                         duration = end - span.start_time_unix_nano

@@ -198,3 +198,16 @@ def test_the_api_answers_each_traffic_and_refuses_others() -> None:
         assert "traffic" in error and "real, synthetic" in error
 
     asyncio.run(main())
+
+
+def test_an_extra_intake_process_relays_the_synthetic_part_to_the_main_one() -> None:
+    from otel_impact.processors.analysis.sink import EngineSink, LoopAnalyzer, RelaySink, deliver  # noqa: PLC0415
+
+    sent: list[bytes] = []
+    relaying = LoopAnalyzer(new_engine(), RelaySink(lambda message: sent.append(pickle.dumps(message))))
+    relaying.analyze(batch(mixed_request(), T0))
+    relaying.analyze(batch(probe_resource_request(), T0))
+    main = new_engine()
+    sink = EngineSink(main)
+    assert all(deliver(pickle.loads(message), sink) for message in sent)
+    check_split(main)
