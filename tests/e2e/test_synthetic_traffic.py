@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from html.parser import HTMLParser
 from typing import Any
 
 import pytest
@@ -25,12 +26,14 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from support.browser import dump_dom
 from support.canaries import CANARIES, CANARY_EMAIL, CANARY_NUMBER, TEST_KEY_HEX, assert_no_canary
 from support.processes import service
 from support.processor import Processor, get_json, get_status, serve
 from support.zero_code import APPS, INSTRUMENT
 
 import otel_impact
+from otel_impact import _runtime
 
 pytestmark = pytest.mark.slow
 
@@ -126,9 +129,24 @@ PROBE_TOTAL = PROBES + PROBER_RESOURCE_PROBES
 REAL_TOTAL = REAL_USERS * REAL_PER_USER
 
 
-def test_probes_failing_while_users_succeed_leave_real_budgets_untouched(processor: Processor, hash_key: str) -> None:
-    send(processor, "checkout", users_fail=False, probes_fail=True)
+@pytest.fixture(scope="module")
+def fed(processor: Processor) -> Processor:
+    """``checkout``: probes fail, users succeed; ``cart``: the reverse. Both counted."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OTEL_IMPACT_HASH_KEY", TEST_KEY_HEX)
+        _runtime.reset_runtime()  # built from the key set here
+        try:
+            send(processor, "checkout", users_fail=False, probes_fail=True)
+            send(processor, "cart", users_fail=True, probes_fail=False)
+        finally:
+            _runtime.reset_runtime()
     wait_all_counted(processor, "checkout", REAL_TOTAL, PROBE_TOTAL)
+    wait_all_counted(processor, "cart", REAL_TOTAL, PROBE_TOTAL)
+    return processor
+
+
+def test_probes_failing_while_users_succeed_leave_real_budgets_untouched(fed: Processor) -> None:
+    processor = fed
 
     real = impact(processor, "checkout")
     assert real["traffic"] == "real"
@@ -158,9 +176,8 @@ def test_probes_failing_while_users_succeed_leave_real_budgets_untouched(process
     assert_no_canary(processor.log().encode(), where="the processor's log")
 
 
-def test_the_reverse_users_failing_while_probes_succeed(processor: Processor, hash_key: str) -> None:
-    send(processor, "cart", users_fail=True, probes_fail=False)
-    wait_all_counted(processor, "cart", REAL_TOTAL, PROBE_TOTAL)
+def test_the_reverse_users_failing_while_probes_succeed(fed: Processor) -> None:
+    processor = fed
 
     real = impact(processor, "cart")
     assert real["events"] == {"total": REAL_TOTAL, "good": 0, "bad": REAL_TOTAL}
@@ -220,3 +237,34 @@ def test_zero_code_flask_synthetic_requests_end_up_only_in_the_synthetic_sli(pro
     assert slo(processor, "shop-availability", real + decoys)["budget_remaining"] == 1.0
     assert "OTEL_IMPACT_SYNTHETIC_HEADER" not in log  # valid: no configuration problem logged
     assert_no_canary(log.encode(), where="the app's output")
+
+
+class _Flags(HTMLParser):
+    """``data-field``/``data-value`` of each task section's ``div`` elements (warnings and KPIs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: dict[str, dict[str, str]] = {}
+        self.ready = False
+        self._task = ""
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {key: value or "" for key, value in attrs}
+        if tag == "body" and found.get("data-ready") == "true":
+            self.ready = True
+        if tag == "section" and "data-task" in found:
+            self._task = found["data-task"]
+            self.fields[self._task] = {}
+        if tag == "div" and self._task and "data-field" in found:
+            self.fields[self._task][found["data-field"]] = found.get("data-value", "")
+
+
+def test_the_page_flags_each_mismatch_its_way(fed: Processor) -> None:
+    """The on-call page in headless Chromium shows both flags, each its way."""
+    page = _Flags()
+    page.feed(dump_dom(fed.admin_url + "/#window=1h"))
+    assert page.ready, "the page did not finish loading its data"
+    assert page.fields["checkout"]["synthetic.mismatch"] == "synthetic_worse"
+    assert float(page.fields["checkout"]["synthetic.success_ratio"]) == 0.0
+    assert page.fields["cart"]["synthetic.mismatch"] == "real_worse"
+    assert float(page.fields["cart"]["synthetic.success_ratio"]) == 1.0
