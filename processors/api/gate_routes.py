@@ -19,12 +19,12 @@ from aiohttp import web
 
 from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api.params import QueryParams, bad_request
+from otel_impact.processors.api.synthetic import SyntheticSource
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.gate._verdict import GatePolicy
 from otel_impact.processors.gate.evaluate import GateError, evaluate, parse_selector
 from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.sli.queries import SliQueries
 from otel_impact.processors.sli.synthetic import parse_traffic
 
 DEFAULT_WINDOW = "30m"
@@ -40,10 +40,10 @@ class GateRoutes:
         clock: Clock,
         answers: Answers | None = None,
         *,
-        synthetic: SliQueries | None = None,
+        synthetic: SyntheticSource | None = None,
     ) -> None:
         """``answers`` asks the questions (default: ``queries`` on the event loop); ``synthetic``
-        answers ``traffic=synthetic`` (always locally)."""
+        answers ``traffic=synthetic``."""
         self.queries = queries
         self.synthetic = synthetic
         self.resolve = resolve
@@ -53,8 +53,12 @@ class GateRoutes:
     async def gate(self, request: web.Request) -> web.Response:
         query = request.query
         try:
-            if QueryParams(query).choice("traffic", parse_traffic) == "synthetic":
-                return web.json_response(self.answer(query))
+            params = QueryParams(query)
+            if params.choice("traffic", parse_traffic) == "synthetic":
+                source = self._source()
+                task = params.task()
+                known = await self.answers.run(lambda queries: list(queries.tasks()))
+                return web.json_response(await source.ask(task, known, lambda queries: self.answer(query, queries)))
             return web.json_response(await self.answers.run(lambda queries: self.answer(query, queries)))
         except (GateError, ValueError) as error:
             return bad_request(error)
@@ -64,12 +68,11 @@ class GateRoutes:
         params = QueryParams(query)
         task = params.task()
         traffic = params.choice("traffic", parse_traffic)
-        if traffic == "synthetic":
-            if self.synthetic is None:
-                raise GateError("traffic=synthetic: this processor keeps no synthetic state")
-            if task not in self.synthetic.engine.tasks and task in self.queries.tasks():
-                self.synthetic.engine.ensure_task(task)  # no probe yet: an inconclusive verdict, not an error
-            queries = self.synthetic
+        if traffic == "synthetic" and queries is None:  # asked directly: this replica's synthetic state
+            local = self._source().local
+            if task not in local.engine.tasks and task in self.queries.tasks():
+                local.engine.ensure_task(task)  # no probe yet: an inconclusive verdict, not an error
+            queries = local
         baseline = parse_selector(_selector(params, "baseline"), self.resolve, side="baseline")
         canary = parse_selector(_selector(params, "canary"), self.resolve, side="canary")
         if baseline.dimension != canary.dimension:
@@ -95,6 +98,11 @@ class GateRoutes:
             latency_threshold=threshold,
         )
         return {**result.to_json(), "traffic": traffic}
+
+    def _source(self) -> SyntheticSource:
+        if self.synthetic is None:
+            raise GateError("traffic=synthetic: this processor keeps no synthetic state")
+        return self.synthetic
 
 
 def add_routes(app: web.Application, routes: GateRoutes) -> None:

@@ -27,12 +27,13 @@ from otel_impact.processors.api.documents import (
     synthetic_summary_document,
     top_customers_document,
 )
-from otel_impact.processors.api.params import QueryParams, bad_request
+from otel_impact.processors.api.params import BadRequest, QueryParams, bad_request
+from otel_impact.processors.api.synthetic import SyntheticSource
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.impact_queries import ImpactReport
 from otel_impact.processors.sli.queries import SliQueries, TopCustomers
 from otel_impact.processors.sli.synthetic import parse_traffic
-from otel_impact.processors.sli.synthetic_queries import synthetic_queries, synthetic_summary, traffic_queries
+from otel_impact.processors.sli.synthetic_queries import NO_EVENTS, synthetic_queries
 
 __all__ = ["add_routes"]
 
@@ -40,10 +41,18 @@ DEFAULT_WINDOW = "1h"
 MAX_TOP = 100
 
 
-def add_routes(app: web.Application, queries: SliQueries, answers: Answers | None = None) -> None:
+def add_routes(
+    app: web.Application,
+    queries: SliQueries,
+    answers: Answers | None = None,
+    *,
+    synthetic: SyntheticSource | None = None,
+) -> None:
     """Serve the impact API on ``app``, asking ``answers`` (default: ``queries`` on the event
-    loop); ``queries``' clock gives "now"."""
-    handlers = _Handlers(queries, answers or LocalAnswers(queries))
+    loop) and, for synthetic traffic, ``synthetic`` (default: the synthetic state of ``queries``'
+    engine, on the event loop); ``queries``' clock gives "now"."""
+    synthetic = synthetic or SyntheticSource.of(synthetic_queries(queries))
+    handlers = _Handlers(queries, answers or LocalAnswers(queries), synthetic)
     app.router.add_get("/api/v1/impact", handlers.impact)
     app.router.add_get("/api/v1/customers/top", handlers.top_customers)
     app.router.add_get("/api/v1/tasks", handlers.tasks)
@@ -51,11 +60,10 @@ def add_routes(app: web.Application, queries: SliQueries, answers: Answers | Non
 
 
 class _Handlers:
-    def __init__(self, queries: SliQueries, answers: Answers) -> None:
+    def __init__(self, queries: SliQueries, answers: Answers, synthetic: SyntheticSource | None) -> None:
         self.queries = queries
         self.answers = answers
-        self.synthetic = synthetic_queries(queries)
-        """The synthetic state's queries, always local (see docs/shared-state.md)."""
+        self.synthetic = synthetic
 
     async def impact(self, request: web.Request) -> web.Response:
         try:
@@ -69,18 +77,30 @@ class _Handlers:
                 return queries.impact(task, start, end, by=by, where=where, window=window)
 
             if traffic == "synthetic":
-                task, start, end, window = self._window(params, self.queries)
-                queries = traffic_queries(self.queries, self.synthetic, traffic, task)
-                report = queries.impact(task, start, end, by=by, where=where, window=window)
+                report = await self._synthetic_impact(params, by, where)
             else:
                 report = await self.answers.run(ask)
         except ValueError as error:  # BadRequest, or an unknown dimension
             return bad_request(error)
         document = {**impact_document(report), "traffic": traffic}
         if traffic == "real":
-            summary = synthetic_summary(self.synthetic, report.task, report.start_ns, report.end_ns)
+            summary = NO_EVENTS
+            if self.synthetic is not None:
+                summary = await self.synthetic.summary(report.task, report.start_ns, report.end_ns)
             document["synthetic"] = synthetic_summary_document(summary)
         return web.json_response(document)
+
+    async def _synthetic_impact(self, params: QueryParams, by: list[str], where: dict[str, str]) -> ImpactReport:
+        """The impact report of the synthetic events alone (``traffic=synthetic``)."""
+        source = self.synthetic
+        if source is None:
+            raise BadRequest("traffic", "traffic=synthetic: this processor keeps no synthetic state")
+        known = await self.answers.run(lambda queries: list(queries.tasks()))
+        task = params.task({*known, *source.local.engine.tasks})
+        _, start, end, window = self._window(params, None)
+        return await source.ask(
+            task, known, lambda queries: queries.impact(task, start, end, by=by, where=where, window=window)
+        )
 
     async def top_customers(self, request: web.Request) -> web.Response:
         try:
@@ -119,8 +139,9 @@ class _Handlers:
             return bad_request(error)
         return web.json_response(attribution_document(task, window, start, end, rows))
 
-    def _window(self, params: QueryParams, queries: AnswerQueries) -> tuple[str, int, int, str]:
-        task = params.task(queries.tasks())
+    def _window(self, params: QueryParams, queries: AnswerQueries | None) -> tuple[str, int, int, str]:
+        """The task (checked against ``queries``' tasks, when given) and the window asked."""
+        task = params.task(None if queries is None else queries.tasks())
         window, length = params.window(DEFAULT_WINDOW)
         end = params.minute("end")
         if end is None:

@@ -30,6 +30,7 @@ from support.browser import dump_dom
 from support.canaries import CANARIES, CANARY_EMAIL, CANARY_NUMBER, TEST_KEY_HEX, assert_no_canary
 from support.processes import service
 from support.processor import Processor, get_json, get_status, serve
+from support.redis_servers import redis_server
 from support.zero_code import APPS, INSTRUMENT
 
 import otel_impact
@@ -64,26 +65,28 @@ def provider_for(processor: Processor, resource: dict[str, Any]) -> TracerProvid
     return provider
 
 
-def send(processor: Processor, task: str, *, users_fail: bool, probes_fail: bool) -> None:
+def send(
+    processor: Processor, task: str, *, users_fail: bool, probes_fail: bool, real: bool = True, synthetic: bool = True
+) -> None:
     """``REAL_USERS`` x ``REAL_PER_USER`` real task events, ``PROBES`` synthetic ones marked with
     ``user_task(..., synthetic=True)`` and ``PROBER_RESOURCE_PROBES`` from a prober whose resource
     says ``user_agent.synthetic.type=bot`` (its spans carry no mark of their own)."""
     shop = provider_for(processor, {"service.name": "shop"})
     prober = provider_for(processor, {"service.name": "prober", "user_agent.synthetic.type": "bot"})
     try:
-        for index in range(REAL_USERS):
+        for index in range(REAL_USERS if real else 0):
             customer = CANARIES[index] if index < len(CANARIES) else f"user-{index}"
             for _ in range(REAL_PER_USER):
                 with otel_impact.set_customer(customer, tier="pro"):
                     with otel_impact.user_task(task, value=10.0, tracer_provider=shop) as handle:
                         if users_fail:
                             handle.fail("payment_declined")
-        for index in range(PROBES):
+        for index in range(PROBES if synthetic else 0):
             with otel_impact.set_customer(f"probe-{index % 3}", tier="probe"):
                 with otel_impact.user_task(task, value=10.0, synthetic=True, tracer_provider=shop) as handle:
                     if probes_fail:
                         handle.fail("probe_failed")
-        for _ in range(PROBER_RESOURCE_PROBES):
+        for _ in range(PROBER_RESOURCE_PROBES if synthetic else 0):
             with otel_impact.user_task(task, tracer_provider=prober) as handle:
                 if probes_fail:
                     handle.fail("probe_failed")
@@ -268,3 +271,29 @@ def test_the_page_flags_each_mismatch_its_way(fed: Processor) -> None:
     assert float(page.fields["checkout"]["synthetic.success_ratio"]) == 0.0
     assert page.fields["cart"]["synthetic.mismatch"] == "real_worse"
     assert float(page.fields["cart"]["synthetic.success_ratio"]) == 1.0
+
+
+def test_replicas_share_the_synthetic_state_under_its_own_prefix() -> None:
+    """Probes reach one replica, real users the other; both answer both traffics, from Redis."""
+    with (
+        redis_server() as redis,
+        serve("--shared-state", redis.url, config=CONFIG) as probed,
+        serve("--shared-state", redis.url, config=CONFIG) as used,
+        pytest.MonkeyPatch.context() as patch,
+    ):
+        patch.setenv("OTEL_IMPACT_HASH_KEY", TEST_KEY_HEX)
+        _runtime.reset_runtime()
+        try:
+            send(probed, "checkout", users_fail=False, probes_fail=True, real=False)
+            send(used, "checkout", users_fail=False, probes_fail=True, synthetic=False)
+        finally:
+            _runtime.reset_runtime()
+        for replica in (probed, used):
+            wait_all_counted(replica, "checkout", REAL_TOTAL, PROBE_TOTAL)
+            real = impact(replica, "checkout")
+            assert real["events"] == {"total": REAL_TOTAL, "good": REAL_TOTAL, "bad": 0}
+            assert real["synthetic"]["events"] == {"total": PROBE_TOTAL, "good": 0, "bad": PROBE_TOTAL}
+            assert impact(replica, "checkout", "synthetic")["events"]["bad"] == PROBE_TOTAL
+            assert dashboard_synthetic(replica, "checkout")["direction"] == "synthetic_worse"
+        keys = redis.cli("--scan", "--pattern", "*synthetic*")
+        assert "{otel-impact:synthetic:t:checkout}" in keys, keys

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from typing import Any
 
 import pytest
 from support.otlp_traces import batch, request, span
 
 from otel_impact.processors.api.gate_routes import GateRoutes
+from otel_impact.processors.api.synthetic import SyntheticSource
 from otel_impact.processors.cli import build_parser
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.gate.evaluate import GateError
@@ -40,15 +43,24 @@ def routes() -> GateRoutes:
     engine.analyze(batch(events("1.4", 200, synthetic=True), T0))
     engine.analyze(batch(events("1.5", 200, bad=60, synthetic=True), T0))  # the canary fails 30% of probes
     queries = SliQueries(engine)
-    return GateRoutes(queries, queries.resolve_dimension, clock, synthetic=synthetic_queries(queries))
+    return GateRoutes(
+        queries, queries.resolve_dimension, clock, synthetic=SyntheticSource.of(synthetic_queries(queries))
+    )
 
 
 QUERY = {"task": "checkout", "baseline": "version=1.4", "canary": "version=1.5", "window": "30m"}
 
 
+class _Request:
+    def __init__(self, query: dict[str, str]) -> None:
+        self.query = query
+
+
 def test_probes_fail_the_canary_before_real_users_reach_it() -> None:
     gate = routes()
     synthetic = gate.answer({**QUERY, "traffic": "synthetic"})
+    over_http = json.loads(asyncio.run(gate.gate(_Request({**QUERY, "traffic": "synthetic"}))).text or "{}")  # type: ignore[arg-type]
+    assert over_http["verdict"] == "fail" and over_http["traffic"] == "synthetic"
     assert synthetic["traffic"] == "synthetic"
     assert synthetic["verdict"] == "fail" and synthetic["exit_code"] == 1, synthetic["explanation"]
     real = gate.answer(QUERY)  # no real user on the canary yet: nothing to judge, and no probe counted
