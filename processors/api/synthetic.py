@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from otel_impact.processors.answers import AnswerQueries, Answers, LocalAnswers
 from otel_impact.processors.sli.queries import SliQueries
-from otel_impact.processors.sli.synthetic_queries import NO_EVENTS, SyntheticSummary
+from otel_impact.processors.sli.synthetic_queries import NO_EVENTS, SyntheticSummary, summary_of
 
 __all__ = ["SyntheticSource"]
 
@@ -59,7 +59,6 @@ class SyntheticSource:
         def counted(queries: AnswerQueries) -> SyntheticSummary | None:
             if task not in queries.tasks():
                 return None
-            counts = queries.counts(task, start_ns, end_ns).get(())
-            return NO_EVENTS if counts is None else SyntheticSummary(counts.total, counts.good, counts.bad)
+            return summary_of(queries.counts(task, start_ns, end_ns).get(()))
 
         return await self.answers.run(counted) or NO_EVENTS

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from otel_impact.processors.impact_queries import EventCounts
+
 from .queries import SliQueries
 
-__all__ = ["NO_EVENTS", "SyntheticSummary", "synthetic_queries", "synthetic_summary"]
+__all__ = ["NO_EVENTS", "SyntheticSummary", "summary_of", "synthetic_queries", "synthetic_summary"]
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,9 @@ def synthetic_summary(synthetic: SliQueries | None, task: str, start_ns: int, en
     """``task``'s synthetic events in ``[start_ns, end_ns)`` (none when the task has none)."""
     if synthetic is None or task not in synthetic.engine.tasks:
         return NO_EVENTS
-    counts = synthetic.counts(task, start_ns, end_ns).get(())
-    if counts is None:
-        return NO_EVENTS
-    return SyntheticSummary(counts.total, counts.good, counts.bad)
+    return summary_of(synthetic.counts(task, start_ns, end_ns).get(()))
+
+
+def summary_of(counts: EventCounts | None) -> SyntheticSummary:
+    """The summary of a task's synthetic ``counts`` (``None``: none)."""
+    return NO_EVENTS if counts is None else SyntheticSummary(counts.total, counts.good, counts.bad)
