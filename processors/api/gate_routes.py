@@ -25,7 +25,7 @@ from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.gate._verdict import GatePolicy
 from otel_impact.processors.gate.evaluate import GateError, evaluate, parse_selector
 from otel_impact.processors.impact_queries import ImpactQueries
-from otel_impact.processors.sli.synthetic import parse_traffic
+from otel_impact.processors.traffic import parse_traffic
 
 DEFAULT_WINDOW = "30m"
 

@@ -32,8 +32,8 @@ from otel_impact.processors.api.synthetic import SyntheticSource
 from otel_impact.processors.durations import MINUTE_NS, floor_minute
 from otel_impact.processors.impact_queries import ImpactReport
 from otel_impact.processors.sli.queries import SliQueries, TopCustomers
-from otel_impact.processors.sli.synthetic import parse_traffic
 from otel_impact.processors.sli.synthetic_queries import NO_EVENTS, synthetic_queries
+from otel_impact.processors.traffic import parse_traffic
 
 __all__ = ["add_routes"]
 

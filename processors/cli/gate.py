@@ -17,7 +17,7 @@ import sys
 from typing import Any, TextIO
 
 from otel_impact.processors.cli._admin_client import AdminConnection, AdminError, add_admin_arguments
-from otel_impact.processors.sli.synthetic import TRAFFIC_KINDS
+from otel_impact.processors.traffic import TRAFFIC_KINDS
 
 EXIT_ERROR = 3
 

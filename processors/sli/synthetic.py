@@ -14,7 +14,7 @@ decided once (the analyzer memoises it with the resource's other values) and han
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal, NamedTuple, cast, get_args
+from typing import Any, Final, NamedTuple, cast
 
 from otel_impact._attributes import SYNTHETIC, USER_AGENT_SYNTHETIC_TYPE
 from otel_impact.processors.batch import TraceBatch
@@ -22,31 +22,13 @@ from otel_impact.processors.batch import TraceBatch
 __all__ = [
     "SYNTHETIC",
     "SYNTHETIC_TRUE_ENCODINGS",
-    "TRAFFIC_KINDS",
     "USER_AGENT_SYNTHETIC_TYPE",
     "SyntheticSplit",
-    "Traffic",
     "is_synthetic",
-    "parse_traffic",
 ]
-
-Traffic = Literal["real", "synthetic"]
-"""Which events an answer covers: real users (the default) or synthetic probes."""
-TRAFFIC_KINDS: Final[tuple[Traffic, ...]] = get_args(Traffic)
 
 SYNTHETIC_TRUE_ENCODINGS: Final = (b"\x10\x01", b"\x0a\x04true")
 """How ``impact.synthetic=true`` looks on the wire (undecoded AnyValue: bool, or string)."""
-
-
-def parse_traffic(value: str | None, *, setting: str = "traffic") -> Traffic:
-    """``value`` as a `Traffic` (``None`` or empty: ``real``). Raises ``ValueError`` naming
-    ``setting`` and the allowed values."""
-    if not value:
-        return "real"
-    for kind in TRAFFIC_KINDS:
-        if value == kind:
-            return kind
-    raise ValueError(f"{setting} must be one of {', '.join(TRAFFIC_KINDS)}, not {value[:40]!r}")
 
 
 def is_synthetic(attributes: Any) -> bool:

@@ -23,9 +23,9 @@ from otel_impact.processors.sli.queries import SliQueries
 from otel_impact.processors.sli.results import AnalysisResult
 from otel_impact.processors.sli.state import SliState
 from otel_impact.processors.sli.store import STATE_FILE
-from otel_impact.processors.sli.synthetic import parse_traffic
 from otel_impact.processors.sli.synthetic_prometheus import SyntheticCollector
 from otel_impact.processors.sli.synthetic_queries import synthetic_queries, synthetic_summary
+from otel_impact.processors.traffic import parse_traffic
 from otel_impact.proto import prefilter
 
 SECOND = 10**9
@@ -211,3 +211,23 @@ def test_an_extra_intake_process_relays_the_synthetic_part_to_the_main_one() -> 
     sink = EngineSink(main)
     assert all(deliver(pickle.loads(message), sink) for message in sent)
     check_split(main)
+
+
+def test_the_report_shows_the_probes_apart_and_asks_for_synthetic_traffic() -> None:
+    from otel_impact.processors.cli.report import render  # noqa: PLC0415
+
+    engine = new_engine()
+    engine.analyze(batch(mixed_request(), T0))
+
+    async def main() -> tuple[str, str]:
+        async with serving(engine) as base, aiohttp.ClientSession() as session:
+            query = {"task": "checkout", "window": "5m", "end": str((T0 + MINUTE) // SECOND)}
+            async with session.get(f"{base}/api/v1/impact", params=query) as response:
+                real = render(await response.json())
+            async with session.get(f"{base}/api/v1/impact", params={**query, "traffic": "synthetic"}) as response:
+                synthetic = render(await response.json())
+        return real, synthetic
+
+    real, synthetic = asyncio.run(main())
+    assert "Synthetic probes (not counted above): 12 events, 12 bad, success 0.00%" in real
+    assert "Traffic: synthetic probes only" in synthetic and "Synthetic probes (not" not in synthetic
