@@ -103,9 +103,7 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
             state = state.as_synthetic()
         context_api.attach(context_with_state(state, ctx))  # undone when the instrumentation restores its context
         if span.is_recording():
-            write_attributes(span, state.customer_stamp)
-            if synthetic:
-                write_attributes(span, SYNTHETIC_STAMP)
+            write_attributes(span, {**state.customer_stamp, **SYNTHETIC_STAMP} if synthetic else state.customer_stamp)
         return (state.customer_hash, state.tier)
     except Exception as error:
         _failed("request", error)
