@@ -5,6 +5,10 @@ extracted customer in the request's context (so spans started later, and outgoin
 carry it) and stamps the server span, which was started before the customer was known.
 An explicit ``set_customer`` by the application comes later and therefore wins.
 
+A request carrying the header ``OTEL_IMPACT_SYNTHETIC_HEADER`` names is marked synthetic in the
+request phase, whoever it is attributed to (or none): its server span and every span after it
+carry ``impact.synthetic=true``, and its outgoing calls carry it in baggage.
+
 Django's response phase runs after the view, for what only exists then (``request.user``). It
 only fills in a server span that has no customer yet, and never one whose customer or tier the
 application set itself.
@@ -15,6 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from typing import Final
 
 from opentelemetry import baggage
 from opentelemetry import context as context_api
@@ -27,7 +32,7 @@ from otel_impact._context import customer_state
 from otel_impact._log import log_once, logger
 from otel_impact._runtime import get_runtime
 from otel_impact._span_write import write_attributes
-from otel_impact._state import EMPTY_STATE, ImpactState, current_state
+from otel_impact._state import EMPTY_STATE, AttributeValue, ImpactState, current_state
 
 from .extract import RequestExtractor
 from .incoming import IncomingRequest
@@ -83,19 +88,36 @@ def attribute_request(span: Span, request: IncomingRequest) -> CustomerFields | 
             return None
         ctx = context_api.get_current()
         current = current_state(ctx)
+        synthetic = extractor.synthetic_rule is not None and extractor.is_synthetic(request)
         if current is not None and (current.customer_hash is not None or current.tier is not None):
+            if synthetic:
+                _mark_synthetic(span, current, ctx)
             return None
         found = extractor.resolve(request)
         if found is None:
+            if synthetic:
+                _mark_synthetic(span, current or _trusted_caller_state(ctx) or EMPTY_STATE, ctx)
             return None
         state = customer_state(found.customer_id, found.tier, current or _trusted_caller_state(ctx) or EMPTY_STATE)
+        if synthetic:
+            state = state.as_synthetic()
         context_api.attach(context_with_state(state, ctx))  # undone when the instrumentation restores its context
         if span.is_recording():
-            write_attributes(span, state.customer_stamp)
+            write_attributes(span, {**state.customer_stamp, **SYNTHETIC_STAMP} if synthetic else state.customer_stamp)
         return (state.customer_hash, state.tier)
     except Exception as error:
         _failed("request", error)
         return None
+
+
+SYNTHETIC_STAMP: Final[Mapping[str, AttributeValue]] = {attrs.SYNTHETIC: True}
+
+
+def _mark_synthetic(span: Span, base: ImpactState, ctx: Context) -> None:
+    """Make the request's context synthetic (``base`` marked) and stamp ``span``."""
+    context_api.attach(context_with_state(base.as_synthetic(), ctx))
+    if span.is_recording():
+        write_attributes(span, SYNTHETIC_STAMP)
 
 
 def _trusted_caller_state(ctx: Context) -> ImpactState | None:

@@ -241,7 +241,9 @@ def warn_if_nothing_hooked(
         return False
     what = []
     if settings.has_source:
-        what.append("a request source is configured (OTEL_IMPACT_CUSTOMER_*/OTEL_IMPACT_TIER_*)")
+        what.append(
+            "a request source is configured (OTEL_IMPACT_CUSTOMER_*/OTEL_IMPACT_TIER_*/OTEL_IMPACT_SYNTHETIC_HEADER)"
+        )
     if rules.active:
         what.append(f"{ENV_TASKS} names tasks")
     logger.warning(

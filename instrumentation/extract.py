@@ -114,6 +114,8 @@ class RequestExtractor:
         )
         self.active = settings.has_source or customer_callable is not None
         """True when there is anything to extract (fixed at construction: read on every request)."""
+        self.synthetic_rule = settings.synthetic_rule
+        """``(header, value or None)`` marking synthetic traffic (``OTEL_IMPACT_SYNTHETIC_HEADER``)."""
 
     @classmethod
     def from_settings(cls, settings: ExtractionSettings) -> tuple[RequestExtractor, list[ConfigurationError]]:
@@ -138,6 +140,20 @@ class RequestExtractor:
         """True when a source may know more after the handler ran (Django's ``request.user``,
         read directly or by the customer callable)."""
         return self._customer_callable is not None or bool(self._user_attribute)
+
+    def is_synthetic(self, request: IncomingRequest) -> bool:
+        """True when ``request`` carries the header ``OTEL_IMPACT_SYNTHETIC_HEADER`` names (with
+        its value, when one is given). Never raises."""
+        rule = self.synthetic_rule
+        if rule is None:
+            return False
+        try:
+            found = request.header(rule[0])
+        except Exception:
+            return False
+        if found is None:
+            return False
+        return rule[1] is None or found.strip() == rule[1]
 
     def resolve(self, request: IncomingRequest) -> Attribution | None:
         """The customer ID and tier of ``request``, or ``None`` when no source gives either."""

@@ -19,7 +19,13 @@ variable                               meaning
 ``OTEL_IMPACT_OPENFEATURE_HOOK``       register the OpenFeature hook under auto-instrumentation (default ``true``)
 ``OTEL_IMPACT_TASKS``                  user tasks named from server spans, e.g. ``checkout=POST /api/checkout``
 ``OTEL_IMPACT_TASK_FAILURE``           responses that fail those tasks besides the defaults, e.g. ``5xx,429``
+``OTEL_IMPACT_SYNTHETIC_HEADER``       request header marking synthetic traffic: ``Name`` or ``Name=value``
 ====================================== ========================================================
+
+``OTEL_IMPACT_SYNTHETIC_HEADER``: ``X-Synthetic`` marks every request that carries the header
+(any value, even empty); ``X-Synthetic=probe`` marks only those whose value is ``probe`` (exactly,
+after trimming spaces; values are case-sensitive). Header names are case-insensitive. A synthetic
+request's spans carry ``impact.synthetic=true``, and so do downstream services' through baggage.
 
 ``OTEL_IMPACT_TASKS`` and ``OTEL_IMPACT_TASK_FAILURE`` are read by `otel_impact.instrumentation.tasks`.
 """
@@ -53,6 +59,7 @@ ENV_DJANGO_USER_ATTRIBUTE: Final = "OTEL_IMPACT_DJANGO_USER_ATTRIBUTE"
 ENV_OPENFEATURE_HOOK: Final = "OTEL_IMPACT_OPENFEATURE_HOOK"
 ENV_TASKS: Final = "OTEL_IMPACT_TASKS"
 ENV_TASK_FAILURE: Final = "OTEL_IMPACT_TASK_FAILURE"
+ENV_SYNTHETIC_HEADER: Final = "OTEL_IMPACT_SYNTHETIC_HEADER"
 
 _FIELD_ENV: Final = {
     "customer_header": ENV_CUSTOMER_HEADER,
@@ -63,6 +70,7 @@ _FIELD_ENV: Final = {
     "customer_callable": ENV_CUSTOMER_CALLABLE,
     "tier_callable": ENV_TIER_CALLABLE,
     "django_user_attribute": ENV_DJANGO_USER_ATTRIBUTE,
+    "synthetic_header": ENV_SYNTHETIC_HEADER,
 }
 
 KNOWN_VARIABLES: Final = frozenset(
@@ -85,6 +93,8 @@ _TOKEN = re.compile(r"\A[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,128}\Z")  # an HTTP field 
 _CALLABLE = re.compile(r"\A[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 _DOTTED_NAME = re.compile(r"\A[A-Za-z_]\w*(\.[A-Za-z_]\w*)*\Z")
 _MAX_CLAIM_CHARS: Final = 256
+MAX_SYNTHETIC_VALUE_CHARS: Final = 256
+"""The longest value ``OTEL_IMPACT_SYNTHETIC_HEADER`` may require (``Name=value``)."""
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 
@@ -106,6 +116,9 @@ class ExtractionSettings:
     customer_callable: str | None = None
     tier_callable: str | None = None
     django_user_attribute: str | None = None
+    synthetic_header: str | None = None
+    """``Name`` or ``Name=value``: the request header that marks synthetic traffic (see
+    `synthetic_rule`)."""
     openfeature_hook: bool = True
 
     def __post_init__(self) -> None:
@@ -128,7 +141,12 @@ class ExtractionSettings:
     @property
     def has_source(self) -> bool:
         """True when anything is to be extracted from requests."""
-        return self.has_customer_source or bool(self.tier_header or self.tier_jwt_claim)
+        return self.has_customer_source or bool(self.tier_header or self.tier_jwt_claim or self.synthetic_header)
+
+    @property
+    def synthetic_rule(self) -> tuple[str, str | None] | None:
+        """``synthetic_header`` parsed: ``(header name, required value or None)``; ``None`` unset."""
+        return None if self.synthetic_header is None else parse_synthetic_header(self.synthetic_header)
 
     def validate(self) -> list[ConfigurationError]:
         """Every problem with these settings; empty when they are valid."""
@@ -190,6 +208,7 @@ class ExtractionSettings:
             customer_callable=values.get("customer_callable"),
             tier_callable=values.get("tier_callable"),
             django_user_attribute=values.get("django_user_attribute"),
+            synthetic_header=values.get("synthetic_header"),
             openfeature_hook=openfeature_hook,
         )
         problems.extend(misspelled_variables(env))
@@ -222,10 +241,36 @@ def misspelled_variables(environ: Mapping[str, str]) -> list[ConfigurationError]
     return problems
 
 
+def parse_synthetic_header(value: str) -> tuple[str, str | None]:
+    """``Name`` -> ``(name, None)`` (presence marks), ``Name=value`` -> ``(name, value)``; the
+    name lower-cased, both trimmed. The value is not checked: `ExtractionSettings` does that."""
+    name, sep, wanted = value.partition("=")
+    return name.strip().lower(), (wanted.strip() if sep else None)
+
+
+def _check_synthetic(variable: str, value: str) -> ConfigurationError | None:
+    name, wanted = parse_synthetic_header(value)
+    problem = _check_header(variable, name)
+    if problem is not None:
+        return ConfigurationError(
+            variable, problem.problem, f"{problem.fix}, alone or as Name=value (e.g. X-Synthetic or X-Synthetic=true)"
+        )
+    if wanted is not None and not (0 < len(wanted) <= MAX_SYNTHETIC_VALUE_CHARS and wanted.isprintable()):
+        return ConfigurationError(
+            variable,
+            "the value after '=' is empty, too long or not printable",
+            f"give 1 to {MAX_SYNTHETIC_VALUE_CHARS} printable characters (X-Synthetic=true), "
+            "or the name alone to mark every request carrying the header",
+        )
+    return None
+
+
 def _check(field: str, value: str) -> ConfigurationError | None:
     variable = _FIELD_ENV[field]
     if field in ("customer_header", "tier_header"):
         return _check_header(variable, value)
+    if field == "synthetic_header":
+        return _check_synthetic(variable, value)
     if field == "customer_cookie":
         if not _TOKEN.match(value):
             return ConfigurationError(variable, f"{value!r} is not a cookie name", "give the cookie's name, e.g. cid")

@@ -43,6 +43,18 @@ TASK_OUTCOME: Final = "impact.task.outcome"
 TASK_VALUE: Final = "impact.task.value"
 """Money at stake in this task (double), for revenue at risk."""
 
+SYNTHETIC: Final = "impact.synthetic"
+"""``True`` on spans of synthetic traffic (probes, checks, load tests), never ``False``.
+
+Set by ``user_task(..., synthetic=True)`` or, in zero-code mode, by the request header that
+``OTEL_IMPACT_SYNTHETIC_HEADER`` names; carried downstream in baggage like the tier. The impact
+processor keeps these task events out of the real-user SLIs and counts them as their own SLI.
+"""
+
+USER_AGENT_SYNTHETIC_TYPE: Final = "user_agent.synthetic.type"
+"""Semantic convention attribute (``bot`` or ``test``): any value marks the span synthetic to the
+impact processor, like ``impact.synthetic=true``."""
+
 HASH_KEY_ID: Final = "impact.hash.key_id"
 """Resource attribute that identifies the pseudonymization key (never the key itself)."""
 
@@ -53,13 +65,22 @@ ERROR_TYPE: Final = "error.type"
 """Semantic convention attribute: the low-cardinality class of error on a failed task's span."""
 
 # -- W3C baggage -------------------------------------------------------------------------------
-# Baggage carries only the pseudonym, tier, flags and task, never the raw ID.
+# Baggage carries only the pseudonym, tier, flags, task and synthetic mark, never the raw ID.
 
 BAGGAGE_CUSTOMER_HASH: Final = CUSTOMER_HASH
 BAGGAGE_CUSTOMER_TIER: Final = CUSTOMER_TIER
 BAGGAGE_FEATURE_FLAGS: Final = FEATURE_FLAGS
 BAGGAGE_TASK_NAME: Final = TASK_NAME
-BAGGAGE_KEYS: Final = (BAGGAGE_CUSTOMER_HASH, BAGGAGE_CUSTOMER_TIER, BAGGAGE_FEATURE_FLAGS, BAGGAGE_TASK_NAME)
+BAGGAGE_SYNTHETIC: Final = SYNTHETIC
+BAGGAGE_SYNTHETIC_TRUE: Final = "true"
+"""The one baggage value of ``impact.synthetic`` (any other value is ignored)."""
+BAGGAGE_KEYS: Final = (
+    BAGGAGE_CUSTOMER_HASH,
+    BAGGAGE_CUSTOMER_TIER,
+    BAGGAGE_FEATURE_FLAGS,
+    BAGGAGE_TASK_NAME,
+    BAGGAGE_SYNTHETIC,
+)
 BAGGAGE_PREFIX: Final = "impact."
 
 # -- limits on values --------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """W3C baggage: what otel-impact propagates, and the trust boundary for what it receives.
 
-Outgoing, baggage carries the pseudonym, tier, flags and task of the current `ImpactState`,
-never the raw ID:
+Outgoing, baggage carries the pseudonym, tier, flags, task and synthetic mark of the current
+`ImpactState`, never the raw ID:
 
 =========================== ==============================================
 baggage key                 value
@@ -10,6 +10,7 @@ baggage key                 value
 ``impact.customer.tier``    tier name
 ``impact.feature_flags``    ``key=variant`` pairs joined by ``,``
 ``impact.task.name``        task name
+``impact.synthetic``        ``true`` on synthetic traffic, else absent
 =========================== ==============================================
 
 Incoming, ``impact.*`` baggage is a claim made by the caller. A service that does not trust its
@@ -112,9 +113,10 @@ def state_from_baggage(entries: Mapping[str, object]) -> ImpactState | None:
     tier = valid_tier(entries.get(attrs.BAGGAGE_CUSTOMER_TIER))
     flags = decode_flags(entries.get(attrs.BAGGAGE_FEATURE_FLAGS))
     task = valid_task_name(entries.get(attrs.BAGGAGE_TASK_NAME))
-    if customer_hash is None and tier is None and not flags and task is None:
+    synthetic = entries.get(attrs.BAGGAGE_SYNTHETIC) == attrs.BAGGAGE_SYNTHETIC_TRUE
+    if customer_hash is None and tier is None and not flags and task is None and not synthetic:
         return None
-    return ImpactState(customer_hash=customer_hash, tier=tier, flags=flags, task=task)
+    return ImpactState(customer_hash=customer_hash, tier=tier, flags=flags, task=task, synthetic=synthetic)
 
 
 def strip_impact_baggage(context: Context) -> Context:

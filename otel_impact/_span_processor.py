@@ -18,7 +18,8 @@ from ._state import STATE_KEY, ImpactState
 
 class ImpactSpanProcessor(SpanProcessor):
     """Stamps ``impact.customer.hash``, ``impact.customer.tier``, ``impact.feature_flags``,
-    ``impact.task.name`` and ``impact.task.root`` on each span, from the span's parent context.
+    ``impact.task.name``, ``impact.task.root`` and ``impact.synthetic`` on each span, from the
+    span's parent context.
 
     Contract (as for every SDK span processor):
 

@@ -41,6 +41,8 @@ class ImpactState:
     flags: tuple[tuple[str, str], ...] = ()
     task: str | None = None
     task_handle: TaskHandle | None = None
+    synthetic: bool = False
+    """The request is synthetic traffic (a probe, a check): stamped ``impact.synthetic=true``."""
     span_attributes: Mapping[str, AttributeValue] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -54,6 +56,8 @@ class ImpactState:
         if self.task is not None:
             stamped[attrs.TASK_NAME] = self.task
             stamped[attrs.TASK_ROOT] = False
+        if self.synthetic:
+            stamped[attrs.SYNTHETIC] = True
         object.__setattr__(self, "span_attributes", stamped)
 
     def flag_strings(self) -> tuple[str, ...]:
@@ -87,6 +91,8 @@ class ImpactState:
             entries[attrs.BAGGAGE_FEATURE_FLAGS] = ",".join(self.flag_strings())
         if self.task is not None:
             entries[attrs.BAGGAGE_TASK_NAME] = self.task
+        if self.synthetic:
+            entries[attrs.BAGGAGE_SYNTHETIC] = attrs.BAGGAGE_SYNTHETIC_TRUE
         return entries
 
     def with_customer(self, customer_hash: str | None, tier: str | None) -> ImpactState:
@@ -94,7 +100,12 @@ class ImpactState:
             return CUSTOMER_STATES.get(customer_hash, tier)
         # Built directly: replace() costs 3x more. A new field must be carried over here too.
         return ImpactState(
-            customer_hash=customer_hash, tier=tier, flags=self.flags, task=self.task, task_handle=self.task_handle
+            customer_hash=customer_hash,
+            tier=tier,
+            flags=self.flags,
+            task=self.task,
+            task_handle=self.task_handle,
+            synthetic=self.synthetic,
         )
 
     def with_flag(self, key: str, variant: str) -> ImpactState:
@@ -104,6 +115,10 @@ class ImpactState:
 
     def with_task(self, name: str, handle: TaskHandle | None) -> ImpactState:
         return replace(self, task=name, task_handle=handle)
+
+    def as_synthetic(self) -> ImpactState:
+        """This state marked as synthetic traffic (itself when it already is)."""
+        return self if self.synthetic else replace(self, synthetic=True)
 
     @property
     def is_empty(self) -> bool:

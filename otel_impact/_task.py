@@ -16,6 +16,13 @@ and ``async`` functions::
 
     @otel_impact.user_task("search")
     async def search(query): ...
+
+``synthetic=True`` marks the task as synthetic traffic (a probe, a check, a load test): its root
+span and every span inside it, here and downstream (through baggage), carry
+``impact.synthetic=true``, and the impact processor counts it apart from real users::
+
+    with otel_impact.user_task("checkout", synthetic=True):
+        ...
 """
 
 from __future__ import annotations
@@ -47,13 +54,23 @@ class user_task:
     """Open a user task; a context manager (sync and async) and a decorator.
 
     ``name`` is the task (low cardinality: ``checkout``, not ``checkout-order-123``). ``value``
-    is the money at stake. An invalid name or value is ignored and logged once; the code inside
-    runs regardless. Exceptions are recorded and re-raised, never swallowed.
+    is the money at stake. ``synthetic`` marks synthetic traffic (``impact.synthetic=true``); a
+    task opened inside a synthetic request (or task) is synthetic whatever ``synthetic`` says.
+    An invalid name or value is ignored and logged once; the code inside runs regardless.
+    Exceptions are recorded and re-raised, never swallowed.
     """
 
-    def __init__(self, name: str, *, value: float | None = None, tracer_provider: TracerProvider | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        value: float | None = None,
+        synthetic: bool = False,
+        tracer_provider: TracerProvider | None = None,
+    ) -> None:
         self._name = name
         self._value = value
+        self._synthetic = bool(synthetic)
         self._tracer_provider = tracer_provider
         self._handle: TaskHandle | None = None
         self._token: object | None = None
@@ -77,20 +94,20 @@ class user_task:
 
     # -- decorator ---------------------------------------------------------------------------
     def __call__(self, func: F) -> F:
-        name, value, provider = self._name, self._value, self._tracer_provider
+        name, value, synthetic, provider = self._name, self._value, self._synthetic, self._tracer_provider
         if inspect.iscoroutinefunction(func):
             async_func = cast(Callable[..., Awaitable[Any]], func)
 
             @functools.wraps(func)
             async def run_async(*args: Any, **kwargs: Any) -> Any:
-                async with user_task(name, value=value, tracer_provider=provider):
+                async with user_task(name, value=value, synthetic=synthetic, tracer_provider=provider):
                     return await async_func(*args, **kwargs)
 
             return cast(F, run_async)
 
         @functools.wraps(func)
         def run(*args: Any, **kwargs: Any) -> Any:
-            with user_task(name, value=value, tracer_provider=provider):
+            with user_task(name, value=value, synthetic=synthetic, tracer_provider=provider):
                 return func(*args, **kwargs)
 
         return cast(F, run)
@@ -114,11 +131,16 @@ class user_task:
             self._handle = handle
             return handle
         state = current_state() or EMPTY_STATE
+        if self._synthetic:
+            state = state.as_synthetic()
         span = tracer.start_span(name, context=context_with_state(state.with_task(name, None)), kind=SpanKind.INTERNAL)
         handle = TaskHandle(name, span, value)
         task_context = context_with_state(state.with_task(name, handle))
         if span.is_recording():  # its own marks, whether or not an ImpactSpanProcessor is installed
-            span.set_attributes({attrs.TASK_NAME: name, attrs.TASK_ROOT: True})
+            marks: dict[str, str | bool] = {attrs.TASK_NAME: name, attrs.TASK_ROOT: True}
+            if state.synthetic:
+                marks[attrs.SYNTHETIC] = True
+            span.set_attributes(marks)
         self._token = context_api.attach(trace.set_span_in_context(span, task_context))
         self._handle = handle
         return handle

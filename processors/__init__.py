@@ -29,7 +29,8 @@ receives), ``impact_queries`` (the typed contract between the SLI state and its 
 ``accounting``, ``security``, ``periodic`` (work every few seconds on the event loop),
 ``child_processes`` (how analysis workers and extra intake processes are started),
 ``retry`` (the one backoff and ``Retry-After`` policy, used by span
-forwarding and alert delivery) and ``config`` (the reading and checking of config values).
+forwarding and alert delivery), ``traffic`` (real users or synthetic probes: which traffic an
+answer covers) and ``config`` (the reading and checking of config values).
 
 Import rule: a stage imports the foundations and the stages to its left or above it in the
 picture, never one to its right or below it; nothing imports ``api`` but the assembly, and the

@@ -36,13 +36,17 @@ from otel_impact.processors.api.gate_routes import add_routes as add_gate_routes
 from otel_impact.processors.api.postmortem_routes import PostmortemRoutes
 from otel_impact.processors.api.sli_routes import add_routes as add_sli_routes
 from otel_impact.processors.api.slo_routes import add_routes as add_slo_routes
+from otel_impact.processors.api.synthetic import SyntheticSource
 from otel_impact.processors.export.metrics_export import MetricsExport
 from otel_impact.processors.intake_processes.group import IntakeProcesses
 from otel_impact.processors.periodic import Periodic
 from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.shared.reader import SharedQueries
 from otel_impact.processors.shared.runtime import SharedState
+from otel_impact.processors.shared.settings import synthetic_shared_config
 from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
+from otel_impact.processors.sli.synthetic_prometheus import SyntheticCollector
+from otel_impact.processors.sli.synthetic_queries import synthetic_queries
 from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
 from otel_impact.processors.slo.prometheus import SloCollector
 
@@ -113,6 +117,8 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         else:
             service.add_analyzer(engine)
     answers: Answers = LocalAnswers(queries)
+    synthetic = synthetic_queries(queries)
+    synthetic_source = SyntheticSource.of(synthetic)
     answer_queries: SliQueries | SharedQueries = queries
     shared = None
     if config.shared_state.enabled:
@@ -127,6 +133,16 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.accounting.registry.register(shared.collector())
         service.admin.add_readiness_detail(shared.readiness_line)
         service.add_component(shared)
+        if engine.synthetic is not None and synthetic is not None:  # the synthetic state, under its own prefix
+            shared_synthetic = SharedState(
+                synthetic_shared_config(config.shared_state),
+                engine.synthetic,
+                synthetic,
+                service.clock,
+                evaluation_interval_s=config.alerting.evaluation_interval,
+            )
+            synthetic_source = SyntheticSource(synthetic, shared_synthetic.answers)
+            service.add_component(shared_synthetic)
     if config.receivers.processes > 1:
         peers = IntakeProcesses(
             config,
@@ -138,8 +154,10 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.add_peers(peers)
         service.accounting.registry.register(peers.collector())
         service.admin.add_before_answer(peers.caught_up)
-    service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers))
+    service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers, synthetic=synthetic_source))
     service.accounting.registry.register(SliCollector(queries))
+    if synthetic is not None:
+        service.accounting.registry.register(SyntheticCollector(synthetic))
     service.add_component(_SliComponent(engine))
     if pool is not None:  # stopped before the SLI engine's last checkpoint, which then holds its last results
         service.add_component(pool)
@@ -166,8 +184,8 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     service.accounting.registry.register(SloCollector(slo_engine))
     service.add_component(_SloComponent(slo_engine))
 
-    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers)
-    gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers)
+    board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers, synthetic=synthetic_source)
+    gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers, synthetic=synthetic_source)
     notes = PostmortemRoutes(
         queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock, answers
     )

@@ -81,6 +81,8 @@ def run_worker(spec: WorkerSpec, notices: Connection, reports: Connection) -> No
             if time.monotonic() - last_prune >= PRUNE_INTERVAL_S:
                 last_prune = time.monotonic()
                 state.prune(time.time_ns())
+                if state.synthetic is not None:
+                    state.synthetic.prune(time.time_ns())
     except (BrokenPipeError, EOFError, OSError):
         return  # the intake process is gone
     finally:

@@ -17,9 +17,12 @@ from otel_impact.processors.answers import Answers, LocalAnswers
 from otel_impact.processors.api.dashboard_config import DashboardConfig
 from otel_impact.processors.api.documents import lag_fields
 from otel_impact.processors.api.params import QueryParams, bad_request
+from otel_impact.processors.api.synthetic import SyntheticSource
 from otel_impact.processors.clock import Clock
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS, floor_minute, parse_window
+from otel_impact.processors.gate.mismatch import traffic_mismatch
 from otel_impact.processors.impact_queries import ImpactQueries
+from otel_impact.processors.sli.synthetic_queries import NO_EVENTS
 from otel_impact.processors.slo.config import SloConfig
 from otel_impact.processors.slo.evaluate import BudgetHistory
 
@@ -53,8 +56,12 @@ class DashboardRoutes:
         slo: SloBudgets,
         clock: Clock,
         answers: Answers | None = None,
+        *,
+        synthetic: SyntheticSource | None = None,
     ) -> None:
-        """``answers`` asks the questions (default: ``queries`` on the event loop)."""
+        """``answers`` asks the questions (default: ``queries`` on the event loop); ``synthetic``
+        answers about synthetic traffic."""
+        self.synthetic = synthetic
         self.config = config
         self.queries = queries
         self.answers: Answers = answers or LocalAnswers(queries)  # type: ignore[arg-type]
@@ -79,7 +86,13 @@ class DashboardRoutes:
             window, _ = QueryParams(request.query).window(self.config.default_window)
         except ValueError as error:
             return bad_request(error)
-        return web.json_response(await self.answers.run(lambda queries: self.overview_document(window, queries)))
+        document = await self.answers.run(lambda queries: self.overview_document(window, queries))
+        end = floor_minute(self.clock.now_ns()) + MINUTE_NS
+        start = end - parse_window(window)
+        document["synthetic"] = {
+            task["name"]: await self._synthetic(task["name"], start, end) for task in document["tasks"]
+        }
+        return web.json_response(document)
 
     def overview_document(self, window: str, queries: ImpactQueries | None = None) -> dict[str, Any]:
         """Tasks with their runbooks, whether SLOs are configured, and each SLO's budget history.
@@ -90,6 +103,8 @@ class DashboardRoutes:
         `ImpactQueries.window_completeness` of the window ending at the end of this minute (as
         ``/api/v1/impact`` answers it): ``complete``, ``reason``, ``observed_seconds``,
         ``state_covers_window``, ``telemetry_lost`` and ``covered_from`` (seconds since the epoch).
+        (The route adds ``synthetic``: each task's synthetic events and their comparison with real
+        users', `_synthetic`.)
         """
         queries = queries or self.queries
         now = self.clock.now_ns()
@@ -114,6 +129,23 @@ class DashboardRoutes:
                 history.slo: [{"t": p.at_ns // SECOND_NS, "budget_remaining": p.remaining} for p in history.points]
                 for history in self.slo.budget_histories(now, queries)
             },
+        }
+
+    async def _synthetic(self, task: str, start_ns: int, end_ns: int) -> dict[str, Any]:
+        """``task``'s synthetic events in the window, and whether their success differs from real
+        users' (``mismatch``: beyond chance, in either direction)."""
+        summary = NO_EVENTS if self.synthetic is None else await self.synthetic.summary(task, start_ns, end_ns)
+        real = await self.answers.run(
+            lambda queries: queries.counts(task, start_ns, end_ns).get(()) if task in queries.tasks() else None
+        )
+        real_total, real_bad = (real.total, real.bad) if real is not None else (0, 0)
+        compared = traffic_mismatch(real_total, real_bad, summary.total, summary.bad)
+        ratio = summary.success_ratio
+        return {
+            "events": {"total": summary.total, "good": summary.good, "bad": summary.bad},
+            "success_ratio": None if ratio is None else round(ratio, 6),
+            "real_success_ratio": round(1 - real_bad / real_total, 6) if real_total else None,
+            **compared.to_json(),
         }
 
 

@@ -19,6 +19,7 @@ from otel_impact.processors.postmortem.report import BudgetConsumed, Postmortem
 from otel_impact.processors.sli.attribution import AttributionRow
 from otel_impact.processors.sli.edges import Edge
 from otel_impact.processors.sli.queries import TopCustomers
+from otel_impact.processors.sli.synthetic_queries import SyntheticSummary
 from otel_impact.processors.slo.alerts import rfc3339
 from otel_impact.processors.slo.burn import budget_covers, budget_spent
 from otel_impact.processors.slo.notify import bounds_json
@@ -33,6 +34,16 @@ __all__ = [
     "postmortem_document",
     "top_customers_document",
 ]
+
+
+def synthetic_summary_document(summary: SyntheticSummary) -> dict[str, Any]:
+    """The ``synthetic`` part of a real-traffic impact document: the synthetic events of the same
+    task and window (counted apart: none of them is in the real figures)."""
+    ratio = summary.success_ratio
+    return {
+        "events": {"total": summary.total, "good": summary.good, "bad": summary.bad},
+        "success_ratio": None if ratio is None else round(ratio, 6),
+    }
 
 
 def lag_fields(lag: PipelineLag | None) -> dict[str, Any]:

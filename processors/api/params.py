@@ -10,7 +10,8 @@ any ``ValueError`` a route's answer raises, e.g. an unknown dimension) becomes H
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import TypeVar
 
 from aiohttp import web
 from multidict import MultiMapping
@@ -18,6 +19,8 @@ from multidict import MultiMapping
 from otel_impact.processors.durations import floor_minute, parse_timestamp, parse_window
 
 __all__ = ["TIME_FORMS", "BadRequest", "QueryParams", "bad_request"]
+
+T = TypeVar("T")
 
 TIME_FORMS = "unix seconds or RFC 3339, e.g. 2026-11-26T21:00:00Z"
 
@@ -50,6 +53,14 @@ class QueryParams:
     def text(self, name: str) -> str | None:
         """The raw value of ``name``, or None when absent."""
         return self._query.get(name)
+
+    def choice(self, name: str, parse: Callable[[str | None], T]) -> T:
+        """``name`` read by ``parse`` (which is given ``None`` when absent and raises ``ValueError``
+        naming the allowed values); its error becomes a `BadRequest` of ``name``."""
+        try:
+            return parse(self._query.get(name))
+        except ValueError as error:
+            raise BadRequest(name, str(error)) from None
 
     def required(self, name: str, fix: str) -> str:
         """The non-empty value of ``name``; when missing, the error is ``"{name} is required{fix}"``."""

@@ -17,6 +17,7 @@ import sys
 from typing import Any, TextIO
 
 from otel_impact.processors.cli._admin_client import AdminConnection, AdminError, add_admin_arguments
+from otel_impact.processors.traffic import TRAFFIC_KINDS
 
 EXIT_ERROR = 3
 
@@ -41,6 +42,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--min-events", type=int, help="events needed on each side (default 100)")
     parser.add_argument("--latency-threshold", type=float, help="seconds; default: the task's smallest threshold")
+    parser.add_argument(
+        "--traffic",
+        choices=TRAFFIC_KINDS,
+        default="real",
+        help="judge real users (default) or synthetic probes alone, e.g. before real users reach the canary",
+    )
     parser.add_argument("--json", action="store_true", help="print the whole JSON answer")
     add_admin_arguments(parser)
     parser.set_defaults(handler=run)
@@ -57,6 +64,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         "latency_threshold": args.latency_threshold,
     }
     query += [(name, str(value)) for name, value in optional.items() if value is not None]
+    if args.traffic != "real":
+        query.append(("traffic", args.traffic))
     admin = AdminConnection.from_args(args)
     try:
         answer = admin.get_json("/api/v1/gate", query)

@@ -14,6 +14,7 @@ import sys
 from typing import Any, TextIO
 
 from otel_impact.processors.cli._admin_client import AdminConnection, AdminError, add_admin_arguments
+from otel_impact.processors.traffic import TRAFFIC_KINDS
 
 
 def register(subparsers: Any) -> None:
@@ -30,6 +31,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--where", action="append", default=[], help="only this segment, DIMENSION=VALUE (repeatable)")
     parser.add_argument("--top", type=int, default=0, help="also list the N most impacted customers (pseudonyms)")
+    parser.add_argument(
+        "--traffic",
+        choices=TRAFFIC_KINDS,
+        default="real",
+        help="real users (default; the synthetic probes' success is shown apart) or synthetic probes alone",
+    )
     add_admin_arguments(parser)
     parser.set_defaults(handler=run)
 
@@ -39,11 +46,14 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     query = [("task", args.task), ("window", args.window)]
     query += [("by", name) for name in args.by] + [("where", item) for item in args.where]
+    synthetic = args.traffic == "synthetic"
+    if synthetic:
+        query.append(("traffic", "synthetic"))
     admin = AdminConnection.from_args(args)
     try:
         impact = admin.get_json("/api/v1/impact", query)
         top = None
-        if args.top > 0:
+        if args.top > 0 and not synthetic:  # top customers are real users'; probes are not customers
             top_query = [("task", args.task), ("window", args.window), ("limit", str(args.top))]
             top_query += [("where", item) for item in args.where]
             top = admin.get_json("/api/v1/customers/top", top_query)
@@ -63,6 +73,15 @@ def render(impact: dict[str, Any], top: dict[str, Any] | None = None) -> str:
     lines.append(f"Telemetry: {state}")
     if impact.get("estimates_are_lower_bounds"):
         lines.append("Figures are LOWER BOUNDS: events may be missing.")
+    if impact.get("traffic") == "synthetic":
+        lines.append("Traffic: synthetic probes only (real users are left out).")
+    probes = impact.get("synthetic")
+    if isinstance(probes, dict) and probes.get("events", {}).get("total"):
+        events, ratio = probes["events"], probes.get("success_ratio")
+        success = "-" if ratio is None else f"{100 * ratio:.2f}%"
+        lines.append(
+            f"Synthetic probes (not counted above): {events['total']} events, {events['bad']} bad, success {success}"
+        )
     lines.append("")
     dimensions = impact.get("dimensions", [])
     headers = [

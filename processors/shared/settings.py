@@ -22,7 +22,7 @@ Cluster as several comma-separated seed nodes, ``redis://host1:6379,host2:6379,h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 from urllib.parse import unquote
 
@@ -155,3 +155,20 @@ def address_of(url: str | None, path: str, problems: Problems, *, cluster: bool 
     except ValueError as error:
         problems.add(path, str(error), URL_FIX)
         return None
+
+
+SYNTHETIC_KEY_SUFFIX = ":synthetic"
+"""Appended to ``key_prefix`` for the synthetic traffic's state: its keys never meet the real ones
+(a real task's keys are ``{P:t:NAME}``, a synthetic task's ``{P:synthetic:t:NAME}``)."""
+SYNTHETIC_BUFFER_SHARE = 8
+"""The synthetic state buffers up to ``buffer_max_bytes / 8`` (at least 1 MiB) on top of the real one's."""
+
+
+def synthetic_shared_config(config: SharedStateConfig) -> SharedStateConfig:
+    """The settings of the synthetic traffic's shared state: the same Redis and intervals, its own
+    key prefix and a smaller buffer (probes are few)."""
+    return replace(
+        config,
+        key_prefix=config.key_prefix + SYNTHETIC_KEY_SUFFIX,
+        buffer_max_bytes=max(1 << 20, config.buffer_max_bytes // SYNTHETIC_BUFFER_SHARE),
+    )

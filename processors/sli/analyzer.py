@@ -44,6 +44,7 @@ from .propagation import EdgeTracker
 from .results import AnalysisResult, GroupResult, add_counts
 from .segments import MAX_VALUE_LENGTH
 from .state import SliState
+from .synthetic import SYNTHETIC, USER_AGENT_SYNTHETIC_TYPE, SyntheticSplit, is_synthetic
 from .tasks import CompiledMatch, TaskState, compile_matches, scope_filter
 from .value_memos import COMPOSITE_KEY_BYTES, MEMO_LIMIT, RAW_KEYS_LIMIT, TASK_KEY_BYTES, ValueMemos, key_bytes
 
@@ -89,13 +90,14 @@ class _Where:
 
 
 """Lags in nanoseconds by (task, service, minute of arrival), while collecting."""
-ResourceContext = tuple[tuple[Any, ...], tuple[CompiledMatch, ...], str]
+ResourceContext = tuple[tuple[Any, ...], tuple[CompiledMatch, ...], str, bool]
+"""A resource's segment values, task matches, service name, and whether it is synthetic."""
 
 
 class SliAnalyzer:
     """Folds trace batches into ``state``. See the module docstring for the contract and the caches."""
 
-    def __init__(self, state: SliState) -> None:
+    def __init__(self, state: SliState, *, synthetic: SliAnalyzer | None = None) -> None:
         config = state.config
         self.state = state
         self.config = config
@@ -117,7 +119,15 @@ class SliAnalyzer:
         self.values = ValueMemos()
         self._lateness_ns = round(config.lateness_s * 1e9)
         self._future_ns = round(config.future_tolerance_s * 1e9)
-        self._resource_keys = (SERVICE_NAME, *(k for k in self.reader.attribute_keys if k is not None))
+        self._resource_keys = (
+            SERVICE_NAME,
+            *(k for k in self.reader.attribute_keys if k is not None),
+            SYNTHETIC,
+            USER_AGENT_SYNTHETIC_TYPE,
+        )
+        self.synthetic = synthetic or (None if state.synthetic is None else SliAnalyzer(state.synthetic))
+        """Analyses the synthetic task events into ``state.synthetic`` (see `synthetic`)."""
+        self._split = None if self.synthetic is None else SyntheticSplit()
         self.oversized = self.values.oversized
         """Values longer than their cache's key limit, by kind: read each time, never remembered."""
         self._raw_keys_held = 0
@@ -222,6 +232,8 @@ class SliAnalyzer:
                     error,
                 )
             self.batches += 1
+        if self._split is not None:
+            self._analyze_synthetic(self._split.take(), result)
         try:
             result.groups = self._results(pending)
             result.lags = {key: lag_counts(values) for key, values in lags.items()}
@@ -233,6 +245,16 @@ class SliAnalyzer:
                 f"fold:{type(error).__name__}", "SLI analysis failed to fold a batch; it is still forwarded", error
             )
         return result
+
+    def _analyze_synthetic(self, batches: list[TraceBatch], result: AnalysisResult) -> None:
+        """Analyse the synthetic task events held from this call's batches into ``result.synthetic``."""
+        synthetic = self.synthetic
+        if not batches or synthetic is None:
+            return
+        errors, bad_spans = synthetic.errors, synthetic.bad_spans
+        result.synthetic = synthetic.results(batches)
+        self.errors += synthetic.errors - errors
+        self.bad_spans += synthetic.bad_spans - bad_spans
 
     def _collect(self, batch: TraceBatch, pending: PendingGroups, lags: PendingLags, result: AnalysisResult) -> None:
         # Attributes are read as ``attrs[key] if key in attrs``: two container calls that cost
@@ -251,8 +273,12 @@ class SliAnalyzer:
         parsed = batch.view if batch.view is not None else view.parse_traces(self.select(batch.data))
         arrival_minute = now // MINUTE_NS
         scopes = self._scopes
+        split = self._split
         for resource_spans in parsed.resource_spans:
-            resource_values, matches, service = self._resource_context(resource_spans.resource.attributes)
+            resource_values, matches, service, synthetic = self._resource_context(resource_spans.resource.attributes)
+            if synthetic and split is not None:
+                split.hold_resource(resource_spans)
+                continue
             resource_where: dict[tuple[TaskState, Any], _Where] = {}
             for scope_spans in resource_spans.scope_spans:
                 scoped = matches if scopes is None or not matches else scopes.narrow(matches, scope_spans.scope)
@@ -270,6 +296,12 @@ class SliAnalyzer:
                             if task_ref is None:
                                 continue
                         else:
+                            continue
+                        if (
+                            split is not None
+                            and (SYNTHETIC in attrs or USER_AGENT_SYNTHETIC_TYPE in attrs)
+                            and split.hold_span(resource_spans, scope_spans, span)
+                        ):
                             continue
                         end = span.end_time_unix_nano
                         lag = now - end
@@ -367,6 +399,8 @@ class SliAnalyzer:
                 before = result.attribution.get(place)
                 result.attribution[place] = counts if before is None else add_counts(before, counts)
         result.untracked += untracked
+        if split is not None:
+            split.close_batch(batch)
 
     def _bad_span(self, error: Exception) -> None:
         """Count a span whose analysis raised; log it once a minute per kind (a traceback once)."""
@@ -444,7 +478,7 @@ class SliAnalyzer:
             service = view.decode_str(memo_key[0])
             matches = tuple(m for m in self._matches if m.applies_to_service(service))
             name = UNKNOWN_SERVICE if not service else service[:MAX_VALUE_LENGTH]
-            context = (self.reader.resource_values(attributes), matches, name)
+            context = (self.reader.resource_values(attributes), matches, name, is_synthetic(attributes))
             if key_bytes(memo_key) <= COMPOSITE_KEY_BYTES:
                 if len(self._resource_memo) >= MEMO_LIMIT:
                     self._resource_memo.clear()

@@ -40,6 +40,8 @@ __all__ = ["NOT_A_PSEUDONYM", "SliEngine"]
 
 logger = logging.getLogger("otel_impact.sli")
 
+SYNTHETIC_DIR = "synthetic"
+"""The synthetic state's checkpoint directory, inside the engine's ``state_dir``."""
 PRUNE_INTERVAL_S = 60
 """Seconds between two prunes of old volumes and idle series (driven by `SliEngine.tick`)."""
 
@@ -49,15 +51,32 @@ class SliEngine:
 
     With ``state_dir``, the last checkpoint there is restored now, and `tick`/`close` write new
     ones; without it, the state lives in memory only.
+
+    ``synthetic`` is the engine of the synthetic traffic's state (`SliState.synthetic`): its own
+    checkpoint in ``state_dir/synthetic``, its own housekeeping (driven from this engine's), its
+    own queries; this engine's analyzer feeds it. ``state`` is for that engine: the state to use.
     """
 
     name = "sli"
+    analyzer: SliAnalyzer
 
-    def __init__(self, config: SliConfig, *, clock: Clock | None = None, state_dir: str | Path | None = None) -> None:
+    def __init__(
+        self,
+        config: SliConfig,
+        *,
+        clock: Clock | None = None,
+        state_dir: str | Path | None = None,
+        state: SliState | None = None,
+    ) -> None:
         self.config = config
         self.clock: Clock = clock or SystemClock()
-        self.state = SliState(config, now_ns=self.clock.now_ns())
-        self.analyzer = SliAnalyzer(self.state)
+        self.state = state or SliState(config, now_ns=self.clock.now_ns())
+        self.synthetic: SliEngine | None = None
+        if self.state.synthetic is not None:
+            synthetic_dir = None if state_dir is None else Path(state_dir) / SYNTHETIC_DIR
+            self.synthetic = SliEngine(config, clock=self.clock, state_dir=synthetic_dir, state=self.state.synthetic)
+        feeds: SliAnalyzer | None = None if self.synthetic is None else self.synthetic.analyzer
+        self.analyzer = SliAnalyzer(self.state, synthetic=feeds)
         self._last_checkpoint = self.clock.monotonic()
         self._last_prune = self._last_checkpoint
         self.store: StateStore | None = None
@@ -78,7 +97,8 @@ class SliEngine:
     # -- housekeeping ---------------------------------------------------------------------------
 
     def tick(self) -> None:
-        """Periodic work, driven by the caller (e.g. every second): pruning and due checkpoints."""
+        """Periodic work, driven by the caller (e.g. every second): pruning and due checkpoints (of
+        the synthetic state too)."""
         monotonic = self.clock.monotonic()
         if monotonic - self._last_prune >= PRUNE_INTERVAL_S:
             self._last_prune = monotonic
@@ -88,6 +108,8 @@ class SliEngine:
 
     def prune(self, now_ns: int) -> None:
         """Forget per-minute volumes older than loss detection needs, and series idle past retention."""
+        if self.synthetic is not None:
+            self.synthetic.prune(now_ns)
         for series_id in self.state.prune(now_ns):
             if self.store is not None:
                 self.store.forget_series(series_id)
@@ -95,12 +117,16 @@ class SliEngine:
     def checkpoint(self) -> None:
         """Write what changed since the last checkpoint (no-op without a state dir)."""
         self._last_checkpoint = self.clock.monotonic()
+        if self.synthetic is not None:
+            self.synthetic.checkpoint()
         if self.store is None:
             return
         self.store.save(self.state.take_changes())
 
     def close(self) -> None:
         """Final checkpoint and close the state file. Safe to call twice."""
+        if self.synthetic is not None:
+            self.synthetic.close()
         if self.store is not None:
             self.checkpoint()
             self.store.close()

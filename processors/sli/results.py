@@ -121,6 +121,9 @@ class AnalysisResult:
     (task, service, route, minute of arrival)."""
     edges: EdgeReport = field(default_factory=EdgeReport)
     """Children with and without the customer per service edge (``sli.propagation``)."""
+    synthetic: AnalysisResult | None = None
+    """The synthetic task events' result, for the synthetic state (``sli.synthetic``); ``None``
+    when there were none. The fields above never count a synthetic event."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -144,6 +147,10 @@ class AnalysisResult:
             before = self.attribution.get(place)
             self.attribution[place] = attributed if before is None else add_counts(before, attributed)
         self.edges.add(other.edges)
+        if other.synthetic is not None:
+            if self.synthetic is None:
+                self.synthetic = AnalysisResult()
+            self.synthetic.extend(other.synthetic)
 
     @property
     def events(self) -> int:

@@ -94,8 +94,11 @@ class StateSnapshot:
 class SliState:
     """Tasks, series and counters derived so far. Built from the config; see the module docstring."""
 
-    def __init__(self, config: SliConfig, *, now_ns: int) -> None:
+    def __init__(self, config: SliConfig, *, now_ns: int, with_synthetic: bool = True) -> None:
         self.config = config
+        self.synthetic = SliState(config, now_ns=now_ns, with_synthetic=False) if with_synthetic else None
+        """The synthetic traffic's own state (same config), which `apply` folds ``result.synthetic``
+        into; ``None`` in a synthetic state itself (see ``synthetic``)."""
         self.reader = SegmentReader(config.dimensions)
         self.sketch_params = SketchParams(config.hll_lg_k, config.kll_k, config.top_customers_lg_map)
         self.count_layout = Layout.from_tiers(config.count_tiers)
@@ -135,6 +138,8 @@ class SliState:
         allows and ``max_tasks`` has room, or its events count as untracked) and its series by
         segment values (new while the caps allow, then the task's overflow series).
         """
+        if result.synthetic is not None and self.synthetic is not None:
+            self.synthetic.apply(result.synthetic)
         self.untracked_task_events += result.untracked
         for name, counters in result.counters.items():
             counted = self.tasks.get(name)
@@ -187,6 +192,8 @@ class SliState:
     def note_unanalysed(self, received_ns: int, spans: int, reason: str) -> None:
         """Note ``spans`` accepted at ``received_ns`` that were forwarded but never analysed: the
         answers covering that minute are not complete (`unanalysed_in`)."""
+        if self.synthetic is not None:
+            self.synthetic.note_unanalysed(received_ns, spans, reason)
         minute = received_ns // MINUTE_NS
         reasons = self.unanalysed.get(minute)
         if reasons is None:

@@ -8,6 +8,7 @@ identity on both sides; and a task name is valid on both sides up to the same le
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -191,3 +192,21 @@ def test_sdk_requests_holding_only_pseudonyms_are_not_rewritten_by_the_processor
 
     forged = sdk_request(raw_spans({wire.CUSTOMER_HASH: "x" * 32}))  # the length of a pseudonym, not its shape
     assert rewriter.may_need_rewrite(forged) and rewriter.needs_rewrite(view.parse_traces(forged))
+
+
+def test_every_name_on_the_wire_is_in_the_documented_wire_table() -> None:
+    from support.paths import ROOT  # noqa: PLC0415
+
+    text = (ROOT / "docs" / "sdk.md").read_text(encoding="utf-8")
+    table = text.split("## Names on the wire", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"^\| `([\w.]+)` \|", table, flags=re.MULTILINE))
+    names = {
+        value
+        for key, value in vars(wire).items()
+        if key.isupper()
+        and isinstance(value, str)
+        and value.startswith(wire.BAGGAGE_PREFIX)
+        and value != wire.BAGGAGE_PREFIX
+    }
+    assert wire.SYNTHETIC in names
+    assert names <= documented, f"names missing from the wire table in docs/sdk.md: {sorted(names - documented)}"

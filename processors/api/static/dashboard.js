@@ -187,7 +187,7 @@ function telemetryWarning(telemetry) {
   return `Telemetry incomplete: ${reason}. Figures below are lower bounds, not health.`;
 }
 
-function renderTask(task, impact, slos, top, histories, completeness, attributionDoc) {
+function renderTask(task, impact, slos, top, histories, completeness, attributionDoc, synthetic) {
   const state = worstState(slos);
   const section = el("section", { class: `task state-${state}`, "data-task": task.name, "data-state": state });
   const runbooks = (task.runbooks || []).map((r) => el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.title || r.url }));
@@ -221,6 +221,12 @@ function renderTask(task, impact, slos, top, histories, completeness, attributio
         `(${fmtInt(edge.children_without_customer)} of ${fmtInt(edge.children_with_customer + edge.children_without_customer)} ` +
         "in sampled traces): it does not pass the baggage on." }));
   }
+  if (synthetic && synthetic.mismatch) {
+    const worse = synthetic.direction === "synthetic_worse" ? "synthetic probes fail more than real users" : "real users fail more than synthetic probes";
+    section.append(el("div", { class: "warning", "data-field": "synthetic.mismatch", "data-value": synthetic.direction || "",
+      text: `Synthetic and real traffic disagree: ${worse} (synthetic success ${fmtPct(synthetic.success_ratio)}, ` +
+        `real ${fmtPct(synthetic.real_success_ratio)}, beyond chance at ${fmtPct(synthetic.confidence)}).` }));
+  }
   if (telemetry.delayed) {
     const behind = Math.round(telemetry.behind_seconds || 0);
     section.append(el("div", { class: "warning", "data-field": "telemetry.delayed", "data-value": telemetry.delay_reason || "",
@@ -233,7 +239,9 @@ function renderTask(task, impact, slos, top, histories, completeness, attributio
     kpi("users", "users.estimate", impact.users.estimate, fmtInt(impact.users.estimate), boundsText(impact.users)),
     kpi("success", "success_ratio", impact.success_ratio, fmtPct(impact.success_ratio), `${fmtInt(events.bad)} bad of ${fmtInt(events.total)}`),
     kpi("revenue at risk", "revenue_at_risk", impact.revenue_at_risk, fmtMoney(impact.revenue_at_risk), `over ${impact.window}`),
-    kpi("latency p95", "latency_ms.p95", latency.p95, fmtMs(latency.p95), `p50 ${fmtMs(latency.p50)} · p99 ${fmtMs(latency.p99)}`)));
+    kpi("latency p95", "latency_ms.p95", latency.p95, fmtMs(latency.p95), `p50 ${fmtMs(latency.p50)} · p99 ${fmtMs(latency.p99)}`),
+    synthetic && synthetic.events.total ? kpi("synthetic success", "synthetic.success_ratio", synthetic.success_ratio,
+      fmtPct(synthetic.success_ratio), `${fmtInt(synthetic.events.bad)} bad of ${fmtInt(synthetic.events.total)} probes`) : null));
 
   section.append(el("h3", { text: "impacted users by segment" }));
   const segHead = el("tr", {}, el("th", { text: "segment" }), el("th", { text: "events" }), el("th", { text: "bad" }),
@@ -305,8 +313,9 @@ async function refresh() {
       ]);
       const completeness = telemetry[task.name] || (impact && impact.telemetry);
       if (completeness && !completeness.complete) incomplete += 1;
+      const synthetic = (overview.synthetic || {})[task.name];
       sections.push(renderTask(task, impact, allSlos.filter((s) => s.task === task.name), top, overview.budget_history || {},
-        completeness, attributionDoc));
+        completeness, attributionDoc, synthetic));
     }
     const main = document.getElementById("tasks");
     main.replaceChildren(...(sections.length ? sections : [el("p", { class: "muted", text: "No user tasks seen yet. Send spans with impact.task.name, or configure tasks." })]));

@@ -31,9 +31,9 @@ def test_entry_points_leave_the_distro_and_configurator_slots_to_the_user() -> N
 
 
 def test_with_customer_carries_every_other_field_of_the_state() -> None:
-    state = ImpactState(customer_hash="a" * 32, tier="pro", flags=(("f", "on"),), task="checkout")
+    state = ImpactState(customer_hash="a" * 32, tier="pro", flags=(("f", "on"),), task="checkout", synthetic=True)
     changed = state.with_customer("b" * 32, "free")
     carried = {f.name for f in dataclasses.fields(ImpactState) if f.init} - {"customer_hash", "tier"}
-    assert carried == {"flags", "task", "task_handle"}  # a new field must be added to with_customer
+    assert carried == {"flags", "task", "task_handle", "synthetic"}  # a new field must be added to with_customer
     assert all(getattr(changed, name) == getattr(state, name) for name in carried)
     assert (changed.customer_hash, changed.tier) == ("b" * 32, "free")

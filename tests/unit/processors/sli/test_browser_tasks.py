@@ -126,3 +126,22 @@ def test_bad_browser_match_rules_are_refused_naming_the_field(match: dict[str, o
     problems = Problems()
     parse_sli_section({"tasks": [{"name": "t", "match": match}]}, "sli", problems)
     assert field in {problem.setting for problem in problems.items}, problems.items
+
+
+@pytest.mark.parametrize("marked", ["span", "resource"])
+def test_synthetic_browser_spans_are_named_by_their_scope_in_the_synthetic_state(marked: str) -> None:
+    """A probe's page loads (a synthetic browser session) keep their scope when handed to the
+    synthetic state, so ``match.scope_name`` names them there as it does for real users."""
+    engine = SliEngine(CONFIG, clock=ManualClock(start_ns=T0))
+    mark = {"impact.synthetic": True}
+    spans = [
+        span(end_ns=T0, name="documentLoad", kind=INTERNAL, attributes=mark if marked == "span" else {}, error=True)
+        for _ in range(3)
+    ]
+    message = ExportTraceServiceRequest.FromString(request([(DOCUMENT_LOAD, spans), (FETCH, [fetch(T0, "/x")])]))
+    if marked == "resource":
+        message.resource_spans[0].resource.attributes.extend([kv("impact.synthetic", True)])
+    engine.analyze(batch(message.SerializeToString(), received_ns=T0))
+    assert engine.synthetic is not None
+    assert counts(SliQueries(engine.synthetic), "page_load", T0) == (3, 3)
+    assert counts(SliQueries(engine), "page_load", T0) == (0, 0)
