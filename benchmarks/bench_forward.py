@@ -221,15 +221,17 @@ def start_serve(
     state: str | None = None,
     engines: bool = True,
     extra_args: tuple[str, ...] = (),
+    cli: str = CLI,
 ) -> tuple[int, int, int]:
-    """Start ``otel-impact serve``; returns its OTLP gRPC port, pid and admin port."""
+    """Start ``otel-impact serve`` (``cli``: the ``otel-impact`` command of the build to run, this
+    checkout's by default); returns its OTLP gRPC port, pid and admin port."""
     config_path = Path(scratch) / f"config-{len(processes)}.yaml"
     config_path.write_text(config)
     log_path = Path(scratch) / f"serve-{len(processes)}.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_IMPACT_")}
     env["OTEL_IMPACT_HASH_KEY"] = "00" * 32
     with open(log_path, "w") as log:
-        command = [CLI] if engines else [sys.executable, __file__, "--role", "serve-without-engines"]
+        command = [cli] if engines else [sys.executable, __file__, "--role", "serve-without-engines"]
         process = subprocess.Popen(
             [*command, "serve", "--config", str(config_path), "--otlp-grpc", "127.0.0.1:0", "--otlp-http", "none",
              "--admin", "127.0.0.1:0", *(["--state", state] if state else []), *extra_args],
