@@ -48,6 +48,7 @@ from .config_entries import (
     read_task,
     read_tier,
 )
+from .explain_config import ExplainConfig, read_explain
 
 __all__ = [
     "SPAN_KINDS",
@@ -98,6 +99,8 @@ class SliConfig:
     loss_detection: LossDetectionConfig = field(default_factory=LossDetectionConfig)
     checkpoint_interval_s: float = 5.0
     metrics_windows_s: tuple[int, ...] = (300, 3600)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    """What explain tracking compares and its caps (``sli.explain``, see `explain_config`)."""
     otlp_metrics_interval_s: float | None = None
     """When set, the derived series are also sent to every downstream as OTLP metrics this often."""
     """Windows of the users / impacted-users gauges on ``/metrics`` and in OTLP metrics."""
@@ -177,6 +180,7 @@ class SliConfig:
             problems.add(f"{path}.delay_threshold", f"{self.delay_threshold_s:g}s", "use 1s to 24h (default 60s)")
         if self.checkpoint_interval_s <= 0:
             problems.add(f"{path}.checkpoint_interval", "must be positive", "use a duration such as 5s")
+        self.explain.validate(problems, f"{path}.explain")
         retention = self.count_tiers[-1].keep_s if count_tiers_valid else None
         for seconds in self.metrics_windows_s:
             if seconds < 60 or seconds % 60 or (retention is not None and seconds > retention):
@@ -233,6 +237,7 @@ def parse_sli_section(raw: object, path: str, problems: Problems) -> SliConfig:
         checkpoint_interval_s=fields.take_duration("checkpoint_interval", defaults.checkpoint_interval_s),
         metrics_windows_s=tuple(int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)),
         otlp_metrics_interval_s=fields.take_duration("otlp_metrics_interval", None),
+        explain=read_section(fields, "explain", read_explain, defaults.explain),
     )
     fields.done()
     config.validate(problems, path)

@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .explain_tracking import ExplainDelta, merge_deltas
+
 __all__ = ["AnalysisResult", "GroupResult", "TaskCounters", "add_counts"]
 
 
@@ -117,6 +119,8 @@ class AnalysisResult:
     attribution: dict[tuple[str, str, str, int], tuple[int, int, int]] = field(default_factory=dict)
     """Events with a customer, without one, and bad without one (``sli.attribution``), by
     (task, service, route, minute of arrival)."""
+    explain: dict[tuple[str, int], ExplainDelta] = field(default_factory=dict)
+    """Explain counts (``sli.explain``) by (task, minute): see `explain_tracking`."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -139,6 +143,7 @@ class AnalysisResult:
         for place, attributed in other.attribution.items():
             before = self.attribution.get(place)
             self.attribution[place] = attributed if before is None else add_counts(before, attributed)
+        merge_deltas(self.explain, other.explain)
 
     @property
     def events(self) -> int:

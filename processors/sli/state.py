@@ -26,6 +26,7 @@ from .attribution import AttributionHistory
 from .buckets import Layout
 from .config import SliConfig
 from .deltas import DeltaSink
+from .explain_tracking import ExplainTracking
 from .lag import LagHistory
 from .results import AnalysisResult, GroupResult
 from .segments import SegmentReader
@@ -118,6 +119,8 @@ class SliState:
         """Spans accepted but not analysed, by minute of arrival and reason (see `note_unanalysed`)."""
         self.deltas: DeltaSink | None = None
         """Receives every folded group when set (the shared-state writer's buffer)."""
+        self.explain = ExplainTracking(self.sketch_layout, config.explain)
+        """Explain counts per task (this processor's events only)."""
         self._next_series_id = 1
         for task in config.tasks:
             self.ensure_task(task.name)
@@ -179,6 +182,8 @@ class SliState:
         for (name, service, route, minute), attributed in result.attribution.items():
             if name in tasks:
                 self.attribution.add((name, service, route), minute, attributed)
+        if result.explain:
+            self.explain.apply(result.explain, tasks.__contains__)
 
     def note_unanalysed(self, received_ns: int, spans: int, reason: str) -> None:
         """Note ``spans`` accepted at ``received_ns`` that were forwarded but never analysed: the
@@ -315,6 +320,7 @@ class SliState:
         self.unanalysed = {}
         self.lag = LagHistory()
         self.attribution = AttributionHistory()
+        self.explain = ExplainTracking(self.sketch_layout, self.config.explain)
         self.touched.clear()
         self.coverage_start_ns = now_ns
         for task in self.config.tasks:
