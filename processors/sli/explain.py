@@ -4,7 +4,7 @@
 its share among failing events with its share among passing events (sampled at
 ``passing_sample_rate``: the sampled counts are the ``n`` of the interval). A value is a finding
 only when the Newcombe interval of ``failing_share - passing_share`` (the canary gate's, imported
-from `processors.gate._stats`) lies above 0 at a Bonferroni-corrected confidence
+from `processors.proportions`) lies above 0 at a Bonferroni-corrected confidence
 ``1 - FAMILY_ERROR / candidates`` (every value tested, plus the pairs that may be tested), and it
 is on at least ``min_share`` of failing events. `FAMILY_ERROR` bounds the chance that an answer
 reports anything by chance alone; it is far below the usual 5 % because on-call engineers ask
@@ -30,7 +30,7 @@ from typing import Final
 
 import numpy as np
 
-from otel_impact.processors.gate._stats import Proportion, difference_interval, z_value
+from otel_impact.processors.proportions import Proportion, difference_interval, z_value
 
 from .config_entries import DimensionConfig
 from .explain_tracking import FLAG_PREFIX, OTHER, ExplainTracking, Pair, TaskExplain, WindowCounts, distinct_estimate

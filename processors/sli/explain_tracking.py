@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -43,6 +43,7 @@ from otel_impact.proto import view
 from .buckets import Layout
 from .config import SliConfig
 from .explain_config import DISCOVERED_CANDIDATES, ExplainConfig
+from .explain_delta import ExplainDelta, Pair, merge_deltas
 from .segments import FEATURE_FLAGS, MAX_VALUE_LENGTH
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "ExplainCollector",
     "ExplainDelta",
     "ExplainTracking",
+    "Pair",
     "TaskExplain",
     "WindowCounts",
     "merge_deltas",
@@ -73,44 +75,8 @@ _NEVER: Final = frozenset({TASK_NAME, TASK_ROOT, TASK_OUTCOME, TASK_VALUE, FEATU
 
 NO_PAIRS: Final[tuple[tuple[str, bytes], ...]] = ()
 """A resource without candidate values."""
-Pair = tuple[str, str]
-"""(attribute, value), as decoded text; flag variants are (``flag:<name>``, variant)."""
 Event = tuple[Any, int, bool, Any, Any, tuple[tuple[str, bytes], ...]]
 """What the hot loop appends: (task state, minute, bad, raw user or None, span attributes, resource pairs)."""
-
-
-@dataclass(slots=True)
-class ExplainDelta:
-    """One analysed result's events of one task in one minute (see the module docstring)."""
-
-    failing: int = 0
-    passing: int = 0
-    passing_kept: int = 0
-    counts: dict[Pair, list[int]] = field(default_factory=dict)
-    """``[failing, passing kept]`` per value."""
-    users: dict[Pair, set[str]] = field(default_factory=dict)
-    """Failing users per value (decoded pseudonyms)."""
-    sample: list[tuple[float, bool, tuple[Pair, ...]]] = field(default_factory=list)
-    """(priority, bad, values) of up to ``pair_sample`` kept events per outcome, lowest priorities."""
-
-
-def merge_deltas(into: dict[tuple[str, int], ExplainDelta], other: dict[tuple[str, int], ExplainDelta]) -> None:
-    """Add ``other``'s deltas to ``into`` (samples are concatenated; the state keeps the lowest)."""
-    for key, delta in other.items():
-        mine = into.get(key)
-        if mine is None:
-            into[key] = delta
-            continue
-        mine.failing += delta.failing
-        mine.passing += delta.passing
-        mine.passing_kept += delta.passing_kept
-        for pair, (failing, passing) in delta.counts.items():
-            held = mine.counts.setdefault(pair, [0, 0])
-            held[0] += failing
-            held[1] += passing
-        for pair, users in delta.users.items():
-            mine.users.setdefault(pair, set()).update(users)
-        mine.sample.extend(delta.sample)
 
 
 class ExplainCollector:

@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from .explain_tracking import ExplainDelta, merge_deltas
+from .explain_delta import ExplainDelta, merge_deltas
 
 __all__ = ["AnalysisResult", "GroupResult", "TaskCounters", "add_counts"]
 

@@ -28,6 +28,7 @@ FOUNDATIONS = {
     "config",
     "periodic",
     "child_processes",
+    "proportions",
 }
 ASSEMBLY = {"service", "components", "cli", "serve_config", "intake_processes"}
 STAGES = {"intake", "pipeline", "export", "sli", "analysis", "slo", "gate", "postmortem", "shared", "api"}
