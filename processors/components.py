@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from otel_impact.processors.analysis.pool import AnalysisPool
 from otel_impact.processors.analysis.sink import EngineSink, LoopAnalyzer, ResultSink
 from otel_impact.processors.answers import Answers, LocalAnswers
-from otel_impact.processors.api import dashboard_routes, postmortem_routes
+from otel_impact.processors.api import dashboard_routes, explain_routes, postmortem_routes
 from otel_impact.processors.api.dashboard_routes import DashboardRoutes
 from otel_impact.processors.api.gate_routes import GateRoutes
 from otel_impact.processors.api.gate_routes import add_routes as add_gate_routes
@@ -139,6 +139,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.accounting.registry.register(peers.collector())
         service.admin.add_before_answer(peers.caught_up)
     service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers))
+    service.admin.add_routes(lambda app: explain_routes.add_routes(app, queries))
     service.accounting.registry.register(SliCollector(queries))
     service.add_component(_SliComponent(engine))
     if pool is not None:  # stopped before the SLI engine's last checkpoint, which then holds its last results
