@@ -1,0 +1,199 @@
+"""Explain: what tracking costs the analysis, how fast a window is explained, and its memory.
+
+1. **Analysis with explain tracking on vs off**, per span, in the same run: ``parse + analyze``
+   (`SliEngine.analyze` over the lean view) of the SLI workload (``_workload.py``: 512-span
+   requests, 12 attributes per span, 8 resource attributes, 3 tasks, 3 dimensions, 1 event in 50
+   failing), mixed and all-roots. The ratio reported is off/on throughput. The full path (gRPC
+   receive, accounting, forwarding) costs more per span than this part of it and the same with
+   explain on or off, so its on/off ratio is at least the analysis-only one.
+2. **Query latency** of `explain_task` for a 1h and a 30d window, over 1M events with 40
+   candidate attributes (2 to 9 values each, named in ``sli.explain.attributes``), 1 event in 50
+   failing and one value over-represented among failures. The events are folded by the real
+   `ExplainCollector.fold` and `ExplainTracking.apply` from parsed OTLP spans: once with all
+   1M events in the last hour (the 1h window's worst case), once spread over 30 days (every
+   bucket of every tier filled: the 30d window's worst case, and the memory figure).
+3. **Memory per task** with every bucket filled (Python heap, tracemalloc), against the
+   engine's own estimate (`TaskExplain.approx_bytes`).
+
+    python benchmarks/bench_explain.py [--quick] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import time
+import tracemalloc
+from typing import Any
+
+from _harness import Case, measure, report, write_json
+from _workload import BATCH, MIXES, SLI_CONFIG, build_request
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1 import trace_pb2
+
+from otel_impact.processors.batch import TraceBatch
+from otel_impact.processors.clock import ManualClock
+from otel_impact.processors.sli import SliConfig, SliEngine
+from otel_impact.processors.sli.explain import explain_task
+from otel_impact.processors.sli.explain_tracking import ExplainCollector, ExplainTracking
+from otel_impact.processors.sli.state import SliState
+from otel_impact.proto import view
+
+MINUTE = 60 * 10**9
+T0 = 1_800_000_000 * 10**9 // MINUTE * MINUTE
+RECEIVED = T0 + 5 * MINUTE
+SPANS_END = RECEIVED - 20 * 10**9
+ATTRIBUTES = tuple((f"bench.attr_{index}", 2 + index % 8) for index in range(40))
+"""The 40 candidate attributes of the query benchmark: (key, number of values)."""
+CAUSE = ("bench.attr_7", "v1")
+"""The value over-represented among failures in the query benchmark."""
+
+
+def analysis_cases(quick: bool) -> list[Case]:
+    batches = {mix: [build_request(seed, mix=mix, end_ns=SPANS_END) for seed in range(24)] for mix in MIXES}
+    off = SliConfig.from_mapping({**SLI_CONFIG, "explain": {"enabled": False}})
+    on = SliConfig.from_mapping(SLI_CONFIG)
+
+    def analyze(config: SliConfig, data: list[bytes]) -> Any:
+        engine = SliEngine(config, clock=ManualClock(start_ns=T0))
+
+        def run(spans: int) -> None:
+            for index in range(spans // BATCH):
+                raw = data[index % len(data)]
+                engine.analyze(TraceBatch(raw, view.parse_traces(raw), BATCH, RECEIVED, "grpc"))
+
+        return run
+
+    cases = []
+    for mix in MIXES:
+        cases.append(Case(f"parse + analyze, {mix}, explain off", analyze(off, batches[mix])))
+        cases.append(Case(f"parse + analyze, {mix}, explain on", analyze(on, batches[mix])))
+    return cases
+
+
+def query_requests(count: int, rng: random.Random) -> list[Any]:
+    """Parsed requests of 512 task roots with the 40 candidate attributes (failures: `CAUSE` 4x as often)."""
+    parsed = []
+    for _ in range(count):
+        request = ExportTraceServiceRequest()
+        resource = request.resource_spans.add()
+        resource.resource.attributes.append(KeyValue(key="service.name", value=AnyValue(string_value="shop")))
+        spans = resource.scope_spans.add().spans
+        for index in range(BATCH):
+            values = {key: f"v{rng.randrange(size)}" for key, size in ATTRIBUTES}
+            bad = rng.random() < (0.08 if values[CAUSE[0]] == CAUSE[1] else 0.02 / 3)
+            span = spans.add(name="checkout", kind=trace_pb2.Span.SPAN_KIND_SERVER)
+            span.span_id = (index + 1).to_bytes(8, "big")
+            attributes = {
+                "impact.task.name": "checkout",
+                "impact.customer.hash": f"{rng.randrange(10_000):032x}",
+                "impact.task.outcome": "failure" if bad else "success",
+                **values,
+            }
+            span.attributes.extend(KeyValue(key=k, value=AnyValue(string_value=v)) for k, v in attributes.items())
+        parsed.append(view.parse_traces(request.SerializeToString()))
+    return parsed
+
+
+class _Group:
+    """What `ExplainCollector.fold` reads of the analyzer's pending groups."""
+
+    def __init__(self, task: Any, minute: int, events: int, bad: int) -> None:
+        self.task, self.minute, self.durations_ns, self.bad = task, minute, [0] * events, bad
+
+
+def fill(state: SliState, parsed: list[Any], events: int, minutes: int, end_minute: int, rng: random.Random) -> None:
+    """Fold ``events`` task events, spread evenly over the ``minutes`` before ``end_minute``."""
+    collector = ExplainCollector(state.config, lambda raw: view.decode_str(raw) or "")
+    collector.random = rng.random
+    task = state.ensure_task("checkout")
+    spans = [span for request in parsed for span in request.resource_spans[0].scope_spans[0].spans]
+    per_minute = max(1, events // minutes)
+    done = 0
+    minute = end_minute - minutes
+    rate = collector.rate
+    while done < events:
+        kept, bad_count, total = [], 0, min(per_minute, events - done)
+        for index in range(total):
+            attrs = spans[(done + index) % len(spans)].attributes
+            bad = attrs["impact.task.outcome"] == b"\x0a\x07failure"
+            bad_count += bad
+            if bad or rng.random() < rate:
+                kept.append((task, minute, bad, attrs["impact.customer.hash"], attrs, ()))
+        deltas = collector.fold(kept, iter([_Group(task, minute, total, bad_count)]))
+        state.explain.apply(deltas, state.tasks.__contains__)
+        done += total
+        minute += 1
+
+
+def query_latency(events: int, quick: bool) -> dict[str, Any]:
+    rng = random.Random(16)
+    config = SliConfig.from_mapping(
+        {"tasks": [{"name": "checkout"}], "explain": {"attributes": [key for key, _ in ATTRIBUTES]}}
+    )
+    parsed = query_requests(4 if quick else 16, rng)
+    end_minute = (T0 + 40 * 86_400 * 10**9) // MINUTE
+    end_ns = (end_minute + 1) * MINUTE
+    out: dict[str, Any] = {"events": events, "candidate_attributes": len(ATTRIBUTES)}
+    for label, minutes, window_s in (("1h", 60, 3600), ("30d", 30 * 1440, 30 * 86_400)):
+        started = time.perf_counter()
+        tracemalloc.start()
+        state = SliState(config, now_ns=T0)
+        fill(state, parsed, events, minutes, end_minute + 1, rng)
+        heap = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        filled_s = time.perf_counter() - started
+        timings, answer = [], None
+        for _ in range(5 if quick else 20):
+            start = time.perf_counter()
+            answer = explain_task(state.explain, config.dimensions, "checkout", end_ns - window_s * 10**9, end_ns)
+            timings.append((time.perf_counter() - start) * 1000)
+        assert answer is not None
+        tracked = state.explain.tasks["checkout"]
+        out[label] = {
+            "query_ms_median": round(statistics.median(timings), 2),
+            "query_ms_max": round(max(timings), 2),
+            "failing_events": answer.failing_events,
+            "passing_events": answer.passing_events,
+            "candidates_tested": answer.candidates_tested,
+            "first_finding": None if not answer.findings else f"{answer.findings[0].attribute}={answer.findings[0].value}",
+            "findings": len(answer.findings),
+            "heap_bytes_per_task": heap,
+            "approx_bytes_per_task": tracked.approx_bytes(),
+            "columns": len(tracked.names),
+            "fill_seconds": round(filled_s, 1),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
+    parser.add_argument("--json", help="write the summary here")
+    args = parser.parse_args()
+    spans, rounds = (BATCH * 8, 3) if args.quick else (BATCH * 200, 15)
+    cases = analysis_cases(args.quick)
+    measure(cases, operations=spans, rounds=rounds)
+    ratios = {}
+    for mix in MIXES:
+        off = next(case for case in cases if case.name == f"parse + analyze, {mix}, explain off")
+        on = next(case for case in cases if case.name == f"parse + analyze, {mix}, explain on")
+        ratios[mix] = round(statistics.median(o / n for o, n in zip(off.samples_us, on.samples_us, strict=True)), 3)
+    queries = query_latency(20_000 if args.quick else 1_000_000, args.quick)
+    summary = report(
+        "Explain tracking: parse + analyze per span, on vs off (512-span batches, 3 tasks, 3 dimensions)",
+        cases,
+        "parse + analyze, mixed, explain off",
+        extra={"throughput_on_vs_off": ratios, "query": queries},
+    )
+    print(f"\nthroughput with explain on / off (median of paired rounds): {ratios}")
+    print(f"explain queries: {queries}")
+    print(f"load average (1, 5, 15 min): {[round(v, 2) for v in os.getloadavg()]}")
+    write_json(summary, args.json)
+
+
+if __name__ == "__main__":
+    main()
