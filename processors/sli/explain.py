@@ -120,9 +120,10 @@ def explain(tracking: TaskExplain, task: str, start_ns: int, end_ns: int, *, whe
     shown = z_value(config.confidence)
     singles: list[tuple[float, int, Finding]] = []
     for index in candidates:
-        bad, good = int(counts.counts[0, index]), int(counts.counts[1, index])
+        bad = int(counts.counts[0, index])
         if bad < config.min_share * counts.failing:
             continue
+        good = _sampled(float(counts.counts[1, index]), counts.passing_weight, kept)
         decided = difference_interval(Proportion(bad, counts.failing), Proportion(good, kept), strict)
         if decided[1] <= 0:
             continue
@@ -148,6 +149,13 @@ def explain(tracking: TaskExplain, task: str, start_ns: int, end_ns: int, *, whe
         tuple(finding for _, finding in found),
         sampled=where is not None,
     )
+
+
+def _sampled(weighted: float, total_weight: float, kept: int) -> int:
+    """A weighted passing count as sampled events (its share of the weights, of the ``kept`` sampled)."""
+    if total_weight <= 0:
+        return 0
+    return min(kept, round(kept * weighted / total_weight))
 
 
 def _finding(
@@ -201,7 +209,7 @@ def _restricted(counts: WindowCounts, where: Pair) -> WindowCounts:
         index = -1
     bit = 1 << index if index >= 0 else 0
     sample = [entry for entry in counts.sample if bit and entry[2] & bit]
-    table = np.zeros((2, len(counts.columns)), dtype=np.int64)
+    table = np.zeros((2, len(counts.columns)), dtype=np.float64)
     failing = passing = 0
     for _, bad, mask in sample:
         side = 0 if bad else 1
@@ -217,7 +225,7 @@ def _restricted(counts: WindowCounts, where: Pair) -> WindowCounts:
             column += 1
     if index >= 0:
         table[:, index] = 0  # every event has it: not a candidate
-    return WindowCounts(counts.start_ns, failing, passing, passing, counts.columns, table, {}, sample)
+    return WindowCounts(counts.start_ns, failing, passing, passing, float(passing), counts.columns, table, {}, sample)
 
 
 def explain_task(

@@ -9,7 +9,7 @@ Example::
         max_auto_keys: 24
         max_values_per_key: 20
         min_share: 0.01
-        passing_sample_rate: 0.25
+        passing_per_batch: 32
         pair_sample: 32
 """
 
@@ -43,14 +43,17 @@ DISCOVERED_CANDIDATES: Final = (
 class ExplainConfig:
     """Explain tracking (``sli.explain``): candidates, caps and sampling. See the module docstring.
 
-    ``max_values_per_key``: distinct values kept per attribute; an automatically found attribute
-    with more is dropped (it is not low-cardinality), a named one folds the rest into ``(other)``.
-    ``max_values_per_task``: distinct (attribute, value) pairs per task, the size of each bucket.
-    ``min_share``: a value seen on fewer than this share of a window's events is not reported, and
-    an attribute is found automatically only when it is on at least this share of events.
-    ``passing_sample_rate``: the share of passing events counted (failing events are all counted;
-    the intervals use the sampled counts). ``pair_sample``: events kept per outcome per time
-    bucket for pairs of attributes (0: no pairs).
+    ``attributes``: compared besides the dimensions, flags and `DISCOVERED_CANDIDATES`.
+    ``auto_discover``: also compare other attributes found on events (at most ``max_auto_keys``);
+    one with more than ``max_values_per_key`` distinct values is dropped for good (it is not
+    low-cardinality), while a named one folds its further values into ``(other)``.
+    ``max_values_per_task``: distinct (attribute, value) pairs per task, the width of each bucket.
+    ``min_share``: a value on fewer than this share of a window's failing events is not reported.
+    ``passing_per_batch`` and ``passing_sample_rate``: passing events are sampled so that about
+    ``passing_per_batch`` of them are kept per analysed result, at a rate of at most
+    ``passing_sample_rate``; failing events are all counted, and the intervals use the sampled
+    counts. ``pair_sample``: events kept per outcome per time bucket for pairs (0: no pairs).
+    ``confidence``: of the intervals shown (the decision is stricter, see `explain`).
     """
 
     enabled: bool = True
@@ -60,7 +63,8 @@ class ExplainConfig:
     max_values_per_key: int = 20
     max_values_per_task: int = 256
     min_share: float = 0.01
-    passing_sample_rate: float = 0.25
+    passing_sample_rate: float = 1.0
+    passing_per_batch: int = 32
     pair_sample: int = 32
     confidence: float = 0.95
 
@@ -71,6 +75,7 @@ class ExplainConfig:
             ("max_values_per_key", self.max_values_per_key, 2, 200),
             ("max_values_per_task", self.max_values_per_task, 16, 4096),
             ("pair_sample", self.pair_sample, 0, 256),
+            ("passing_per_batch", self.passing_per_batch, 1, 100_000),
         ):
             if not low <= value <= high:
                 problems.add(f"{path}.{label}", f"{value} is out of range", f"use {low} to {high}")
@@ -102,6 +107,7 @@ def read_explain(fields: Fields) -> ExplainConfig:
         passing_sample_rate=fields.take_float(
             "passing_sample_rate", defaults.passing_sample_rate, minimum=0.0, maximum=1.0
         ),
+        passing_per_batch=fields.take_int("passing_per_batch", defaults.passing_per_batch),
         pair_sample=fields.take_int("pair_sample", defaults.pair_sample),
         confidence=fields.take_float("confidence", defaults.confidence, minimum=0.5, maximum=1.0, exclusive=True),
     )

@@ -31,7 +31,7 @@ import hashlib
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +43,7 @@ from otel_impact.proto import view
 from .buckets import Layout
 from .config import SliConfig
 from .explain_config import DISCOVERED_CANDIDATES, ExplainConfig
-from .explain_delta import ExplainDelta, Pair, merge_deltas
+from .explain_delta import USER_SKETCH_K, ExplainDelta, Pair, SampleEntry, merge_deltas, merge_hashes
 from .segments import FEATURE_FLAGS, MAX_VALUE_LENGTH
 
 __all__ = [
@@ -62,8 +62,6 @@ __all__ = [
 
 OTHER: Final = "(other)"
 """The value column taking a key's values past ``max_values_per_key`` (never reported)."""
-USER_SKETCH_K: Final = 32
-"""Distinct-user sketch size per column: exact up to this many users, estimated beyond."""
 FLAG_PREFIX: Final = "flag:"
 _MAX_RAW_VALUE: Final = MAX_VALUE_LENGTH + 8
 """Raw values longer than this are not candidates (an AnyValue header plus a label's length)."""
@@ -73,53 +71,87 @@ _DISCOVER_EVERY: Final = 8
 """Kept events between two looks for new attribute keys (discovery reads every key of a span)."""
 _NEVER: Final = frozenset({TASK_NAME, TASK_ROOT, TASK_OUTCOME, TASK_VALUE, FEATURE_FLAGS})
 
-NO_PAIRS: Final[tuple[tuple[str, bytes], ...]] = ()
+MIN_RATE: Final = 0.001
+"""The lowest share of passing events kept, however busy the task."""
+RawPairs = tuple[tuple[str, bytes], ...]
+"""Undecoded (key, AnyValue bytes) pairs."""
+NO_PAIRS: Final[RawPairs] = ()
 """A resource without candidate values."""
-Event = tuple[Any, int, bool, Any, Any, tuple[tuple[str, bytes], ...]]
+_Entry = TypeVar("_Entry", bound=tuple[Any, ...])
+Event = tuple[Any, int, bool, Any, Any, RawPairs]
 """What the hot loop appends: (task state, minute, bad, raw user or None, span attributes, resource pairs)."""
 
 
+class _Work:
+    """One task-minute's kept events while folding: counts by undecoded (key, raw value)."""
+
+    __slots__ = ("failing", "kept", "passing", "res_failing", "res_passing", "sample", "users")
+
+    def __init__(self) -> None:
+        self.failing: dict[tuple[str, bytes], int] = {}
+        self.passing: dict[tuple[str, bytes], int] = {}
+        self.res_failing: dict[RawPairs, int] = {}
+        self.res_passing: dict[RawPairs, int] = {}
+        self.kept = 0
+        self.users: list[tuple[int, RawPairs, RawPairs]] = []
+        self.sample: list[tuple[float, bool, RawPairs, RawPairs]] = []
+
+
 class ExplainCollector:
-    """The analyzer's half: candidate keys, the per-resource memo, and `fold`."""
+    """The analyzer's half: candidate keys, the per-resource memo, the sampling rate, and `fold`.
+
+    ``rate`` is the share of passing events the hot loop keeps (``random() < rate``). After
+    each fold it is set so that about ``passing_per_batch`` passing events are kept per analysed
+    result, at most ``passing_sample_rate`` and at least `MIN_RATE`; every kept passing event
+    counts with weight ``1 / rate`` (the rate it was kept at).
+    """
 
     def __init__(self, config: SliConfig, user_text: Callable[[bytes], str]) -> None:
         explain = config.explain
         self.config: ExplainConfig = explain
+        self.max_rate = explain.passing_sample_rate
         self.rate = explain.passing_sample_rate
         self.random: Callable[[], float] = random.random
         self._user_text = user_text
         fixed = [d.attribute for d in config.dimensions if d.attribute is not None]
         fixed += [*explain.attributes, *DISCOVERED_CANDIDATES]
         never = _NEVER | {config.user_attribute}
-        self.fixed_keys: tuple[str, ...] = tuple(dict.fromkeys(k for k in fixed if k not in never))
-        self._flags = bool(config.dimensions and any(d.flag for d in config.dimensions)) or explain.auto_discover
+        self.fixed_keys: frozenset[str] = frozenset(k for k in fixed if k not in never)
         self.auto_keys: dict[str, set[bytes]] = {}
         """Discovered keys and their distinct raw values so far (a key past the cap is rejected)."""
         self.rejected: set[str] = set(never)
-        self._span_keys: tuple[str, ...] = self.fixed_keys
-        self._texts: dict[bytes, str] = {}
-        self._flag_memo: dict[bytes, tuple[Pair, ...]] = {}
-        self._resources: dict[tuple[Any, ...], tuple[tuple[str, bytes], ...]] = {}
-        self._kept = 0
+        self._flags = any(d.flag for d in config.dimensions) or explain.auto_discover
+        self.span_keys: tuple[str, ...] = (FEATURE_FLAGS,) if self._flags else ()
+        """The keys read on every kept span: candidates seen on spans so far (and the flags)."""
+        self._span_key_set: set[str] = set(self.span_keys)
+        self._decoded: dict[tuple[str, bytes], tuple[Pair, ...]] = {}
+        self._user_hashes: dict[bytes, int] = {}
+        self._resources: dict[tuple[Any, ...], RawPairs] = {}
+        self._countdown = 0
         self.dropped_values = 0
         """Values not counted: too long, or of a key rejected after it was first tracked."""
 
     # -- once per ResourceSpans ----------------------------------------------------------------
 
-    def resource(self, attributes: Any) -> tuple[tuple[str, bytes], ...]:
+    def resource(self, attributes: Any) -> RawPairs:
         """The candidate (key, raw value) pairs of a resource (memoised by its attributes)."""
         memo_key = tuple(attributes.items())
         found = self._resources.get(memo_key)
         if found is None:
-            pairs = []
-            for key, raw in memo_key:
-                if len(raw) <= _MAX_RAW_VALUE and (key in self.fixed_keys or self._discover(key, raw)):
-                    pairs.append((key, raw))
-            found = tuple(pairs)
+            found = tuple((key, raw) for key, raw in memo_key if self._candidate(key))
             if len(self._resources) >= _MEMO_LIMIT:
                 self._resources.clear()
             self._resources[memo_key] = found
         return found
+
+    def _candidate(self, key: str) -> bool:
+        """Whether ``key`` is compared: a fixed candidate, or an automatic one while there is room."""
+        if key in self.fixed_keys or key in self.auto_keys:
+            return True
+        if not self.config.auto_discover or key in self.rejected or len(self.auto_keys) >= self.config.max_auto_keys:
+            return False
+        self.auto_keys[key] = set()
+        return True
 
     # -- once per analysed result --------------------------------------------------------------
 
@@ -127,6 +159,7 @@ class ExplainCollector:
         """The kept ``events`` as deltas by (task name, minute), with totals from the analyzer's
         ``pending`` groups (objects with ``task``, ``minute``, ``durations_ns`` and ``bad``)."""
         deltas: dict[tuple[str, int], ExplainDelta] = {}
+        passing_total = 0
         for group in pending:
             task = group.task
             if task is None or not group.durations_ns:
@@ -135,82 +168,114 @@ class ExplainCollector:
             if delta is None:
                 delta = deltas[(task.name, group.minute)] = ExplainDelta()
             delta.failing += group.bad
-            delta.passing += len(group.durations_ns) - group.bad
-        sample_size = self.config.pair_sample
+            passing = len(group.durations_ns) - group.bad
+            delta.passing += passing
+            passing_total += passing
+        rate = self.rate
         draw = self.random
+        sampling = self.config.pair_sample > 0
+        work: dict[tuple[str, int], _Work] = {}
         for task, minute, bad, raw_user, attrs, resource_pairs in events:
-            delta = deltas.get((task.name, minute))
-            if delta is None:  # not counted in a group (cannot happen unless the groups were cut)
-                continue
-            values = self._values(attrs, resource_pairs)
-            counts = delta.counts
-            column = 0 if bad else 1
-            for pair in values:
-                held = counts.get(pair)
-                if held is None:
-                    held = counts[pair] = [0, 0]
-                held[column] += 1
+            key = (task.name, minute)
+            held = work.get(key)
+            if held is None:
+                held = work[key] = _Work()
+            if bad or not self._countdown:
+                self._learn(attrs)
+            if not bad:
+                self._countdown = (self._countdown or _DISCOVER_EVERY) - 1
+            pairs = tuple([(k, attrs[k]) for k in self.span_keys if k in attrs])
             if bad:
+                counts, by_resource = held.failing, held.res_failing
                 if raw_user is not None:
-                    user = self._user_text(raw_user)
-                    if user:
-                        for pair in values:
-                            users = delta.users.get(pair)
-                            if users is None:
-                                delta.users[pair] = {user}
-                            elif len(users) < 4 * USER_SKETCH_K:
-                                users.add(user)
+                    held.users.append((self._user_hash(raw_user), pairs, resource_pairs))
             else:
-                delta.passing_kept += 1
-            if sample_size:
-                delta.sample.append((draw(), bad, values))
-        if sample_size:
-            for delta in deltas.values():
-                if len(delta.sample) > sample_size:
-                    delta.sample = bottom_k(delta.sample, sample_size)
+                counts, by_resource = held.passing, held.res_passing
+                held.kept += 1
+            for pair in pairs:
+                counts[pair] = counts.get(pair, 0) + 1
+            by_resource[resource_pairs] = by_resource.get(resource_pairs, 0) + 1
+            if sampling:
+                held.sample.append((draw() if bad else draw() * rate, bad, pairs, resource_pairs))
+        for key, held in work.items():
+            delta = deltas.get(key)
+            if delta is not None:  # always, unless the groups were cut
+                self._fill(delta, held, rate)
+        if passing_total:
+            wanted = self.config.passing_per_batch / passing_total
+            self.rate = min(self.max_rate, max(MIN_RATE, wanted))
         return deltas
 
-    def _values(self, attrs: Any, resource_pairs: tuple[tuple[str, bytes], ...]) -> tuple[Pair, ...]:
-        """An event's candidate values as text: span attributes win over the resource's."""
-        raw: dict[str, bytes] = dict(resource_pairs)
-        for key in self._span_keys:
-            if key in attrs:
-                raw[key] = attrs[key]
-        self._kept += 1
-        if self.config.auto_discover and self._kept % _DISCOVER_EVERY == 1:
-            for key, value in attrs.items():
-                if key not in raw and self._discover(key, value):
-                    raw[key] = value
-        pairs: list[Pair] = []
-        texts = self._texts
-        for key, value in raw.items():
-            if len(value) > _MAX_RAW_VALUE:
-                self.dropped_values += 1
-                continue
-            if key in self.auto_keys and not self._note_value(key, value):
-                continue
-            text = texts.get(value)
-            if text is None:
-                text = _text(value)
-                if len(texts) >= _MEMO_LIMIT:
-                    texts.clear()
-                texts[value] = text
-            pairs.append((key, text))
-        if self._flags and FEATURE_FLAGS in attrs:
-            pairs.extend(self._flag_pairs(attrs[FEATURE_FLAGS]))
-        return tuple(pairs)
+    def _fill(self, delta: ExplainDelta, held: _Work, rate: float) -> None:
+        """Decode one task-minute's counts into ``delta``."""
+        counts = delta.counts
+        decode = self._decode
+        weight = 1.0 / rate
+        for column, by_pair, by_resource, scale in (
+            (0, held.failing, held.res_failing, 1.0),
+            (1, held.passing, held.res_passing, weight),
+        ):
+            for raw_pair, count in by_pair.items():
+                for pair in decode(raw_pair):
+                    found = counts.get(pair)
+                    if found is None:
+                        found = counts[pair] = [0.0, 0.0]
+                    found[column] += count * scale
+            for resource_pairs, count in by_resource.items():
+                for raw_pair in resource_pairs:
+                    for pair in decode(raw_pair):
+                        found = counts.get(pair)
+                        if found is None:
+                            found = counts[pair] = [0.0, 0.0]
+                        found[column] += count * scale
+        if held.kept:
+            delta.passing_kept += held.kept
+            delta.passing_weight += held.kept * weight
+            delta.min_rate = min(delta.min_rate, rate)
+        users: dict[Pair, set[int]] = {}
+        for user, pairs, resource_pairs in held.users:
+            for raw_pair in (*pairs, *resource_pairs):
+                for pair in decode(raw_pair):
+                    users.setdefault(pair, set()).add(user)
+        for pair, hashes in users.items():
+            lowest = sorted(hashes)[:USER_SKETCH_K]
+            before = delta.users.get(pair)
+            delta.users[pair] = lowest if before is None else merge_hashes(before, lowest)
+        if held.sample:
+            # Undecoded: the state decodes only the entries that enter its buckets' samples.
+            delta.sample.extend(
+                (priority, bad, (*pairs, *resource_pairs))
+                for priority, bad, pairs, resource_pairs in bottom_k(held.sample, self.config.pair_sample)
+            )
 
-    def _discover(self, key: str, raw: bytes) -> bool:
-        """Whether ``key`` is (now) a tracked automatic key; starts tracking a new one while there is room."""
-        if key in self.auto_keys:
-            return True
-        if not self.config.auto_discover or key in self.rejected or key in self.fixed_keys:
-            return key in self.fixed_keys
-        if len(self.auto_keys) >= self.config.max_auto_keys or len(raw) > _MAX_RAW_VALUE:
-            return False
-        self.auto_keys[key] = {raw}
-        self._span_keys = (*self.fixed_keys, *self.auto_keys)
-        return True
+    def _learn(self, attrs: Any) -> None:
+        """Start reading the candidate keys of ``attrs`` not read yet (a look at every key)."""
+        for key in attrs:
+            if key not in self._span_key_set and self._candidate(key):
+                self._span_key_set.add(key)
+                self.span_keys = (*self.span_keys, key)
+
+    def _decode(self, raw_pair: tuple[str, bytes]) -> tuple[Pair, ...]:
+        """The text values of one raw (key, value): none when too long or past an automatic key's cap."""
+        found = self._decoded.get(raw_pair)
+        if found is not None:
+            return found
+        key, raw = raw_pair
+        if len(raw) > _MAX_RAW_VALUE:
+            self.dropped_values += 1
+            return ()
+        if key == FEATURE_FLAGS:
+            found = flag_pairs(raw)
+        elif key in self.auto_keys and not self._note_value(key, raw):
+            return ()
+        elif key not in self.fixed_keys and key not in self.auto_keys:
+            return ()  # rejected since it was read
+        else:
+            found = ((key, _text(raw)),)
+        if len(self._decoded) >= _MEMO_LIMIT:
+            self._decoded.clear()
+        self._decoded[raw_pair] = found
+        return found
 
     def _note_value(self, key: str, raw: bytes) -> bool:
         """Whether ``raw`` keeps ``key`` under the value cap; rejects the key for good when not."""
@@ -223,31 +288,27 @@ class ExplainCollector:
         del self.auto_keys[key]
         if len(self.rejected) < _REJECTED_LIMIT:
             self.rejected.add(key)
-        self._span_keys = (*self.fixed_keys, *self.auto_keys)
+        self.span_keys = tuple(k for k in self.span_keys if k != key)
+        self._span_key_set.discard(key)
         self._resources.clear()
+        self._decoded.clear()
         self.dropped_values += 1
         return False
 
-    def _flag_pairs(self, raw: bytes) -> tuple[Pair, ...]:
-        pairs = self._flag_memo.get(raw)
-        if pairs is None:
-            found: list[Pair] = []
-            for item in view.decode_str_array(raw):
-                flag, sep, variant = item.partition("=")
-                if sep and flag and len(item) <= MAX_VALUE_LENGTH:
-                    found.append((FLAG_PREFIX + flag, variant))
-            pairs = tuple(found)
-            if len(raw) <= 1024:
-                if len(self._flag_memo) >= _MEMO_LIMIT:
-                    self._flag_memo.clear()
-                self._flag_memo[raw] = pairs
-        return pairs
+    def _user_hash(self, raw: bytes) -> int:
+        found = self._user_hashes.get(raw)
+        if found is None:
+            found = user_hash(self._user_text(raw))
+            if len(self._user_hashes) >= _MEMO_LIMIT:
+                self._user_hashes.clear()
+            self._user_hashes[raw] = found
+        return found
 
 
-def bottom_k(sample: list[tuple[float, bool, Any]], size: int) -> list[tuple[float, bool, Any]]:
-    """The ``size`` lowest-priority entries of each outcome in ``sample``."""
-    sample.sort(key=lambda entry: entry[0])
-    kept: list[tuple[float, bool, Any]] = []
+def bottom_k(sample: list[_Entry], size: int) -> list[_Entry]:
+    """The ``size`` lowest-priority entries of each outcome in ``sample`` (entries: priority, bad, ...)."""
+    sample.sort(key=_priority)
+    kept: list[_Entry] = []
     counts = [0, 0]
     for entry in sample:
         side = 0 if entry[1] else 1
@@ -255,6 +316,20 @@ def bottom_k(sample: list[tuple[float, bool, Any]], size: int) -> list[tuple[flo
             counts[side] += 1
             kept.append(entry)
     return kept
+
+
+def flag_pairs(raw: bytes) -> tuple[Pair, ...]:
+    """``impact.feature_flags`` (``key=variant`` strings) as (``flag:<key>``, variant) pairs."""
+    found: list[Pair] = []
+    for item in view.decode_str_array(raw):
+        flag, sep, variant = item.partition("=")
+        if sep and flag and len(item) <= MAX_VALUE_LENGTH:
+            found.append((FLAG_PREFIX + flag, variant))
+    return tuple(found)
+
+
+def _priority(entry: tuple[Any, ...]) -> float:
+    return entry[0]  # type: ignore[no-any-return]
 
 
 def _text(raw: bytes) -> str:
@@ -273,24 +348,27 @@ def _text(raw: bytes) -> str:
     return "" if value is None else str(value)[:MAX_VALUE_LENGTH]
 
 
-# -- the state's half -------------------------------------------------------------------------------
-
-
 def user_hash(user: str) -> int:
     """A stable 64-bit hash of a user pseudonym (the same in every process)."""
     return int.from_bytes(hashlib.blake2b(user.encode(), digest_size=8).digest(), "big")
 
 
+# -- the state's half -------------------------------------------------------------------------------
+
+
 class ExplainBucket:
     """One time bucket of one task: totals, value counts, failing-user sketches, the pair sample."""
 
-    __slots__ = ("counts", "failing", "passing", "passing_kept", "sample", "users")
+    __slots__ = ("counts", "failing", "min_rate", "passing", "passing_kept", "passing_weight", "sample", "users")
 
     def __init__(self) -> None:
         self.failing = 0
         self.passing = 0
         self.passing_kept = 0
-        self.counts: npt.NDArray[np.int64] = np.zeros((2, 0), dtype=np.int64)
+        self.passing_weight = 0.0
+        self.min_rate = 1.0
+        self.counts: npt.NDArray[np.float64] = np.zeros((2, 0), dtype=np.float64)
+        """Failing events and weighted sampled passing events per column."""
         self.users: dict[int, list[int]] = {}
         """Per column: the lowest `USER_SKETCH_K` user hashes, sorted."""
         self.sample: list[tuple[float, bool, int]] = []
@@ -298,7 +376,7 @@ class ExplainBucket:
 
     def grow(self, columns: int) -> None:
         if self.counts.shape[1] < columns:
-            grown = np.zeros((2, columns), dtype=np.int64)
+            grown = np.zeros((2, columns), dtype=np.float64)
             grown[:, : self.counts.shape[1]] = self.counts
             self.counts = grown
 
@@ -306,6 +384,8 @@ class ExplainBucket:
         self.failing += other.failing
         self.passing += other.passing
         self.passing_kept += other.passing_kept
+        self.passing_weight += other.passing_weight
+        self.min_rate = min(self.min_rate, other.min_rate)
         self.grow(other.counts.shape[1])
         self.counts[:, : other.counts.shape[1]] += other.counts
         for column, hashes in other.users.items():
@@ -316,11 +396,6 @@ class ExplainBucket:
     def approx_bytes(self) -> int:
         users = sum(56 + 40 * len(hashes) for hashes in self.users.values())
         return 120 + self.counts.nbytes + users + 90 * len(self.sample)
-
-
-def merge_hashes(first: list[int], second: list[int]) -> list[int]:
-    """The lowest `USER_SKETCH_K` distinct hashes of both, sorted."""
-    return sorted(set(first).union(second))[:USER_SKETCH_K]
 
 
 def distinct_estimate(hashes: list[int]) -> int:
@@ -339,9 +414,10 @@ class WindowCounts:
     failing: int
     passing: int
     passing_kept: int
+    passing_weight: float
     columns: list[Pair]
-    counts: npt.NDArray[np.int64]
-    """Shape (2, columns): failing and sampled passing events per column."""
+    counts: npt.NDArray[np.float64]
+    """Shape (2, columns): failing events and weighted sampled passing events per column."""
     users: dict[int, list[int]]
     sample: list[tuple[float, bool, int]]
     """The window's uniform pair sample: every bucket event below the lowest full bucket's threshold."""
@@ -360,6 +436,7 @@ class TaskExplain:
         """Values not given a column (the task's column cap was reached)."""
         self.stamps: list[list[int]] = [[] for _ in layout.slots]
         self.buckets: list[list[ExplainBucket | None]] = [[] for _ in layout.slots]
+        self._decoded: dict[tuple[str, bytes], tuple[Pair, ...]] = {}
 
     def column(self, pair: Pair) -> int | None:
         """``pair``'s column, created while the caps allow (past a key's cap: its ``(other)`` column)."""
@@ -388,31 +465,79 @@ class TaskExplain:
         bucket.failing += delta.failing
         bucket.passing += delta.passing
         bucket.passing_kept += delta.passing_kept
-        columns = {pair: self.column(pair) for pair in delta.counts}
-        bucket.grow(len(self.names))
-        counts = bucket.counts
-        for pair, (failing, passing) in delta.counts.items():
-            index = columns[pair]
-            if index is not None:
-                counts[0, index] += failing
-                counts[1, index] += passing
-        for pair, users in delta.users.items():
+        bucket.passing_weight += delta.passing_weight
+        bucket.min_rate = min(bucket.min_rate, delta.min_rate)
+        columns = self.columns
+        indexes: list[int] = []
+        failing: list[float] = []
+        passing: list[float] = []
+        for pair, (bad, good) in delta.counts.items():
             index = columns.get(pair)
-            if index is not None:
-                hashes = sorted({user_hash(user) for user in users})[:USER_SKETCH_K]
-                bucket.users[index] = merge_hashes(bucket.users.get(index, []), hashes)
+            if index is None:
+                index = self.column(pair)
+                if index is None:
+                    continue
+            indexes.append(index)
+            failing.append(bad)
+            passing.append(good)
+        bucket.grow(len(self.names))
+        if indexes:
+            if len(set(indexes)) == len(indexes):
+                bucket.counts[0, indexes] += failing
+                bucket.counts[1, indexes] += passing
+            else:  # values folded into a key's "(other)" column
+                np.add.at(bucket.counts, (0, indexes), failing)
+                np.add.at(bucket.counts, (1, indexes), passing)
+        users = bucket.users
+        for pair, hashes in delta.users.items():
+            index = columns.get(pair)
+            if index is None:
+                continue
+            held = users.get(index)
+            if held is None:
+                users[index] = hashes
+            elif len(held) < USER_SKETCH_K or hashes[0] < held[-1]:
+                users[index] = merge_hashes(held, hashes)
         if delta.sample:
-            entries = []
-            for priority, bad, values in delta.sample:
-                mask = 0
-                for pair in values:
-                    index = columns.get(pair)
-                    if index is None:
-                        index = self.columns.get(pair)
-                    if index is not None:
-                        mask |= 1 << index
-                entries.append((priority, bad, mask))
-            bucket.sample = bottom_k(bucket.sample + entries, self.config.pair_sample)
+            self._add_sample(bucket, delta.sample)
+
+    def _add_sample(self, bucket: ExplainBucket, sample: list[SampleEntry]) -> None:
+        """Add the entries of ``sample`` that can enter ``bucket``'s bottom-k sample."""
+        size = self.config.pair_sample
+        limits = {True: 2.0, False: 2.0}
+        for bad in (True, False):
+            side = [entry[0] for entry in bucket.sample if entry[1] is bad]
+            if len(side) >= size:
+                limits[bad] = max(side)
+        entries = []
+        for priority, bad, values in sample:
+            if priority < limits[bad]:
+                entries.append((priority, bad, self._mask(values)))
+        if entries:
+            bucket.sample = bottom_k(bucket.sample + entries, size)
+
+    def _mask(self, values: RawPairs) -> int:
+        """The column bit mask of a sampled event's undecoded values (values without a column: none)."""
+        mask = 0
+        columns = self.columns
+        for raw_pair in values:
+            for pair in self._texts(raw_pair):
+                index = columns.get(pair)
+                if index is None:
+                    index = columns.get((pair[0], OTHER))
+                if index is not None:
+                    mask |= 1 << index
+        return mask
+
+    def _texts(self, raw_pair: tuple[str, bytes]) -> tuple[Pair, ...]:
+        found = self._decoded.get(raw_pair)
+        if found is None:
+            key, raw = raw_pair
+            found = flag_pairs(raw) if key == FEATURE_FLAGS else ((key, _text(raw)),)
+            if len(self._decoded) >= _MEMO_LIMIT:
+                self._decoded.clear()
+            self._decoded[raw_pair] = found
+        return found
 
     def _tier(self, tier: int) -> tuple[list[int], list[ExplainBucket | None]]:
         if not self.stamps[tier]:
@@ -445,8 +570,10 @@ class TaskExplain:
 
     def window(self, start_ns: int, end_ns: int) -> WindowCounts:
         """Counts over every bucket overlapping ``[start_ns, end_ns)``."""
-        counts = np.zeros((2, len(self.names)), dtype=np.int64)
+        counts = np.zeros((2, len(self.names)), dtype=np.float64)
         failing = passing = kept = 0
+        weight = 0.0
+        lowest_rate = 1.0
         users: dict[int, list[int]] = {}
         samples: list[tuple[float, bool, int]] = []
         thresholds = {True: 1.0, False: 1.0}
@@ -462,6 +589,8 @@ class TaskExplain:
                 failing += bucket.failing
                 passing += bucket.passing
                 kept += bucket.passing_kept
+                weight += bucket.passing_weight
+                lowest_rate = min(lowest_rate, bucket.min_rate)
                 columns = bucket.counts.shape[1]
                 counts[:, :columns] += bucket.counts
                 for column, hashes in bucket.users.items():
@@ -471,8 +600,11 @@ class TaskExplain:
                     side = [entry[0] for entry in bucket.sample if entry[1] is bad]
                     if size and len(side) >= size:
                         thresholds[bad] = min(thresholds[bad], max(side))
+        # Passing events were kept at a rate and given priorities uniform below it: every passing
+        # event has the same chance, the threshold, of being in the sample only below every rate.
+        thresholds[False] = min(thresholds[False], lowest_rate)
         sample = [entry for entry in samples if entry[0] <= thresholds[entry[1]]]
-        return WindowCounts(earliest, failing, passing, kept, list(self.names), counts, users, sample)
+        return WindowCounts(earliest, failing, passing, kept, weight, list(self.names), counts, users, sample)
 
     def approx_bytes(self) -> int:
         size = 200 * len(self.names)
