@@ -33,7 +33,7 @@ import numpy as np
 from otel_impact.processors.proportions import Proportion, difference_interval, z_value
 
 from .config_entries import DimensionConfig
-from .explain_tracking import FLAG_PREFIX, OTHER, ExplainTracking, Pair, TaskExplain, WindowCounts, distinct_estimate
+from .explain_tracking import FLAG_PREFIX, OTHER, ExplainTracking, Pair, TaskExplain, WindowCounts
 
 __all__ = [
     "FAMILY_ERROR",
@@ -128,7 +128,7 @@ def explain(tracking: TaskExplain, task: str, start_ns: int, end_ns: int, *, whe
         if decided[1] <= 0:
             continue
         attribute, value = counts.columns[index]
-        users = distinct_estimate(counts.users.get(index, []))
+        users = counts.users.get(index, 0)
         finding = _finding(attribute, value, bad, counts.failing, good, kept, shown, users)
         singles.append((finding.difference.low, index, finding))
     singles.sort(key=lambda entry: (-entry[0], entry[2].attribute, entry[2].value))

@@ -7,21 +7,24 @@ for who makes and who folds it). It imports nothing of the SLI package, so `resu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Final
 
-__all__ = ["USER_SKETCH_K", "ExplainDelta", "Pair", "SampleEntry", "merge_deltas", "merge_hashes"]
+__all__ = ["ExplainDelta", "Pair", "RawPair", "RawPairs", "SampleEntry", "merge_deltas"]
 
 Pair = tuple[str, str]
 """(attribute, value), as decoded text; flag variants are (``flag:<name>``, variant)."""
-SampleEntry = tuple[float, bool, tuple[tuple[str, bytes], ...]]
-"""(priority, bad, values) of one sampled event, its values undecoded (key, AnyValue bytes)."""
-USER_SKETCH_K: Final = 32
-"""Distinct-user sketch size per value: exact up to this many users, estimated beyond."""
+RawPair = tuple[str, bytes]
+"""(attribute, AnyValue bytes) as read from the wire, undecoded."""
+RawPairs = tuple[RawPair, ...]
+SampleEntry = tuple[float, bool, RawPairs]
+"""(priority, bad, values) of one sampled event."""
 
 
 @dataclass(slots=True)
 class ExplainDelta:
-    """One analysed result's events of one task in one minute (see `explain_tracking`)."""
+    """One analysed result's events of one task in one minute (see `explain_tracking`).
+
+    Values stay undecoded: the state decodes each distinct one once, when it first sees it.
+    """
 
     failing: int = 0
     passing: int = 0
@@ -32,17 +35,12 @@ class ExplainDelta:
     """The sampled passing events' weights summed (an estimate of ``passing``)."""
     min_rate: float = 1.0
     """The lowest sampling rate of the passing events here (1: all were kept)."""
-    counts: dict[Pair, list[float]] = field(default_factory=dict)
+    counts: dict[RawPair, list[float]] = field(default_factory=dict)
     """``[failing events, weighted sampled passing events]`` per value."""
-    users: dict[Pair, list[int]] = field(default_factory=dict)
-    """Failing users per value: the lowest `USER_SKETCH_K` user hashes, sorted."""
+    users: dict[int, RawPairs] = field(default_factory=dict)
+    """Failing users (64-bit hashes of their pseudonyms) and the values of their failing events."""
     sample: list[SampleEntry] = field(default_factory=list)
     """Sampled events: the lowest priorities, up to ``pair_sample`` per outcome."""
-
-
-def merge_hashes(first: list[int], second: list[int]) -> list[int]:
-    """The lowest `USER_SKETCH_K` distinct hashes of both, sorted."""
-    return sorted(set(first).union(second))[:USER_SKETCH_K]
 
 
 def merge_deltas(into: dict[tuple[str, int], ExplainDelta], other: dict[tuple[str, int], ExplainDelta]) -> None:
@@ -64,6 +62,7 @@ def merge_deltas(into: dict[tuple[str, int], ExplainDelta], other: dict[tuple[st
             else:
                 held[0] += failing
                 held[1] += passing
-        for pair, hashes in delta.users.items():
-            mine.users[pair] = merge_hashes(mine.users.get(pair, []), hashes)
+        for user, values in delta.users.items():
+            before = mine.users.get(user)
+            mine.users[user] = values if before is None else (*before, *values)
         mine.sample.extend(delta.sample)

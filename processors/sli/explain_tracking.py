@@ -22,7 +22,7 @@ Candidates: the configured dimensions' attributes and flag variants (``flag:<nam
 ``auto_discover``, other attributes found on kept events whose values stay under
 ``max_values_per_key`` (at most ``max_auto_keys`` of them; a key that exceeds the cap is
 rejected for good). Memory per task is bounded: columns by ``max_values_per_task`` (values past
-it are dropped and counted), users by `USER_SKETCH_K` per column, samples by ``pair_sample``.
+it are dropped and counted), failing users by `USER_SKETCH_K` per bucket, samples by ``pair_sample``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from otel_impact.proto import view
 from .buckets import Layout
 from .config import SliConfig
 from .explain_config import DISCOVERED_CANDIDATES, ExplainConfig
-from .explain_delta import USER_SKETCH_K, ExplainDelta, Pair, SampleEntry, merge_deltas, merge_hashes
+from .explain_delta import ExplainDelta, Pair, RawPair, RawPairs, SampleEntry, merge_deltas
 from .segments import FEATURE_FLAGS, MAX_VALUE_LENGTH
 
 __all__ = [
@@ -73,8 +73,8 @@ _NEVER: Final = frozenset({TASK_NAME, TASK_ROOT, TASK_OUTCOME, TASK_VALUE, FEATU
 
 MIN_RATE: Final = 0.001
 """The lowest share of passing events kept, however busy the task."""
-RawPairs = tuple[tuple[str, bytes], ...]
-"""Undecoded (key, AnyValue bytes) pairs."""
+USER_SKETCH_K: Final = 64
+"""Failing users kept per bucket: the lowest hashes of a k-minimum-values sketch (exact below it)."""
 NO_PAIRS: Final[RawPairs] = ()
 """A resource without candidate values."""
 _Entry = TypeVar("_Entry", bound=tuple[Any, ...])
@@ -124,7 +124,7 @@ class ExplainCollector:
         self.span_keys: tuple[str, ...] = (FEATURE_FLAGS,) if self._flags else ()
         """The keys read on every kept span: candidates seen on spans so far (and the flags)."""
         self._span_key_set: set[str] = set(self.span_keys)
-        self._decoded: dict[tuple[str, bytes], tuple[Pair, ...]] = {}
+        self._admitted: dict[RawPair, bool] = {}
         self._user_hashes: dict[bytes, int] = {}
         self._resources: dict[tuple[Any, ...], RawPairs] = {}
         self._countdown = 0
@@ -207,42 +207,37 @@ class ExplainCollector:
         return deltas
 
     def _fill(self, delta: ExplainDelta, held: _Work, rate: float) -> None:
-        """Decode one task-minute's counts into ``delta``."""
+        """Add one task-minute's kept events to ``delta`` (values still undecoded)."""
         counts = delta.counts
-        decode = self._decode
+        admit = self._admit
         weight = 1.0 / rate
         for column, by_pair, by_resource, scale in (
             (0, held.failing, held.res_failing, 1.0),
             (1, held.passing, held.res_passing, weight),
         ):
             for raw_pair, count in by_pair.items():
-                for pair in decode(raw_pair):
-                    found = counts.get(pair)
+                if admit(raw_pair):
+                    found = counts.get(raw_pair)
                     if found is None:
-                        found = counts[pair] = [0.0, 0.0]
+                        found = counts[raw_pair] = [0.0, 0.0]
                     found[column] += count * scale
             for resource_pairs, count in by_resource.items():
                 for raw_pair in resource_pairs:
-                    for pair in decode(raw_pair):
-                        found = counts.get(pair)
+                    if admit(raw_pair):
+                        found = counts.get(raw_pair)
                         if found is None:
-                            found = counts[pair] = [0.0, 0.0]
+                            found = counts[raw_pair] = [0.0, 0.0]
                         found[column] += count * scale
         if held.kept:
             delta.passing_kept += held.kept
             delta.passing_weight += held.kept * weight
             delta.min_rate = min(delta.min_rate, rate)
-        users: dict[Pair, set[int]] = {}
+        users = delta.users
         for user, pairs, resource_pairs in held.users:
-            for raw_pair in (*pairs, *resource_pairs):
-                for pair in decode(raw_pair):
-                    users.setdefault(pair, set()).add(user)
-        for pair, hashes in users.items():
-            lowest = sorted(hashes)[:USER_SKETCH_K]
-            before = delta.users.get(pair)
-            delta.users[pair] = lowest if before is None else merge_hashes(before, lowest)
+            before = users.get(user)
+            users[user] = (*pairs, *resource_pairs) if before is None else (*before, *pairs)
         if held.sample:
-            # Undecoded: the state decodes only the entries that enter its buckets' samples.
+            # The state decodes only the entries that enter its buckets' samples.
             delta.sample.extend(
                 (priority, bad, (*pairs, *resource_pairs))
                 for priority, bad, pairs, resource_pairs in bottom_k(held.sample, self.config.pair_sample)
@@ -255,26 +250,21 @@ class ExplainCollector:
                 self._span_key_set.add(key)
                 self.span_keys = (*self.span_keys, key)
 
-    def _decode(self, raw_pair: tuple[str, bytes]) -> tuple[Pair, ...]:
-        """The text values of one raw (key, value): none when too long or past an automatic key's cap."""
-        found = self._decoded.get(raw_pair)
+    def _admit(self, raw_pair: RawPair) -> bool:
+        """Whether a value is counted: not too long, and of a key still tracked under its cap."""
+        found = self._admitted.get(raw_pair)
         if found is not None:
             return found
         key, raw = raw_pair
         if len(raw) > _MAX_RAW_VALUE:
             self.dropped_values += 1
-            return ()
-        if key == FEATURE_FLAGS:
-            found = flag_pairs(raw)
-        elif key in self.auto_keys and not self._note_value(key, raw):
-            return ()
-        elif key not in self.fixed_keys and key not in self.auto_keys:
-            return ()  # rejected since it was read
-        else:
-            found = ((key, _text(raw)),)
-        if len(self._decoded) >= _MEMO_LIMIT:
-            self._decoded.clear()
-        self._decoded[raw_pair] = found
+            return False
+        tracked = key in self.fixed_keys or key == FEATURE_FLAGS
+        found = self._note_value(key, raw) if key in self.auto_keys else tracked
+        if found:
+            if len(self._admitted) >= _MEMO_LIMIT:
+                self._admitted.clear()
+            self._admitted[raw_pair] = True
         return found
 
     def _note_value(self, key: str, raw: bytes) -> bool:
@@ -291,7 +281,7 @@ class ExplainCollector:
         self.span_keys = tuple(k for k in self.span_keys if k != key)
         self._span_key_set.discard(key)
         self._resources.clear()
-        self._decoded.clear()
+        self._admitted.clear()
         self.dropped_values += 1
         return False
 
@@ -357,9 +347,19 @@ def user_hash(user: str) -> int:
 
 
 class ExplainBucket:
-    """One time bucket of one task: totals, value counts, failing-user sketches, the pair sample."""
+    """One time bucket of one task: totals, value counts, failing users, the pair sample."""
 
-    __slots__ = ("counts", "failing", "min_rate", "passing", "passing_kept", "passing_weight", "sample", "users")
+    __slots__ = (
+        "counts",
+        "failing",
+        "min_rate",
+        "passing",
+        "passing_kept",
+        "passing_weight",
+        "sample",
+        "user_limit",
+        "users",
+    )
 
     def __init__(self) -> None:
         self.failing = 0
@@ -369,8 +369,10 @@ class ExplainBucket:
         self.min_rate = 1.0
         self.counts: npt.NDArray[np.float64] = np.zeros((2, 0), dtype=np.float64)
         """Failing events and weighted sampled passing events per column."""
-        self.users: dict[int, list[int]] = {}
-        """Per column: the lowest `USER_SKETCH_K` user hashes, sorted."""
+        self.users: dict[int, int] = {}
+        """Failing users: hash -> bit mask of the columns of their failing events; every hash
+        below ``user_limit`` seen in this bucket (a k-minimum-values sketch, see `trim_users`)."""
+        self.user_limit = _HASH_SPACE
         self.sample: list[tuple[float, bool, int]] = []
         """(priority, bad, column bit mask), the ``pair_sample`` lowest priorities per outcome."""
 
@@ -388,21 +390,52 @@ class ExplainBucket:
         self.min_rate = min(self.min_rate, other.min_rate)
         self.grow(other.counts.shape[1])
         self.counts[:, : other.counts.shape[1]] += other.counts
-        for column, hashes in other.users.items():
-            self.users[column] = merge_hashes(self.users.get(column, []), hashes)
+        self.users, self.user_limit = merge_users(self.users, self.user_limit, other.users, other.user_limit)
         if other.sample:
             self.sample = bottom_k(self.sample + other.sample, sample_size)
 
     def approx_bytes(self) -> int:
-        users = sum(56 + 40 * len(hashes) for hashes in self.users.values())
-        return 120 + self.counts.nbytes + users + 90 * len(self.sample)
+        users = sum(100 + mask.bit_length() // 8 for mask in self.users.values())
+        return 200 + self.counts.nbytes + users + 120 * len(self.sample)
 
 
-def distinct_estimate(hashes: list[int]) -> int:
-    """Distinct users from a k-minimum-values sketch: exact below `USER_SKETCH_K` hashes."""
-    if len(hashes) < USER_SKETCH_K:
-        return len(hashes)
-    return round((USER_SKETCH_K - 1) / ((hashes[-1] + 1) / 2**64))
+_HASH_SPACE: Final = 2**64
+
+
+def trim_users(users: dict[int, int], limit: int) -> tuple[dict[int, int], int]:
+    """At most `USER_SKETCH_K` users: the lowest hashes, and the new limit (the next hash)."""
+    if len(users) <= USER_SKETCH_K:
+        return users, limit
+    order = sorted(users)
+    limit = order[USER_SKETCH_K]
+    return {user: users[user] for user in order[:USER_SKETCH_K]}, limit
+
+
+def merge_users(
+    first: dict[int, int], first_limit: int, second: dict[int, int], second_limit: int
+) -> tuple[dict[int, int], int]:
+    """Two failing-user sketches as one (masks of a user seen in both are joined)."""
+    limit = min(first_limit, second_limit)
+    merged = {user: mask for user, mask in first.items() if user < limit}
+    for user, mask in second.items():
+        if user < limit:
+            merged[user] = merged.get(user, 0) | mask
+    return trim_users(merged, limit)
+
+
+def users_by_column(users: dict[int, int], limit: int) -> dict[int, int]:
+    """Distinct failing users per column estimated from a sketch (exact while it holds everyone)."""
+    found: dict[int, int] = {}
+    for mask in users.values():
+        while mask:
+            low = mask & -mask
+            column = low.bit_length() - 1
+            found[column] = found.get(column, 0) + 1
+            mask ^= low
+    if limit >= _HASH_SPACE:
+        return found
+    scale = _HASH_SPACE / limit
+    return {column: round(count * scale) for column, count in found.items()}
 
 
 @dataclass
@@ -418,9 +451,10 @@ class WindowCounts:
     columns: list[Pair]
     counts: npt.NDArray[np.float64]
     """Shape (2, columns): failing events and weighted sampled passing events per column."""
-    users: dict[int, list[int]]
+    users: dict[int, int]
+    """Distinct failing users per column (estimates)."""
     sample: list[tuple[float, bool, int]]
-    """The window's uniform pair sample: every bucket event below the lowest full bucket's threshold."""
+    """The window's uniform pair sample (see `TaskExplain.window`)."""
 
 
 class TaskExplain:
@@ -436,7 +470,7 @@ class TaskExplain:
         """Values not given a column (the task's column cap was reached)."""
         self.stamps: list[list[int]] = [[] for _ in layout.slots]
         self.buckets: list[list[ExplainBucket | None]] = [[] for _ in layout.slots]
-        self._decoded: dict[tuple[str, bytes], tuple[Pair, ...]] = {}
+        self._raw_columns: dict[RawPair, tuple[int, ...]] = {}
 
     def column(self, pair: Pair) -> int | None:
         """``pair``'s column, created while the caps allow (past a key's cap: its ``(other)`` column)."""
@@ -457,6 +491,33 @@ class TaskExplain:
         self.per_key[key] = self.per_key.get(key, 0) + 1
         return index
 
+    def columns_of(self, raw_pair: RawPair, *, create: bool) -> tuple[int, ...]:
+        """The columns of an undecoded value (flags give one per variant), created when ``create``."""
+        found = self._raw_columns.get(raw_pair)
+        if found is not None:
+            return found
+        key, raw = raw_pair
+        pairs = flag_pairs(raw) if key == FEATURE_FLAGS else ((key, _text(raw)),)
+        indexes = []
+        for pair in pairs:
+            index = self.column(pair) if create else self.columns.get(pair)
+            if index is not None:
+                indexes.append(index)
+        found = tuple(indexes)
+        if create and len(found) == len(pairs):
+            if len(self._raw_columns) >= _MEMO_LIMIT:
+                self._raw_columns.clear()
+            self._raw_columns[raw_pair] = found
+        return found
+
+    def _mask(self, values: RawPairs) -> int:
+        """The column bit mask of undecoded values (values without a column count for none)."""
+        mask = 0
+        for raw_pair in values:
+            for index in self.columns_of(raw_pair, create=False):
+                mask |= 1 << index
+        return mask
+
     def add(self, minute: int, delta: ExplainDelta) -> None:
         """Fold one delta into the bucket holding ``minute``."""
         bucket = self._bucket(0, minute * MINUTE_NS // self.layout.widths_ns[0])
@@ -467,19 +528,18 @@ class TaskExplain:
         bucket.passing_kept += delta.passing_kept
         bucket.passing_weight += delta.passing_weight
         bucket.min_rate = min(bucket.min_rate, delta.min_rate)
-        columns = self.columns
+        raw_columns = self._raw_columns
         indexes: list[int] = []
         failing: list[float] = []
         passing: list[float] = []
-        for pair, (bad, good) in delta.counts.items():
-            index = columns.get(pair)
-            if index is None:
-                index = self.column(pair)
-                if index is None:
-                    continue
-            indexes.append(index)
-            failing.append(bad)
-            passing.append(good)
+        for raw_pair, (bad, good) in delta.counts.items():
+            found = raw_columns.get(raw_pair)
+            if found is None:
+                found = self.columns_of(raw_pair, create=True)
+            for index in found:
+                indexes.append(index)
+                failing.append(bad)
+                passing.append(good)
         bucket.grow(len(self.names))
         if indexes:
             if len(set(indexes)) == len(indexes):
@@ -488,16 +548,13 @@ class TaskExplain:
             else:  # values folded into a key's "(other)" column
                 np.add.at(bucket.counts, (0, indexes), failing)
                 np.add.at(bucket.counts, (1, indexes), passing)
-        users = bucket.users
-        for pair, hashes in delta.users.items():
-            index = columns.get(pair)
-            if index is None:
-                continue
-            held = users.get(index)
-            if held is None:
-                users[index] = hashes
-            elif len(held) < USER_SKETCH_K or hashes[0] < held[-1]:
-                users[index] = merge_hashes(held, hashes)
+        if delta.users:
+            users, limit = bucket.users, bucket.user_limit
+            for user, values in delta.users.items():
+                if user < limit:
+                    users[user] = users.get(user, 0) | self._mask(values)
+            if len(users) > 2 * USER_SKETCH_K:
+                bucket.users, bucket.user_limit = trim_users(users, limit)
         if delta.sample:
             self._add_sample(bucket, delta.sample)
 
@@ -509,35 +566,9 @@ class TaskExplain:
             side = [entry[0] for entry in bucket.sample if entry[1] is bad]
             if len(side) >= size:
                 limits[bad] = max(side)
-        entries = []
-        for priority, bad, values in sample:
-            if priority < limits[bad]:
-                entries.append((priority, bad, self._mask(values)))
+        entries = [(priority, bad, self._mask(values)) for priority, bad, values in sample if priority < limits[bad]]
         if entries:
             bucket.sample = bottom_k(bucket.sample + entries, size)
-
-    def _mask(self, values: RawPairs) -> int:
-        """The column bit mask of a sampled event's undecoded values (values without a column: none)."""
-        mask = 0
-        columns = self.columns
-        for raw_pair in values:
-            for pair in self._texts(raw_pair):
-                index = columns.get(pair)
-                if index is None:
-                    index = columns.get((pair[0], OTHER))
-                if index is not None:
-                    mask |= 1 << index
-        return mask
-
-    def _texts(self, raw_pair: tuple[str, bytes]) -> tuple[Pair, ...]:
-        found = self._decoded.get(raw_pair)
-        if found is None:
-            key, raw = raw_pair
-            found = flag_pairs(raw) if key == FEATURE_FLAGS else ((key, _text(raw)),)
-            if len(self._decoded) >= _MEMO_LIMIT:
-                self._decoded.clear()
-            self._decoded[raw_pair] = found
-        return found
 
     def _tier(self, tier: int) -> tuple[list[int], list[ExplainBucket | None]]:
         if not self.stamps[tier]:
@@ -569,12 +600,19 @@ class TaskExplain:
         return None
 
     def window(self, start_ns: int, end_ns: int) -> WindowCounts:
-        """Counts over every bucket overlapping ``[start_ns, end_ns)``."""
+        """Counts over every bucket overlapping ``[start_ns, end_ns)``.
+
+        The pair sample is uniform over the window's events: failing events below the lowest
+        threshold of a full bucket (the ``pair_sample``-th priority), passing events below that
+        and below every sampling rate (a passing event kept at rate ``r`` got a priority uniform
+        in ``[0, r)``, so below ``t <= r`` each passing event is in with the same chance ``t``).
+        """
         counts = np.zeros((2, len(self.names)), dtype=np.float64)
         failing = passing = kept = 0
         weight = 0.0
         lowest_rate = 1.0
-        users: dict[int, list[int]] = {}
+        users: dict[int, int] = {}
+        user_limit = _HASH_SPACE
         samples: list[tuple[float, bool, int]] = []
         thresholds = {True: 1.0, False: 1.0}
         earliest = start_ns
@@ -593,21 +631,20 @@ class TaskExplain:
                 lowest_rate = min(lowest_rate, bucket.min_rate)
                 columns = bucket.counts.shape[1]
                 counts[:, :columns] += bucket.counts
-                for column, hashes in bucket.users.items():
-                    users[column] = merge_hashes(users.get(column, []), hashes)
+                if bucket.users:
+                    users, user_limit = merge_users(users, user_limit, bucket.users, bucket.user_limit)
                 samples.extend(bucket.sample)
                 for bad in (True, False):
                     side = [entry[0] for entry in bucket.sample if entry[1] is bad]
                     if size and len(side) >= size:
                         thresholds[bad] = min(thresholds[bad], max(side))
-        # Passing events were kept at a rate and given priorities uniform below it: every passing
-        # event has the same chance, the threshold, of being in the sample only below every rate.
         thresholds[False] = min(thresholds[False], lowest_rate)
         sample = [entry for entry in samples if entry[0] <= thresholds[entry[1]]]
-        return WindowCounts(earliest, failing, passing, kept, weight, list(self.names), counts, users, sample)
+        by_column = users_by_column(users, user_limit)
+        return WindowCounts(earliest, failing, passing, kept, weight, list(self.names), counts, by_column, sample)
 
     def approx_bytes(self) -> int:
-        size = 200 * len(self.names)
+        size = 200 * len(self.names) + 150 * len(self._raw_columns)
         for tier in self.buckets:
             size += 8 * len(tier) + sum(bucket.approx_bytes() for bucket in tier if bucket is not None)
         return size
