@@ -14,16 +14,22 @@
    bucket of every tier filled: the 30d window's worst case, and the memory figure).
 3. **Memory per task** with every bucket filled (Python heap, tracemalloc), against the
    engine's own estimate (`TaskExplain.approx_bytes`).
+4. With ``--full-path``: **the full path with explain on vs off**, two ``otel-impact serve``
+   processes (one analysis worker each, the SLI config above, forwarding to a raw gRPC server)
+   fed by the load generator of ``bench_forward.py``, measured in interleaved rounds: accepted
+   spans/s of each, and the ratio on/off per round (median reported), mixed and all-roots.
 
-    python benchmarks/bench_explain.py [--quick] [--json FILE]
+    python benchmarks/bench_explain.py [--quick] [--full-path] [--json FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
+import tempfile
 import time
 import tracemalloc
 from typing import Any
@@ -171,11 +177,63 @@ def query_latency(events: int, quick: bool) -> dict[str, Any]:
     return out
 
 
+def full_path(quick: bool, rounds: int, duration: float) -> dict[str, Any]:
+    """Spans/s of serve with explain on and off, interleaved rounds (see the module docstring)."""
+    import bench_forward as forward  # noqa: PLC0415 (its roles run as bench_forward.py processes)
+
+    processes: list[Any] = []
+    targets = []
+    try:
+        with tempfile.TemporaryDirectory() as scratch:
+            for enabled in (False, True):
+                downstream_port, downstream_pid = forward.start_raw_server(processes)
+                sli = {**SLI_CONFIG, "explain": {"enabled": enabled}}
+                config = (
+                    f"sli: {json.dumps(sli)}\nanalysis: {{workers: 1}}\n"
+                    f"exporters:\n  - endpoint: grpc://127.0.0.1:{downstream_port}\n    queue: {{}}\n"
+                )
+                port, pid, admin = forward.start_serve(config, scratch, processes)
+                for mix in MIXES:
+                    name = f"full path, {mix}, explain {'on' if enabled else 'off'}"
+                    targets.append(forward.Target(name, port, pid, downstream_pid, mix=mix, admin_port=admin))
+            warmup, requests = (0.4, 4) if quick else (1.5, 24)
+            for _ in range(rounds):
+                for target in targets:
+                    forward.measure(target, warmup, duration, requests)
+    finally:
+        forward.stop_processes(processes)
+    out: dict[str, Any] = {}
+    for mix in MIXES:
+        off = next(t for t in targets if t.name == f"full path, {mix}, explain off")
+        on = next(t for t in targets if t.name == f"full path, {mix}, explain on")
+        per_round = [n / f for n, f in zip(on.spans_per_s, off.spans_per_s, strict=True)]
+        cpu = [(sum(a) / len(a) if a else 0.0) for a in (off.analysis_us, on.analysis_us)]
+        out[mix] = {
+            "spans_per_s_off": round(statistics.median(off.spans_per_s)),
+            "spans_per_s_on": round(statistics.median(on.spans_per_s)),
+            "ratio_on_off_median": round(statistics.median(per_round), 3),
+            "ratio_on_off_rounds": [round(r, 3) for r in per_round],
+            "analysis_cpu_us_per_span_off_on": [round(c, 2) for c in cpu],
+            "unanalysed_share_on": round(statistics.median(on.unanalysed_share), 4),
+        }
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
     parser.add_argument("--json", help="write the summary here")
+    parser.add_argument("--full-path", action="store_true", help="also measure serve with explain on vs off")
+    parser.add_argument("--rounds", type=int, help="rounds of the full-path measurement (default 5)")
+    parser.add_argument("--duration", type=float, help="seconds per full-path measurement (default 5)")
     args = parser.parse_args()
+
+    served: dict[str, Any] = {}
+    if args.full_path:
+        served = full_path(
+            args.quick, args.rounds or (1 if args.quick else 5), args.duration or (0.6 if args.quick else 5.0)
+        )
+        print(f"full path, explain on / off: {json.dumps(served, indent=1)}")
     spans, rounds = (BATCH * 8, 3) if args.quick else (BATCH * 200, 15)
     cases = analysis_cases(args.quick)
     measure(cases, operations=spans, rounds=rounds)
@@ -189,7 +247,7 @@ def main() -> None:
         "Explain tracking: parse + analyze per span, on vs off (512-span batches, 3 tasks, 3 dimensions)",
         cases,
         "parse + analyze, mixed, explain off",
-        extra={"throughput_on_vs_off": ratios, "query": queries},
+        extra={"throughput_on_vs_off": ratios, "query": queries, **({"full_path": served} if args.full_path else {})},
     )
     print(f"\nthroughput with explain on / off (median of paired rounds): {ratios}")
     print(f"explain queries: {queries}")

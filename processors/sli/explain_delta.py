@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["ExplainDelta", "Pair", "RawPair", "RawPairs", "SampleEntry", "merge_deltas"]
+__all__ = ["ExplainDelta", "Pair", "RawPair", "RawPairs", "SampleEntry", "Signature", "merge_deltas"]
 
 Pair = tuple[str, str]
 """(attribute, value), as decoded text; flag variants are (``flag:<name>``, variant)."""
 RawPair = tuple[str, bytes]
 """(attribute, AnyValue bytes) as read from the wire, undecoded."""
 RawPairs = tuple[RawPair, ...]
-SampleEntry = tuple[float, bool, RawPairs]
+Signature = tuple[tuple[str, ...], tuple[bytes | None, ...], RawPairs]
+"""One event's undecoded values: the span keys read, their values (``None``: absent), and its
+resource's candidate pairs. Events repeat signatures, so they are counted by signature."""
+SampleEntry = tuple[float, bool, Signature]
 """(priority, bad, values) of one sampled event."""
 
 
@@ -23,7 +26,8 @@ SampleEntry = tuple[float, bool, RawPairs]
 class ExplainDelta:
     """One analysed result's events of one task in one minute (see `explain_tracking`).
 
-    Values stay undecoded: the state decodes each distinct one once, when it first sees it.
+    Values stay undecoded (counts by raw pair, users and the sample by event signature): the
+    state decodes each distinct value once, when it first sees it.
     """
 
     failing: int = 0
@@ -37,7 +41,7 @@ class ExplainDelta:
     """The lowest sampling rate of the passing events here (1: all were kept)."""
     counts: dict[RawPair, list[float]] = field(default_factory=dict)
     """``[failing events, weighted sampled passing events]`` per value."""
-    users: dict[int, RawPairs] = field(default_factory=dict)
+    users: dict[int, tuple[Signature, ...]] = field(default_factory=dict)
     """Failing users (64-bit hashes of their pseudonyms) and the values of their failing events."""
     sample: list[SampleEntry] = field(default_factory=list)
     """Sampled events: the lowest priorities, up to ``pair_sample`` per outcome."""

@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Callable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final, TypeVar
 
@@ -43,7 +44,7 @@ from otel_impact.proto import view
 from .buckets import Layout
 from .config import SliConfig
 from .explain_config import DISCOVERED_CANDIDATES, ExplainConfig
-from .explain_delta import ExplainDelta, Pair, RawPair, RawPairs, SampleEntry, merge_deltas
+from .explain_delta import ExplainDelta, Pair, RawPair, RawPairs, SampleEntry, Signature, merge_deltas
 from .segments import FEATURE_FLAGS, MAX_VALUE_LENGTH
 
 __all__ = [
@@ -83,18 +84,23 @@ Event = tuple[Any, int, bool, Any, Any, RawPairs]
 
 
 class _Work:
-    """One task-minute's kept events while folding: counts by undecoded (key, raw value)."""
+    """One task-minute's kept events while folding: counts by signature."""
 
-    __slots__ = ("failing", "kept", "passing", "res_failing", "res_passing", "sample", "users")
+    __slots__ = ("failing", "kept", "passing", "sample", "users")
 
     def __init__(self) -> None:
-        self.failing: dict[tuple[str, bytes], int] = {}
-        self.passing: dict[tuple[str, bytes], int] = {}
-        self.res_failing: dict[RawPairs, int] = {}
-        self.res_passing: dict[RawPairs, int] = {}
+        self.failing: dict[Signature, int] = {}
+        self.passing: dict[Signature, int] = {}
         self.kept = 0
-        self.users: list[tuple[int, RawPairs, RawPairs]] = []
-        self.sample: list[tuple[float, bool, RawPairs, RawPairs]] = []
+        self.users: list[tuple[int, Signature]] = []
+        self.sample: list[tuple[float, bool, Signature]] = []
+
+
+def raw_pairs(signature: Signature) -> RawPairs:
+    """A signature's (key, raw value) pairs: its resource's, then its span's."""
+    keys, values, resource_pairs = signature
+    found = [(key, value) for key, value in zip(keys, values, strict=True) if value is not None]
+    return (*resource_pairs, *found)
 
 
 class ExplainCollector:
@@ -125,6 +131,7 @@ class ExplainCollector:
         """The keys read on every kept span: candidates seen on spans so far (and the flags)."""
         self._span_key_set: set[str] = set(self.span_keys)
         self._admitted: dict[RawPair, bool] = {}
+        self._admitted_pairs: dict[Signature, RawPairs] = {}
         self._user_hashes: dict[bytes, int] = {}
         self._resources: dict[tuple[Any, ...], RawPairs] = {}
         self._countdown = 0
@@ -182,21 +189,19 @@ class ExplainCollector:
                 held = work[key] = _Work()
             if bad or not self._countdown:
                 self._learn(attrs)
-            if not bad:
-                self._countdown = (self._countdown or _DISCOVER_EVERY) - 1
-            pairs = tuple([(k, attrs[k]) for k in self.span_keys if k in attrs])
+            keys = self.span_keys
+            signature = (keys, tuple(map(attrs.get, keys)), resource_pairs)
             if bad:
-                counts, by_resource = held.failing, held.res_failing
+                counts = held.failing
                 if raw_user is not None:
-                    held.users.append((self._user_hash(raw_user), pairs, resource_pairs))
+                    held.users.append((self._user_hash(raw_user), signature))
             else:
-                counts, by_resource = held.passing, held.res_passing
+                self._countdown = (self._countdown or _DISCOVER_EVERY) - 1
+                counts = held.passing
                 held.kept += 1
-            for pair in pairs:
-                counts[pair] = counts.get(pair, 0) + 1
-            by_resource[resource_pairs] = by_resource.get(resource_pairs, 0) + 1
+            counts[signature] = counts.get(signature, 0) + 1
             if sampling:
-                held.sample.append((draw() if bad else draw() * rate, bad, pairs, resource_pairs))
+                held.sample.append((draw() if bad else draw() * rate, bad, signature))
         for key, held in work.items():
             delta = deltas.get(key)
             if delta is not None:  # always, unless the groups were cut
@@ -209,39 +214,38 @@ class ExplainCollector:
     def _fill(self, delta: ExplainDelta, held: _Work, rate: float) -> None:
         """Add one task-minute's kept events to ``delta`` (values still undecoded)."""
         counts = delta.counts
-        admit = self._admit
+        admitted = self._admitted_pairs
         weight = 1.0 / rate
-        for column, by_pair, by_resource, scale in (
-            (0, held.failing, held.res_failing, 1.0),
-            (1, held.passing, held.res_passing, weight),
-        ):
-            for raw_pair, count in by_pair.items():
-                if admit(raw_pair):
+        for column, by_signature, scale in ((0, held.failing, 1.0), (1, held.passing, weight)):
+            for signature, count in by_signature.items():
+                pairs = admitted.get(signature)
+                if pairs is None:
+                    pairs = self._admitted_of(signature)
+                amount = count * scale
+                for raw_pair in pairs:
                     found = counts.get(raw_pair)
                     if found is None:
                         found = counts[raw_pair] = [0.0, 0.0]
-                    found[column] += count * scale
-            for resource_pairs, count in by_resource.items():
-                for raw_pair in resource_pairs:
-                    if admit(raw_pair):
-                        found = counts.get(raw_pair)
-                        if found is None:
-                            found = counts[raw_pair] = [0.0, 0.0]
-                        found[column] += count * scale
+                    found[column] += amount
         if held.kept:
             delta.passing_kept += held.kept
             delta.passing_weight += held.kept * weight
             delta.min_rate = min(delta.min_rate, rate)
         users = delta.users
-        for user, pairs, resource_pairs in held.users:
+        for user, signature in held.users:
             before = users.get(user)
-            users[user] = (*pairs, *resource_pairs) if before is None else (*before, *pairs)
+            users[user] = (signature,) if before is None else (*before, signature)
         if held.sample:
-            # The state decodes only the entries that enter its buckets' samples.
-            delta.sample.extend(
-                (priority, bad, (*pairs, *resource_pairs))
-                for priority, bad, pairs, resource_pairs in bottom_k(held.sample, self.config.pair_sample)
-            )
+            # As signatures: the state reads only the entries that enter its buckets' samples.
+            delta.sample.extend(bottom_k(held.sample, self.config.pair_sample))
+
+    def _admitted_of(self, signature: Signature) -> RawPairs:
+        """The counted (key, raw value) pairs of ``signature`` (remembered while keys stay tracked)."""
+        pairs = tuple(pair for pair in raw_pairs(signature) if self._admit(pair))
+        if len(self._admitted_pairs) >= _MEMO_LIMIT:
+            self._admitted_pairs.clear()
+        self._admitted_pairs[signature] = pairs
+        return pairs
 
     def _learn(self, attrs: Any) -> None:
         """Start reading the candidate keys of ``attrs`` not read yet (a look at every key)."""
@@ -282,6 +286,7 @@ class ExplainCollector:
         self._span_key_set.discard(key)
         self._resources.clear()
         self._admitted.clear()
+        self._admitted_pairs.clear()
         self.dropped_values += 1
         return False
 
@@ -350,11 +355,13 @@ class ExplainBucket:
     """One time bucket of one task: totals, value counts, failing users, the pair sample."""
 
     __slots__ = (
-        "counts",
         "failing",
+        "failing_row",
+        "limits",
         "min_rate",
         "passing",
         "passing_kept",
+        "passing_row",
         "passing_weight",
         "sample",
         "user_limit",
@@ -367,20 +374,31 @@ class ExplainBucket:
         self.passing_kept = 0
         self.passing_weight = 0.0
         self.min_rate = 1.0
-        self.counts: npt.NDArray[np.float64] = np.zeros((2, 0), dtype=np.float64)
-        """Failing events and weighted sampled passing events per column."""
+        self.failing_row = array("d")
+        """Failing events per column."""
+        self.passing_row = array("d")
+        """Weighted sampled passing events per column."""
         self.users: dict[int, int] = {}
         """Failing users: hash -> bit mask of the columns of their failing events; every hash
         below ``user_limit`` seen in this bucket (a k-minimum-values sketch, see `trim_users`)."""
         self.user_limit = _HASH_SPACE
         self.sample: list[tuple[float, bool, int]] = []
         """(priority, bad, column bit mask), the ``pair_sample`` lowest priorities per outcome."""
+        self.limits = [2.0, 2.0]
+        """The highest sample priority of failing, passing events once that side is full (else 2)."""
 
     def grow(self, columns: int) -> None:
-        if self.counts.shape[1] < columns:
-            grown = np.zeros((2, columns), dtype=np.float64)
-            grown[:, : self.counts.shape[1]] = self.counts
-            self.counts = grown
+        missing = columns - len(self.failing_row)
+        if missing > 0:
+            self.failing_row.extend(array("d", bytes(8 * missing)))
+            self.passing_row.extend(array("d", bytes(8 * missing)))
+
+    def set_sample(self, entries: list[tuple[float, bool, int]], size: int) -> None:
+        """Keep the ``size`` lowest priorities per outcome of ``entries``."""
+        self.sample = bottom_k(entries, size)
+        for side, bad in ((0, True), (1, False)):
+            priorities = [entry[0] for entry in self.sample if entry[1] is bad]
+            self.limits[side] = max(priorities) if size and len(priorities) >= size else 2.0
 
     def merge(self, other: ExplainBucket, sample_size: int) -> None:
         self.failing += other.failing
@@ -388,15 +406,19 @@ class ExplainBucket:
         self.passing_kept += other.passing_kept
         self.passing_weight += other.passing_weight
         self.min_rate = min(self.min_rate, other.min_rate)
-        self.grow(other.counts.shape[1])
-        self.counts[:, : other.counts.shape[1]] += other.counts
+        self.grow(len(other.failing_row))
+        for mine, theirs in ((self.failing_row, other.failing_row), (self.passing_row, other.passing_row)):
+            for index, value in enumerate(theirs):
+                if value:
+                    mine[index] += value
         self.users, self.user_limit = merge_users(self.users, self.user_limit, other.users, other.user_limit)
         if other.sample:
-            self.sample = bottom_k(self.sample + other.sample, sample_size)
+            self.set_sample(self.sample + other.sample, sample_size)
 
     def approx_bytes(self) -> int:
         users = sum(100 + mask.bit_length() // 8 for mask in self.users.values())
-        return 200 + self.counts.nbytes + users + 120 * len(self.sample)
+        rows = 16 * len(self.failing_row) + 128
+        return 300 + rows + users + 120 * len(self.sample)
 
 
 _HASH_SPACE: Final = 2**64
@@ -510,12 +532,13 @@ class TaskExplain:
             self._raw_columns[raw_pair] = found
         return found
 
-    def _mask(self, values: RawPairs) -> int:
-        """The column bit mask of undecoded values (values without a column count for none)."""
+    def _mask(self, signatures: Iterable[Signature]) -> int:
+        """The column bit mask of events' undecoded values (values without a column count for none)."""
         mask = 0
-        for raw_pair in values:
-            for index in self.columns_of(raw_pair, create=False):
-                mask |= 1 << index
+        for signature in signatures:
+            for raw_pair in raw_pairs(signature):
+                for index in self.columns_of(raw_pair, create=False):
+                    mask |= 1 << index
         return mask
 
     def add(self, minute: int, delta: ExplainDelta) -> None:
@@ -529,25 +552,19 @@ class TaskExplain:
         bucket.passing_weight += delta.passing_weight
         bucket.min_rate = min(bucket.min_rate, delta.min_rate)
         raw_columns = self._raw_columns
-        indexes: list[int] = []
-        failing: list[float] = []
-        passing: list[float] = []
-        for raw_pair, (bad, good) in delta.counts.items():
+        found_columns = []
+        for raw_pair, counted in delta.counts.items():
             found = raw_columns.get(raw_pair)
             if found is None:
                 found = self.columns_of(raw_pair, create=True)
-            for index in found:
-                indexes.append(index)
-                failing.append(bad)
-                passing.append(good)
+            found_columns.append((found, counted))
         bucket.grow(len(self.names))
-        if indexes:
-            if len(set(indexes)) == len(indexes):
-                bucket.counts[0, indexes] += failing
-                bucket.counts[1, indexes] += passing
-            else:  # values folded into a key's "(other)" column
-                np.add.at(bucket.counts, (0, indexes), failing)
-                np.add.at(bucket.counts, (1, indexes), passing)
+        failing_row, passing_row = bucket.failing_row, bucket.passing_row
+        for found, (bad, good) in found_columns:
+            for index in found:
+                if bad:
+                    failing_row[index] += bad
+                passing_row[index] += good
         if delta.users:
             users, limit = bucket.users, bucket.user_limit
             for user, values in delta.users.items():
@@ -560,15 +577,14 @@ class TaskExplain:
 
     def _add_sample(self, bucket: ExplainBucket, sample: list[SampleEntry]) -> None:
         """Add the entries of ``sample`` that can enter ``bucket``'s bottom-k sample."""
-        size = self.config.pair_sample
-        limits = {True: 2.0, False: 2.0}
-        for bad in (True, False):
-            side = [entry[0] for entry in bucket.sample if entry[1] is bad]
-            if len(side) >= size:
-                limits[bad] = max(side)
-        entries = [(priority, bad, self._mask(values)) for priority, bad, values in sample if priority < limits[bad]]
+        failing_limit, passing_limit = bucket.limits
+        entries = [
+            (priority, bad, self._mask((event,)))
+            for priority, bad, event in sample
+            if priority < (failing_limit if bad else passing_limit)
+        ]
         if entries:
-            bucket.sample = bottom_k(bucket.sample + entries, size)
+            bucket.set_sample(bucket.sample + entries, self.config.pair_sample)
 
     def _tier(self, tier: int) -> tuple[list[int], list[ExplainBucket | None]]:
         if not self.stamps[tier]:
@@ -616,7 +632,6 @@ class TaskExplain:
         samples: list[tuple[float, bool, int]] = []
         thresholds = {True: 1.0, False: 1.0}
         earliest = start_ns
-        size = self.config.pair_sample
         for tier, width in enumerate(self.layout.widths_ns):
             low = start_ns // width
             high = -(-end_ns // width)
@@ -629,15 +644,16 @@ class TaskExplain:
                 kept += bucket.passing_kept
                 weight += bucket.passing_weight
                 lowest_rate = min(lowest_rate, bucket.min_rate)
-                columns = bucket.counts.shape[1]
-                counts[:, :columns] += bucket.counts
+                columns = len(bucket.failing_row)
+                if columns:
+                    counts[0, :columns] += np.frombuffer(bucket.failing_row, dtype=np.float64)
+                    counts[1, :columns] += np.frombuffer(bucket.passing_row, dtype=np.float64)
                 if bucket.users:
                     users, user_limit = merge_users(users, user_limit, bucket.users, bucket.user_limit)
                 samples.extend(bucket.sample)
-                for bad in (True, False):
-                    side = [entry[0] for entry in bucket.sample if entry[1] is bad]
-                    if size and len(side) >= size:
-                        thresholds[bad] = min(thresholds[bad], max(side))
+                failing_limit, passing_limit = bucket.limits
+                thresholds[True] = min(thresholds[True], failing_limit)
+                thresholds[False] = min(thresholds[False], passing_limit)
         thresholds[False] = min(thresholds[False], lowest_rate)
         sample = [entry for entry in samples if entry[0] <= thresholds[entry[1]]]
         by_column = users_by_column(users, user_limit)
