@@ -1,21 +1,25 @@
 """What failing requests have in common: over-represented attribute values, with intervals.
 
 `explain(tracking, start_ns, end_ns)` compares, for every tracked value of a task in the window,
-its share among failing events with its share among passing events (sampled at
-``passing_sample_rate``: the sampled counts are the ``n`` of the interval). A value is a finding
+its share among failing events (all counted) with its share among passing events (sampled, see
+`explain_tracking`: the weighted share is the estimate, the sampled count the ``n`` of the
+interval). A value is a finding
 only when the Newcombe interval of ``failing_share - passing_share`` (the canary gate's, imported
 from `processors.proportions`) lies above 0 at a Bonferroni-corrected confidence
 ``1 - FAMILY_ERROR / candidates`` (every value tested, plus the pairs that may be tested), and it
 is on at least ``min_share`` of failing events. `FAMILY_ERROR` bounds the chance that an answer
 reports anything by chance alone; it is far below the usual 5 % because on-call engineers ask
 again and again, and a value reported by chance once in twenty answers would send them astray.
-The interval reported is the plain ``confidence`` one; findings are sorted by its lower bound, strongest first.
+The interval reported is the plain ``confidence`` one; findings are sorted by its lower bound,
+strongest first.
 
 Pairs: among the `PAIR_FROM` strongest single findings (of different attributes), a pair is
 tested on the window's uniform event sample and reported when it is significant too (same
-correction) and its corrected lower bound exceeds both of its values' own differences: it
-explains clearly more than either alone. A pair's ``failing_users`` is at most the smaller of its
-two values' (an upper bound: users are counted per value).
+correction) and the lower bound of its ``confidence`` interval exceeds the difference of each of
+its two values on the same sampled events: it explains clearly more than either alone. (That
+second comparison is among values already found significant, so it is not corrected again: a
+value paired with a chance one explains less than the real value alone, never more.) A pair's
+``failing_users`` is the smaller of its two values' (an upper bound: users are counted per value).
 
 ``where`` restricts the comparison to events having one value; the counts then come from the
 pair sample alone (``sampled`` is true), so fewer findings reach significance.
@@ -174,6 +178,12 @@ def _pairs(
         return [], 0
     found: list[tuple[float, Finding]] = []
     tested = 0
+
+    def sampled_difference(mask: int) -> float:
+        bad = sum(1 for event in failing if event & mask == mask)
+        good = sum(1 for event in passing if event & mask == mask)
+        return bad / len(failing) - good / len(passing)
+
     for (_, first, one), (_, second, two) in itertools.combinations(singles, 2):
         if one.attribute == two.attribute:
             continue
@@ -181,9 +191,12 @@ def _pairs(
         both = (1 << first) | (1 << second)
         bad = sum(1 for mask in failing if mask & both == both)
         good = sum(1 for mask in passing if mask & both == both)
-        decided = difference_interval(Proportion(bad, len(failing)), Proportion(good, len(passing)), strict)
-        if decided[1] <= max(one.difference.estimate, two.difference.estimate):
+        significant = difference_interval(Proportion(bad, len(failing)), Proportion(good, len(passing)), strict)
+        if significant[1] <= 0:
             continue
+        shown_low = difference_interval(Proportion(bad, len(failing)), Proportion(good, len(passing)), shown)[1]
+        if shown_low <= max(sampled_difference(1 << first), sampled_difference(1 << second)):
+            continue  # not clearly more than either value alone (on the same events)
         users = min(one.failing_users, two.failing_users)
         pair = _finding(one.attribute, one.value, bad, len(failing), good, len(passing), shown, users)
         pair = Finding(

@@ -10,7 +10,7 @@ Example::
         max_values_per_key: 20
         min_share: 0.01
         passing_per_batch: 32
-        pair_sample: 32
+        pair_sample: 64
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ class ExplainConfig:
     min_share: float = 0.01
     passing_sample_rate: float = 1.0
     passing_per_batch: int = 32
-    pair_sample: int = 32
+    pair_sample: int = 64
     confidence: float = 0.95
 
     def validate(self, problems: Problems, path: str) -> None:
