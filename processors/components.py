@@ -43,6 +43,7 @@ from otel_impact.processors.service import ProcessorService
 from otel_impact.processors.shared.reader import SharedQueries
 from otel_impact.processors.shared.runtime import SharedState
 from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
+from otel_impact.processors.sli.explain import explain_task
 from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
 from otel_impact.processors.slo.prometheus import SloCollector
 
@@ -170,7 +171,12 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers)
     gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers)
     notes = PostmortemRoutes(
-        queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock, answers
+        queries,
+        slos,
+        lambda start, end, task: slo_engine.timeline(start, end, task=task),
+        service.clock,
+        answers,
+        explain=lambda task, start, end: explain_task(engine.state.explain, sli_config.dimensions, task, start, end),
     )
     service.admin.add_routes(lambda app: dashboard_routes.add_routes(app, board))
     service.admin.add_routes(lambda app: add_gate_routes(app, gate))

@@ -15,11 +15,13 @@ from support import explain_workload
 from support.explain_workload import MINUTE
 from support.otlp_traces import batch
 
-from otel_impact.processors.api import explain_routes
+from otel_impact.processors.api import explain_routes, postmortem_routes
+from otel_impact.processors.api.postmortem_routes import PostmortemRoutes
 from otel_impact.processors.cli import build_parser
 from otel_impact.processors.cli.explain import run as run_explain
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.sli import SliConfig, SliEngine
+from otel_impact.processors.sli.explain import explain_task
 from otel_impact.processors.sli.queries import SliQueries
 
 START = 1_800_000_000 * 10**9 // MINUTE * MINUTE
@@ -130,3 +132,41 @@ def test_the_cli_prints_the_findings() -> None:
         assert await asyncio.to_thread(run_explain, args, out) == 2
 
     with_server(check)
+
+
+def test_the_postmortem_has_a_section_on_what_failures_had_in_common() -> None:
+    engine = build_engine()
+    queries = SliQueries(engine)
+
+    def explain(task: str, start: int, end: int) -> Any:
+        return explain_task(engine.state.explain, engine.config.dimensions, task, start, end)
+
+    routes = PostmortemRoutes(queries, [], lambda start, end, task: [], engine.clock, explain=explain)
+
+    async def main() -> tuple[Any, str]:
+        app = web.Application()
+        postmortem_routes.add_routes(app, routes)
+        server = TestServer(app, host="127.0.0.1", port=0)
+        await server.start_server()
+        base = f"http://127.0.0.1:{server.port}/api/v1/postmortem"
+        params = {"task": "checkout", "from": str(START // 10**9), "to": str(START // 10**9 + 900)}
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(base, params=params) as response:
+                    document = await response.json()
+                async with session.get(base, params={**params, "format": "markdown"}) as response:
+                    markdown = await response.text()
+        finally:
+            await server.close()
+        return document, markdown
+
+    document, markdown = asyncio.run(main())
+    explanation = document["explanation"]
+    assert explanation["window"] == "15m" and explanation["failing_events"] > 0
+    assert explanation["findings"][0]["and"] is not None
+    lines = markdown.splitlines()
+    start = lines.index("## What failing requests had in common")
+    first = lines[start + 4]
+    pair = ("| cloud.region=eu-west AND service.version=1.5 |", "| service.version=1.5 AND cloud.region=eu-west |")
+    assert first.startswith(pair), first
+    assert any("candidate values" in line for line in lines[start:])
