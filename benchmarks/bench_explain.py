@@ -111,7 +111,8 @@ class _Group:
 
 
 def fill(state: SliState, parsed: list[Any], events: int, minutes: int, end_minute: int, rng: random.Random) -> None:
-    """Fold ``events`` task events, spread evenly over the ``minutes`` before ``end_minute``."""
+    """Fold ``events`` task events, spread evenly over the ``minutes`` before ``end_minute``, in
+    folds of at most one request (512 events) as the analyzer makes them."""
     collector = ExplainCollector(state.config, lambda raw: view.decode_str(raw) or "")
     collector.random = rng.random
     task = state.ensure_task("checkout")
@@ -121,17 +122,19 @@ def fill(state: SliState, parsed: list[Any], events: int, minutes: int, end_minu
     minute = end_minute - minutes
     cause_key, cause_value = CAUSE[0], AnyValue(string_value=CAUSE[1]).SerializeToString()
     while done < events:
-        kept, bad_count, total = [], 0, min(per_minute, events - done)
-        rate = collector.rate  # as the hot loop reads it, once per analysed result
-        for index in range(total):
-            attrs = spans[(done + index) % len(spans)].attributes
-            bad = rng.random() < (0.08 if attrs[cause_key] == cause_value else 0.02 / 3)
-            bad_count += bad
-            if bad or rng.random() < rate:
-                kept.append((task, minute, bad, attrs["impact.customer.hash"], attrs, ()))
-        deltas = collector.fold(kept, iter([_Group(task, minute, total, bad_count)]))
-        state.explain.apply(deltas, state.tasks.__contains__)
-        done += total
+        in_minute = min(per_minute, events - done)
+        for first in range(0, in_minute, BATCH):  # one fold per analysed request, as in serve
+            kept, bad_count, total = [], 0, min(BATCH, in_minute - first)
+            rate = collector.rate  # as the hot loop reads it, once per analysed result
+            for index in range(total):
+                attrs = spans[(done + first + index) % len(spans)].attributes
+                bad = rng.random() < (0.08 if attrs[cause_key] == cause_value else 0.02 / 3)
+                bad_count += bad
+                if bad or rng.random() < rate:
+                    kept.append((task, minute, bad, attrs["impact.customer.hash"], attrs, ()))
+            deltas = collector.fold(kept, iter([_Group(task, minute, total, bad_count)]))
+            state.explain.apply(deltas, state.tasks.__contains__)
+        done += in_minute
         minute += 1
 
 

@@ -17,6 +17,10 @@ an `AnalysisResult`):
   bottom-k sample of events per outcome for pairs of attributes (mergeable: an event's priority
   is a uniform draw, and a bucket keeps the ``pair_sample`` lowest).
 
+Caches hold no attacker-sized bytes: every memo is bounded by entries and by key bytes (as in
+`value_memos`; values longer than a label are never candidates), and what outlives a fold is
+counts, column masks and user hashes.
+
 Candidates: the configured dimensions' attributes and flag variants (``flag:<name>``, from
 ``impact.feature_flags``), ``sli.explain.attributes``, `DISCOVERED_CANDIDATES`, and, with
 ``auto_discover``, other attributes found on kept events whose values stay under
@@ -46,6 +50,7 @@ from .config import SliConfig
 from .explain_config import DISCOVERED_CANDIDATES, ExplainConfig
 from .explain_delta import ExplainDelta, Pair, RawPair, RawPairs, SampleEntry, Signature, merge_deltas
 from .segments import FEATURE_FLAGS, MAX_VALUE_LENGTH
+from .value_memos import COMPOSITE_KEY_BYTES, VALUE_KEY_BYTES, key_bytes
 
 __all__ = [
     "NO_PAIRS",
@@ -67,6 +72,9 @@ FLAG_PREFIX: Final = "flag:"
 _MAX_RAW_VALUE: Final = MAX_VALUE_LENGTH + 8
 """Raw values longer than this are not candidates (an AnyValue header plus a label's length)."""
 _MEMO_LIMIT: Final = 8192
+"""Entries of each memo here (emptied when full)."""
+_MEMO_KEY_BYTES: Final = COMPOSITE_KEY_BYTES
+"""The most raw bytes a memo key may hold: a longer key is worked out each time, not remembered."""
 _REJECTED_LIMIT: Final = 1024
 _DISCOVER_EVERY: Final = 8
 """Kept events between two looks for new attribute keys (discovery reads every key of a span)."""
@@ -145,10 +153,11 @@ class ExplainCollector:
         memo_key = tuple(attributes.items())
         found = self._resources.get(memo_key)
         if found is None:
-            found = tuple((key, raw) for key, raw in memo_key if self._candidate(key))
-            if len(self._resources) >= _MEMO_LIMIT:
-                self._resources.clear()
-            self._resources[memo_key] = found
+            found = tuple((key, raw) for key, raw in memo_key if len(raw) <= _MAX_RAW_VALUE and self._candidate(key))
+            if key_bytes(memo_key) <= _MEMO_KEY_BYTES:
+                if len(self._resources) >= _MEMO_LIMIT:
+                    self._resources.clear()
+                self._resources[memo_key] = found
         return found
 
     def _candidate(self, key: str) -> bool:
@@ -242,9 +251,10 @@ class ExplainCollector:
     def _admitted_of(self, signature: Signature) -> RawPairs:
         """The counted (key, raw value) pairs of ``signature`` (remembered while keys stay tracked)."""
         pairs = tuple(pair for pair in raw_pairs(signature) if self._admit(pair))
-        if len(self._admitted_pairs) >= _MEMO_LIMIT:
-            self._admitted_pairs.clear()
-        self._admitted_pairs[signature] = pairs
+        if key_bytes(signature[1]) <= _MEMO_KEY_BYTES:  # the resource pairs are bounded already
+            if len(self._admitted_pairs) >= _MEMO_LIMIT:
+                self._admitted_pairs.clear()
+            self._admitted_pairs[signature] = pairs
         return pairs
 
     def _learn(self, attrs: Any) -> None:
@@ -294,9 +304,10 @@ class ExplainCollector:
         found = self._user_hashes.get(raw)
         if found is None:
             found = user_hash(self._user_text(raw))
-            if len(self._user_hashes) >= _MEMO_LIMIT:
-                self._user_hashes.clear()
-            self._user_hashes[raw] = found
+            if len(raw) <= VALUE_KEY_BYTES:
+                if len(self._user_hashes) >= _MEMO_LIMIT:
+                    self._user_hashes.clear()
+                self._user_hashes[raw] = found
         return found
 
 

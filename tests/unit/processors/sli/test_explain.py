@@ -9,13 +9,14 @@ from typing import Any
 import pytest
 from support import explain_workload
 from support.explain_workload import BAD_REGION, BAD_VERSION, MINUTE, NOISE
-from support.otlp_traces import batch
+from support.otlp_traces import batch, request, span
 
 from otel_impact.processors.clock import ManualClock
 from otel_impact.processors.config import ConfigurationErrors
 from otel_impact.processors.sli import SliConfig, SliEngine
 from otel_impact.processors.sli.explain import Explanation, explain_task
 from otel_impact.processors.sli.state import SliState
+from otel_impact.processors.sli.value_memos import COMPOSITE_KEY_BYTES, key_bytes
 
 START = 1_800_000_000 * 10**9 // MINUTE * MINUTE
 NOISE_KEYS = {key for key, _ in NOISE}
@@ -158,3 +159,31 @@ def test_bad_explain_settings_name_the_field(section: dict[str, Any], field: str
     with pytest.raises(ConfigurationErrors) as raised:
         SliConfig.from_mapping({"explain": section})
     assert field in str(raised.value)
+
+
+def test_hostile_values_are_not_remembered() -> None:
+    huge = "x" * 100_000
+    spans = [
+        span(
+            end_ns=START + MINUTE,
+            attributes={
+                "impact.task.name": "checkout",
+                "impact.task.outcome": "failure" if index % 2 else "success",
+                "impact.customer.hash": huge + str(index),
+                "http.route": huge + str(index),
+            },
+            span_id=index + 1,
+        )
+        for index in range(40)
+    ]
+    data = request(spans, {"service.name": "shop", "cloud.region": huge, "host.name": "h1"})
+    engine = run([(START + MINUTE + 10**9, data)] * 3)
+    collector = engine.analyzer.explain
+    assert collector is not None
+    memos = (collector._resources, collector._admitted_pairs, collector._user_hashes, collector._admitted)
+    assert all(key_bytes(key) <= COMPOSITE_KEY_BYTES for memo in memos for key in memo)
+    tracked = engine.state.explain.tasks["checkout"]
+    assert all(len(value) <= 128 for _, value in tracked.names)
+    assert ("host.name", "h1") in tracked.names and not any(key == "cloud.region" for key, _ in tracked.names)
+    answer = ask(engine)
+    assert answer.failing_events == 60 and answer.findings == ()
