@@ -9,7 +9,7 @@ Example::
         max_auto_keys: 24
         max_values_per_key: 20
         min_share: 0.01
-        passing_per_batch: 32
+        passing_per_batch: 16
         pair_sample: 64
 """
 
@@ -64,7 +64,7 @@ class ExplainConfig:
     max_values_per_task: int = 256
     min_share: float = 0.01
     passing_sample_rate: float = 1.0
-    passing_per_batch: int = 32
+    passing_per_batch: int = 16
     pair_sample: int = 64
     confidence: float = 0.95
 

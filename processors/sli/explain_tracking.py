@@ -138,6 +138,8 @@ class ExplainCollector:
         self.span_keys: tuple[str, ...] = (FEATURE_FLAGS,) if self._flags else ()
         """The keys read on every kept span: candidates seen on spans so far (and the flags)."""
         self._span_key_set: set[str] = set(self.span_keys)
+        self._judged: set[str] = set()
+        """Span keys already looked at by `_learn` (emptied when full, or when a key is rejected)."""
         self._admitted: dict[RawPair, bool] = {}
         self._admitted_pairs: dict[Signature, RawPairs] = {}
         self._user_hashes: dict[bytes, int] = {}
@@ -259,7 +261,13 @@ class ExplainCollector:
 
     def _learn(self, attrs: Any) -> None:
         """Start reading the candidate keys of ``attrs`` not read yet (a look at every key)."""
+        judged = self._judged
         for key in attrs:
+            if key in judged:
+                continue
+            if len(judged) >= _REJECTED_LIMIT:
+                judged.clear()
+            judged.add(key)
             if key not in self._span_key_set and self._candidate(key):
                 self._span_key_set.add(key)
                 self.span_keys = (*self.span_keys, key)
@@ -297,6 +305,7 @@ class ExplainCollector:
         self._resources.clear()
         self._admitted.clear()
         self._admitted_pairs.clear()
+        self._judged.clear()
         self.dropped_values += 1
         return False
 
