@@ -17,7 +17,9 @@
 4. With ``--full-path``: **the full path with explain on vs off**, two ``otel-impact serve``
    processes (one analysis worker each, the SLI config above, forwarding to a raw gRPC server)
    fed by the load generator of ``bench_forward.py``, measured in interleaved rounds: accepted
-   spans/s of each, and the ratio on/off per round (median reported), mixed and all-roots.
+   spans/s of each, and the ratio on/off per round (median reported), mixed and all-roots; and
+   serve's CPU per span (intake process plus analysis worker), off over on: the per-core
+   capacity ratio, steadier than throughput on a shared machine.
 
     python benchmarks/bench_explain.py [--quick] [--full-path] [--json FILE]
 """
@@ -203,9 +205,10 @@ def full_path(quick: bool, rounds: int, duration: float) -> dict[str, Any]:
                     name = f"full path, {mix}, explain {'on' if enabled else 'off'}"
                     targets.append(forward.Target(name, port, pid, downstream_pid, mix=mix, admin_port=admin))
             warmup, requests = (0.4, 4) if quick else (1.5, 24)
+            intake: dict[str, list[float]] = {target.name: [] for target in targets}
             for _ in range(rounds):
                 for target in targets:
-                    forward.measure(target, warmup, duration, requests)
+                    intake[target.name].append(forward.measure(target, warmup, duration, requests))
     finally:
         forward.stop_processes(processes)
     out: dict[str, Any] = {}
@@ -213,13 +216,18 @@ def full_path(quick: bool, rounds: int, duration: float) -> dict[str, Any]:
         off = next(t for t in targets if t.name == f"full path, {mix}, explain off")
         on = next(t for t in targets if t.name == f"full path, {mix}, explain on")
         per_round = [n / f for n, f in zip(on.spans_per_s, off.spans_per_s, strict=True)]
-        cpu = [(sum(a) / len(a) if a else 0.0) for a in (off.analysis_us, on.analysis_us)]
+        cpu = [statistics.median(a) if a else 0.0 for a in (off.analysis_us, on.analysis_us)]
+        total = [
+            statistics.median(i + a for i, a in zip(intake[t.name], t.analysis_us, strict=True)) for t in (off, on)
+        ]
         out[mix] = {
             "spans_per_s_off": round(statistics.median(off.spans_per_s)),
             "spans_per_s_on": round(statistics.median(on.spans_per_s)),
             "ratio_on_off_median": round(statistics.median(per_round), 3),
             "ratio_on_off_rounds": [round(r, 3) for r in per_round],
             "analysis_cpu_us_per_span_off_on": [round(c, 2) for c in cpu],
+            "intake_cpu_us_per_span_off_on": [round(statistics.median(intake[t.name]), 2) for t in (off, on)],
+            "serve_cpu_per_span_ratio_off_on": round(total[0] / total[1], 3),
             "unanalysed_share_on": round(statistics.median(on.unanalysed_share), 4),
         }
     return out
