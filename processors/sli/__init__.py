@@ -11,6 +11,11 @@ per-span hot loop and its bounded caches) and ``store.StateStore`` (SQLite check
 state as ``state.StateSnapshot`` records). Modules import one way: config, sketches -> buckets
 -> aggregates -> tasks -> segments -> state -> analyzer, store -> engine -> queries -> exports.
 
+Explain ("what do the failing requests have in common"): ``explain_tracking`` collects per-value
+failing and passing counts beside the hot loop (``ExplainCollector``) and keeps them in the state
+in the sketch tiers (``ExplainTracking``); ``explain`` answers a window with the findings that
+are beyond chance (``explain_task``), served by ``api.explain_routes``.
+
 Wiring it into a server takes a few lines::
 
     config = SliConfig.from_mapping(raw_config.get("sli"))
