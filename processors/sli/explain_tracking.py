@@ -36,6 +36,7 @@ import random
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any, Final, TypeVar
 
 import numpy as np
@@ -322,7 +323,7 @@ class ExplainCollector:
 
 def bottom_k(sample: list[_Entry], size: int) -> list[_Entry]:
     """The ``size`` lowest-priority entries of each outcome in ``sample`` (entries: priority, bad, ...)."""
-    sample.sort(key=_priority)
+    sample.sort(key=_PRIORITY)
     kept: list[_Entry] = []
     counts = [0, 0]
     for entry in sample:
@@ -343,8 +344,7 @@ def flag_pairs(raw: bytes) -> tuple[Pair, ...]:
     return tuple(found)
 
 
-def _priority(entry: tuple[Any, ...]) -> float:
-    return entry[0]  # type: ignore[no-any-return]
+_PRIORITY: Final = itemgetter(0)
 
 
 def _text(raw: bytes) -> str:
@@ -415,10 +415,15 @@ class ExplainBucket:
 
     def set_sample(self, entries: list[tuple[float, bool, int]], size: int) -> None:
         """Keep the ``size`` lowest priorities per outcome of ``entries``."""
-        self.sample = bottom_k(entries, size)
-        for side, bad in ((0, True), (1, False)):
-            priorities = [entry[0] for entry in self.sample if entry[1] is bad]
-            self.limits[side] = max(priorities) if size and len(priorities) >= size else 2.0
+        self.sample = kept = bottom_k(entries, size)
+        limits = self.limits
+        limits[0] = limits[1] = 2.0
+        counts = [0, 0]
+        for priority, bad, _ in kept:  # ascending: the size-th of a side is its highest
+            side = 0 if bad else 1
+            counts[side] += 1
+            if counts[side] == size:
+                limits[side] = priority
 
     def merge(self, other: ExplainBucket, sample_size: int) -> None:
         self.failing += other.failing
@@ -513,6 +518,8 @@ class TaskExplain:
         self.stamps: list[list[int]] = [[] for _ in layout.slots]
         self.buckets: list[list[ExplainBucket | None]] = [[] for _ in layout.slots]
         self._raw_columns: dict[RawPair, tuple[int, ...]] = {}
+        self._masks: dict[Signature, int] = {}
+        """Column masks of event signatures seen (emptied when a column is added, or when full)."""
 
     def column(self, pair: Pair) -> int | None:
         """``pair``'s column, created while the caps allow (past a key's cap: its ``(other)`` column)."""
@@ -529,6 +536,7 @@ class TaskExplain:
             self.dropped_values += 1
             return None
         index = self.columns[pair] = len(self.names)
+        self._masks.clear()  # a remembered mask may lack the new column
         self.names.append(pair)
         self.per_key[key] = self.per_key.get(key, 0) + 1
         return index
@@ -555,10 +563,19 @@ class TaskExplain:
     def _mask(self, signatures: Iterable[Signature]) -> int:
         """The column bit mask of events' undecoded values (values without a column count for none)."""
         mask = 0
+        masks = self._masks
         for signature in signatures:
-            for raw_pair in raw_pairs(signature):
-                for index in self.columns_of(raw_pair, create=False):
-                    mask |= 1 << index
+            found = masks.get(signature)
+            if found is None:
+                found = 0
+                for raw_pair in raw_pairs(signature):
+                    for index in self.columns_of(raw_pair, create=False):
+                        found |= 1 << index
+                if key_bytes(signature) <= _MEMO_KEY_BYTES:
+                    if len(masks) >= _MEMO_LIMIT:
+                        masks.clear()
+                    masks[signature] = found
+            mask |= found
         return mask
 
     def add(self, minute: int, delta: ExplainDelta) -> None:
