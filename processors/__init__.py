@@ -28,6 +28,7 @@ Shared foundations sit at this level: ``clock``, ``durations``, ``batch`` (what 
 receives), ``impact_queries`` (the typed contract between the SLI state and its readers),
 ``accounting``, ``security``, ``periodic`` (work every few seconds on the event loop),
 ``child_processes`` (how analysis workers and extra intake processes are started),
+``proportions`` (Wilson and Newcombe intervals: the canary gate's verdict and explain's findings),
 ``retry`` (the one backoff and ``Retry-After`` policy, used by span
 forwarding and alert delivery), ``traffic`` (real users or synthetic probes: which traffic an
 answer covers) and ``config`` (the reading and checking of config values).

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from otel_impact.processors.analysis.pool import AnalysisPool
 from otel_impact.processors.analysis.sink import EngineSink, LoopAnalyzer, ResultSink
 from otel_impact.processors.answers import Answers, LocalAnswers
-from otel_impact.processors.api import dashboard_routes, postmortem_routes
+from otel_impact.processors.api import dashboard_routes, explain_routes, postmortem_routes
 from otel_impact.processors.api.dashboard_routes import DashboardRoutes
 from otel_impact.processors.api.gate_routes import GateRoutes
 from otel_impact.processors.api.gate_routes import add_routes as add_gate_routes
@@ -45,6 +45,7 @@ from otel_impact.processors.shared.reader import SharedQueries
 from otel_impact.processors.shared.runtime import SharedState
 from otel_impact.processors.shared.settings import synthetic_shared_config
 from otel_impact.processors.sli import SliCollector, SliEngine, SliQueries, build_metrics_request
+from otel_impact.processors.sli.explain import explain_task
 from otel_impact.processors.sli.synthetic_prometheus import SyntheticCollector
 from otel_impact.processors.sli.synthetic_queries import synthetic_queries
 from otel_impact.processors.slo import AlertDispatcher, SloEngine, receivers_from_config
@@ -155,6 +156,7 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
         service.accounting.registry.register(peers.collector())
         service.admin.add_before_answer(peers.caught_up)
     service.admin.add_routes(lambda app: add_sli_routes(app, queries, answers, synthetic=synthetic_source))
+    service.admin.add_routes(lambda app: explain_routes.add_routes(app, queries))
     service.accounting.registry.register(SliCollector(queries))
     if synthetic is not None:
         service.accounting.registry.register(SyntheticCollector(synthetic))
@@ -187,7 +189,12 @@ def attach_impact(service: ProcessorService) -> ImpactComponents:
     board = DashboardRoutes(config.dashboard, queries, slo_engine, service.clock, answers, synthetic=synthetic_source)
     gate = GateRoutes(queries, queries.resolve_dimension, service.clock, answers, synthetic=synthetic_source)
     notes = PostmortemRoutes(
-        queries, slos, lambda start, end, task: slo_engine.timeline(start, end, task=task), service.clock, answers
+        queries,
+        slos,
+        lambda start, end, task: slo_engine.timeline(start, end, task=task),
+        service.clock,
+        answers,
+        explain=lambda task, start, end: explain_task(engine.state.explain, sli_config.dimensions, task, start, end),
     )
     service.admin.add_routes(lambda app: dashboard_routes.add_routes(app, board))
     service.admin.add_routes(lambda app: add_gate_routes(app, gate))

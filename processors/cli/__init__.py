@@ -15,7 +15,16 @@ from collections.abc import Sequence
 
 from otel_impact.version import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("serve", "check_config", "report", "rules", "gate", "postmortem", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "serve",
+    "check_config",
+    "report",
+    "explain",
+    "rules",
+    "gate",
+    "postmortem",
+    "demo",
+)
 """Modules under ``otel_impact.processors.cli`` that provide a subcommand, in help order."""
 
 

@@ -84,6 +84,19 @@ def summary(config: ServeConfig) -> list[str]:
             if workers
             else "analysis: on the intake event loop"
         )
+        from otel_impact.processors.sli.explain_config import DISCOVERED_CANDIDATES  # noqa: PLC0415 (processor extra)
+
+        explain = sli.explain
+        named = len(explain.attributes)
+        lines.append(
+            f"explain: the dimensions, flags, {len(DISCOVERED_CANDIDATES)} common attributes"
+            + (f", {named} named" if named else "")
+            + (f" and up to {explain.max_auto_keys} found automatically" if explain.auto_discover else "")
+            + f"; at most {explain.max_values_per_key} values per attribute, {explain.max_values_per_task} per task"
+            + " (answers cover this process's events)"
+            if explain.enabled
+            else "explain: off"
+        )
     shared = config.shared_state
     lines.append(
         f"shared_state: {shared.address.display()}, flushed every {shared.flush_interval_s:g}s"

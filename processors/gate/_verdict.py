@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
-from ._stats import Proportion, difference_interval, z_value
+from otel_impact.processors.proportions import Proportion, difference_interval, z_value
 
 
 class Verdict(str, Enum):

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from otel_impact.processors.impact_queries import ImpactQueries
+from otel_impact.processors.proportions import Proportion
 
-from ._stats import Proportion
 from ._verdict import GatePolicy, GateResult, SignalResult, Verdict, compare
 
 

@@ -3,7 +3,7 @@
 Synthetic probes failing while users are fine (a broken probe, a probe-only path) or users
 failing while probes pass (the probe does not cover what users do) both mean the synthetic check
 cannot be trusted as a stand-in for users. `traffic_mismatch` applies the gate's test
-(`_stats`: Wilson intervals per side, Newcombe's interval for the difference of failure rates)
+(`proportions`: Wilson intervals per side, Newcombe's interval for the difference of failure rates)
 to the two sides; a mismatch is a difference interval that excludes zero, in either direction.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from ._stats import Proportion, difference_interval, z_value
+from otel_impact.processors.proportions import Proportion, difference_interval, z_value
 
 __all__ = ["MISMATCH_CONFIDENCE", "TrafficMismatch", "traffic_mismatch"]
 

@@ -27,6 +27,7 @@ def render_markdown(doc: Mapping[str, Any]) -> str:
     lines = [
         *_summary(doc, impact.get("telemetry") or {}),
         *_customer_impact(impact),
+        *_common(doc.get("explanation")),
         *_budgets(doc.get("budgets") or []),
         *_alerts(doc.get("alerts") or []),
         *_method(doc, impact.get("accuracy") or {}),
@@ -92,6 +93,39 @@ def _customer_impact(impact: Mapping[str, Any]) -> list[str]:
         ]
         lines += ["### By segment", "", *_table(headers, rows)]
     return lines
+
+
+def _common(explanation: Mapping[str, Any] | None) -> list[str]:
+    """What the failing requests had in common (the explain answer for the incident window)."""
+    if explanation is None:
+        return []
+    lines = ["## What failing requests had in common", ""]
+    tested = (
+        f"{_int(explanation['failing_events'])} failing and {_int(explanation['passing_events'])} passing events "
+        f"compared over {_int(explanation['candidates_tested'])} candidate values ({text(explanation['scope'])}); "
+        "a value is listed only when its over-representation is beyond chance."
+    )
+    findings = explanation.get("findings") or []
+    if not findings:
+        return [*lines, f"Nothing stood out. {tested}", ""]
+    rows = []
+    for finding in findings:
+        value = f"{text(finding['attribute'])}={text(finding['value'])}"
+        also = finding.get("and")
+        if also:
+            value += f" AND {text(also['attribute'])}={text(also['value'])}"
+        difference = finding["difference"]
+        rows.append(
+            (
+                value,
+                _pct(finding["failing_share"]),
+                _pct(finding["passing_share"]),
+                f"{_pct(difference['estimate'])} ({_pct(difference['low'])} – {_pct(difference['high'])})",
+                _int(finding["failing_users"]),
+            )
+        )
+    headers = ("value", "of failures", "of successes", "difference (95%)", "impacted users")
+    return [*lines, *_table(headers, rows), tested, ""]
 
 
 def _budgets(budgets: Sequence[Mapping[str, Any]]) -> list[str]:

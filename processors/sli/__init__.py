@@ -13,6 +13,11 @@ that lose the customer in sampled traces, ``edges.EdgeHistory`` keeps them) and
 Modules import one way: config, sketches -> buckets -> aggregates -> tasks -> segments -> state
 -> analyzer, store -> engine -> queries -> exports.
 
+Explain ("what do the failing requests have in common"): ``explain_tracking`` collects per-value
+failing and passing counts beside the hot loop (``ExplainCollector``) and keeps them in the state
+in the sketch tiers (``ExplainTracking``); ``explain`` answers a window with the findings that
+are beyond chance (``explain_task``), served by ``api.explain_routes``.
+
 Wiring it into a server takes a few lines::
 
     config = SliConfig.from_mapping(raw_config.get("sli"))

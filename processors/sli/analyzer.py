@@ -39,6 +39,7 @@ from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import prefilter, view
 
 from .aggregates import BatchArrays, PendingGroup, Series
+from .explain_tracking import NO_PAIRS, Event, ExplainCollector
 from .lag import UNKNOWN_SERVICE, lag_counts
 from .propagation import EdgeTracker
 from .results import AnalysisResult, GroupResult, add_counts
@@ -130,6 +131,7 @@ class SliAnalyzer:
         self._split = None if self.synthetic is None else SyntheticSplit()
         self.oversized = self.values.oversized
         """Values longer than their cache's key limit, by kind: read each time, never remembered."""
+        self.explain = ExplainCollector(config, self.values.user_text) if config.explain.enabled else None
         self._raw_keys_held = 0
         """Entries added to the tasks' ``raw_keys`` since all were last emptied (an upper bound:
         pruning empties a task's memo without counting down)."""
@@ -221,9 +223,10 @@ class SliAnalyzer:
         result = AnalysisResult()
         pending: PendingGroups = {}
         lags: PendingLags = {}
+        events: list[Event] | None = None if self.explain is None else []
         for batch in batches:
             try:
-                self._collect(batch, pending, lags, result)
+                self._collect(batch, pending, lags, result, events)
             except Exception as error:  # a bug must not cost the batch its forwarding
                 self.errors += 1
                 self._log_once_a_minute(
@@ -239,6 +242,8 @@ class SliAnalyzer:
             result.lags = {key: lag_counts(values) for key, values in lags.items()}
             if self.edges is not None:
                 result.edges = self.edges.take()
+            if events is not None and self.explain is not None:
+                result.explain = self.explain.fold(events, iter(pending.values()))
         except Exception as error:
             self.errors += 1
             self._log_once_a_minute(
@@ -256,7 +261,14 @@ class SliAnalyzer:
         self.errors += synthetic.errors - errors
         self.bad_spans += synthetic.bad_spans - bad_spans
 
-    def _collect(self, batch: TraceBatch, pending: PendingGroups, lags: PendingLags, result: AnalysisResult) -> None:
+    def _collect(
+        self,
+        batch: TraceBatch,
+        pending: PendingGroups,
+        lags: PendingLags,
+        result: AnalysisResult,
+        events: list[Event] | None = None,
+    ) -> None:
         # Attributes are read as ``attrs[key] if key in attrs``: two container calls that cost
         # less together than one ``attrs.get`` (whose argument parsing dominates), and a missing
         # key costs only the ``in``. Events are grouped by (task, minute, *segment key).
@@ -274,11 +286,15 @@ class SliAnalyzer:
         arrival_minute = now // MINUTE_NS
         scopes = self._scopes
         split = self._split
+        explain, explain_resource = self.explain, NO_PAIRS
+        draw, keep_passing = (explain.random, explain.rate) if explain is not None else (None, 0.0)
         for resource_spans in parsed.resource_spans:
             resource_values, matches, service, synthetic = self._resource_context(resource_spans.resource.attributes)
             if synthetic and split is not None:
                 split.hold_resource(resource_spans)
                 continue
+            if events is not None and explain is not None:
+                explain_resource = explain.resource(resource_spans.resource.attributes)
             resource_where: dict[tuple[TaskState, Any], _Where] = {}
             for scope_spans in resource_spans.scope_spans:
                 scoped = matches if scopes is None or not matches else scopes.narrow(matches, scope_spans.scope)
@@ -384,6 +400,8 @@ class SliAnalyzer:
                             else:
                                 group.bad_no_customer += 1
                                 where.bad_without += 1
+                        if events is not None and (bad or draw() < keep_passing):  # type: ignore[misc]
+                            events.append((task, minute, bad, raw_user, attrs, explain_resource))
                     except Exception as error:
                         self._bad_span(error)
             for (task, route), where in resource_where.items():

@@ -48,6 +48,7 @@ from .config_entries import (
     read_task,
     read_tier,
 )
+from .explain_config import ExplainConfig, read_explain
 from .propagation import PropagationConfig, read_propagation
 
 __all__ = [
@@ -99,6 +100,8 @@ class SliConfig:
     loss_detection: LossDetectionConfig = field(default_factory=LossDetectionConfig)
     checkpoint_interval_s: float = 5.0
     metrics_windows_s: tuple[int, ...] = (300, 3600)
+    explain: ExplainConfig = field(default_factory=ExplainConfig)
+    """What explain tracking compares and its caps (``sli.explain``, see `explain_config`)."""
     otlp_metrics_interval_s: float | None = None
     """When set, the derived series are also sent to every downstream as OTLP metrics this often."""
     """Windows of the users / impacted-users gauges on ``/metrics`` and in OTLP metrics."""
@@ -181,6 +184,7 @@ class SliConfig:
         self.propagation.validate(problems, f"{path}.propagation")
         if self.checkpoint_interval_s <= 0:
             problems.add(f"{path}.checkpoint_interval", "must be positive", "use a duration such as 5s")
+        self.explain.validate(problems, f"{path}.explain")
         retention = self.count_tiers[-1].keep_s if count_tiers_valid else None
         for seconds in self.metrics_windows_s:
             if seconds < 60 or seconds % 60 or (retention is not None and seconds > retention):
@@ -238,6 +242,7 @@ def parse_sli_section(raw: object, path: str, problems: Problems) -> SliConfig:
         metrics_windows_s=tuple(int(s) for s in fields.take_durations("metrics_windows", defaults.metrics_windows_s)),
         otlp_metrics_interval_s=fields.take_duration("otlp_metrics_interval", None),
         propagation=read_section(fields, "propagation", read_propagation, defaults.propagation),
+        explain=read_section(fields, "explain", read_explain, defaults.explain),
     )
     fields.done()
     config.validate(problems, path)

@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from .explain_delta import ExplainDelta, merge_deltas
 from .propagation import EdgeReport
 
 __all__ = ["AnalysisResult", "GroupResult", "TaskCounters", "add_counts"]
@@ -124,6 +125,8 @@ class AnalysisResult:
     synthetic: AnalysisResult | None = None
     """The synthetic task events' result, for the synthetic state (``sli.synthetic``); ``None``
     when there were none. The fields above never count a synthetic event."""
+    explain: dict[tuple[str, int], ExplainDelta] = field(default_factory=dict)
+    """Explain counts (``sli.explain``) by (task, minute): see `explain_tracking`."""
 
     def counters_of(self, task: str) -> TaskCounters:
         """``task``'s counters in this result, created at zero when absent."""
@@ -151,6 +154,7 @@ class AnalysisResult:
             if self.synthetic is None:
                 self.synthetic = AnalysisResult()
             self.synthetic.extend(other.synthetic)
+        merge_deltas(self.explain, other.explain)
 
     @property
     def events(self) -> int:

@@ -27,6 +27,7 @@ from .buckets import Layout
 from .config import SliConfig
 from .deltas import DeltaSink
 from .edges import EdgeHistory
+from .explain_tracking import ExplainTracking
 from .lag import LagHistory
 from .results import AnalysisResult, GroupResult
 from .segments import SegmentReader
@@ -124,6 +125,8 @@ class SliState:
         """Spans accepted but not analysed, by minute of arrival and reason (see `note_unanalysed`)."""
         self.deltas: DeltaSink | None = None
         """Receives every folded group when set (the shared-state writer's buffer)."""
+        self.explain = ExplainTracking(self.sketch_layout, config.explain)
+        """Explain counts per task (this processor's events only)."""
         self._next_series_id = 1
         for task in config.tasks:
             self.ensure_task(task.name)
@@ -188,6 +191,8 @@ class SliState:
             if name in tasks:
                 self.attribution.add((name, service, route), minute, attributed)
         self.edges.add_all(result.edges, tasks)
+        if result.explain:
+            self.explain.apply(result.explain, tasks.__contains__)
 
     def note_unanalysed(self, received_ns: int, spans: int, reason: str) -> None:
         """Note ``spans`` accepted at ``received_ns`` that were forwarded but never analysed: the
@@ -328,6 +333,7 @@ class SliState:
         self.lag = LagHistory()
         self.attribution = AttributionHistory()
         self.edges = EdgeHistory()
+        self.explain = ExplainTracking(self.sketch_layout, self.config.explain)
         self.touched.clear()
         self.coverage_start_ns = now_ns
         for task in self.config.tasks:

@@ -10,6 +10,7 @@ SECTIONS = (
     "pseudonymization",
     "sli",
     "analysis",
+    "explain",
     "shared_state",
     "slos",
     "alerting",

@@ -29,6 +29,7 @@ FOUNDATIONS = {
     "periodic",
     "child_processes",
     "traffic",
+    "proportions",
 }
 ASSEMBLY = {"service", "components", "cli", "serve_config", "intake_processes"}
 STAGES = {"intake", "pipeline", "export", "sli", "analysis", "slo", "gate", "postmortem", "shared", "api"}

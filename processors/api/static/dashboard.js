@@ -1,6 +1,6 @@
 // otel-impact on-call dashboard. Plain JavaScript, no dependencies: everything it shows comes
 // from the processor's own JSON API (api/v1/dashboard, api/v1/impact, api/v1/slos,
-// api/v1/customers/top), fetched with relative URLs so the page also works behind a proxy path.
+// api/v1/customers/top, api/v1/explain), fetched with relative URLs so the page also works behind a proxy path.
 "use strict";
 
 const STATE_RANK = { page: 3, ticket: 2, ok: 1, unknown: 0 };
@@ -187,7 +187,41 @@ function telemetryWarning(telemetry) {
   return `Telemetry incomplete: ${reason}. Figures below are lower bounds, not health.`;
 }
 
-function renderTask(task, impact, slos, top, histories, completeness, attributionDoc, synthetic) {
+function findingText(f) {
+  const one = `${f.attribute}=${f.value}`;
+  return f.and ? `${one} AND ${f.and.attribute}=${f.and.value}` : one;
+}
+
+function renderExplain(explain) {
+  // "what failing requests have in common": the API's findings, strongest first
+  const box = el("div", { class: "explain", "data-field": "explain" });
+  box.append(el("h3", { text: "What failing requests have in common" }));
+  if (!explain) {
+    box.append(el("div", { class: "muted", text: "Explain is not available for this task." }));
+    return box;
+  }
+  const findings = explain.findings || [];
+  const tested = `${fmtInt(explain.failing_events)} failing vs ${fmtInt(explain.passing_events)} passing events; ` +
+    `${fmtInt(explain.candidates_tested)} candidate values tested (${explain.scope})`;
+  if (!findings.length) {
+    box.append(el("div", { class: "muted", "data-field": "explain.none", text: explain.failing_events
+      ? `Nothing stands out beyond chance. ${tested}.` : `No failing events in this window. ${tested}.` }));
+    return box;
+  }
+  const head = el("tr", {}, el("th", { text: "value" }), el("th", { text: "of failures" }), el("th", { text: "of successes" }),
+    el("th", { text: "difference (95%)" }), el("th", { text: "impacted users" }));
+  const rows = findings.slice(0, 5).map((f) => el("tr", { "data-finding": findingText(f) },
+    el("td", { class: "mono", text: findingText(f) }),
+    el("td", { "data-field": "failing_share", "data-value": String(f.failing_share), text: fmtPct(f.failing_share, 0) }),
+    el("td", { "data-field": "passing_share", "data-value": String(f.passing_share), text: fmtPct(f.passing_share, 0) }),
+    el("td", { text: `${fmtPct(f.difference.estimate, 0)} (${fmtPct(f.difference.low, 0)} – ${fmtPct(f.difference.high, 0)})` }),
+    el("td", { "data-field": "failing_users", "data-value": String(f.failing_users), text: fmtInt(f.failing_users) })));
+  box.append(el("table", { class: "findings" }, el("thead", {}, head), el("tbody", {}, ...rows)));
+  box.append(el("div", { class: "muted chart-note", text: tested }));
+  return box;
+}
+
+function renderTask(task, impact, slos, top, histories, completeness, attributionDoc, synthetic, explain) {
   const state = worstState(slos);
   const section = el("section", { class: `task state-${state}`, "data-task": task.name, "data-state": state });
   const runbooks = (task.runbooks || []).map((r) => el("a", { href: r.url, target: "_blank", rel: "noopener", text: r.title || r.url }));
@@ -256,6 +290,8 @@ function renderTask(task, impact, slos, top, histories, completeness, attributio
     el("td", { "data-field": "revenue_at_risk", "data-value": String(seg.revenue_at_risk), text: fmtMoney(seg.revenue_at_risk) })));
   section.append(el("table", { class: "segments" }, el("thead", {}, segHead), el("tbody", {}, ...segRows)));
 
+  section.append(renderExplain(explain));
+
   if (slos.length) {
     section.append(el("h3", { text: "SLOs, burn rates and error budget" }));
     for (const slo of slos) section.append(renderSlo(slo, histories[slo.name]));
@@ -306,16 +342,17 @@ async function refresh() {
     let incomplete = 0;
     for (const task of overview.tasks) {
       const q = `task=${encodeURIComponent(task.name)}&window=${encodeURIComponent(windowName)}`;
-      const [impact, top, attributionDoc] = await Promise.all([
+      const [impact, top, attributionDoc, explain] = await Promise.all([
         getJson(`api/v1/impact?${q}`).catch(() => null),
         getJson(`api/v1/customers/top?${q}`).catch(() => null),
         getJson(`api/v1/attribution?${q}`).catch(() => null),
+        getJson(`api/v1/explain?${q}`).catch(() => null),
       ]);
       const completeness = telemetry[task.name] || (impact && impact.telemetry);
       if (completeness && !completeness.complete) incomplete += 1;
       const synthetic = (overview.synthetic || {})[task.name];
       sections.push(renderTask(task, impact, allSlos.filter((s) => s.task === task.name), top, overview.budget_history || {},
-        completeness, attributionDoc, synthetic));
+        completeness, attributionDoc, synthetic, explain));
     }
     const main = document.getElementById("tasks");
     main.replaceChildren(...(sections.length ? sections : [el("p", { class: "muted", text: "No user tasks seen yet. Send spans with impact.task.name, or configure tasks." })]));

@@ -52,6 +52,10 @@ def test_the_summary_names_every_section_it_checked(tmp_path: Path, capsys: pyte
     )
     assert "slos: checkout-availability" in out
     assert "analysis: 1 worker process, 64 MiB buffered each" in out
+    assert (
+        "explain: the dimensions, flags, 12 common attributes and up to 24 found automatically; "
+        "at most 20 values per attribute, 256 per task (answers cover this process's events)"
+    ) in out
     assert "alerting: alertmanager alertmanager:9093, webhook hooks.example.com" in out
     assert "pass" not in out and "secret-path" not in out  # user info and paths may hold secrets
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from otel_impact.processors.gate._stats import Proportion, difference_interval, wilson_interval, z_value
 from otel_impact.processors.gate._verdict import GatePolicy, GateResult, Verdict, compare
+from otel_impact.processors.proportions import Proportion, difference_interval, wilson_interval, z_value
 
 Z95 = z_value(0.95)
 

@@ -1,6 +1,7 @@
-"""Comparing two failure proportions: Wilson score intervals and Newcombe's difference interval.
+"""Comparing two proportions: Wilson score intervals and Newcombe's difference interval.
 
-The gate asks whether the canary's failure rate exceeds the baseline's. Failure rates of healthy
+The gate asks whether the canary's failure rate exceeds the baseline's; explain asks whether a
+value's share among failing events exceeds its share among passing ones. Failure rates of healthy
 services sit near zero, where the normal (Wald) interval is wrong; Wilson's score interval per
 arm, combined by Newcombe's hybrid method (1998, method 10), keeps its coverage there and for
 small counts, and needs nothing beyond the standard library.
