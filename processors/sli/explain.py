@@ -15,11 +15,14 @@ strongest first.
 
 Pairs: among the `PAIR_FROM` strongest single findings (of different attributes), a pair is
 tested on the window's uniform event sample and reported when it is significant too (same
-correction) and the lower bound of its ``confidence`` interval exceeds the difference of each of
-its two values on the same sampled events: it explains clearly more than either alone. (That
-second comparison is among values already found significant, so it is not corrected again: a
-value paired with a chance one explains less than the real value alone, never more.) A pair's
-``failing_users`` is the smaller of its two values' (an upper bound: users are counted per value).
+correction) and it explains clearly more than either value alone. The pair's difference exceeds
+value X's by exactly the share of events having X without the other value among passing events
+minus that share among failing ones, so "clearly more" is that difference's Newcombe interval
+lying above 0 at the ``confidence`` level, for both values, on the same sampled events: failures
+need both values, while successes often have one alone. (That comparison is among values already
+found significant, so it is not corrected again: a value paired with a chance one does not show
+more successes without it, so the pair is not reported.) A pair's ``failing_users`` is the
+smaller of its two values' (an upper bound: users are counted per value).
 
 ``where`` restricts the comparison to events having one value; the counts then come from the
 pair sample alone (``sampled`` is true), so fewer findings reach significance.
@@ -179,10 +182,12 @@ def _pairs(
     found: list[tuple[float, Finding]] = []
     tested = 0
 
-    def sampled_difference(mask: int) -> float:
-        bad = sum(1 for event in failing if event & mask == mask)
-        good = sum(1 for event in passing if event & mask == mask)
-        return bad / len(failing) - good / len(passing)
+    def alone_more_often_passing(value: int, both: int) -> bool:
+        """Whether events with ``value`` but not both values are more common among passing
+        events than among failing ones, beyond chance (at the shown confidence)."""
+        good = sum(1 for event in passing if event & both == value)
+        bad = sum(1 for event in failing if event & both == value)
+        return difference_interval(Proportion(good, len(passing)), Proportion(bad, len(failing)), shown)[1] > 0
 
     for (_, first, one), (_, second, two) in itertools.combinations(singles, 2):
         if one.attribute == two.attribute:
@@ -194,8 +199,7 @@ def _pairs(
         significant = difference_interval(Proportion(bad, len(failing)), Proportion(good, len(passing)), strict)
         if significant[1] <= 0:
             continue
-        shown_low = difference_interval(Proportion(bad, len(failing)), Proportion(good, len(passing)), shown)[1]
-        if shown_low <= max(sampled_difference(1 << first), sampled_difference(1 << second)):
+        if not (alone_more_often_passing(1 << first, both) and alone_more_often_passing(1 << second, both)):
             continue  # not clearly more than either value alone (on the same events)
         users = min(one.failing_users, two.failing_users)
         pair = _finding(one.attribute, one.value, bad, len(failing), good, len(passing), shown, users)
