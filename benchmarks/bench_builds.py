@@ -79,10 +79,7 @@ def main() -> None:
                 downstream_port, downstream_pid = forward.start_raw_server(processes)
                 port, pid, admin = forward.start_serve(config(downstream_port, off), scratch, processes, cli=cli)
                 targets.append(forward.Target(name, port, pid, downstream_pid, admin_port=admin))
-            intake: dict[str, list[float]] = {target.name: [] for target in targets}
-            for _ in range(rounds):
-                for target in targets:
-                    intake[target.name].append(forward.measure(target, warmup, duration, requests))
+            intake = forward.measure_rounds(targets, rounds, warmup, duration, requests)
     finally:
         forward.stop_processes(processes)
 

@@ -205,10 +205,7 @@ def full_path(quick: bool, rounds: int, duration: float) -> dict[str, Any]:
                     name = f"full path, {mix}, explain {'on' if enabled else 'off'}"
                     targets.append(forward.Target(name, port, pid, downstream_pid, mix=mix, admin_port=admin))
             warmup, requests = (0.4, 4) if quick else (1.5, 24)
-            intake: dict[str, list[float]] = {target.name: [] for target in targets}
-            for _ in range(rounds):
-                for target in targets:
-                    intake[target.name].append(forward.measure(target, warmup, duration, requests))
+            intake = forward.measure_rounds(targets, rounds, warmup, duration, requests)
     finally:
         forward.stop_processes(processes)
     out: dict[str, Any] = {}

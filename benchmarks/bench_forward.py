@@ -281,6 +281,18 @@ def measure(target: Target, warmup: float, duration: float, requests: int) -> fl
     return (cpu1 - cpu0) * 1e6 / spans
 
 
+def measure_rounds(
+    targets: list[Target], rounds: int, warmup: float, duration: float, requests: int
+) -> dict[str, list[float]]:
+    """Feed every target in turn, ``rounds`` times (interleaved): each target's server CPU µs per
+    span in each round, by name (spans/s and the rest are recorded on the targets)."""
+    intake: dict[str, list[float]] = {target.name: [] for target in targets}
+    for _ in range(rounds):
+        for target in targets:
+            intake[target.name].append(measure(target, warmup, duration, requests))
+    return intake
+
+
 def stop_processes(processes: list[subprocess.Popen[str]]) -> None:
     """SIGTERM every process, then wait for each (killing it after 30 s)."""
     for process in processes:

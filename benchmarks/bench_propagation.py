@@ -61,10 +61,8 @@ def full_path(rounds: int, warmup: float, duration: float, requests: int) -> dic
                 )
                 port, pid, admin = forward.start_serve(config, scratch, processes)
                 targets.append(forward.Target(name, port, pid, downstream_pid, admin_port=admin))
-            cases = [Case(t.name, lambda n: None) for t in targets]
-            for _ in range(rounds):
-                for target, case in zip(targets, cases, strict=True):
-                    case.samples_us.append(forward.measure(target, warmup, duration, requests))
+            intake = forward.measure_rounds(targets, rounds, warmup, duration, requests)
+            cases = [Case(t.name, lambda n: None, intake[t.name]) for t in targets]
             counts = [forward.sli_counters(t.admin_port) for t in targets if t.admin_port is not None]
     finally:
         forward.stop_processes(processes)

@@ -54,7 +54,9 @@ def parse_dashboard_section(raw: object, path: str, problems: Problems) -> Dashb
         parse_window(window)
     except ValueError as error:
         fields.report("default_window", str(error), "use e.g. 1h")
-    min_attribution = _share(fields, "min_attribution", DashboardConfig.min_attribution)
+    min_attribution = fields.take_share(
+        "min_attribution", DashboardConfig.min_attribution, fix="write a percentage such as 95% (or 0.95)"
+    )
     runbooks_raw = fields.take("runbooks") or {}
     runbooks: dict[str, tuple[Runbook, ...]] = {}
     if not isinstance(runbooks_raw, dict):
@@ -66,23 +68,6 @@ def parse_dashboard_section(raw: object, path: str, problems: Problems) -> Dashb
     return DashboardConfig(
         refresh_seconds=refresh, default_window=window, min_attribution=min_attribution, runbooks=runbooks
     )
-
-
-def _share(fields: Fields, key: str, default: float) -> float:
-    """A share written as ``95%`` or ``0.95``."""
-    raw = fields.take(key)
-    if raw is None:
-        return default
-    text = str(raw).strip()
-    try:
-        value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
-    except ValueError:
-        fields.report(key, f"{text!r} is not a share", "write a percentage such as 95% (or 0.95)")
-        return default
-    if not 0 <= value <= 1:
-        fields.report(key, f"{text} is outside 0% to 100%", "write a percentage such as 95%")
-        return default
-    return value
 
 
 def _runbooks(fields: Fields, value: Any, path: str) -> tuple[Runbook, ...]:

@@ -218,6 +218,28 @@ class Fields:
             return default
         return float(value)
 
+    def take_share(self, key: str, default: float, *, fix: str = "write e.g. 95%, 0.95 or 1/16") -> float:
+        """A share from 0 to 1, written as a number (``0.0625``), a fraction (``1/16``) or a
+        percentage (``6.25%``). ``fix`` is the advice given with a value that is none of those or
+        outside 0% to 100%."""
+        value = self._get(key)
+        if value is None:
+            return default
+        text = str(value).strip()
+        try:
+            if text.endswith("%"):
+                share = float(text[:-1]) / 100
+            else:
+                numerator, slash, denominator = text.partition("/")
+                share = float(numerator) / float(denominator) if slash else float(text)
+        except (ValueError, ZeroDivisionError):
+            self.report(key, f"{text!r} is not a share", fix)
+            return default
+        if not 0 <= share <= 1:
+            self.report(key, f"{text} is outside 0% to 100%", fix)
+            return default
+        return share
+
     def take_duration(self, key: str, default: _Default, *, minimum: float = 0.0) -> float | _Default:
         """Seconds from a duration (``500ms``, ``30s``, ``1h30m``, ``7d``, or a number of seconds)."""
         value = self._get(key)

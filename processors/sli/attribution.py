@@ -17,8 +17,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
-from otel_impact.processors.durations import MINUTE_NS, SECOND_NS
+from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.processors.impact_queries import Attribution
+
+from .minutes import forget_before
 
 __all__ = [
     "ATTRIBUTION_HISTORY_S",
@@ -97,13 +99,7 @@ class AttributionHistory:
 
     def prune(self, now_ns: int) -> None:
         """Forget minutes older than `ATTRIBUTION_HISTORY_S`, and keys left with none."""
-        oldest = (now_ns - ATTRIBUTION_HISTORY_S * SECOND_NS) // MINUTE_NS
-        for key in list(self._minutes):
-            minutes = self._minutes[key]
-            for minute in [m for m in minutes if m < oldest]:
-                del minutes[minute]
-            if not minutes:
-                del self._minutes[key]
+        forget_before(self._minutes, now_ns, ATTRIBUTION_HISTORY_S)
 
     def __iter__(self) -> Iterator[AttributionKey]:
         return iter(list(self._minutes))

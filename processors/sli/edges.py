@@ -17,8 +17,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Final
 
-from otel_impact.processors.durations import MINUTE_NS, SECOND_NS
+from otel_impact.processors.durations import MINUTE_NS
 
+from .minutes import forget_before
 from .propagation import EdgeReport
 
 __all__ = ["EDGE_HISTORY_S", "MAX_EDGES", "Edge", "EdgeHistory", "EdgeKey"]
@@ -111,13 +112,7 @@ class EdgeHistory:
     def prune(self, now_ns: int) -> None:
         """Forget minutes older than `EDGE_HISTORY_S`, and edges left with none (their totals stay
         while the edge count allows)."""
-        oldest = (now_ns - EDGE_HISTORY_S * SECOND_NS) // MINUTE_NS
-        for key in list(self._minutes):
-            minutes = self._minutes[key]
-            for minute in [m for m in minutes if m < oldest]:
-                del minutes[minute]
-            if not minutes:
-                del self._minutes[key]
+        forget_before(self._minutes, now_ns, EDGE_HISTORY_S)
         if len(self.totals) > MAX_EDGES:  # keep the exposed label sets bounded
             for key in [k for k in self.totals if k not in self._minutes]:
                 del self.totals[key]

@@ -22,6 +22,8 @@ import numpy.typing as npt
 
 from otel_impact.processors.durations import MINUTE_NS, SECOND_NS
 
+from .minutes import forget_before
+
 __all__ = [
     "LAG_BOUNDS_S",
     "LAG_HISTORY_S",
@@ -138,10 +140,4 @@ class LagHistory:
 
     def prune(self, now_ns: int) -> None:
         """Forget minutes older than `LAG_HISTORY_S`, and pairs left with none."""
-        oldest = (now_ns - LAG_HISTORY_S * SECOND_NS) // MINUTE_NS
-        for key in list(self._minutes):
-            minutes = self._minutes[key]
-            for minute in [m for m in minutes if m < oldest]:
-                del minutes[minute]
-            if not minutes:
-                del self._minutes[key]
+        forget_before(self._minutes, now_ns, LAG_HISTORY_S)

@@ -130,28 +130,12 @@ def read_propagation(fields: Fields) -> PropagationConfig:
     defaults = PropagationConfig()
     config = PropagationConfig(
         enabled=fields.take_bool("enabled", defaults.enabled),
-        trace_sample=_share(fields, "trace_sample", defaults.trace_sample),
+        trace_sample=fields.take_share("trace_sample", defaults.trace_sample, fix="write e.g. 1/16, 0.0625 or 6.25%"),
         max_spans=fields.take_int("max_spans", defaults.max_spans),
         ttl_s=fields.take_duration("ttl", defaults.ttl_s),
     )
     fields.done()
     return config
-
-
-def _share(fields: Fields, key: str, default: float) -> float:
-    """A share written as a number (``0.0625``), a fraction (``1/16``) or a percentage (``6.25%``)."""
-    raw = fields.take(key)
-    if raw is None:
-        return default
-    text = str(raw).strip()
-    try:
-        if text.endswith("%"):
-            return float(text[:-1]) / 100
-        numerator, slash, denominator = text.partition("/")
-        return float(numerator) / float(denominator) if slash else float(text)
-    except (ValueError, ZeroDivisionError):
-        fields.report(key, f"{text!r} is not a share", "write e.g. 1/16, 0.0625 or 6.25%")
-        return default
 
 
 class _Generations:
