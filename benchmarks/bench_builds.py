@@ -17,7 +17,7 @@ before a change::
     git worktree add ../otel-impact-base <commit>
     python3 -m venv ../otel-impact-base/.venv
     ../otel-impact-base/.venv/bin/pip install -c constraints.txt -e '../otel-impact-base[processor]'
-    python benchmarks/bench_builds.py --baseline-cli ../otel-impact-base/.venv/bin/otel-impact
+    .venv/bin/python benchmarks/bench_builds.py --baseline-cli ../otel-impact-base/.venv/bin/otel-impact
 
     python benchmarks/bench_builds.py --baseline-cli PATH [--also-off propagation] [--quick]
         [--rounds N] [--duration S] [--json FILE]
@@ -117,6 +117,23 @@ def main() -> None:
             f"({row['intake_cpu_ratio']:.2f}×) | {analysis_us:.2f} ({row['analysis_cpu_ratio']:.2f}×) "
             f"| {row['unanalysed_share']:.1%} |"
         )
+    feature: dict[str, float] = {}
+    if args.also_off:
+        on, off = targets[1], targets[2]
+        per_round = [a / b for a, b in zip(on.spans_per_s, off.spans_per_s, strict=True)]
+        total_on = [i + a for i, a in zip(intake[on.name], on.analysis_us, strict=True)]
+        total_off = [i + a for i, a in zip(intake[off.name], off.analysis_us, strict=True)]
+        feature = {
+            "throughput_ratio": round(statistics.median(per_round), 3),
+            "throughput_ratio_min": round(min(per_round), 3),
+            "throughput_ratio_max": round(max(per_round), 3),
+            "cpu_per_span_ratio": round(ratio(total_on, total_off), 3),
+        }
+        print(
+            f"\nsli.{args.also_off} on vs off (this build): throughput {feature['throughput_ratio_min']:.2f} / "
+            f"{feature['throughput_ratio']:.2f} / {feature['throughput_ratio_max']:.2f}× (min / median / max of "
+            f"rounds); CPU per span, intake plus analysis worker, {feature['cpu_per_span_ratio']:.2f}×"
+        )
     load_after = os.getloadavg()
     print(
         f"\nload average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f}; "
@@ -132,6 +149,7 @@ def main() -> None:
                 "load_average_before": [round(v, 2) for v in load_before],
                 "load_average_after": [round(v, 2) for v in load_after],
                 "rows": rows,
+                "feature_on_vs_off": feature,
             },
             args.json,
         )

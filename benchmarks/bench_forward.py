@@ -284,11 +284,13 @@ def measure(target: Target, warmup: float, duration: float, requests: int) -> fl
 def measure_rounds(
     targets: list[Target], rounds: int, warmup: float, duration: float, requests: int
 ) -> dict[str, list[float]]:
-    """Feed every target in turn, ``rounds`` times (interleaved): each target's server CPU µs per
-    span in each round, by name (spans/s and the rest are recorded on the targets)."""
+    """Feed every target in turn, ``rounds`` times (interleaved; each round starts one target later,
+    so no target always goes first): each target's server CPU µs per span in each round, by name
+    (spans/s and the rest are recorded on the targets, in round order)."""
     intake: dict[str, list[float]] = {target.name: [] for target in targets}
-    for _ in range(rounds):
-        for target in targets:
+    for round_index in range(rounds):
+        shift = round_index % len(targets)
+        for target in targets[shift:] + targets[:shift]:
             intake[target.name].append(measure(target, warmup, duration, requests))
     return intake
 
