@@ -125,6 +125,20 @@ FEATURE_FLAG_CONTEXT_ID: Final = "feature_flag.context.id"
 ALWAYS_PSEUDONYMIZED: Final = (FEATURE_FLAG_CONTEXT_ID,)
 """Attributes pseudonymized whatever list of raw identity attributes is configured."""
 
+IDENTITY_ATTRIBUTES: Final = (
+    *DEFAULT_PII_ATTRIBUTES,
+    "enduser.pseudo.id",
+    "user.name",
+    "user.full_name",
+    "user.hash",
+    "session.id",
+    "session.previous_id",
+    "client.address",
+    FEATURE_FLAG_CONTEXT_ID,
+)
+"""Attributes that name a person, a session or a client (semantic conventions): the processor
+never uses their values as labels or findings (explain never compares them), pseudonymized or not."""
+
 CLAIMED_PSEUDONYMS: Final = (CUSTOMER_HASH,)
 """Attributes whose values must already be pseudonyms: a value of any other shape is a raw
 identity (say, an ID a service without the SDK put there) and is pseudonymized like one."""

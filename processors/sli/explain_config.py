@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from otel_impact._attributes import IDENTITY_ATTRIBUTES
 from otel_impact.processors.config import Fields, Problems
 
 __all__ = ["DISCOVERED_CANDIDATES", "ExplainConfig", "read_explain"]
@@ -91,6 +92,12 @@ class ExplainConfig:
             problems.add(f"{path}.attributes", f"{len(self.attributes)} attributes", "name at most 64")
         if len(set(self.attributes)) != len(self.attributes):
             problems.add(f"{path}.attributes", "has duplicates", "list each attribute once")
+        for identity in sorted(set(self.attributes) & set(IDENTITY_ATTRIBUTES)):
+            problems.add(
+                f"{path}.attributes",
+                f"{identity} names a person, session or client, and explain never shows such values",
+                f"remove {identity}; compare a coarser attribute (a tier, a region) instead",
+            )
 
 
 def read_explain(fields: Fields) -> ExplainConfig:

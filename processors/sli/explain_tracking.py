@@ -42,7 +42,7 @@ from typing import Any, Final, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from otel_impact._attributes import TASK_NAME, TASK_OUTCOME, TASK_ROOT, TASK_VALUE
+from otel_impact._attributes import IDENTITY_ATTRIBUTES, TASK_NAME, TASK_OUTCOME, TASK_ROOT, TASK_VALUE
 from otel_impact.processors.durations import MINUTE_NS
 from otel_impact.proto import view
 
@@ -79,7 +79,9 @@ _MEMO_KEY_BYTES: Final = COMPOSITE_KEY_BYTES
 _REJECTED_LIMIT: Final = 1024
 _DISCOVER_EVERY: Final = 8
 """Kept events between two looks for new attribute keys (discovery reads every key of a span)."""
-_NEVER: Final = frozenset({TASK_NAME, TASK_ROOT, TASK_OUTCOME, TASK_VALUE, FEATURE_FLAGS})
+_NEVER: Final = frozenset({TASK_NAME, TASK_ROOT, TASK_OUTCOME, TASK_VALUE, FEATURE_FLAGS, *IDENTITY_ATTRIBUTES})
+"""Never compared: the task's own fields, and attributes naming a person, session or client (a
+value shared by many failures would otherwise be shown as a finding)."""
 
 MIN_RATE: Final = 0.001
 """The lowest share of passing events kept, however busy the task."""

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from support import explain_workload
+from support.canaries import CANARY_EMAIL, CANARY_NUMBER, assert_no_canary
 from support.explain_workload import BAD_REGION, BAD_VERSION, MINUTE, NOISE
 from support.otlp_traces import batch, request, span
 
@@ -187,3 +188,34 @@ def test_hostile_values_are_not_remembered() -> None:
     assert ("host.name", "h1") in tracked.names and not any(key == "cloud.region" for key, _ in tracked.names)
     answer = ask(engine)
     assert answer.failing_events == 60 and answer.findings == ()
+
+
+def test_attributes_naming_a_person_are_never_compared() -> None:
+    """Every failure carries the same raw ``enduser.id`` (a canary), ``user.email`` and
+    ``session.id``, among few other values (low-cardinality, so auto-discovery would take them):
+    explain reports the real cause and none of those, and no canary is in its answer."""
+    start = START
+    spans = []
+    for index in range(600):
+        bad = index % 3 == 0
+        attributes: dict[str, object] = {
+            "impact.task.name": "checkout",
+            "impact.task.outcome": "failure" if bad else "success",
+            "enduser.id": CANARY_NUMBER if bad else f"someone-{index % 5}",
+            "user.email": CANARY_EMAIL if bad else f"someone-{index % 5}@example.com",
+            "session.id": "s-1" if bad else f"s-{index % 5 + 2}",
+            "app.cause": "broken" if bad else "fine",
+        }
+        spans.append(span(end_ns=start + index * 10**8, attributes=attributes, span_id=index + 1))
+    engine = run([(start + MINUTE, request(spans[i : i + 50], {"service.name": "shop"})) for i in range(0, 600, 50)])
+    answer = ask(engine)
+    found = {key for finding in values(answer) for key, _ in finding}
+    assert "app.cause" in found, found
+    assert not found & {"enduser.id", "user.email", "session.id"}, found
+    assert_no_canary(repr(answer).encode(), where="the explain answer")
+
+
+@pytest.mark.parametrize("identity", ["enduser.id", "session.id"])
+def test_explain_refuses_to_compare_an_identity_attribute(identity: str) -> None:
+    with pytest.raises(ConfigurationErrors, match=rf"sli\.explain\.attributes.*{identity}"):
+        SliConfig.from_mapping({"tasks": [{"name": "checkout"}], "explain": {"attributes": [identity]}})
