@@ -30,16 +30,25 @@ class Case:
         return statistics.median(self.samples_us)
 
 
-def measure(cases: list[Case], *, operations: int, rounds: int, warmup: int = 1) -> None:
-    """Time each case ``rounds`` times, interleaved, recording µs per operation."""
+def measure(
+    cases: list[Case],
+    *,
+    operations: int,
+    rounds: int,
+    warmup: int = 1,
+    clock: Callable[[], int] = time.perf_counter_ns,
+) -> None:
+    """Time each case ``rounds`` times, interleaved, recording µs per operation. ``clock`` (ns) is
+    the wall clock by default; `time.process_time_ns` times this process's CPU instead, which
+    does not count the time other processes held the core on a shared machine."""
     for case in cases:
         for _ in range(warmup):
             case.run(operations)
     for _ in range(rounds):
         for case in cases:
-            start = time.perf_counter_ns()
+            start = clock()
             case.run(operations)
-            case.samples_us.append((time.perf_counter_ns() - start) / operations / 1000)
+            case.samples_us.append((clock() - start) / operations / 1000)
 
 
 def paired_ratio(case: Case, base: Case) -> float:

@@ -24,7 +24,7 @@ import os
 import time
 from typing import Any
 
-from _harness import Case, report, write_json
+from _harness import Case, measure, report, write_json
 from _workload import BATCH, SLI_CONFIG, build_request
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
@@ -73,18 +73,6 @@ def case(name: str, split: bool, data: list[bytes]) -> Case:
     return Case(name, run)
 
 
-def measure_cpu(cases: list[Case], *, operations: int, rounds: int) -> None:
-    """`_harness.measure`, timing this process's CPU rather than the wall clock: the machine is
-    shared, and CPU time does not count the time other processes held the core."""
-    for each in cases:
-        each.run(operations)
-    for _ in range(rounds):
-        for each in cases:
-            start = time.process_time_ns()
-            each.run(operations)
-            each.samples_us.append((time.process_time_ns() - start) / operations / 1000)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few short rounds, to check that it runs")
@@ -103,7 +91,7 @@ def main() -> None:
         case("mixed 5% probes, on", True, probes),
     ]
     load_before = os.getloadavg()[0]
-    measure_cpu(cases, operations=spans, rounds=rounds)
+    measure(cases, operations=spans, rounds=rounds, clock=time.process_time_ns)
     pairs: dict[str, Any] = {}
     for off, on in zip(cases[::2], cases[1::2], strict=True):
         ratios = sorted(o / f for o, f in zip(on.samples_us, off.samples_us, strict=True))
