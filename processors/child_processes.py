@@ -12,6 +12,7 @@ Use `child_pipes` in the child to open its ends.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import subprocess
@@ -20,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
-__all__ = ["Child", "child_pipes", "start_child"]
+__all__ = ["Child", "child_pipes", "close_pipe", "start_child"]
 
 
 @dataclass
@@ -62,3 +63,13 @@ def child_pipes(argv: Sequence[str]) -> tuple[object, Connection, Connection]:
     """In the child: its spec (from standard input), the pipe it reads and the pipe it writes."""
     spec = pickle.load(sys.stdin.buffer)
     return spec, Connection(int(argv[0]), writable=False), Connection(int(argv[1]), readable=False)
+
+
+def close_pipe(pipe: Connection | None, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Close a pipe to a child process (``None``: nothing to do); with ``loop``, first stop the
+    loop watching it for reading."""
+    if pipe is None:
+        return
+    if loop is not None:
+        loop.remove_reader(pipe.fileno())
+    pipe.close()

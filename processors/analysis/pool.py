@@ -32,7 +32,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from otel_impact.processors.batch import TraceBatch
-from otel_impact.processors.child_processes import start_child
+from otel_impact.processors.child_processes import close_pipe, start_child
 from otel_impact.processors.sli.engine import SliEngine
 
 from .messages import WorkerReport
@@ -263,14 +263,9 @@ class AnalysisPool:
 
     def _retire(self, worker: _Worker) -> None:
         """Stop watching ``worker``'s pipes; count what its ring still held as unanalysed."""
-        if worker.reports is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(worker.reports.fileno())
-            worker.reports.close()
-            worker.reports = None
-        if worker.notices is not None:
-            worker.notices.close()
-            worker.notices = None
+        close_pipe(worker.reports, self._loop)
+        close_pipe(worker.notices)
+        worker.reports = worker.notices = None
         lost = worker.ring.release_all()
         for notice in lost:
             self._not_analysed(notice.spans, notice.received_ns, "worker_restart")

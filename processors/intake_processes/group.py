@@ -36,7 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from otel_impact.processors.analysis.sink import ResultSink, deliver
-from otel_impact.processors.child_processes import start_child
+from otel_impact.processors.child_processes import close_pipe, start_child
 from otel_impact.processors.config import HostPort, Listener
 from otel_impact.processors.serve_config import ServeConfig
 
@@ -229,14 +229,9 @@ class IntakeProcesses:
 
     def _retire(self, peer: _Peer) -> None:
         """Stop watching ``peer``'s pipes; keep its counters in the sums."""
-        if peer.relay is not None:
-            if self._loop is not None:
-                self._loop.remove_reader(peer.relay.fileno())
-            peer.relay.close()
-            peer.relay = None
-        if peer.control is not None:
-            peer.control.close()
-            peer.control = None
+        close_pipe(peer.relay, self._loop)
+        close_pipe(peer.control)
+        peer.relay = peer.control = None
         peer.requests_before += self.metrics.peer_total(peer.index, REQUESTS_SAMPLE)
         self.metrics.retire(peer.index)
         peer.ready = False
